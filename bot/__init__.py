@@ -1,0 +1,1 @@
+"""scrubbot: removes hidden data from photos and tells parents what it found."""

@@ -1,0 +1,68 @@
+"""What every format scrubber hands back: the raw hidden-data `Block`s it found, and the image size.
+
+A format module has two pure functions over bytes:
+
+    parse(data) -> Parsed      walk the container (bounded), list every metadata block
+    strip(data, parsed) -> bytes   write the same picture with only colour profile and orientation
+
+`bot.scrub` interprets blocks into findings and re-parses the output to verify it (fail closed).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from bot.errors import DamagedImage
+
+
+class BlockKind(StrEnum):
+    EXIF = "exif"  # TIFF-structured EXIF bytes (APP1, eXIf, EXIF chunk, Exif item)
+    TIFF = "tiff"  # the IFD structure of a TIFF file itself; data is the whole file
+    XMP = "xmp"  # XMP packet (XML bytes)
+    IPTC = "iptc"  # IPTC-IIM records
+    PHOTOSHOP = "photoshop"  # Photoshop image resource blocks (8BIM), may hold IPTC and thumbnails
+    ICC = "icc"  # colour profile: kept
+    COMMENT = "comment"  # free text comment (JPEG COM, GIF comment)
+    TEXT = "text"  # keyword/value text (PNG tEXt/zTXt/iTXt); name holds the keyword
+    DATE = "date"  # a modification time stored by the container (PNG tIME)
+    THUMBNAIL = "thumbnail"  # embedded preview picture; data is the picture
+    IMAGE = "image"  # a second picture: MPF image, depth map, gain map, auxiliary image
+    MEDIA = "media"  # video or audio (motion photo), or unknown data after the image end
+    C2PA = "c2pa"  # content credentials (JUMBF)
+    OTHER = "other"  # anything else we drop; name says what it was
+
+
+@dataclass(frozen=True)
+class Block:
+    """One hidden-data container found in a file, not yet interpreted."""
+
+    kind: BlockKind
+    name: str
+    data: bytes = b""
+
+
+@dataclass(frozen=True)
+class Parsed:
+    width: int
+    height: int
+    blocks: tuple[Block, ...] = ()
+    frames: int = 1
+    notes: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Format:
+    """A registry entry: how to recognise, parse and strip one image format."""
+
+    name: str  # "jpeg"
+    mime: str  # "image/jpeg"
+    extension: str  # "jpg"
+    parse: Callable[[bytes], Parsed]
+    strip: Callable[[bytes, Parsed], bytes]
+    lossless: bool = True
+
+
+def need(data: bytes, end: int, what: str) -> None:
+    """Raise DamagedImage when `data` ends before `end` (a truncated structure)."""
+    if end > len(data):
+        raise DamagedImage(f"The file ends in the middle of its {what}, so it is incomplete.")

@@ -1,0 +1,19 @@
+"""heif: placeholder until its scrubber lands."""
+
+from bot.errors import UnsupportedFormat
+from bot.formats.base import Format, Parsed
+
+
+def parse(data: bytes) -> Parsed:
+    raise UnsupportedFormat("This format")
+
+
+def strip(data: bytes, parsed: Parsed) -> bytes:
+    raise UnsupportedFormat("This format")
+
+
+FORMAT = Format("heif", "image/heif", "heif", parse, strip)
+
+
+def sniff_brand(data: bytes, fmt: Format) -> Format:
+    return fmt

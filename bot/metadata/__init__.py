@@ -1,0 +1,1 @@
+"""Readers that turn raw metadata containers (EXIF, XMP, IPTC, ...) into findings."""

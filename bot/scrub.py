@@ -1,0 +1,145 @@
+"""The scrubber: sniff the format from the bytes, list findings, strip, then verify (fail closed).
+
+    scrub(data) -> Scrubbed      cleaned bytes + findings, or a ScrubError; never anything else
+    inspect(data) -> Inspection  findings only, nothing written
+
+Nothing here touches the disk or the network; callers run it off the event loop.
+"""
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from bot.errors import DamagedImage, NotClean, ScrubError, TooLarge, UnsupportedFormat
+from bot.findings import Finding
+from bot.formats import gif, heif, jpeg, png, tiff, webp
+from bot.formats.base import Block, BlockKind, Format, Parsed
+from bot.metadata import exif
+from bot.metadata.readers import collect
+
+FORMATS: dict[str, Format] = {
+    fmt.name: fmt for fmt in (jpeg.FORMAT, png.FORMAT, webp.FORMAT, gif.FORMAT, tiff.FORMAT, heif.FORMAT)
+}
+
+# Recognised but refused, so the message can say what the file is.
+_OTHER_SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
+    (b"%PDF", 0, "A PDF document"),
+    (b"PK\x03\x04", 0, "A ZIP archive or office document"),
+    (b"8BPS", 0, "A Photoshop document (PSD)"),
+    (b"\xff\x0a", 0, "A JPEG XL image"),
+    (b"\0\0\0\x0cJXL \r\n\x87\n", 0, "A JPEG XL image"),
+    (b"BM", 0, "A BMP bitmap"),
+    (b"\0\0\1\0", 0, "A Windows icon"),
+    (b"\x1a\x45\xdf\xa3", 0, "A video (WebM/MKV)"),
+    (b"ID3", 0, "An audio file"),
+    (b"OggS", 0, "An audio or video file (Ogg)"),
+    (b"II\xbc", 0, "A JPEG XR image"),
+    (b"<svg", 0, "An SVG drawing"),
+    (b"<?xml", 0, "An XML document"),
+)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Checked before any decoding: whole-file bytes and declared pixels (width x height)."""
+
+    max_bytes: int = 50 * 1024 * 1024
+    max_pixels: int = 200_000_000
+
+
+@dataclass(frozen=True)
+class Inspection:
+    format: Format
+    parsed: Parsed
+    findings: tuple[Finding, ...]
+
+
+@dataclass(frozen=True)
+class Scrubbed:
+    data: bytes
+    format: Format
+    findings: tuple[Finding, ...]
+
+
+def sniff(data: bytes) -> Format:
+    """The format of `data` from its first bytes (never from a name or a claimed MIME type)."""
+    head = data[:32]
+    if head.startswith(b"\xff\xd8\xff"):
+        return FORMATS["jpeg"]
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return FORMATS["png"]
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return FORMATS["gif"]
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return FORMATS["webp"]
+    if head[:4] in (b"II*\0", b"MM\0*"):
+        return FORMATS["tiff"]
+    if head[:4] in (b"II+\0", b"MM\0+"):
+        raise UnsupportedFormat("A BigTIFF image")
+    if head[4:8] == b"ftyp":
+        return heif.sniff_brand(data, FORMATS["heif"])
+    for signature, offset, what in _OTHER_SIGNATURES:
+        if head[offset:].startswith(signature):
+            raise UnsupportedFormat(what)
+    if head[:4] == b"RIFF":
+        raise UnsupportedFormat("A RIFF media file")
+    raise UnsupportedFormat("This file")
+
+
+_T = TypeVar("_T")
+
+# What a parser may raise on hostile structures it did not anticipate; reported as damage.
+_PARSE_ERRORS = (ValueError, IndexError, KeyError, struct.error, OverflowError, RecursionError)
+
+
+def _guarded(step: Callable[[], _T]) -> _T:
+    try:
+        return step()
+    except ScrubError:
+        raise
+    except _PARSE_ERRORS as error:
+        raise DamagedImage from error
+
+
+def inspect(data: bytes, limits: Limits = Limits()) -> Inspection:
+    """Parse `data` within `limits` and list what it would reveal."""
+    if len(data) > limits.max_bytes:
+        raise TooLarge(f"The file is larger than {limits.max_bytes // (1024 * 1024)} MB.")
+    fmt = sniff(data)
+    parsed = _guarded(lambda: fmt.parse(data))
+    if parsed.width <= 0 or parsed.height <= 0:
+        raise DamagedImage("The picture has no width or height.")
+    if parsed.width * parsed.height * parsed.frames > limits.max_pixels:
+        raise TooLarge("The picture has too many pixels to handle safely.")
+    found = _guarded(lambda: collect(parsed))
+    return Inspection(fmt, parsed, tuple(found))
+
+
+def scrub(data: bytes, limits: Limits = Limits()) -> Scrubbed:
+    """Remove every metadata block but colour profile and orientation; verify before returning."""
+    report = inspect(data, limits)
+    cleaned = _guarded(lambda: report.format.strip(data, report.parsed))
+    verify(report.format, cleaned)
+    return Scrubbed(cleaned, report.format, report.findings)
+
+
+def verify(fmt: Format, cleaned: bytes) -> None:
+    """Re-read our own output; anything left but colour profile and orientation is a refusal."""
+    try:
+        parsed = _guarded(lambda: fmt.parse(cleaned))
+    except ScrubError as error:
+        raise NotClean from error
+    leftovers = [block for block in parsed.blocks if not _allowed(block)]
+    if leftovers:
+        raise NotClean
+
+
+def _allowed(block: Block) -> bool:
+    if block.kind is BlockKind.ICC:
+        return True
+    if block.kind is BlockKind.EXIF:
+        return exif.only_orientation(block.data)
+    if block.kind is BlockKind.TIFF:
+        return exif.only_structure(block.data)
+    return False
