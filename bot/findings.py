@@ -46,4 +46,3 @@ def by_kind(findings: Iterable[Finding]) -> dict[Kind, list[Finding]]:
             seen.add(ident)
             groups[finding.kind].append(finding)
     return {kind: items for kind, items in groups.items() if items}
-

@@ -7,7 +7,7 @@ Nothing here touches the disk or the network; callers run it off the event loop.
 """
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -19,7 +19,8 @@ from bot.metadata import exif
 from bot.metadata.readers import collect
 
 FORMATS: dict[str, Format] = {
-    fmt.name: fmt for fmt in (jpeg.FORMAT, png.FORMAT, webp.FORMAT, gif.FORMAT, tiff.FORMAT, heif.FORMAT)
+    fmt.name: fmt
+    for fmt in (jpeg.FORMAT, png.FORMAT, webp.FORMAT, gif.FORMAT, tiff.FORMAT, heif.FORMAT)
 }
 
 # Recognised but refused, so the message can say what the file is.
@@ -46,6 +47,23 @@ class Limits:
 
     max_bytes: int = 50 * 1024 * 1024
     max_pixels: int = 200_000_000
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "Limits":
+        """Limits from SCRUBBOT_MAX_BYTES / SCRUBBOT_MAX_PIXELS; ValueError names a bad one."""
+        values = {}
+        for field, name in (
+            ("max_bytes", "SCRUBBOT_MAX_BYTES"),
+            ("max_pixels", "SCRUBBOT_MAX_PIXELS"),
+        ):
+            if env.get(name):
+                try:
+                    values[field] = int(env[name])
+                except ValueError:
+                    values[field] = 0
+                if values[field] <= 0:
+                    raise ValueError(f"{name} must be a positive whole number")
+        return cls(**values)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 something. Everything not on the allow-list below counts as a leftover."""
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -131,7 +132,7 @@ _DENIED_COMPOSITE_WORDS = ("GPS", "Date", "SubSec", "Thumbnail", "Preview", "Len
 
 
 def exiftool_tags(path: Path) -> dict[str, object]:
-    """Every tag ExifTool reads from `path`, keyed "Group:Tag" (family 1 groups, duplicates kept)."""
+    """Every tag ExifTool reads from `path`, keyed "Group:Tag" (family 1 groups)."""
     assert EXIFTOOL, "exiftool is needed: apt-get install libimage-exiftool-perl"
     out = subprocess.run(
         [EXIFTOOL, "-j", "-a", "-G1", "-s", "-b", "-api", "LargeFileSupport=1", str(path)],
@@ -144,12 +145,24 @@ def exiftool_tags(path: Path) -> dict[str, object]:
     return tags
 
 
+def _tiff_page(key: str, value: object, tags: dict[str, object]) -> str:
+    """In a TIFF file IFD1, IFD2, ... are further pages: judge them like IFD0, unless the page
+    says it is a reduced-resolution copy (a thumbnail)."""
+    group, _, tag = key.partition(":")
+    if tags.get("File:FileType") != "TIFF" or not re.fullmatch(r"IFD\d+", group):
+        return key
+    if "Reduced" in str(value):
+        return f"{key} (thumbnail)"
+    return f"IFD0:{tag}"
+
+
 def leftovers(path: Path) -> dict[str, object]:
     """The tags ExifTool still finds in a cleaned file that could reveal anything."""
     left = {}
-    for key, value in exiftool_tags(path).items():
+    tags = exiftool_tags(path)
+    for key, value in tags.items():
         group, _, tag = key.partition(":")
-        if key in _ALLOWED_TAGS:
+        if _tiff_page(key, value, tags) in _ALLOWED_TAGS:
             continue
         if group == "File" and tag not in _DENIED_FILE_TAGS:
             continue

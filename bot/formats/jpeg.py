@@ -1,7 +1,7 @@
 """JPEG: segment surgery; the entropy-coded picture data is copied, never decoded.
 
 What a JPEG can carry, and what we do with it:
-- APP0 JFIF: kept (pixel density), but its thumbnail is cut; APP0 JFXX thumbnails and others dropped.
+- APP0 JFIF: kept (pixel density) without its thumbnail; JFXX thumbnails and other APP0 dropped.
 - APP1 EXIF (GPS, times, camera, serials, MakerNotes, thumbnail), XMP and Extended XMP (names, face
   regions, edit history, document IDs, Google depth/motion data): dropped.
 - APP2 ICC_PROFILE: kept (all chunks, colours depend on it); APP2 MPF and its secondary images
@@ -24,7 +24,7 @@ SOI, EOI, SOS, COM = 0xD8, 0xD9, 0xDA, 0xFE
 APP0, APP1, APP2, APP11, APP13, APP14, APP15 = 0xE0, 0xE1, 0xE2, 0xEB, 0xED, 0xEE, 0xEF
 _SOF_MARKERS = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE})
 _STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
-# A marker inside entropy-coded data: 0xFF followed by anything but stuffing (00), RSTn or fill (FF).
+# A marker after entropy-coded data: 0xFF followed by anything but stuffing (00), RSTn or fill.
 _NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 
 _EXIF_IDS = (b"Exif\0\0", b"Exif\0\xff")
@@ -46,7 +46,7 @@ _MP_TYPES = {
 
 
 def _segments(data: bytes) -> list[tuple[int, int, int]]:
-    """(marker, start of payload, end of payload) for every segment up to EOI, then (EOI, end, end).
+    """(marker, payload start, payload end) for each segment up to EOI, then (EOI, end, end).
 
     Entropy-coded data after each SOS is skipped with one regex scan, so this stays fast on
     large photos; markers between progressive scans are listed like any other.
@@ -214,7 +214,7 @@ def strip(data: bytes, parsed: Parsed) -> bytes:
         if marker == EOI:
             out.append(view[start - 2 : end])  # EOI itself; everything after it is dropped
             break
-        if marker == APP0 and view[start : start + 5] == b"JFIF\0" and end - start >= 14:
+        if marker == APP0 and bytes(view[start : start + 5]) == b"JFIF\0" and end - start >= 14:
             out.append(_segment(APP0, bytes(view[start : start + 12]) + b"\0\0"))
         elif _keep(marker, view[start:end]):
             if pending_exif:
@@ -230,9 +230,9 @@ def strip(data: bytes, parsed: Parsed) -> bytes:
 
 def _keep(marker: int, payload: memoryview) -> bool:
     if marker == APP2:
-        return payload[: len(_ICC_ID)] == _ICC_ID
+        return bytes(payload[: len(_ICC_ID)]) == _ICC_ID
     if marker == APP14:
-        return payload[:5] == b"Adobe"
+        return bytes(payload[:5]) == b"Adobe"
     return not (APP0 <= marker <= APP15 or marker == COM)
 
 

@@ -1,0 +1,134 @@
+"""The `scrubbot` command: clean or inspect photos from the terminal, or run the chat bot.
+
+    scrubbot clean PHOTO --output OUT
+    scrubbot clean PHOTO... --out-dir DIR
+    scrubbot inspect PHOTO... [--json]
+
+Exit status: 0 when every file was cleaned (or read), 1 when any file was refused (one line per
+file on stderr, no traceback), 2 for usage errors. Chat libraries are imported only by `run`,
+so cleaning stays quick to start.
+"""
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from bot.errors import ScrubError
+from bot.findings import Finding, by_kind
+from bot.scrub import Limits, inspect, scrub
+
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scrubbot", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    clean = commands.add_parser("clean", help="write copies of photos without hidden data")
+    clean.add_argument("photos", nargs="+", type=Path, metavar="PHOTO")
+    target = clean.add_mutually_exclusive_group(required=True)
+    target.add_argument("--output", "-o", type=Path, help="where to write the one cleaned photo")
+    target.add_argument("--out-dir", "-d", type=Path, help="folder for the cleaned photos")
+    look = commands.add_parser("inspect", help="list the hidden data in photos")
+    look.add_argument("photos", nargs="+", type=Path, metavar="PHOTO")
+    look.add_argument("--json", action="store_true", help="machine-readable output")
+    commands.add_parser("run", help="start the chat bot")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        limits = Limits.from_env(os.environ)
+    except ValueError as error:
+        parser.error(str(error))
+    if args.command == "clean":
+        if args.output is not None and len(args.photos) > 1:
+            parser.error("--output takes one photo; use --out-dir for several")
+        if args.out_dir is not None and not args.out_dir.is_dir():
+            parser.error(f"--out-dir {args.out_dir} is not a folder")
+        return _clean(args.photos, args.output, args.out_dir, limits)
+    if args.command == "inspect":
+        return _inspect(args.photos, args.json, limits)
+    print(
+        "No chat network is configured yet: scrubbot run needs TELEGRAM_BOT_TOKEN.",
+        file=sys.stderr,
+    )
+    return EXIT_USAGE
+
+
+def _clean(photos: list[Path], output: Path | None, out_dir: Path | None, limits: Limits) -> int:
+    status = EXIT_OK
+    for photo in photos:
+        target = output if output is not None else (out_dir or Path()) / photo.name
+        try:
+            result = scrub(_read(photo, limits), limits)
+            _write_whole(target, result.data)
+        except ScrubError as error:
+            print(f"{photo}: not cleaned: {error.message}", file=sys.stderr)
+            status = EXIT_REFUSED
+    return status
+
+
+def _read(photo: Path, limits: Limits) -> bytes:
+    try:
+        with photo.open("rb") as handle:
+            return handle.read(limits.max_bytes + 1)  # read one byte more to notice oversize
+    except OSError as error:
+        raise ScrubError(f"cannot read it ({error.strerror or error}).") from error
+
+
+def _write_whole(target: Path, data: bytes) -> None:
+    """Write via a temporary file in the same folder and rename, so no partial file is left."""
+    try:
+        fd, temporary = tempfile.mkstemp(dir=target.parent or ".", prefix=".scrubbot-")
+    except OSError as error:
+        raise ScrubError(f"cannot write {target} ({error.strerror or error}).") from error
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temporary, target)
+    except OSError as error:
+        Path(temporary).unlink(missing_ok=True)
+        raise ScrubError(f"cannot write {target} ({error.strerror or error}).") from error
+
+
+def _inspect(photos: list[Path], as_json: bool, limits: Limits) -> int:
+    status = EXIT_OK
+    reports: list[dict[str, object]] = []
+    for photo in photos:
+        try:
+            report = inspect(_read(photo, limits), limits)
+        except ScrubError as error:
+            print(f"{photo}: not read: {error.message}", file=sys.stderr)
+            reports.append({"file": str(photo), "error": error.message})
+            status = EXIT_REFUSED
+            continue
+        found = [asdict(f) for f in report.findings]
+        reports.append({"file": str(photo), "format": report.format.name, "findings": found})
+        if not as_json:
+            _print_findings(photo, report.format.name, report.findings)
+    if as_json:
+        json.dump(reports, sys.stdout, indent=2, ensure_ascii=False)
+        print()
+    return status
+
+
+def _print_findings(photo: Path, fmt: str, findings: Sequence[Finding]) -> None:
+    print(f"{photo} ({fmt}):")
+    groups = by_kind(findings)
+    if not groups:
+        print("  nothing hidden found")
+    for kind, items in groups.items():
+        shown = ", ".join(f"{f.key}={f.value}" if f.value else f.key for f in items[:12])
+        more = f" (+{len(items) - 12} more)" if len(items) > 12 else ""
+        print(f"  {kind.value}: {shown}{more}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

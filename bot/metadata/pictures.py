@@ -1,0 +1,85 @@
+"""Facts about embedded pictures and videos: size, whether a thumbnail shows more than the
+photo (it was cropped), and how long a motion-photo video runs. All reads are bounded."""
+
+import io
+import struct
+import warnings
+
+from PIL import Image
+
+_MAX_THUMBNAIL_PIXELS = 1024 * 1024
+_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE})
+
+
+def jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height from a JPEG's frame header, without decoding; None if unreadable."""
+    pos = 2
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    while pos + 9 <= len(data) and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        (length,) = struct.unpack_from(">H", data, pos + 2)
+        if marker in _SOF:
+            height, width = struct.unpack_from(">HH", data, pos + 5)
+            return (width, height) if width and height else None
+        if marker in (0xD9, 0xDA) or length < 2:
+            return None
+        pos += 2 + length
+    return None
+
+
+def shows_more(thumbnail: bytes, width: int, height: int) -> bool:
+    """True when a thumbnail's picture has another shape than the photo: the photo was cropped
+    after the thumbnail was made, so the thumbnail shows what was cut away. Black bars that
+    cameras add to fit a 4:3 thumbnail are ignored."""
+    size = jpeg_size(thumbnail)
+    if size is None or size[0] * size[1] > _MAX_THUMBNAIL_PIXELS or not width or not height:
+        return False
+    box = _content_box(thumbnail) or (0, 0, *size)
+    inner_w, inner_h = box[2] - box[0], box[3] - box[1]
+    if inner_w < 4 or inner_h < 4:
+        return False
+    photo, thumb = width / height, inner_w / inner_h
+    # thumbnails may be stored rotated relative to nothing, but never transposed: compare as is
+    return abs(thumb - photo) / photo > 0.08
+
+
+def _content_box(thumbnail: bytes) -> tuple[int, int, int, int] | None:
+    """The part of a thumbnail that is not a black border, or None if it cannot be decoded."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(thumbnail)) as image:
+                gray = image.convert("L")
+                mask = gray.point(lambda v: 255 if v > 16 else 0)
+                return mask.getbbox()
+    except (OSError, ValueError, Image.DecompressionBombError, SyntaxError):
+        return None
+
+
+def video_seconds(data: bytes) -> float | None:
+    """Duration of an MP4/MOV from its `moov/mvhd` box, None when it cannot be found."""
+    pos, end, depth = 0, len(data), 0
+    while pos + 8 <= end and depth < 64:
+        depth += 1
+        size, box = struct.unpack_from(">I4s", data, pos)
+        header = 8
+        if size == 1 and pos + 16 <= end:
+            (size,) = struct.unpack_from(">Q", data, pos + 8)
+            header = 16
+        elif size == 0:
+            size = end - pos
+        if size < header:
+            return None
+        if box == b"moov":
+            pos, end = pos + header, min(end, pos + size)
+            continue
+        if box == b"mvhd" and pos + header + 20 <= end:
+            version = data[pos + header]
+            if version == 1 and pos + header + 32 <= end:
+                scale, duration = struct.unpack_from(">IQ", data, pos + header + 20)
+            else:
+                scale, duration = struct.unpack_from(">II", data, pos + header + 12)
+            return duration / scale if scale else None
+        pos += size
+    return None
