@@ -1,0 +1,264 @@
+"""PNG and APNG: corpus files, planted metadata, text chunk decoding, orientation, damage."""
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from bot.errors import DamagedImage, ScrubError, TooLarge
+from bot.formats import png
+from bot.formats.base import BlockKind
+from bot.metadata import exif
+from bot.scrub import Limits, inspect, scrub
+from tests.conftest import corpus_files, corpus_params
+from tests.pictures import assert_clean, malformed_params, orientation, plant, secrets
+
+
+def chunk(kind: bytes, body: bytes, crc: int | None = None) -> bytes:
+    crc = zlib.crc32(kind + body) if crc is None else crc
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+
+def chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    out, pos = [], 8
+    while pos < len(data):
+        (length, kind) = struct.unpack_from(">I4s", data, pos)
+        out.append((kind, data[pos + 8 : pos + 8 + length]))
+        pos += 12 + length
+    return out
+
+
+def insert(data: bytes, extra: bytes, before: bytes = b"IDAT") -> bytes:
+    """`data` with raw chunk bytes `extra` inserted before the first `before` chunk."""
+    at = data.index(before) - 4
+    return data[:at] + extra + data[at:]
+
+
+def small_png(mode: str = "RGB", size: tuple[int, int] = (24, 16)) -> bytes:
+    image = Image.new(mode, size)
+    image.putdata([(x * 7 % 256, x * 13 % 256, x % 256, 200)[: len(mode)] for x in range(24 * 16)])
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def apng() -> bytes:
+    frames = [Image.new("RGBA", (20, 12), (40 * i, 255 - 40 * i, 90, 255)) for i in range(4)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "PNG", save_all=True, append_images=frames[1:], duration=80, loop=0)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("path", corpus_params("png"))
+def test_corpus_file_is_cleaned(path: Path, tmp_path: Path) -> None:
+    data = path.read_bytes()
+    cleaned = assert_clean(data, tmp_path, "out.png")
+    assert inspect(data).format.name == "png"  # also for the PNG named .jpg
+    kept = {kind for kind, _ in chunks(cleaned)}
+    assert kept <= png.KEPT | {b"eXIf"}
+
+
+def test_imagemagick_raw_exif_orientation_is_kept(tmp_path: Path) -> None:
+    files = [p for p in corpus_files("png") if p.name == "exif_imagemagick_orientation.png"]
+    if not files:
+        pytest.skip("../shared/corpus is absent")
+    data = files[0].read_bytes()
+    assert orientation(data) == 3
+    cleaned = assert_clean(data, tmp_path, "out.png")
+    [(_, body)] = [c for c in chunks(cleaned) if c[0] == b"eXIf"]
+    assert exif.orientation(body) == 3
+    assert exif.only_orientation(body)
+    kinds = [kind for kind, _ in chunks(cleaned)]
+    assert kinds.index(b"eXIf") < kinds.index(b"IDAT")
+
+
+@pytest.mark.parametrize("path", malformed_params(png.SIGNATURE))
+def test_malformed_file_is_refused(path: Path) -> None:
+    # Every malformed PNG in the corpus is truncated or has a damaged chunk that we would keep.
+    with pytest.raises(ScrubError):
+        scrub(path.read_bytes())
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_planted_metadata_is_found_and_removed(seed: int, exiftool: str, tmp_path: Path) -> None:
+    values = secrets(seed)
+    path = tmp_path / "in.png"
+    path.write_bytes(small_png("RGBA" if seed % 2 else "RGB"))
+    plant(
+        exiftool,
+        path,
+        f"-GPSLatitude={values['latitude']}",
+        "-GPSLatitudeRef=N",
+        f"-GPSLongitude={values['longitude']}",
+        "-GPSLongitudeRef=E",
+        f"-XMP-dc:Creator={values['name']}",
+        f"-Comment={values['comment']}",
+        f"-IPTC:OriginalTransmissionReference={values['fbmd']}",
+        "-Make=Canon",
+        f"-SerialNumber={values['serial']}",
+        "-PNG:CreationTime=2024:05:06 07:08:09",
+        f"-EXIF:Orientation={1 + seed * 2}",
+        "-n",
+    )
+    data = path.read_bytes()
+    kinds = {block.kind for block in inspect(data).parsed.blocks}
+    assert {BlockKind.EXIF, BlockKind.XMP, BlockKind.TEXT} <= kinds
+    assert kinds & {BlockKind.IPTC, BlockKind.PHOTOSHOP}  # ExifTool wraps IPTC in 8BIM
+    cleaned = assert_clean(data, tmp_path, "out.png")
+    for value in values.values():
+        assert value.encode() not in cleaned
+    assert orientation(cleaned) == 1 + seed * 2
+
+
+def test_apng_keeps_every_frame(exiftool: str, tmp_path: Path) -> None:
+    path = tmp_path / "in.png"
+    path.write_bytes(apng())
+    plant(exiftool, path, "-XMP-dc:Creator=Someone", "-Comment=secret place")
+    data = path.read_bytes()
+    parsed = inspect(data).parsed
+    assert parsed.frames == 4
+    cleaned = assert_clean(data, tmp_path, "out.png")
+    assert b"secret place" not in cleaned
+    kinds = [kind for kind, _ in chunks(cleaned)]
+    assert kinds.count(b"fcTL") == 4
+    assert b"acTL" in kinds
+
+
+def test_text_chunks_are_decoded() -> None:
+    xmp = b"<x:xmpmeta><dc:creator>Ann</dc:creator></x:xmpmeta>"
+    itxt = b"XML:com.adobe.xmp\0\x01\0\0\0" + zlib.compress(xmp)
+    raw = struct.pack(">I", 3).hex()  # not a TIFF: decoded but not an orientation source
+    extra = (
+        chunk(b"tEXt", b"Author\0Ann Example")
+        + chunk(b"zTXt", b"Title\0\0" + zlib.compress(b"At grandma's"))
+        + chunk(b"iTXt", itxt)
+        + chunk(b"tEXt", b"Raw profile type iptc\0\niptc\n       4\n" + raw.encode())
+        + chunk(b"tIME", bytes([7, 232, 5, 6, 7, 8, 9]))
+        + chunk(b"caBX", b"jumbf")
+        + chunk(b"prVt", b"private")
+        + chunk(b"eXIf", exif.minimal(6))
+    )
+    parsed = png.parse(insert(small_png(), extra))
+    found = [(b.kind, b.name, b.data) for b in parsed.blocks]
+    assert found == [
+        (BlockKind.TEXT, "PNG tEXt chunk 'Author'", b"Ann Example"),
+        (BlockKind.TEXT, "PNG zTXt chunk 'Title'", b"At grandma's"),
+        (BlockKind.XMP, "PNG iTXt chunk 'XML:com.adobe.xmp'", xmp),
+        (BlockKind.IPTC, "PNG tEXt chunk 'Raw profile type iptc'", struct.pack(">I", 3)),
+        (BlockKind.DATE, "PNG tIME chunk", bytes([7, 232, 5, 6, 7, 8, 9])),
+        (BlockKind.C2PA, "PNG caBX chunk", b"jumbf"),
+        (BlockKind.OTHER, "PNG prVt chunk", b"private"),
+        (BlockKind.EXIF, "PNG eXIf chunk", exif.minimal(6)),
+    ]
+
+
+def test_raw_profile_exif_gives_orientation_when_there_is_no_exif_chunk() -> None:
+    tiff = exif.minimal(8)
+    payload = (exif.EXIF_HEADER + tiff).hex()
+    text = f"\nexif\n{len(tiff) + 6:8d}\n{payload[:40]}\n{payload[40:]}\n".encode()
+    data = insert(small_png(), chunk(b"zTXt", b"Raw profile type exif\0\0" + zlib.compress(text)))
+    [block] = png.parse(data).blocks
+    assert (block.kind, block.data) == (BlockKind.EXIF, tiff)
+    cleaned = scrub(data).data
+    assert orientation(data) == orientation(cleaned) == 8
+
+
+def test_exif_chunk_wins_over_raw_profile() -> None:
+    payload = (exif.EXIF_HEADER + exif.minimal(8)).hex()
+    text = f"\nexif\n      32\n{payload}\n".encode()
+    extra = chunk(b"tEXt", b"Raw profile type exif\0" + text) + chunk(b"eXIf", exif.minimal(1))
+    cleaned = scrub(insert(small_png(), extra)).data
+    assert b"eXIf" not in cleaned
+
+
+def test_compressed_text_is_inflated_within_a_bound() -> None:
+    bomb = zlib.compress(b"A" * (50 * 1024 * 1024), 9)
+    data = insert(small_png(), chunk(b"zTXt", b"Comment\0\0" + bomb) * 3)
+    blocks = png.parse(data).blocks
+    assert [len(b.data) for b in blocks] == [png.TEXT_LIMIT] * 3
+    assert b"zTXt" not in scrub(data).data
+
+
+def test_broken_compressed_text_is_reported_and_dropped() -> None:
+    data = insert(small_png(), chunk(b"zTXt", b"Comment\0\0not zlib at all"))
+    [block] = png.parse(data).blocks
+    assert (block.kind, block.data) == (BlockKind.TEXT, b"")
+    assert scrub(data).data == small_png()
+
+
+def test_bad_checksum_on_a_dropped_chunk_is_tolerated() -> None:
+    data = insert(small_png(), chunk(b"tEXt", b"Author\0Ann", crc=0))
+    assert scrub(data).data == small_png()
+
+
+def test_bad_checksum_on_a_kept_chunk_is_damage() -> None:
+    data = insert(small_png(), chunk(b"gAMA", struct.pack(">I", 45455), crc=0))
+    with pytest.raises(DamagedImage):
+        scrub(data)
+
+
+def test_unknown_critical_chunk_is_refused() -> None:
+    with pytest.raises(ScrubError):
+        scrub(insert(small_png(), chunk(b"ABCD", b"\0")))
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"",  # no IHDR at all: the first chunk is IDAT
+        chunk(b"IHDR", struct.pack(">II", 0, 5) + b"\x08\x02\0\0\0"),
+        chunk(b"IHDR", struct.pack(">II", 5, 5) + b"\x08\x02\0\0"),
+    ],
+)
+def test_missing_or_bad_header_is_damage(header: bytes) -> None:
+    data = small_png()
+    ihdr_end = 8 + 25
+    with pytest.raises(DamagedImage):
+        scrub(data[:8] + header + data[ihdr_end:])
+
+
+def test_data_after_iend_is_dropped() -> None:
+    data = small_png() + b"hidden video bytes"
+    assert [b.kind for b in png.parse(data).blocks] == [BlockKind.MEDIA]
+    assert scrub(data).data == small_png()
+
+
+def test_huge_declared_size_is_refused_before_decoding() -> None:
+    data = small_png()
+    body = struct.pack(">II", 100_000, 100_000) + data[24:29]
+    with pytest.raises(TooLarge):
+        scrub(data[:8] + chunk(b"IHDR", body) + data[33:])
+
+
+def test_apng_frames_count_for_the_pixel_limit() -> None:
+    data = apng()
+    assert inspect(data).parsed.frames == 4
+    with pytest.raises(TooLarge):
+        scrub(data, Limits(max_pixels=20 * 12 * 3))
+
+
+def test_every_truncation_is_refused() -> None:
+    data = insert(small_png(), chunk(b"tEXt", b"Author\0Ann"))
+    for end in range(len(data)):
+        with pytest.raises(ScrubError):
+            scrub(data[:end])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_corrupted_bytes_are_cleaned_or_refused(draw: st.DataObject) -> None:
+    data = bytearray(insert(small_png(), chunk(b"zTXt", b"Comment\0\0" + zlib.compress(b"hi"))))
+    for _ in range(draw.draw(st.integers(1, 4))):
+        at = draw.draw(st.integers(0, len(data) - 1))
+        data[at] = draw.draw(st.integers(0, 255))
+    try:
+        cleaned = scrub(bytes(data)).data
+    except ScrubError:
+        return
+    assert b"zTXt" not in cleaned
+    assert b"Comment" not in cleaned
