@@ -1,15 +1,191 @@
-"""gif: placeholder until its scrubber lands."""
+"""GIF (87a and 89a, still and animated): a screen descriptor, then frames and extensions.
 
-from bot.errors import UnsupportedFormat
-from bot.formats.base import Format, Parsed
+What a GIF can carry besides pixels:
+- comment extensions (free text: software, captions, scanner and camera notes);
+- application extensions: XMP ("XMP DataXMP"), ImageMagick IPTC and 8BIM profiles, anything a
+  tool chose to store; unknown extension labels;
+- data after the trailer.
+
+How we remove it: copy the header, screen descriptor and colour table, every frame (image
+descriptor, colour table and LZW data) with its graphic control extension, plain text extensions
+(rendered text), the looping extension and the ICC profile extension byte for byte, and drop
+everything else. Every sub-block chain is walked with bounds; nothing is decompressed.
+"""
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from bot.errors import DamagedImage, TooLarge
+from bot.formats.base import Block, BlockKind, Format, Parsed, need
+
+HEADERS = (b"GIF87a", b"GIF89a")
+SCREEN_END = 13  # header (6) + logical screen descriptor (7)
+MAX_PARTS = 1_000_000  # frames and extensions; bounds the walk on hostile files
+IMAGE, EXTENSION, TRAILER = 0x2C, 0x21, 0x3B
+GRAPHIC_CONTROL, PLAIN_TEXT, COMMENT, APPLICATION = 0xF9, 0x01, 0xFE, 0xFF
+LOOPING_APPS = frozenset({b"NETSCAPE2.0", b"ANIMEXTS1.0"})
+ICC_APP = b"ICCRGBG1012"
+XMP_APP = b"XMP DataXMP"
+# Application identifiers whose payload we can name; the rest are reported as OTHER.
+APP_KINDS = {
+    XMP_APP: BlockKind.XMP,
+    b"MGKIPTC0000": BlockKind.IPTC,
+    b"MGK8BIM0000": BlockKind.PHOTOSHOP,
+}
+XMP_TRAILER_START = b"\x01\xff\xfe\xfd"  # the "magic trailer" that lets decoders skip XMP
+
+
+@dataclass(frozen=True)
+class Part:
+    """One top-level piece of the stream, from its introducer to the end of its sub-blocks."""
+
+    start: int
+    end: int
+    label: int  # IMAGE, TRAILER, or the extension label
+    app: bytes = b""  # application identifier (8 + 3 bytes) of an application extension
+    payload_start: int = 0  # where the sub-blocks carrying the payload begin
+
+    @property
+    def kept(self) -> bool:
+        if self.label in (IMAGE, GRAPHIC_CONTROL, PLAIN_TEXT):
+            return True
+        return self.label == APPLICATION and (self.app in LOOPING_APPS or self.app == ICC_APP)
 
 
 def parse(data: bytes) -> Parsed:
-    raise UnsupportedFormat("This format")
+    """Walk the stream (bounded), check every frame fits the limits, list the dropped blocks."""
+    width, height = _screen(data)
+    parts = list(_parts(data))
+    frames = [part for part in parts if part.label == IMAGE]
+    if not frames:
+        raise DamagedImage("The GIF has no picture in it.")
+    # Pillow grows the canvas to fit frames that overflow the screen, so count those pixels too.
+    for frame in frames:
+        left, top, w, h = struct.unpack_from("<4H", data, frame.start + 1)
+        width, height = max(width, left + w), max(height, top + h)
+    blocks = [block for part in parts if (block := _block(data, part)) is not None]
+    end = parts[-1].end
+    if end < len(data):
+        blocks.append(Block(BlockKind.MEDIA, "data after the GIF end", data[end:]))
+    return Parsed(width, height, tuple(blocks), frames=len(frames))
 
 
 def strip(data: bytes, parsed: Parsed) -> bytes:
-    raise UnsupportedFormat("This format")
+    """The header, screen and colour table, then only the kept parts, then the trailer."""
+    out = [data[: _stream_start(data)]]
+    out.extend(data[part.start : part.end] for part in _parts(data) if part.kept)
+    out.append(bytes([TRAILER]))
+    return b"".join(out)
+
+
+def _screen(data: bytes) -> tuple[int, int]:
+    need(data, SCREEN_END, "GIF header")
+    if data[:6] not in HEADERS:
+        raise DamagedImage("The GIF signature is broken.")
+    width, height = struct.unpack_from("<HH", data, 6)
+    if width == 0 or height == 0:
+        raise DamagedImage("The GIF has no width or height.")
+    return int(width), int(height)
+
+
+def _stream_start(data: bytes) -> int:
+    """Where the first frame or extension begins: after the global colour table, if any."""
+    end = SCREEN_END + _table_size(data[10])
+    need(data, end, "GIF colour table")
+    return end
+
+
+def _table_size(flags: int) -> int:
+    return 3 * 2 ** ((flags & 7) + 1) if flags & 0x80 else 0
+
+
+def _parts(data: bytes) -> Iterator[Part]:
+    """Every frame and extension up to the trailer; raises DamagedImage when truncated."""
+    pos = _stream_start(data)
+    for _ in range(MAX_PARTS):
+        need(data, pos + 1, "GIF frames")
+        introducer = data[pos]
+        if introducer == TRAILER:
+            yield Part(pos, pos + 1, TRAILER)
+            return
+        if introducer == IMAGE:
+            part = _image(data, pos)
+        elif introducer == EXTENSION:
+            part = _extension(data, pos)
+        else:
+            raise DamagedImage("The GIF has an unknown kind of block.")
+        yield part
+        pos = part.end
+    raise TooLarge("The GIF has too many frames to handle safely.")
+
+
+def _image(data: bytes, pos: int) -> Part:
+    """Image descriptor (10 bytes), local colour table, LZW code size, then the data sub-blocks."""
+    need(data, pos + 10, "GIF frame header")
+    table_end = pos + 10 + _table_size(data[pos + 9])
+    need(data, table_end + 1, "GIF frame")
+    if not 1 <= data[table_end] <= 12:
+        raise DamagedImage("A GIF frame has an impossible code size.")
+    return Part(pos, _sub_blocks_end(data, table_end + 1), IMAGE)
+
+
+def _extension(data: bytes, pos: int) -> Part:
+    """Introducer, label, then sub-blocks; an application's first sub-block is its identifier."""
+    need(data, pos + 2, "GIF extension")
+    label = data[pos + 1]
+    end = _sub_blocks_end(data, pos + 2)
+    if label == GRAPHIC_CONTROL and (data[pos + 2] != 4 or end != pos + 8):
+        # We copy it unchanged, so it must be exactly its 4 bytes: no room for hidden data.
+        raise DamagedImage("A GIF frame's timing block is broken.")
+    if label != APPLICATION or data[pos + 2] != 11:
+        return Part(pos, end, label, payload_start=pos + 2)
+    return Part(pos, end, label, app=data[pos + 3 : pos + 14], payload_start=pos + 14)
+
+
+def _sub_blocks_end(data: bytes, pos: int) -> int:
+    """Offset just past the zero-length block that ends a sub-block chain."""
+    while True:
+        need(data, pos + 1, "GIF data blocks")
+        size = data[pos]
+        pos += 1 + size
+        if size == 0:
+            return pos
+
+
+def _sub_blocks(data: bytes, start: int, end: int) -> bytes:
+    """The payload of a sub-block chain, without its length bytes."""
+    out = []
+    pos = start
+    while pos < end and data[pos]:
+        out.append(data[pos + 1 : pos + 1 + data[pos]])
+        pos += 1 + data[pos]
+    return b"".join(out)
+
+
+def _block(data: bytes, part: Part) -> Block | None:
+    """What a part holds, if it is metadata (the ICC profile is reported and kept)."""
+    if part.label in (IMAGE, TRAILER, GRAPHIC_CONTROL, PLAIN_TEXT) or part.app in LOOPING_APPS:
+        return None
+    if part.label == COMMENT:
+        return Block(
+            BlockKind.COMMENT, "GIF comment", _sub_blocks(data, part.payload_start, part.end)
+        )
+    if part.label != APPLICATION:
+        return Block(BlockKind.OTHER, f"GIF extension 0x{part.label:02X}")
+    name = f"GIF application extension '{part.app.decode('ascii', 'replace')}'"
+    if part.app == ICC_APP:
+        return Block(BlockKind.ICC, name, _sub_blocks(data, part.payload_start, part.end))
+    if part.app == XMP_APP:
+        return Block(BlockKind.XMP, name, _xmp(data[part.payload_start : part.end - 1]))
+    payload = _sub_blocks(data, part.payload_start, part.end)
+    return Block(APP_KINDS.get(part.app, BlockKind.OTHER), name, payload)
+
+
+def _xmp(raw: bytes) -> bytes:
+    """XMP is stored raw (its bytes double as sub-block lengths), followed by a magic trailer."""
+    cut = raw.rfind(XMP_TRAILER_START)
+    return raw[:cut] if cut >= 0 else raw
 
 
 FORMAT = Format("gif", "image/gif", "gif", parse, strip)
