@@ -1,0 +1,236 @@
+"""WebP: corpus files, chunks assembled by hand (ExifTool cannot write WebP), frames, damage."""
+
+import io
+import struct
+from pathlib import Path
+
+import piexif
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from bot.errors import DamagedImage, ScrubError, TooLarge
+from bot.formats import webp
+from bot.formats.base import BlockKind
+from bot.metadata import exif
+from bot.scrub import Limits, inspect, scrub
+from tests.conftest import corpus_params
+from tests.pictures import assert_clean, malformed_params, orientation, secrets
+
+
+def chunk(fourcc: bytes, payload: bytes) -> bytes:
+    pad = b"\0" if len(payload) % 2 else b""
+    return fourcc + struct.pack("<I", len(payload)) + payload + pad
+
+
+def riff(*chunks: bytes) -> bytes:
+    body = b"WEBP" + b"".join(chunks)
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    out, pos = [], 12
+    while pos < len(data):
+        fourcc, size = struct.unpack_from("<4sI", data, pos)
+        out.append((fourcc, data[pos + 8 : pos + 8 + size]))
+        pos += 8 + size + size % 2
+    return out
+
+
+def vp8x(flags: int, width: int, height: int) -> bytes:
+    size = (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+    return chunk(b"VP8X", bytes([flags, 0, 0, 0]) + size)
+
+
+def bitstream(lossless: bool, alpha: bool = False) -> bytes:
+    """The image chunk(s) of a Pillow-made 24x16 WebP: VP8L, or VP8 (with ALPH when alpha)."""
+    image = Image.new("RGBA" if alpha else "RGB", (24, 16))
+    image.putdata([(x * 9 % 256, x * 5 % 256, 255 - x % 256, 128 + x % 128) for x in range(384)])
+    buffer = io.BytesIO()
+    image.save(buffer, "WEBP", lossless=lossless, quality=90)
+    return b"".join(chunk(f, p) for f, p in chunks(buffer.getvalue()) if f != b"VP8X")
+
+
+def camera_exif(values: dict[str, str], rotation: int) -> bytes:
+    """A phone-like EXIF block (piexif): GPS, make, model, serial, date and `rotation`."""
+    degrees = float(values["latitude"])
+    return bytes(
+        piexif.dump(
+            {
+                "0th": {
+                    piexif.ImageIFD.Make: b"Apple",
+                    piexif.ImageIFD.Model: b"iPhone 15",
+                    piexif.ImageIFD.Orientation: rotation,
+                },
+                "Exif": {
+                    piexif.ExifIFD.BodySerialNumber: values["serial"].encode(),
+                    piexif.ExifIFD.DateTimeOriginal: b"2024:05:06 07:08:09",
+                },
+                "GPS": {
+                    piexif.GPSIFD.GPSLatitudeRef: b"N",
+                    piexif.GPSIFD.GPSLatitude: ((int(degrees), 1), (30, 1), (1234, 100)),
+                    piexif.GPSIFD.GPSLongitudeRef: b"E",
+                    piexif.GPSIFD.GPSLongitude: ((12, 1), (0, 1), (0, 1)),
+                },
+            }
+        )
+    )
+
+
+def xmp_packet(values: dict[str, str]) -> bytes:
+    return (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+        'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/" '
+        f'dc:creator="{values["name"]}" dc:source="{values["fbmd"]}"/>'
+        "</rdf:RDF></x:xmpmeta>"
+    ).encode()
+
+
+def animated(frames: int = 3) -> bytes:
+    images = [Image.new("RGBA", (20, 12), (60 * i, 200 - 50 * i, 90, 255)) for i in range(frames)]
+    buffer = io.BytesIO()
+    images[0].save(
+        buffer, "WEBP", save_all=True, append_images=images[1:], duration=70, lossless=True
+    )
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("path", corpus_params("webp"))
+def test_corpus_file_is_cleaned(path: Path, tmp_path: Path) -> None:
+    data = path.read_bytes()
+    cleaned = assert_clean(data, tmp_path, "out.webp")
+    kept = {fourcc for fourcc, _ in chunks(cleaned)}
+    assert kept <= webp.KEPT | {b"ANMF", b"EXIF"}
+
+
+@pytest.mark.parametrize("path", malformed_params(b"RIFF"))
+def test_malformed_file_is_refused(path: Path) -> None:
+    with pytest.raises(ScrubError):
+        scrub(path.read_bytes())
+
+
+@pytest.mark.parametrize(
+    ("lossless", "alpha", "rotation", "exif_header"),
+    [
+        (False, False, 1, False),
+        (False, True, 6, True),
+        (True, False, 8, False),
+        (True, True, 3, True),
+    ],
+)
+def test_planted_metadata_is_found_and_removed(
+    lossless: bool, alpha: bool, rotation: int, exif_header: bool, tmp_path: Path
+) -> None:
+    values = secrets(rotation)
+    exif_block = camera_exif(values, rotation)
+    exif_payload = exif_block if exif_header else exif.strip_header(exif_block)
+    data = riff(
+        vp8x(0x08 | 0x04 | (0x10 if alpha else 0), 24, 16),
+        bitstream(lossless, alpha),
+        chunk(b"EXIF", exif_payload),
+        chunk(b"XMP ", xmp_packet(values)),
+        chunk(b"ABCD", values["comment"].encode()),
+    )
+    assert orientation(data) == rotation
+    kinds = [block.kind for block in inspect(data).parsed.blocks]
+    assert kinds == [BlockKind.EXIF, BlockKind.XMP, BlockKind.OTHER]
+    cleaned = assert_clean(data, tmp_path, "out.webp")
+    for value in values.values():
+        assert value.encode() not in cleaned
+    assert cleaned[20] & webp.XMP_FLAG == 0
+    assert bool(cleaned[20] & webp.EXIF_FLAG) == (rotation != 1)
+    exifs = [p for f, p in chunks(cleaned) if f == b"EXIF"]
+    assert exifs == ([exif.minimal(rotation)] if rotation != 1 else [])
+
+
+def test_icc_profile_is_kept() -> None:
+    icc = b"\0\0\0\x20fake colour profile...."
+    data = riff(vp8x(0x20, 24, 16), chunk(b"ICCP", icc), bitstream(lossless=True))
+    assert [(b.kind, b.data) for b in webp.parse(data).blocks] == [(BlockKind.ICC, icc)]
+    assert scrub(data).data == data
+
+
+def test_simple_files_give_their_bitstream_size() -> None:
+    for lossless in (False, True):
+        parsed = webp.parse(riff(bitstream(lossless)))
+        assert (parsed.width, parsed.height) == (24, 16)
+
+
+def test_exif_after_a_simple_file_is_dropped() -> None:
+    # Readers ignore it (no VP8X), so it is hidden data, not an orientation to keep.
+    plain = riff(bitstream(lossless=True))
+    data = riff(bitstream(lossless=True), chunk(b"EXIF", exif.minimal(6)))
+    assert [b.kind for b in webp.parse(data).blocks] == [BlockKind.EXIF]
+    assert scrub(data).data == plain
+
+
+def test_animation_keeps_every_frame_and_drops_chunks_inside_frames(tmp_path: Path) -> None:
+    data = animated()
+    parts = chunks(data)
+    frames = [p for f, p in parts if f == b"ANMF"]
+    assert len(frames) == 3
+    # Hide a chunk inside the second frame and an XMP packet after the frames.
+    frames[1] += chunk(b"SECR", b"kid's school")
+    rebuilt = [chunk(f, p) for f, p in parts if f not in (b"ANMF", b"VP8X")]
+    header = chunk(b"VP8X", bytes([parts[0][1][0] | 0x04]) + parts[0][1][1:])
+    data = riff(header, *rebuilt, *(chunk(b"ANMF", f) for f in frames), chunk(b"XMP ", b"<x/>"))
+    parsed = inspect(data).parsed
+    assert parsed.frames == 3
+    assert [b.kind for b in parsed.blocks] == [BlockKind.OTHER, BlockKind.XMP]
+    cleaned = assert_clean(data, tmp_path, "out.webp")
+    assert b"kid's school" not in cleaned
+    assert cleaned == animated()
+
+
+def test_frames_count_for_the_pixel_limit() -> None:
+    with pytest.raises(TooLarge):
+        scrub(animated(), Limits(max_pixels=20 * 12 * 2))
+
+
+def test_trailing_data_is_dropped() -> None:
+    data = riff(bitstream(lossless=False))
+    assert [b.kind for b in webp.parse(data + b"video").blocks] == [BlockKind.MEDIA]
+    assert scrub(data + b"video").data == data
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(b"RIFF\xff\0\0\0WEBPVP8L", id="riff-size-past-end"),
+        pytest.param(riff(chunk(b"VP8L", b"\x2f\0\0\0\0"))[:-1], id="cut-chunk"),
+        pytest.param(riff(b"VP8L\x05\0\0\0\x2f\0\0\0\0"), id="odd-size-without-pad"),
+        pytest.param(riff(chunk(b"VP8 ", b"\0" * 10)), id="bad-vp8-start-code"),
+        pytest.param(riff(chunk(b"VP8L", b"\x00" * 5)), id="bad-vp8l-signature"),
+        pytest.param(riff(vp8x(0, 24, 16)), id="vp8x-without-picture"),
+        pytest.param(riff(chunk(b"VP8X", b"\0" * 4), bitstream(True)), id="short-vp8x"),
+        pytest.param(riff(vp8x(0, 24, 16), chunk(b"ANMF", b"\0" * 8)), id="short-frame"),
+        pytest.param(riff(), id="no-chunks"),
+    ],
+)
+def test_broken_structures_are_damage(data: bytes) -> None:
+    with pytest.raises(DamagedImage):
+        scrub(data)
+
+
+def test_every_truncation_is_refused() -> None:
+    data = riff(vp8x(0x08, 24, 16), bitstream(False, True), chunk(b"EXIF", exif.minimal(3)))
+    for end in range(len(data)):
+        with pytest.raises(ScrubError):
+            scrub(data[:end])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_corrupted_bytes_are_cleaned_or_refused(draw: st.DataObject) -> None:
+    values = secrets(0)
+    data = bytearray(riff(vp8x(0x0C, 24, 16), bitstream(True), chunk(b"XMP ", xmp_packet(values))))
+    for _ in range(draw.draw(st.integers(1, 4))):
+        at = draw.draw(st.integers(0, len(data) - 1))
+        data[at] = draw.draw(st.integers(0, 255))
+    try:
+        cleaned = scrub(bytes(data)).data
+    except ScrubError:
+        return
+    assert values["name"].encode() not in cleaned
