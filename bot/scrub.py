@@ -20,7 +20,15 @@ from bot.metadata.readers import collect
 
 FORMATS: dict[str, Format] = {
     fmt.name: fmt
-    for fmt in (jpeg.FORMAT, png.FORMAT, webp.FORMAT, gif.FORMAT, tiff.FORMAT, heif.FORMAT)
+    for fmt in (
+        jpeg.FORMAT,
+        png.FORMAT,
+        webp.FORMAT,
+        gif.FORMAT,
+        tiff.FORMAT,
+        heif.FORMAT,
+        heif.AVIF_FORMAT,
+    )
 }
 
 # Recognised but refused, so the message can say what the file is.
