@@ -65,6 +65,16 @@ _ALLOWED_TAGS = {
     "IFD0:ReferenceBlackWhite",
     "IFD0:TransferFunction",
     "IFD0:InkSet",
+    "IFD0:InkNames",
+    "IFD0:NumberofInks",
+    "IFD0:DotRange",
+    "IFD0:Thresholding",
+    "IFD0:MinSampleValue",
+    "IFD0:MaxSampleValue",
+    "IFD0:SMinSampleValue",
+    "IFD0:SMaxSampleValue",
+    "IFD0:YCbCrCoefficients",
+    "IFD0:JPEGTables",
     "RIFF:ImageWidth",
     "RIFF:ImageHeight",
     "RIFF:HorizontalScale",
@@ -145,6 +155,14 @@ def exiftool_tags(path: Path) -> dict[str, object]:
     return tags
 
 
+# ExifTool calls the single strip of a JPEG-compressed TIFF page a "PreviewImage".
+_TIFF_JPEG_STRIP = {
+    "PreviewImage": "StripOffsets",
+    "PreviewImageStart": "StripOffsets",
+    "PreviewImageLength": "StripByteCounts",
+}
+
+
 def _tiff_page(key: str, value: object, tags: dict[str, object]) -> str:
     """In a TIFF file IFD1, IFD2, ... are further pages: judge them like IFD0, unless the page
     says it is a reduced-resolution copy (a thumbnail)."""
@@ -153,6 +171,8 @@ def _tiff_page(key: str, value: object, tags: dict[str, object]) -> str:
         return key
     if "Reduced" in str(value):
         return f"{key} (thumbnail)"
+    if tag in _TIFF_JPEG_STRIP and tags.get(f"{group}:Compression") == "JPEG":
+        tag = _TIFF_JPEG_STRIP[tag]
     return f"IFD0:{tag}"
 
 
