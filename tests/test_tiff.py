@@ -357,9 +357,10 @@ def test_dng_version_is_refused() -> None:
         scrub.scrub(data)
 
 
-def test_old_style_jpeg_is_refused() -> None:
-    data = _handmade([(_rgb_tags(2, 2, {0x0103: (SHORT, [6])}), [_noise(12, 1)])])
-    with pytest.raises(UnsupportedFormat):
+@pytest.mark.parametrize("pieces", [[_noise(12, 1)], []])
+def test_old_style_jpeg_is_refused(pieces: list[bytes]) -> None:
+    data = _handmade([(_rgb_tags(2, 2, {0x0103: (SHORT, [6])}), pieces)])
+    with pytest.raises(UnsupportedFormat, match="old-style JPEG"):
         scrub.scrub(data)
 
 

@@ -112,11 +112,9 @@ def _pages(ifds: Ifds) -> list[_Image]:
     chain = [d for d in ifds.directories if _in_chain(d) and not _reduced(ifds, d)]
     if not chain:
         raise DamagedImage("The TIFF file has no full-size picture.")
-    pages = [_image(ifds, directory) for directory in chain]
-    for page in pages:
-        if _int(ifds, page.directory, COMPRESSION, 1) == OLD_JPEG:
-            raise UnsupportedFormat("A TIFF with old-style JPEG compression")
-    return pages
+    if any(_int(ifds, directory, COMPRESSION, 1) == OLD_JPEG for directory in chain):
+        raise UnsupportedFormat("A TIFF with old-style JPEG compression")
+    return [_image(ifds, directory) for directory in chain]
 
 
 def _image(ifds: Ifds, directory: Directory) -> _Image:
