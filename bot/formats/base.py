@@ -48,6 +48,8 @@ class Parsed:
     blocks: tuple[Block, ...] = ()
     frames: int = 1
     notes: tuple[str, ...] = field(default=())
+    # Positions a format's parse found (e.g. JPEG segments), so strip need not walk the file again.
+    layout: tuple[tuple[int, int, int], ...] = ()
 
 
 @dataclass(frozen=True)

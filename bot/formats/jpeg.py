@@ -125,7 +125,7 @@ def parse(data: bytes) -> Parsed:
         for chunks in extended_xmp.values()
     )
     blocks.extend(_trailer_blocks(data, segments[-1][2], blocks))
-    return Parsed(width, height, tuple(blocks))
+    return Parsed(width, height, tuple(blocks), layout=tuple(segments))
 
 
 def _app_name(marker: int, payload: bytes) -> str:
@@ -201,7 +201,7 @@ def _segment(marker: int, payload: bytes) -> bytes:
 
 
 def strip(data: bytes, parsed: Parsed) -> bytes:
-    segments = _segments(data)
+    segments = list(parsed.layout) or _segments(data)
     orientation = 1
     for marker, start, end in segments:
         if marker == APP1 and data[start : start + 6] in _EXIF_IDS:

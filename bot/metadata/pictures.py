@@ -35,13 +35,16 @@ def shows_more(thumbnail: bytes, width: int, height: int) -> bool:
     size = jpeg_size(thumbnail)
     if size is None or size[0] * size[1] > _MAX_THUMBNAIL_PIXELS or not width or not height:
         return False
-    box = _content_box(thumbnail) or (0, 0, *size)
-    inner_w, inner_h = box[2] - box[0], box[3] - box[1]
-    if inner_w < 4 or inner_h < 4:
-        return False
-    photo, thumb = width / height, inner_w / inner_h
-    # thumbnails may be stored rotated relative to nothing, but never transposed: compare as is
-    return abs(thumb - photo) / photo > 0.08
+    photo = width / height
+    if _differs(size[0] / size[1], photo):
+        box = _content_box(thumbnail) or (0, 0, *size)  # decoded only when the shapes differ
+        inner_w, inner_h = box[2] - box[0], box[3] - box[1]
+        return inner_w >= 4 and inner_h >= 4 and _differs(inner_w / inner_h, photo)
+    return False
+
+
+def _differs(shape: float, photo: float) -> bool:
+    return abs(shape - photo) / photo > 0.08
 
 
 def _content_box(thumbnail: bytes) -> tuple[int, int, int, int] | None:
