@@ -138,7 +138,7 @@ def test_a_frame_larger_than_the_screen_counts_its_own_size() -> None:
     data = bytearray(small_gif())
     at = gif._stream_start(bytes(data))
     while data[at] != 0x2C:  # skip the graphic control extension, if any
-        at = gif._sub_blocks_end(bytes(data), at + 2)
+        at = gif._sub_blocks_end(bytes(data), at + 2, gif._Budget())
     struct.pack_into("<HHHH", data, at + 1, 30_000, 0, 30_000, 10)
     parsed = inspect(bytes(data), Limits(max_pixels=10**9)).parsed
     assert (parsed.width, parsed.height) == (60_000, 10)
@@ -179,3 +179,9 @@ def test_corrupted_bytes_are_cleaned_or_refused(draw: st.DataObject) -> None:
         return
     if data[label_at - 1 : label_at + 1] == b"\x21\xfe":  # still a comment, not turned into text
         assert b"secret" not in cleaned
+
+
+def test_a_chain_of_tiny_blocks_is_refused_quickly() -> None:
+    hostile = bytes([0x21, 0xFE]) + b"\x01x" * (gif.MAX_SUB_BLOCKS + 1) + b"\0"
+    with pytest.raises(TooLarge):
+        scrub(before_first_frame(small_gif(), hostile))

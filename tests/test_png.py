@@ -262,3 +262,8 @@ def test_corrupted_bytes_are_cleaned_or_refused(draw: st.DataObject) -> None:
         return
     assert b"zTXt" not in cleaned
     assert b"Comment" not in cleaned
+
+
+def test_too_many_chunks_is_refused() -> None:
+    with pytest.raises(TooLarge):
+        scrub(insert(small_png(), chunk(b"tEXt", b"a\0b") * png.MAX_CHUNKS))

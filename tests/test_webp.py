@@ -234,3 +234,8 @@ def test_corrupted_bytes_are_cleaned_or_refused(draw: st.DataObject) -> None:
     except ScrubError:
         return
     assert values["name"].encode() not in cleaned
+
+
+def test_too_many_chunks_is_refused() -> None:
+    with pytest.raises(TooLarge):
+        scrub(riff(bitstream(lossless=True), chunk(b"ABCD", b"") * webp.MAX_CHUNKS))

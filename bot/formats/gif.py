@@ -21,6 +21,8 @@ from bot.formats.base import Block, BlockKind, Format, Parsed, need
 
 HEADERS = (b"GIF87a", b"GIF89a")
 SCREEN_END = 13  # header (6) + logical screen descriptor (7)
+REPORT_LIMIT = 1024 * 1024  # payload bytes we collect to report one dropped extension
+MAX_SUB_BLOCKS = 2_000_000  # encoders write 255-byte blocks: 200,000 for a 50 MB file
 MAX_PARTS = 1_000_000  # frames and extensions; bounds the walk on hostile files
 IMAGE, EXTENSION, TRAILER = 0x2C, 0x21, 0x3B
 GRAPHIC_CONTROL, PLAIN_TEXT, COMMENT, APPLICATION = 0xF9, 0x01, 0xFE, 0xFF
@@ -100,9 +102,17 @@ def _table_size(flags: int) -> int:
     return 3 * 2 ** ((flags & 7) + 1) if flags & 0x80 else 0
 
 
+class _Budget:
+    """Sub-blocks still allowed in this file: tiny sub-blocks must not make the walk slow."""
+
+    def __init__(self) -> None:
+        self.left = MAX_SUB_BLOCKS
+
+
 def _parts(data: bytes) -> Iterator[Part]:
     """Every frame and extension up to the trailer; raises DamagedImage when truncated."""
     pos = _stream_start(data)
+    budget = _Budget()
     for _ in range(MAX_PARTS):
         need(data, pos + 1, "GIF frames")
         introducer = data[pos]
@@ -110,9 +120,9 @@ def _parts(data: bytes) -> Iterator[Part]:
             yield Part(pos, pos + 1, TRAILER)
             return
         if introducer == IMAGE:
-            part = _image(data, pos)
+            part = _image(data, pos, budget)
         elif introducer == EXTENSION:
-            part = _extension(data, pos)
+            part = _extension(data, pos, budget)
         else:
             raise DamagedImage("The GIF has an unknown kind of block.")
         yield part
@@ -120,21 +130,21 @@ def _parts(data: bytes) -> Iterator[Part]:
     raise TooLarge("The GIF has too many frames to handle safely.")
 
 
-def _image(data: bytes, pos: int) -> Part:
+def _image(data: bytes, pos: int, budget: _Budget) -> Part:
     """Image descriptor (10 bytes), local colour table, LZW code size, then the data sub-blocks."""
     need(data, pos + 10, "GIF frame header")
     table_end = pos + 10 + _table_size(data[pos + 9])
     need(data, table_end + 1, "GIF frame")
     if not 1 <= data[table_end] <= 12:
         raise DamagedImage("A GIF frame has an impossible code size.")
-    return Part(pos, _sub_blocks_end(data, table_end + 1), IMAGE)
+    return Part(pos, _sub_blocks_end(data, table_end + 1, budget), IMAGE)
 
 
-def _extension(data: bytes, pos: int) -> Part:
+def _extension(data: bytes, pos: int, budget: _Budget) -> Part:
     """Introducer, label, then sub-blocks; an application's first sub-block is its identifier."""
     need(data, pos + 2, "GIF extension")
     label = data[pos + 1]
-    end = _sub_blocks_end(data, pos + 2)
+    end = _sub_blocks_end(data, pos + 2, budget)
     if label == GRAPHIC_CONTROL and (data[pos + 2] != 4 or end != pos + 8):
         # We copy it unchanged, so it must be exactly its 4 bytes: no room for hidden data.
         raise DamagedImage("A GIF frame's timing block is broken.")
@@ -143,24 +153,29 @@ def _extension(data: bytes, pos: int) -> Part:
     return Part(pos, end, label, app=data[pos + 3 : pos + 14], payload_start=pos + 14)
 
 
-def _sub_blocks_end(data: bytes, pos: int) -> int:
+def _sub_blocks_end(data: bytes, pos: int, budget: _Budget) -> int:
     """Offset just past the zero-length block that ends a sub-block chain."""
-    while True:
-        need(data, pos + 1, "GIF data blocks")
+    end, left = len(data), budget.left
+    while pos < end:  # the hot loop on big files: kept minimal
         size = data[pos]
-        pos += 1 + size
         if size == 0:
-            return pos
+            budget.left = left
+            return pos + 1
+        left -= 1
+        if left < 0:
+            raise TooLarge("The GIF is split into too many pieces to handle safely.")
+        pos += 1 + size
+    raise DamagedImage("The file ends in the middle of its GIF data blocks, so it is incomplete.")
 
 
 def _sub_blocks(data: bytes, start: int, end: int) -> bytes:
-    """The payload of a sub-block chain, without its length bytes."""
-    out = []
+    """The payload of a sub-block chain without its length bytes, cut at REPORT_LIMIT."""
+    out = bytearray()
     pos = start
-    while pos < end and data[pos]:
-        out.append(data[pos + 1 : pos + 1 + data[pos]])
+    while pos < end and data[pos] and len(out) < REPORT_LIMIT:
+        out += data[pos + 1 : pos + 1 + data[pos]]
         pos += 1 + data[pos]
-    return b"".join(out)
+    return bytes(out[:REPORT_LIMIT])
 
 
 def _block(data: bytes, part: Part) -> Block | None:
@@ -177,7 +192,8 @@ def _block(data: bytes, part: Part) -> Block | None:
     if part.app == ICC_APP:
         return Block(BlockKind.ICC, name, _sub_blocks(data, part.payload_start, part.end))
     if part.app == XMP_APP:
-        return Block(BlockKind.XMP, name, _xmp(data[part.payload_start : part.end - 1]))
+        raw = data[part.payload_start : min(part.end - 1, part.payload_start + REPORT_LIMIT)]
+        return Block(BlockKind.XMP, name, _xmp(raw))
     payload = _sub_blocks(data, part.payload_start, part.end)
     return Block(APP_KINDS.get(part.app, BlockKind.OTHER), name, payload)
 

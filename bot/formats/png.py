@@ -23,7 +23,7 @@ from bot.formats.base import Block, BlockKind, Format, Parsed, need
 from bot.metadata import exif
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
-MAX_CHUNKS = 500_000  # real files have a few thousand (APNG frames, 8 KiB IDATs)
+MAX_CHUNKS = 100_000  # real files have a few thousand (APNG frames, 8 KiB IDATs)
 MAX_DIMENSION = 2**31 - 1  # also the largest chunk length PNG allows
 TEXT_LIMIT = 64 * 1024  # how much inflated text we read to report one text chunk
 PROFILE_LIMIT = 2 * 1024 * 1024  # XMP packets and hex-encoded raw profiles are larger

@@ -19,7 +19,7 @@ from bot.errors import DamagedImage, TooLarge
 from bot.formats.base import Block, BlockKind, Format, Parsed, need
 from bot.metadata import exif
 
-MAX_CHUNKS = 200_000  # a long animation has a few thousand frames
+MAX_CHUNKS = 100_000  # a long animation has a few thousand frames
 FRAME_HEADER = 16  # ANMF: x, y, width - 1, height - 1, duration (24 bits each) and flags
 EXIF_FLAG, XMP_FLAG = 0x08, 0x04  # VP8X flags we rewrite; ICC, alpha and animation stay
 KEPT = frozenset({b"VP8X", b"ICCP", b"ANIM", b"ALPH", b"VP8 ", b"VP8L"})
