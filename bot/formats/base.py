@@ -1,4 +1,4 @@
-"""What every format scrubber hands back: the raw hidden-data `Block`s it found, and the image size.
+"""What every format scrubber hands back: the hidden-data `Block`s it found, and the image size.
 
 A format module has two pure functions over bytes:
 

@@ -172,6 +172,7 @@ def findings(data: bytes, width: int, height: int, source: str = "EXIF") -> list
             )
     found.extend(_gps_position(ifds, source))
     found.extend(_thumbnail(ifds, width, height, source))
+    found.extend(_apple_ids(ifds, source))
     return found
 
 
@@ -204,6 +205,31 @@ def _value(ifds: Ifds, entry: Entry) -> str:
     if entry.type == 7:
         return f"{entry.size} bytes"
     return clean(" ".join(str(v) for v in ifds.ints(entry)[:8]))
+
+
+_APPLE_IDS = {0x000B: "burst", 0x0011: "live photo", 0x0015: "image", 0x002B: "photo"}
+
+
+def _apple_ids(ifds: Ifds, source: str) -> list[Finding]:
+    """Apple's MakerNote holds IDs that link a photo to its Live Photo video and burst."""
+    note = ifds.find("Exif", 0x927C)
+    raw = ifds.raw(note) if note else b""
+    if not raw.startswith(b"Apple iOS\0") or raw[12:14] != b"MM":
+        return []
+    try:  # a TIFF header over the 14-byte Apple header: offsets count from the note's start
+        apple = Ifds(b"MM\0*\0\0\0\x0e" + raw[8:], follow_chain=False)
+    except (ValueError, IndexError, struct.error):
+        return []
+    return [
+        Finding(
+            Kind.TRACKING,
+            "apple_id",
+            f"{_APPLE_IDS[entry.tag]}: {clean(apple.text(entry))}",
+            source,
+        )
+        for _, entry in apple.all_entries()
+        if entry.tag in _APPLE_IDS and entry.type == 2
+    ]
 
 
 def _maker(ifds: Ifds) -> str:
