@@ -93,15 +93,14 @@ def test_planted_metadata_is_found_and_removed(seed: int, exiftool: str, tmp_pat
 def test_extensions_are_sorted_into_kept_and_dropped() -> None:
     icc = b"\0\0\x01\x00fake colour profile" * 20
     grid = bytes([12, 0, 0, 0, 0, 16, 0, 10, 0, 8, 8, 1, 0])  # position, cell size, colours
-    kept = (
-        extension(0xFF, b"\x01\x00\x00", app=b"NETSCAPE2.0")
-        + extension(0xFF, icc, app=b"ICCRGBG1012")
-        + bytes([0x21, 0x01])
-        + grid
-        + sub_blocks(b"rendered text")
+    kept = extension(0xFF, b"\x01\x00\x00", app=b"NETSCAPE2.0") + extension(
+        0xFF, icc, app=b"ICCRGBG1012"
     )
     dropped = (
-        extension(0xFE, b"Taken at 12 Elm Street")
+        bytes([0x21, 0x01])
+        + grid
+        + sub_blocks(b"text no viewer draws")
+        + extension(0xFE, b"Taken at 12 Elm Street")
         + xmp_extension(b"<x:xmpmeta>Ann</x:xmpmeta>")
         + extension(0xFF, b"\x1c\x02\x05\x00\x03abc", app=b"MGKIPTC0000")
         + extension(0xFF, b"whatever", app=b"SOMEAPP1.00")
@@ -111,6 +110,7 @@ def test_extensions_are_sorted_into_kept_and_dropped() -> None:
     found = [(b.kind, b.data) for b in gif.parse(data).blocks]
     assert found == [
         (BlockKind.ICC, icc),
+        (BlockKind.COMMENT, b"text no viewer draws"),
         (BlockKind.COMMENT, b"Taken at 12 Elm Street"),
         (BlockKind.XMP, b"<x:xmpmeta>Ann</x:xmpmeta>"),
         (BlockKind.IPTC, b"\x1c\x02\x05\x00\x03abc"),
@@ -185,3 +185,15 @@ def test_a_chain_of_tiny_blocks_is_refused_quickly() -> None:
     hostile = bytes([0x21, 0xFE]) + b"\x01x" * (gif.MAX_SUB_BLOCKS + 1) + b"\0"
     with pytest.raises(TooLarge):
         scrub(before_first_frame(small_gif(), hostile))
+
+
+def test_plain_text_extension_is_reported_and_dropped(tmp_path: Path) -> None:
+    """Viewers do not draw plain text extensions, so their text is hidden data."""
+    grid = bytes([12]) + bytes(12)
+    text = b"Mia, class 2b"
+    plain_text = bytes([0x21, 0x01]) + grid + sub_blocks(text)
+    data = before_first_frame(small_gif(), plain_text)
+    found = inspect(data).findings
+    assert any(f.key == "comment" and f.value == text.decode() for f in found)
+    cleaned = assert_clean(data, tmp_path, "out.gif")
+    assert text not in cleaned

@@ -2,14 +2,16 @@
 
 What a GIF can carry besides pixels:
 - comment extensions (free text: software, captions, scanner and camera notes);
+- plain text extensions: text meant to be drawn over the picture, which no browser or phone
+  draws, so in practice it is text nobody sees;
 - application extensions: XMP ("XMP DataXMP"), ImageMagick IPTC and 8BIM profiles, anything a
   tool chose to store; unknown extension labels;
 - data after the trailer.
 
 How we remove it: copy the header, screen descriptor and colour table, every frame (image
-descriptor, colour table and LZW data) with its graphic control extension, plain text extensions
-(rendered text), the looping extension and the ICC profile extension byte for byte, and drop
-everything else. Every sub-block chain is walked with bounds; nothing is decompressed.
+descriptor, colour table and LZW data) with its graphic control extension, the looping
+extension and the ICC profile extension byte for byte, and drop everything else. Every
+sub-block chain is walked with bounds; nothing is decompressed.
 """
 
 import struct
@@ -50,7 +52,7 @@ class Part:
 
     @property
     def kept(self) -> bool:
-        if self.label in (IMAGE, GRAPHIC_CONTROL, PLAIN_TEXT):
+        if self.label in (IMAGE, GRAPHIC_CONTROL):
             return True
         return self.label == APPLICATION and (self.app in LOOPING_APPS or self.app == ICC_APP)
 
@@ -180,12 +182,15 @@ def _sub_blocks(data: bytes, start: int, end: int) -> bytes:
 
 def _block(data: bytes, part: Part) -> Block | None:
     """What a part holds, if it is metadata (the ICC profile is reported and kept)."""
-    if part.label in (IMAGE, TRAILER, GRAPHIC_CONTROL, PLAIN_TEXT) or part.app in LOOPING_APPS:
+    if part.label in (IMAGE, TRAILER, GRAPHIC_CONTROL) or part.app in LOOPING_APPS:
         return None
     if part.label == COMMENT:
         return Block(
             BlockKind.COMMENT, "GIF comment", _sub_blocks(data, part.payload_start, part.end)
         )
+    if part.label == PLAIN_TEXT:  # the first sub-block is the 12-byte text grid, then the text
+        text = _sub_blocks(data, part.payload_start + 13, part.end)
+        return Block(BlockKind.COMMENT, "GIF plain text", text)
     if part.label != APPLICATION:
         return Block(BlockKind.OTHER, f"GIF extension 0x{part.label:02X}")
     name = f"GIF application extension '{part.app.decode('ascii', 'replace')}'"
