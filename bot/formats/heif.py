@@ -233,6 +233,7 @@ class _Meta:
     properties: list[_Box] = field(default_factory=list)
     associations: dict[int, _Association] = field(default_factory=dict)
     idat: _Box | None = None
+    groups: list[tuple[_Box, tuple[int, ...]]] = field(default_factory=list)  # entity groups
 
 
 @dataclass(frozen=True)
@@ -386,6 +387,7 @@ def _read_meta(data: bytes, box: _Box, budget: _Budget) -> _Meta:
     _read_locations(data, meta)
     _read_refs(data, meta, budget)
     _read_properties(data, meta, budget)
+    _read_groups(data, meta, budget)
     pitm = _one(meta.children, b"pitm")
     if pitm is None:
         raise _damaged("no primary item")
@@ -520,6 +522,14 @@ def _read_properties(data: bytes, meta: _Meta, budget: _Budget) -> None:
             meta.associations[association.item] = association
 
 
+def _read_groups(data: bytes, meta: _Meta, budget: _Budget) -> None:
+    grpl = _one(meta.children, b"grpl")
+    for group in _boxes(data, grpl.body, grpl.end, budget) if grpl else ():
+        reader = _Reader(data, group.body + 8, group.end)  # after version, flags and group id
+        members = tuple(reader.uint(4) for _ in range(reader.uint(4)))
+        meta.groups.append((group, members))
+
+
 def _read_ipma(data: bytes, box: _Box, property_count: int) -> Iterator[_Association]:
     version, flags, reader = _full_box(data, box)
     wide = flags & 1
@@ -594,19 +604,17 @@ def _item_blocks(data: bytes, meta: _Meta, kept: frozenset[int]) -> Iterator[Blo
         if ref.type == b"auxl" and not any(t in kept for t in ref.targets)
     }
     for item in meta.items.values():
-        if item.id in kept or item.id in parts or item.id in aux_of_removed:
-            continue
-        yield _item_block(data, meta, item)
+        part = item.type in IMAGE_ITEM_TYPES and (item.id in parts or item.id in aux_of_removed)
+        if item.id not in kept and not part:
+            yield _item_block(data, meta, item)
 
 
 def _item_block(data: bytes, meta: _Meta, item: _Item) -> Block:
     where = f"HEIF item {item.id}"
     content = item.content_type.lower()
     if item.type == b"Exif":
-        payload = _item_bytes(data, meta, item.id)
-        skip = 4 + int.from_bytes(payload[:4], "big") if len(payload) >= 4 else 0
         return Block(
-            BlockKind.EXIF, f"{where} (Exif)", payload[skip:] if skip <= len(payload) else payload
+            BlockKind.EXIF, f"{where} (Exif)", _exif_tiff(_item_bytes(data, meta, item.id))
         )
     if item.type in (b"mime", b"") and (b"rdf+xml" in content or b"xmp" in content):
         return Block(BlockKind.XMP, f"{where} (XMP)", _item_bytes(data, meta, item.id))
@@ -622,6 +630,12 @@ def _item_block(data: bytes, meta: _Meta, item: _Item) -> Block:
     return Block(BlockKind.OTHER, f"{where} ('{label}' item)", _item_bytes(data, meta, item.id))
 
 
+def _exif_tiff(payload: bytes) -> bytes:
+    """An Exif item starts with the offset of its TIFF header (after those 4 bytes)."""
+    skip = 4 + int.from_bytes(payload[:4], "big")
+    return payload[skip:] if len(payload) >= 4 and skip <= len(payload) else payload
+
+
 def _picture_block(data: bytes, meta: _Meta, item: _Item, where: str) -> Block:
     sources = {ref.type for ref in meta.refs if ref.source == item.id}
     if b"thmb" in sources:
@@ -629,29 +643,26 @@ def _picture_block(data: bytes, meta: _Meta, item: _Item, where: str) -> Block:
         small = payload if len(payload) <= SMALL_THUMBNAIL else b""
         return Block(BlockKind.THUMBNAIL, f"{where} (thumbnail)", small)
     if b"auxl" in sources:
-        aux = _aux_type(data, meta, item.id).decode("ascii", "replace")
+        aux = _name(_aux_type(data, meta, item.id)[:80])
         return Block(BlockKind.IMAGE, f"{where} (auxiliary image {aux})")
     if item.type == b"tmap":
         return Block(BlockKind.IMAGE, f"{where} (HDR gain map)")
     return Block(BlockKind.IMAGE, f"{where} (second picture)")
 
 
+def _used_properties(meta: _Meta, kept: frozenset[int]) -> list[int]:
+    """1-based 'ipco' indices that the kept items use, in order."""
+    empty = _Association(0, ())
+    return sorted({i for item in kept for i, _ in meta.associations.get(item, empty).properties})
+
+
 def _kept_properties(meta: _Meta, kept: frozenset[int]) -> list[int]:
-    used = {
-        index
-        for item in kept
-        for index, _ in (meta.associations[item].properties if item in meta.associations else ())
-    }
-    return sorted(i for i in used if meta.properties[i - 1].type in KEPT_PROPERTIES)
+    used = _used_properties(meta, kept)
+    return [i for i in used if meta.properties[i - 1].type in KEPT_PROPERTIES]
 
 
 def _property_blocks(data: bytes, meta: _Meta, kept: frozenset[int]) -> Iterator[Block]:
-    used = {
-        index
-        for item in kept
-        for index, _ in (meta.associations[item].properties if item in meta.associations else ())
-    }
-    for index in sorted(used):
+    for index in _used_properties(meta, kept):
         box = meta.properties[index - 1]
         if box.type == b"colr" and data[box.body : box.body + 4] in (b"prof", b"rICC"):
             yield Block(BlockKind.ICC, "HEIF colour profile", data[box.body + 4 : box.end])
@@ -709,7 +720,8 @@ def _refuse_sequences(data: bytes, top: list[_Box], budget: _Budget) -> None:
             if hdlr is not None:
                 handlers.add(data[hdlr.body + 8 : hdlr.body + 12])
     ftyp = top[0]
-    brands = {data[pos : pos + 4] for pos in range(ftyp.body, min(ftyp.end, ftyp.body + 256), 4)}
+    compatible = range(ftyp.body + 8, min(ftyp.end, ftyp.body + 8 + 4 * MAX_BRANDS), 4)
+    brands = {data[ftyp.body : ftyp.body + 4]} | {data[pos : pos + 4] for pos in compatible}
     if b"pict" in handlers or brands & SEQUENCE_BRANDS:
         raise UnsupportedFormat("An image sequence (HEIF/AVIF animation)")
 
@@ -871,12 +883,11 @@ def _new_idat(data: bytes, layout: _Layout, box: _Box) -> bytes:
 
 def _new_grpl(data: bytes, layout: _Layout, box: _Box) -> bytes:
     """Entity groups whose every member stays; a group that lost a member means nothing."""
-    groups = []
-    for group in _boxes(data, box.body, box.end, _Budget()):
-        reader = _Reader(data, group.body + 8, group.end)
-        members = [reader.uint(4) for _ in range(reader.uint(4))]
-        if all(member in layout.kept for member in members):
-            groups.append(data[group.start : group.end])
+    groups = [
+        data[group.start : group.end]
+        for group, members in layout.meta.groups
+        if all(member in layout.kept for member in members)
+    ]
     return _box(b"grpl", b"".join(groups)) if groups else b""
 
 
