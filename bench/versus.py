@@ -99,10 +99,10 @@ def main() -> int:
                 seconds.setdefault(name, []).append(timed(command, out / name, len(files)))
 
     median = {name: statistics.median(times) for name, times in seconds.items()}
-    print(f"\n{'tool':<10} {'seconds':>8} {'runs':>24}")
+    print(f"\n{'tool':<10} {'median s':>8}  runs")
     for name, value in median.items():
         runs = " ".join(f"{t:.2f}" for t in seconds[name])
-        print(f"{name:<10} {value:>8.2f} {runs:>24}")
+        print(f"{name:<10} {value:>8.2f}  {runs}")
     to_exiftool = median["scrubbot"] / median["exiftool"]
     to_pillow = median["scrubbot"] / median["pillow"]
     verdict = "met" if to_exiftool <= GOAL else "NOT met"
