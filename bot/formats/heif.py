@@ -926,12 +926,41 @@ def _new_meta(data: bytes, layout: _Layout, last: bool) -> bytes:
     return _box(b"meta", head + b"".join(parts)) + (_free(gap) if gap else b"")
 
 
+MAX_MISSING_TAIL = 64  # bytes: a writer's off-by-a-few, not a picture cut in half
+_MAX_TOP_BOXES = 1024
+
+
+def completed(data: bytes) -> bytes:
+    """The file with a cut-short final 'mdat' padded back to its declared size with zeros.
+
+    Some writers leave the last bytes out; decoders read such files, so we do too, as long as
+    only a few bytes are missing. Everything else about the file is checked as usual.
+    """
+    pos = 0
+    for _ in range(_MAX_TOP_BOXES):
+        if pos + 8 > len(data):
+            return data
+        size, kind = struct.unpack_from(">I4s", data, pos)
+        if size == 1 and pos + 16 <= len(data):
+            size = struct.unpack_from(">Q", data, pos + 8)[0]
+        if size < 8:
+            return data
+        if pos + size > len(data):
+            missing = pos + size - len(data)
+            if kind == b"mdat" and missing <= MAX_MISSING_TAIL:
+                return data + bytes(missing)
+            return data
+        pos += size
+    return data
+
+
 def parse(data: bytes) -> Parsed:
-    layout = _read(data)
+    layout = _read(completed(data))
     return Parsed(layout.width, layout.height, layout.blocks)
 
 
 def strip(data: bytes, parsed: Parsed) -> bytes:
+    data = completed(data)
     layout = _read(data)
     needed = [box for box in layout.top if box.type in (b"ftyp", b"meta", b"mdat")]
     cut = max(box.end for box in needed)
