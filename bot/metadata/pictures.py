@@ -5,8 +5,6 @@ import io
 import struct
 import warnings
 
-from PIL import Image
-
 _MAX_THUMBNAIL_PIXELS = 1024 * 1024
 _SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE})
 
@@ -49,6 +47,8 @@ def _differs(shape: float, photo: float) -> bool:
 
 def _content_box(thumbnail: bytes) -> tuple[int, int, int, int] | None:
     """The part of a thumbnail that is not a black border, or None if it cannot be decoded."""
+    from PIL import Image  # Pillow is slow to import and rarely needed here
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
