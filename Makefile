@@ -6,11 +6,16 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint fuzz bench clean
 
-$(STAMP): pyproject.toml
+# A regular (not editable) install: pip byte-compiles it and the `scrubbot` command starts
+# quickly; the stamp depends on the sources, so a change reinstalls before run or test.
+SOURCES := pyproject.toml $(shell find bot adapters -name '*.py')
+
+$(VENV)/bin/pip:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	$(BIN)/python -m compileall -q bot adapters
+
+$(STAMP): $(SOURCES) | $(VENV)/bin/pip
+	$(BIN)/pip install --quiet '.[dev]'
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -12,7 +12,6 @@ Usage: .venv/bin/python bench/versus.py [--photos N] [--runs N]
 """
 
 import argparse
-import compileall
 import shutil
 import statistics
 import subprocess
@@ -84,9 +83,6 @@ def main() -> int:
         print(f"versus.py: {problem}", file=sys.stderr)
         return 1
     exiftool = shutil.which("exiftool") or "exiftool"
-    # Byte-compile as a normal install does (editable installs skip it, and this machine sets
-    # PYTHONDONTWRITEBYTECODE), so start-up is measured as users get it.
-    compileall.compile_dir(ROOT / "bot", quiet=1)
 
     with tempfile.TemporaryDirectory(prefix="scrubbot-bench-") as tmp:
         work = Path(tmp)
