@@ -13,13 +13,13 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from bot.errors import ScrubError
+from bot.errors import ScrubError, TooLarge
 from bot.findings import Finding, by_kind
+from bot.memory import reuse_freed_buffers
 from bot.scrub import Limits, inspect, scrub
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
@@ -52,6 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--output takes one photo; use --out-dir for several")
         if args.out_dir is not None and not args.out_dir.is_dir():
             parser.error(f"--out-dir {args.out_dir} is not a folder")
+        reuse_freed_buffers()
         return _clean(args.photos, args.output, args.out_dir, limits)
     if args.command == "inspect":
         return _inspect(args.photos, args.json, limits)
@@ -113,23 +114,22 @@ def _on_two_cores(work: Callable[[Path], str | None], photos: list[Path]) -> lis
 def _read(photo: Path, limits: Limits) -> bytes:
     try:
         with photo.open("rb") as handle:
-            return handle.read(limits.max_bytes + 1)  # read one byte more to notice oversize
+            if os.fstat(handle.fileno()).st_size > limits.max_bytes:
+                raise TooLarge(f"The file is larger than {limits.max_bytes // (1024 * 1024)} MB.")
+            return handle.read()
     except OSError as error:
         raise ScrubError(f"cannot read it ({error.strerror or error}).") from error
 
 
 def _write_whole(target: Path, data: bytes) -> None:
-    """Write via a temporary file in the same folder and rename, so no partial file is left."""
+    """Write to a hidden file beside `target`, then rename it: no partial file is ever left."""
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.scrubbot")
     try:
-        fd, temporary = tempfile.mkstemp(dir=target.parent or ".", prefix=".scrubbot-")
-    except OSError as error:
-        raise ScrubError(f"cannot write {target} ({error.strerror or error}).") from error
-    try:
-        with os.fdopen(fd, "wb") as handle:
+        with temporary.open("xb") as handle:
             handle.write(data)
         os.replace(temporary, target)
     except OSError as error:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise ScrubError(f"cannot write {target} ({error.strerror or error}).") from error
 
 

@@ -9,6 +9,7 @@ Nothing here touches the disk or the network; callers run it off the event loop.
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TypeVar
 
 from bot.errors import DamagedImage, NotClean, ScrubError, TooLarge, UnsupportedFormat
@@ -78,14 +79,25 @@ class Limits:
 class Inspection:
     format: Format
     parsed: Parsed
-    findings: tuple[Finding, ...]
+
+    @cached_property
+    def findings(self) -> tuple[Finding, ...]:
+        """Interpreted on first use: cleaning alone (the CLI) never pays for it."""
+        return tuple(_guarded(lambda: collect(self.parsed)))
 
 
 @dataclass(frozen=True)
 class Scrubbed:
     data: bytes
-    format: Format
-    findings: tuple[Finding, ...]
+    inspection: Inspection
+
+    @property
+    def format(self) -> Format:
+        return self.inspection.format
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        return self.inspection.findings
 
 
 def sniff(data: bytes) -> Format:
@@ -138,8 +150,7 @@ def inspect(data: bytes, limits: Limits = Limits()) -> Inspection:
         raise DamagedImage("The picture has no width or height.")
     if parsed.width * parsed.height * parsed.frames > limits.max_pixels:
         raise TooLarge("The picture has too many pixels to handle safely.")
-    found = _guarded(lambda: collect(parsed))
-    return Inspection(fmt, parsed, tuple(found))
+    return Inspection(fmt, parsed)
 
 
 def scrub(data: bytes, limits: Limits = Limits()) -> Scrubbed:
@@ -147,7 +158,7 @@ def scrub(data: bytes, limits: Limits = Limits()) -> Scrubbed:
     report = inspect(data, limits)
     cleaned = _guarded(lambda: report.format.strip(data, report.parsed))
     verify(report.format, cleaned)
-    return Scrubbed(cleaned, report.format, report.findings)
+    return Scrubbed(cleaned, report)
 
 
 def verify(fmt: Format, cleaned: bytes) -> None:

@@ -4,15 +4,17 @@ Google/Adobe markers for depth maps, gain maps and motion photos.
 Parsed with defusedxml (no entities, no DTDs), so a hostile packet cannot expand or fetch anything.
 """
 
-import re
-import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from __future__ import annotations
 
-from defusedxml import ElementTree as SafeET
-from defusedxml.common import DefusedXmlException
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from bot.findings import Finding, Kind
 from bot.metadata.text import clean
+
+if TYPE_CHECKING:  # the Element type only; parsing goes through defusedxml
+    import xml.etree.ElementTree as ET
 
 RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
 MAX_PACKET = 4 * 1024 * 1024
@@ -126,10 +128,13 @@ def _properties(root: ET.Element) -> Iterator[tuple[str, str, str, ET.Element | 
 def findings(data: bytes, source: str = "XMP") -> list[Finding]:
     if len(data) > MAX_PACKET:
         return [Finding(Kind.OTHER, "xmp", "too large to read", source)]
+    from defusedxml import ElementTree as SafeET  # imported only when there is XMP to read
+    from defusedxml.common import DefusedXmlException
+
     start, end = data.find(b"<"), data.rfind(b">")
     try:
         root = SafeET.fromstring(data[start : end + 1])
-    except (ET.ParseError, DefusedXmlException, ValueError):
+    except (SafeET.ParseError, DefusedXmlException, ValueError):
         return [Finding(Kind.OTHER, "xmp", "unreadable", source)]
     found: list[Finding] = []
     position: dict[str, str] = {}
