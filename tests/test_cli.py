@@ -10,6 +10,7 @@ import piexif
 import pytest
 from PIL import Image
 
+from tests.conftest import corpus_files
 from tests.judge import leftovers
 
 
@@ -133,3 +134,18 @@ def test_chat_libraries_are_not_imported_for_cleaning(leaky: Path) -> None:
         [sys.executable, "-c", code, str(leaky)], capture_output=True, text=True, check=True
     )
     assert "heavy: []" in result.stdout
+
+
+@pytest.mark.skipif(not corpus_files("other"), reason="../shared/corpus is absent")
+def test_other_and_malformed_corpus_files_get_one_line_each(tmp_path: Path) -> None:
+    """Every odd file is cleaned or refused with one plain line, never a traceback."""
+    files = corpus_files("other", "malformed")
+    result = run("clean", *map(str, files), "--out-dir", str(tmp_path))
+    lines = result.stderr.splitlines()
+    assert "Traceback" not in result.stderr
+    refused = {line.split(": not cleaned: ")[0] for line in lines}
+    assert len(lines) == len(refused)  # one line per refused file
+    cleaned = {p.name for p in tmp_path.iterdir()}
+    for path in files:
+        assert (str(path) in refused) != (path.name in cleaned), path.name
+    assert result.returncode == (1 if refused else 0)
