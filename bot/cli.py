@@ -13,14 +13,15 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
 from bot.errors import ScrubError, TooLarge
-from bot.findings import Finding, by_kind
+from bot.i18n import language_for
 from bot.memory import reuse_freed_buffers
 from bot.scrub import Limits, inspect, scrub
+from bot.summary import render
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 
@@ -35,7 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("--out-dir", "-d", type=Path, help="folder for the cleaned photos")
     look = commands.add_parser("inspect", help="list the hidden data in photos")
     look.add_argument("photos", nargs="+", type=Path, metavar="PHOTO")
-    look.add_argument("--json", action="store_true", help="machine-readable output")
+    look.add_argument("--json", action="store_true", help="machine-readable findings")
+    look.add_argument("--lang", help="summary language, e.g. de (default: the terminal's)")
     commands.add_parser("run", help="start the chat bot")
     return parser
 
@@ -55,7 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         reuse_freed_buffers()
         return _clean(args.photos, args.output, args.out_dir, limits)
     if args.command == "inspect":
-        return _inspect(args.photos, args.json, limits)
+        language = args.lang or _terminal_language(os.environ)
+        return _inspect(args.photos, args.json, language_for(language), limits)
     print(
         "No chat network is configured yet: scrubbot run needs TELEGRAM_BOT_TOKEN.",
         file=sys.stderr,
@@ -133,7 +136,16 @@ def _write_whole(target: Path, data: bytes) -> None:
         raise ScrubError(f"cannot write {target} ({error.strerror or error}).") from error
 
 
-def _inspect(photos: list[Path], as_json: bool, limits: Limits) -> int:
+def _terminal_language(env: Mapping[str, str]) -> str | None:
+    """The language the terminal asks for, as gettext reads it (LANGUAGE, LC_ALL, ...)."""
+    for name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        if env.get(name):
+            return env[name].split(":")[0]
+    return None
+
+
+def _inspect(photos: list[Path], as_json: bool, language: str, limits: Limits) -> int:
+    """Print the same summary a parent gets in a private chat, or the findings as JSON."""
     status = EXIT_OK
     reports: list[dict[str, object]] = []
     for photo in photos:
@@ -147,22 +159,11 @@ def _inspect(photos: list[Path], as_json: bool, limits: Limits) -> int:
         found = [asdict(f) for f in report.findings]
         reports.append({"file": str(photo), "format": report.format.name, "findings": found})
         if not as_json:
-            _print_findings(photo, report.format.name, report.findings)
+            print(f"{photo} ({report.format.name})\n{render(report.findings, language).text}\n")
     if as_json:
         json.dump(reports, sys.stdout, indent=2, ensure_ascii=False)
         print()
     return status
-
-
-def _print_findings(photo: Path, fmt: str, findings: Sequence[Finding]) -> None:
-    print(f"{photo} ({fmt}):")
-    groups = by_kind(findings)
-    if not groups:
-        print("  nothing hidden found")
-    for kind, items in groups.items():
-        shown = ", ".join(f"{f.key}={f.value}" if f.value else f.key for f in items[:12])
-        more = f" (+{len(items) - 12} more)" if len(items) > 12 else ""
-        print(f"  {kind.value}: {shown}{more}")
 
 
 if __name__ == "__main__":

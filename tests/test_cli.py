@@ -117,11 +117,34 @@ def test_inspect_json_lists_values(leaky: Path) -> None:
     assert found[("location", "coordinates")] == "52.500000, 13.383333"
 
 
-def test_inspect_text_mentions_each_kind(leaky: Path) -> None:
-    result = run("inspect", str(leaky))
+def test_inspect_prints_the_private_summary(leaky: Path) -> None:
+    result = run("inspect", str(leaky), "--lang", "en")
     assert result.returncode == 0
-    for word in ("location", "device", "people"):
-        assert word in result.stdout
+    assert "Place: near Kreuzberg, Berlin, Germany (52.50, 13.38)" in result.stdout
+    assert "Camera: Canon, serial number SN123456789" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "place"),
+    [
+        (("--lang", "de-AT"), {}, "Ort: in der Nähe von Kreuzberg, Berlin, Deutschland"),
+        ((), {"LANG": "de_DE.UTF-8"}, "Ort: in der Nähe von Kreuzberg, Berlin, Deutschland"),
+        ((), {"LANG": "de_DE.UTF-8", "LC_ALL": "en_GB.UTF-8"}, "Place: near Kreuzberg, Berlin, Germany"),
+        ((), {}, "Place: near Kreuzberg, Berlin, Germany"),
+    ],
+)
+def test_inspect_speaks_the_terminals_language_or_lang(
+    leaky: Path, args: tuple[str, ...], env: dict[str, str], place: str
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "inspect", str(leaky), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", **env},
+    )
+    assert result.returncode == 0, result.stderr
+    assert place in result.stdout
 
 
 def test_chat_libraries_are_not_imported_for_cleaning(leaky: Path) -> None:

@@ -1,0 +1,372 @@
+"""Findings as a short message a parent understands, in their language.
+
+    render(findings, language, detail) -> Summary(text, html)
+
+A one-sentence verdict comes first, then (in a private chat) one line per kind of finding, most
+serious first, with the values: an approximate place name, the capture date, the phone, what a
+tracking code is for. In a group only the kinds are named: never a place, a name, a code or a
+serial number, so a child's location is never echoed into a group. The HTML rendering escapes
+every value (Telegram `parse_mode=HTML`, Matrix `formatted_body`).
+"""
+
+import html
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from gettext import NullTranslations
+
+from bot.findings import Finding, Kind, by_kind
+from bot.i18n import babel_locale, translations
+from bot.places import nearby
+
+MAX_MESSAGE = 4096  # Telegram's limit for one message
+MAX_VALUES = 5  # values listed per line before "and N more"
+MAX_VALUE_LENGTH = 80
+# Bidirectional controls could make a value reorder the text around it.
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_EXIF_TIME = re.compile(r"(\d{4})[:-](\d\d)[:-](\d\d)(?:[ T](\d\d):(\d\d))?")
+
+
+class Detail(StrEnum):
+    PRIVATE = "private"  # the sender's own chat: values shown
+    GROUP = "group"  # a group or room: kinds only, never values
+
+
+@dataclass(frozen=True)
+class Summary:
+    text: str
+    html: str
+
+
+def render(
+    findings: Iterable[Finding], language: str = "en", detail: Detail = Detail.PRIVATE
+) -> Summary:
+    tr = translations(language)
+    groups = by_kind(findings)
+    if not groups:
+        nothing = tr.gettext("I checked this file and found no hidden data in it.")
+        return Summary(nothing, html.escape(nothing))
+    verdict = _verdict(groups, tr, language)
+    if detail is Detail.GROUP:
+        return Summary(verdict, html.escape(verdict))
+    lines = [
+        (_label(kind, tr), _DESCRIBE[kind](items, tr, language)) for kind, items in groups.items()
+    ]
+    return _fit(verdict, lines)
+
+
+def _fit(verdict: str, lines: list[tuple[str, str]]) -> Summary:
+    """Compose text and HTML; drop the least serious lines if it would not fit one message."""
+    while True:
+        text = "\n".join([verdict, "", *(f"{label}: {value}" for label, value in lines)])
+        markup = "\n".join(
+            [
+                html.escape(verdict),
+                "",
+                *(f"<b>{html.escape(label)}:</b> {html.escape(value)}" for label, value in lines),
+            ]
+        )
+        if len(text) <= MAX_MESSAGE or not lines:
+            return Summary(text[:MAX_MESSAGE], markup)
+        lines = lines[:-1]
+
+
+def _verdict(groups: dict[Kind, list[Finding]], tr: NullTranslations, language: str) -> str:
+    from babel.lists import format_list  # Babel is loaded when first needed
+
+    phrases = [_phrase(kind, items, tr) for kind, items in groups.items()]
+    listed = format_list(phrases, locale=babel_locale(language))
+    return tr.gettext("This photo contained {items}. I removed all of it.").format(items=listed)
+
+
+def _phrase(kind: Kind, items: list[Finding], tr: NullTranslations) -> str:
+    """What a kind of finding is, as the object of "This photo contained …"."""
+    _ = tr.gettext
+    keys = {f.key for f in items}
+    if kind is Kind.TRACKING and "facebook_code" in keys:
+        return _("a Facebook tracking code")
+    if kind is Kind.HIDDEN_MEDIA and keys & {"video", "motion_photo"}:
+        return _("a hidden video")
+    if kind is Kind.HIDDEN_PICTURE and len(items) > 1:
+        return _("hidden pictures")
+    if kind is Kind.LOCATION and not keys & _PLACE_KEYS:
+        return _("location details")
+    if kind is Kind.DEVICE and not keys & {"make", "model", "serial", "lens", "lens_serial"}:
+        return _("the software it was made with")
+    return {
+        Kind.LOCATION: _("the place where it was taken"),
+        Kind.TRACKING: _("a tracking code"),
+        Kind.PEOPLE: _("names of people"),
+        Kind.HIDDEN_PICTURE: _("a hidden picture"),
+        Kind.HIDDEN_MEDIA: _("hidden extra data"),
+        Kind.DEVICE: _("the camera or phone model"),
+        Kind.TIME: _("the time it was taken"),
+        Kind.CREDENTIALS: _("content credentials (C2PA)"),
+        Kind.HISTORY: _("its editing history"),
+        Kind.DESCRIPTION: _("comments or captions"),
+        Kind.OTHER: _("other technical data"),
+    }[kind]
+
+
+def _label(kind: Kind, tr: NullTranslations) -> str:
+    _ = tr.gettext
+    return {
+        Kind.LOCATION: _("Place"),
+        Kind.TRACKING: _("Tracking code"),
+        Kind.PEOPLE: _("People"),
+        Kind.HIDDEN_PICTURE: _("Hidden pictures"),
+        Kind.HIDDEN_MEDIA: _("Hidden media"),
+        Kind.DEVICE: _("Camera"),
+        Kind.TIME: _("Time"),
+        Kind.CREDENTIALS: _("Content credentials"),
+        Kind.HISTORY: _("Editing"),
+        Kind.DESCRIPTION: _("Comments"),
+        Kind.OTHER: _("Other data"),
+    }[kind]
+
+
+def safe(value: str) -> str:
+    """A found value fit to quote: no direction overrides, no line breaks, not too long."""
+    text = " ".join(_BIDI.sub("", value).split())
+    return text if len(text) <= MAX_VALUE_LENGTH else text[: MAX_VALUE_LENGTH - 1] + "…"
+
+
+def _values(items: Iterable[Finding], *keys: str) -> list[str]:
+    """Distinct, non-empty values of findings with these keys, in order found."""
+    seen: list[str] = []
+    for finding in items:
+        value = safe(finding.value)
+        if finding.key in keys and value and value not in seen:
+            seen.append(value)
+    return seen
+
+
+def _listed(values: list[str], tr: NullTranslations) -> str:
+    shown = ", ".join(values[:MAX_VALUES])
+    rest = len(values) - MAX_VALUES
+    if rest <= 0:
+        return shown
+    more = tr.ngettext("and {n} more", "and {n} more", rest).format(n=rest)
+    return f"{shown} {more}"
+
+
+_PLACE_KEYS = frozenset({"coordinates", "city", "sublocation", "state", "country", "place"})
+
+
+def _location(items: list[Finding], tr: NullTranslations, language: str) -> str:
+    _ = tr.gettext
+    parts = []
+    position = next((f.position for f in items if f.position), None)
+    place = ""
+    if position:
+        lat, lon = position
+        place = nearby(lat, lon, language) or ""
+        coordinates = f"{lat:.2f}, {lon:.2f}"
+        if place:
+            parts.append(
+                _("near {place} ({coordinates})").format(place=place, coordinates=coordinates)
+            )
+        else:
+            parts.append(_("GPS position {coordinates}").format(coordinates=coordinates))
+    # The names a camera or an editor wrote; the country and region are already in `place`.
+    keys = {"city", "sublocation", "place"} if place else _PLACE_KEYS - {"coordinates"}
+    named = [v for v in _values(items, *keys) if v not in place]
+    if named:
+        parts.append(_listed(named, tr))
+    altitude = _values(items, "altitude")
+    if altitude:
+        parts.append(_("altitude {metres}").format(metres=altitude[0]))
+    direction = _values(items, "direction")
+    if direction:
+        parts.append(_("camera facing {degrees}°").format(degrees=direction[0].split(".")[0]))
+    return "; ".join(parts) or _("GPS data without a readable position")
+
+
+def _tracking(items: list[Finding], tr: NullTranslations, language: str) -> str:
+    _ = tr.gettext
+    parts = []
+    codes = _values(items, "facebook_code")
+    if codes:
+        parts.append(
+            _(
+                "a Facebook download code ({code}) that can link this file back to the account"
+                " it came from"
+            ).format(code=_short(codes[0]))
+        )
+    apple = _values(items, "apple_id")
+    if apple:
+        parts.append(
+            _("Apple IDs that link this photo to its Live Photo or burst ({ids})").format(
+                ids=_listed([_short(v) for v in apple], tr)
+            )
+        )
+    other = _values(items, "document_id", "image_id", "transmission_reference")
+    other = [v for v in other if not v.upper().startswith("FBMD")]
+    if other:
+        parts.append(
+            _("unique IDs that let copies of this file be recognised ({ids})").format(
+                ids=_listed([_short(v) for v in other], tr)
+            )
+        )
+    return "; ".join(parts) or _("an ID that can identify this file")
+
+
+def _short(code: str) -> str:
+    return code if len(code) <= 16 else code[:14] + "…"
+
+
+def _people(items: list[Finding], tr: NullTranslations, language: str) -> str:
+    _ = tr.gettext
+    parts = []
+    tagged = _values(items, "person")
+    if tagged:
+        parts.append(_("tagged in the picture: {names}").format(names=_listed(tagged, tr)))
+    named = [v for v in _values(items, *{f.key for f in items}) if v not in tagged]
+    if named:
+        parts.append(_("author, owner or contact: {names}").format(names=_listed(named, tr)))
+    return "; ".join(parts)
+
+
+def _pictures(items: list[Finding], tr: NullTranslations, language: str) -> str:
+    _ = tr.gettext
+    keys = [f.key for f in items]
+    parts = []
+    if "thumbnail" in keys:
+        if "thumbnail_shows_more" in keys:
+            parts.append(_("a small preview that shows more than the visible photo"))
+        else:
+            parts.append(_("a small preview of the photo"))
+    others = [f for f in items if f.key == "image"]
+    if others:
+        names = sorted({name for f in others if (name := _picture_name(f.value, tr))})
+        count = len(others)
+        if names:
+            text = tr.ngettext("{n} extra picture ({what})", "{n} extra pictures ({what})", count)
+        else:
+            text = tr.ngettext("{n} extra picture", "{n} extra pictures", count)
+        parts.append(text.format(n=count, what=", ".join(names)))
+    return "; ".join(parts) or _("a hidden picture")
+
+
+def _picture_name(value: str, tr: NullTranslations) -> str | None:
+    _ = tr.gettext
+    lowered = value.lower()
+    for word, name in (
+        ("depth", _("depth map")),
+        ("gain", _("HDR brightness map")),
+        ("3d", _("second view for 3D")),
+        ("thumbnail", _("large preview")),
+    ):
+        if word in lowered:
+            return name
+    return None
+
+
+def _media(items: list[Finding], tr: NullTranslations, language: str) -> str:
+    _ = tr.gettext
+    seconds = _values(items, "video")
+    if seconds:
+        length = max(1, round(float(seconds[0])))
+        return tr.ngettext(
+            "contains a {n}-second video (motion photo)",
+            "contains a {n}-second video (motion photo)",
+            length,
+        ).format(n=length)
+    if any(f.key == "motion_photo" for f in items):
+        return _("marked as a motion photo (a short video recorded with it)")
+    return _("extra data appended after the picture")
+
+
+def _device(items: list[Finding], tr: NullTranslations, language: str) -> str:
+    _ = tr.gettext
+    make, model = _values(items, "make")[:1], _values(items, "model")[:1]
+    name = " ".join(make + [m for m in model if not make or not m.startswith(make[0])])
+    parts = [name] if name else []
+    for key, text in (
+        ("serial", _("serial number {value}")),
+        ("lens", _("lens {value}")),
+        ("lens_serial", _("lens serial number {value}")),
+        ("software", _("software {value}")),
+        ("computer", _("computer {value}")),
+    ):
+        parts.extend(text.format(value=value) for value in _values(items, key)[:2])
+    if any(f.key == "maker_notes" for f in items):
+        parts.append(_("the maker's private notes"))
+    return ", ".join(parts) or _("camera details")
+
+
+def _time(items: list[Finding], tr: NullTranslations, language: str) -> str:
+    _ = tr.gettext
+    for keys, text in (
+        (("taken", "digitized"), _("taken on {when}")),
+        (("gps_date", "modified"), _("last changed on {when}")),
+    ):
+        for value in _values(items, *keys):
+            when = _local_time(value, language)
+            if when:
+                return text.format(when=when)
+    return _("date and time details")
+
+
+def _local_time(value: str, language: str) -> str | None:
+    from babel.dates import format_date, format_time
+
+    match = _EXIF_TIME.match(value)
+    if not match:
+        return None
+    year, month, day, hour, minute = (int(g) if g else None for g in match.groups())
+    try:
+        moment = datetime(year or 0, month or 0, day or 0, hour or 0, minute or 0)
+    except ValueError:
+        return None
+    locale = babel_locale(language)
+    date = format_date(moment, "full", locale=locale)
+    return date if hour is None else f"{date}, {format_time(moment, 'short', locale=locale)}"
+
+
+def _credentials(items: list[Finding], tr: NullTranslations, language: str) -> str:
+    return tr.gettext("content credentials (C2PA) that can record who made and edited it")
+
+
+def _history(items: list[Finding], tr: NullTranslations, language: str) -> str:
+    _ = tr.gettext
+    counts = [int(v) for v in _values(items, "edit_history") if v.isdigit()]
+    software = _values(items, "software")
+    parts = []
+    if counts:
+        n = max(counts)
+        parts.append(tr.ngettext("edited {n} time", "edited {n} times", n).format(n=n))
+    if software:
+        parts.append(_("with {software}").format(software=_listed(software, tr)))
+    return " ".join(parts) or _("editing history")
+
+
+def _description(items: list[Finding], tr: NullTranslations, language: str) -> str:
+    quote = tr.gettext("“{text}”")  # each language has its own quotation marks
+    return _listed([quote.format(text=t) for t in _values(items, *{f.key for f in items})], tr)
+
+
+def _other(items: list[Finding], tr: NullTranslations, language: str) -> str:
+    n = len(items)
+    return tr.ngettext(
+        "{n} other technical detail, such as camera settings",
+        "{n} other technical details, such as camera settings",
+        n,
+    ).format(n=n)
+
+
+_DESCRIBE: dict[Kind, Callable[[list[Finding], NullTranslations, str], str]] = {
+    Kind.LOCATION: _location,
+    Kind.TRACKING: _tracking,
+    Kind.PEOPLE: _people,
+    Kind.HIDDEN_PICTURE: _pictures,
+    Kind.HIDDEN_MEDIA: _media,
+    Kind.DEVICE: _device,
+    Kind.TIME: _time,
+    Kind.CREDENTIALS: _credentials,
+    Kind.HISTORY: _history,
+    Kind.DESCRIPTION: _description,
+    Kind.OTHER: _other,
+}
