@@ -124,13 +124,17 @@ def test_inspect_prints_the_private_summary(leaky: Path) -> None:
     assert "Camera: Canon, serial number SN123456789" in result.stdout
 
 
+GERMAN_PLACE = "Ort: in der Nähe von Kreuzberg, Berlin, Deutschland"
+ENGLISH_PLACE = "Place: near Kreuzberg, Berlin, Germany"
+
+
 @pytest.mark.parametrize(
     ("args", "env", "place"),
     [
-        (("--lang", "de-AT"), {}, "Ort: in der Nähe von Kreuzberg, Berlin, Deutschland"),
-        ((), {"LANG": "de_DE.UTF-8"}, "Ort: in der Nähe von Kreuzberg, Berlin, Deutschland"),
-        ((), {"LANG": "de_DE.UTF-8", "LC_ALL": "en_GB.UTF-8"}, "Place: near Kreuzberg, Berlin, Germany"),
-        ((), {}, "Place: near Kreuzberg, Berlin, Germany"),
+        (("--lang", "de-AT"), {}, GERMAN_PLACE),
+        ((), {"LANG": "de_DE.UTF-8"}, GERMAN_PLACE),
+        ((), {"LANG": "de_DE.UTF-8", "LC_ALL": "en_GB.UTF-8"}, ENGLISH_PLACE),
+        ((), {}, ENGLISH_PLACE),
     ],
 )
 def test_inspect_speaks_the_terminals_language_or_lang(
