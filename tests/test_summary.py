@@ -1,6 +1,7 @@
 """The summary a parent reads: every kind in every language, no values in groups, safe HTML."""
 
 import io
+import shutil
 import socket
 import subprocess
 import sys
@@ -278,3 +279,24 @@ def test_place_lookup_loads_without_any_network() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "Kreuzberg, Berlin, Deutschland"
+
+
+def test_a_third_language_is_one_po_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    german = i18n.LOCALE_DIR / "de" / "LC_MESSAGES" / "scrubbot.po"
+    french = tmp_path / "fr" / "LC_MESSAGES" / "scrubbot.po"
+    french.parent.mkdir(parents=True)
+    french.write_text(
+        german.read_text(encoding="utf-8")
+        .replace("Language: de", "Language: fr")
+        .replace('msgstr "Ort"', 'msgstr "Lieu"'),
+        encoding="utf-8",
+    )
+    shutil.copytree(german.parent.parent, tmp_path / "de")
+    monkeypatch.setattr(i18n, "LOCALE_DIR", tmp_path)
+    i18n.translations.cache_clear()
+    try:
+        assert i18n.available() == ("en", "de", "fr")
+        assert i18n.language_for("fr-CA") == "fr"
+        assert render(SAMPLES[Kind.LOCATION], "fr").text.split("\n")[2].startswith("Lieu: ")
+    finally:
+        i18n.translations.cache_clear()
