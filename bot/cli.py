@@ -59,11 +59,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "inspect":
         language = args.lang or _terminal_language(os.environ)
         return _inspect(args.photos, args.json, language_for(language), limits)
-    print(
-        "No chat network is configured yet: scrubbot run needs TELEGRAM_BOT_TOKEN.",
-        file=sys.stderr,
-    )
-    return EXIT_USAGE
+    return _run()
+
+
+def _run() -> int:
+    import asyncio  # only `run` needs the event loop and the chat libraries
+
+    from bot.config import ConfigError, Settings
+    from bot.run import run
+
+    try:
+        asyncio.run(run(Settings.from_env(os.environ)))
+    except ConfigError as error:
+        print(f"scrubbot: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
 
 
 def _clean(photos: list[Path], output: Path | None, out_dir: Path | None, limits: Limits) -> int:

@@ -41,14 +41,22 @@ class Summary:
 
 
 def render(
-    findings: Iterable[Finding], language: str = "en", detail: Detail = Detail.PRIVATE
+    findings: Iterable[Finding],
+    language: str = "en",
+    detail: Detail = Detail.PRIVATE,
+    photos: int = 1,
 ) -> Summary:
+    """The message for `photos` cleaned files (an album has several) and all their findings."""
     tr = translations(language)
     groups = by_kind(findings)
     if not groups:
-        nothing = tr.gettext("I checked this file and found no hidden data in it.")
+        nothing = tr.ngettext(
+            "I checked this file and found no hidden data in it.",
+            "I checked these {n} files and found no hidden data in them.",
+            photos,
+        ).format(n=photos)
         return Summary(nothing, html.escape(nothing))
-    verdict = _verdict(groups, tr, language)
+    verdict = _verdict(groups, tr, language, photos)
     if detail is Detail.GROUP:
         return Summary(verdict, html.escape(verdict))
     lines = [
@@ -73,12 +81,18 @@ def _fit(verdict: str, lines: list[tuple[str, str]]) -> Summary:
         lines = lines[:-1]
 
 
-def _verdict(groups: dict[Kind, list[Finding]], tr: NullTranslations, language: str) -> str:
+def _verdict(
+    groups: dict[Kind, list[Finding]], tr: NullTranslations, language: str, photos: int
+) -> str:
     from babel.lists import format_list  # Babel is loaded when first needed
 
     phrases = [_phrase(kind, items, tr) for kind, items in groups.items()]
     listed = format_list(phrases, locale=babel_locale(language))
-    return tr.gettext("This photo contained {items}. I removed all of it.").format(items=listed)
+    return tr.ngettext(
+        "This photo contained {items}. I removed all of it.",
+        "These {n} photos contained {items}. I removed all of it.",
+        photos,
+    ).format(items=listed, n=photos)
 
 
 def _phrase(kind: Kind, items: list[Finding], tr: NullTranslations) -> str:

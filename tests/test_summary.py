@@ -247,10 +247,11 @@ def test_language_is_picked_from_the_users_tag(tag: str | None, language: str) -
 def source_messages() -> set[str]:
     """Every translatable string in the code, as Babel extracts it."""
     keywords = {"_": None, "gettext": None, "ngettext": (1, 2)}
-    root = Path(i18n.__file__).parent
+    project = Path(i18n.__file__).parent.parent
     return {
         message if isinstance(message, str) else message[0]
-        for _, _, message, _, _ in extract_from_dir(root, keywords=keywords)
+        for folder in ("bot", "adapters")
+        for _, _, message, _, _ in extract_from_dir(project / folder, keywords=keywords)
     }
 
 

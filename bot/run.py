@@ -1,0 +1,48 @@
+"""`scrubbot run`: the composition root. Settings -> logging -> service -> adapters, until SIGTERM.
+
+On SIGTERM or SIGINT every adapter stops taking updates, finishes the photos in flight and
+closes; the process exits 0 within STOP_SECONDS.
+"""
+
+import asyncio
+import logging
+import signal
+
+from bot import logs
+from bot.config import Settings
+from bot.service import Service
+
+log = logging.getLogger(__name__)
+
+STOP_SECONDS = 9.0
+
+
+async def run(settings: Settings) -> None:
+    settings.require_an_adapter()
+    secrets = [settings.telegram.token] if settings.telegram else []
+    logs.setup(secrets)
+    service = Service(settings.limits)
+    adapters = []
+    if settings.telegram:
+        from adapters.telegram import TelegramAdapter  # chat libraries load only for `run`
+
+        adapters.append(TelegramAdapter(settings.telegram, service))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        for adapter in adapters:
+            await adapter.start()
+        log.info("scrubbot is running")
+        await stop.wait()
+        log.info("stopping: finishing the photos in flight")
+    finally:
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(*(adapter.stop() for adapter in adapters)), STOP_SECONDS
+            )
+        except TimeoutError:
+            log.warning("stopping took too long; photos still in flight were dropped")
+        service.close()
+    log.info("stopped")

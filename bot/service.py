@@ -1,0 +1,107 @@
+"""The one use case every chat adapter calls: photos in, summary and cleaned files out.
+
+    service = Service(limits)
+    async with service.slot():                 # bounds the photos held in memory at once
+        data = await download()
+        reply = await service.clean([data], language, Detail.PRIVATE)
+
+The CPU work (parsing, stripping, verifying, rendering) runs in a small thread pool, never on the
+event loop. Nothing is written to disk; logs carry format, size, counts and durations only.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from bot.errors import ScrubError
+from bot.findings import Finding, Kind
+from bot.scrub import Limits, scrub
+from bot.summary import Detail, Summary, render
+from bot.texts import refusal
+
+log = logging.getLogger(__name__)
+
+NEUTRAL_NAME = "photo"
+
+
+@dataclass(frozen=True)
+class CleanedFile:
+    data: bytes = field(repr=False)
+    file_name: str  # neutral: "photo.jpg", "photo-2.heic"
+    mime: str
+    kinds: frozenset[Kind]  # what it held, for usage counts (never values)
+    format: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What to send back: the summary (None when nothing could be cleaned), the cleaned files
+    and one localized reason per refused file."""
+
+    summary: Summary | None
+    files: tuple[CleanedFile, ...]
+    refusals: tuple[str, ...]
+
+    @property
+    def found_anything(self) -> bool:
+        return any(f.kinds for f in self.files)
+
+
+class Service:
+    def __init__(self, limits: Limits, workers: int = 2, photos_in_memory: int = 8) -> None:
+        self.limits = limits
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scrub")
+        self._slots = asyncio.Semaphore(photos_in_memory)
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one of the bounded places for a photo in memory (download to reply)."""
+        async with self._slots:
+            yield
+
+    async def clean(self, photos: Sequence[bytes], language: str, detail: Detail) -> Reply:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._clean, photos, language, detail)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    def _clean(self, photos: Sequence[bytes], language: str, detail: Detail) -> Reply:
+        files: list[CleanedFile] = []
+        findings: list[Finding] = []
+        refusals: list[str] = []
+        for index, data in enumerate(photos, start=1):
+            started = time.perf_counter()
+            try:
+                result = scrub(data, self.limits)
+            except ScrubError as error:
+                log.info("refused %s: %d bytes", type(error).__name__, len(data))
+                refusals.append(refusal(error, language))
+                continue
+            fmt = result.format
+            suffix = f"-{index}" if len(photos) > 1 else ""
+            kinds = frozenset(f.kind for f in result.findings)
+            files.append(
+                CleanedFile(
+                    result.data,
+                    f"{NEUTRAL_NAME}{suffix}.{fmt.extension}",
+                    fmt.mime,
+                    kinds,
+                    fmt.name,
+                )
+            )
+            findings.extend(result.findings)
+            log.info(
+                "cleaned %s: %d -> %d bytes, %d findings, %.0f ms",
+                fmt.name,
+                len(data),
+                len(result.data),
+                len(result.findings),
+                (time.perf_counter() - started) * 1000,
+            )
+        summary = render(findings, language, detail, photos=len(files)) if files else None
+        return Reply(summary, tuple(files), tuple(refusals))
