@@ -1,0 +1,843 @@
+"""A fake Telegram Bot API server on 127.0.0.1 for tests that drive the real PTB over real HTTP.
+
+What it fakes (enough for a bot that receives photos and answers with cleaned files):
+- The URL layout `/bot<token>/<method>` and `/file/bot<token>/<file_path>`, GET or POST, parameters
+  as query string, urlencoded form, JSON body or multipart/form-data (what PTB sends with files).
+- getMe, getUpdates (long polling with `offset`, `limit`, `timeout`, `allowed_updates`),
+  setWebhook/deleteWebhook/getWebhookInfo (recorded only; getUpdates answers 409 while a webhook
+  is set), set/get/deleteMyCommands, getFile (400 above the 20 MB download limit), sendMessage,
+  sendDocument, sendPhoto, sendMediaGroup, sendChatAction, editMessageText, deleteMessage,
+  getChat, getChatMember, answerCallbackQuery, close and logOut.
+- Errors the way the Bot API words them: 401 wrong token, 404 unknown method, 400 for a chat,
+  message, reply target or file it does not know, HTML it cannot parse, text too long; 403 for a
+  blocked chat and any error injected with `fail_next` (429 with `retry_after`).
+- What users do: `add_document`, `add_photo`, `add_text`, `add_command`, `add_update`.
+
+What it does not fake: webhook delivery, inline mode, payments, business and paid features,
+MarkdownV2 validation, message entities computed from HTML, per-chat message ids (one counter
+for all chats), "Conflict: terminated by other getUpdates request", flood limits nobody injected,
+downloading files by URL, thumbnails and media other than documents and photos.
+"""
+
+import asyncio
+import contextlib
+import json
+import mimetypes
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import PurePosixPath
+from typing import Any, Self, TypedDict, Unpack
+
+from aiohttp import web
+
+JSON = dict[str, Any]
+Files = dict[str, tuple[str | None, bytes]]
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+MESSAGE_SENDERS = frozenset(_words("sendMessage sendDocument sendPhoto sendMediaGroup"))
+METHODS = _words(
+    "getMe getUpdates deleteWebhook setWebhook getWebhookInfo setMyCommands getMyCommands "
+    "deleteMyCommands getFile sendMessage sendDocument sendPhoto sendMediaGroup sendChatAction "
+    "deleteMessage getChatMember getChat answerCallbackQuery editMessageText close logOut"
+)
+# Parameters that are plain strings on the wire; every other value is JSON (ints, bools, objects).
+TEXT_PARAMS = frozenset(
+    _words(
+        "text caption parse_mode action url file_id callback_query_id language_code "
+        "secret_token title description short_description name emoji inline_message_id "
+        "document photo"
+    )
+)
+# What getUpdates delivers when allowed_updates was never set (or set to []).
+DEFAULT_UPDATES = frozenset(
+    _words(
+        "message edited_message channel_post edited_channel_post business_connection "
+        "business_message edited_business_message deleted_business_messages inline_query "
+        "chosen_inline_result callback_query shipping_query pre_checkout_query "
+        "purchased_paid_media poll poll_answer my_chat_member chat_join_request chat_boost "
+        "removed_chat_boost"
+    )
+)
+HTML_TAGS = frozenset(
+    _words("b strong i em u ins s strike del span tg-spoiler a code pre blockquote tg-emoji")
+)
+GIFT_TYPES = _words(
+    "unlimited_gifts limited_gifts unique_gifts premium_subscription gifts_from_channels"
+)
+MAX_DOWNLOAD = 20 * 1024 * 1024  # getFile refuses bigger files
+MAX_UPLOAD = 50 * 1024 * 1024
+MAX_TEXT = 4096
+MAX_CAPTION = 1024
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request to the Bot API, as the bot made it; `error_code` is set when it was refused."""
+
+    method: str
+    params: dict[str, object]
+    files: Files
+    error_code: int | None = None
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A file the fake holds: what a user sent or what the bot uploaded."""
+
+    file_id: str
+    file_unique_id: str
+    file_path: str
+    data: bytes
+    file_size: int
+
+
+class Sender(TypedDict, total=False):
+    """Who sends an injected message and where; defaults: user 1001 in a private chat, "en"."""
+
+    user_id: int
+    chat_id: int | None  # None: the user's private chat (required for groups)
+    chat_type: str  # "private", "group" or "supergroup"
+    language_code: str
+    forward_from_name: str | None  # forwarded from a user who hides their account
+    message_thread_id: int | None
+
+
+class ApiError(Exception):
+    """An error answer of the Bot API."""
+
+    def __init__(self, error_code: int, description: str, retry_after: int | None = None) -> None:
+        super().__init__(f"{error_code} {description}")
+        self.error_code = error_code
+        self.description = description
+        self.retry_after = retry_after
+
+    def response(self) -> web.Response:
+        body: JSON = {"ok": False, "error_code": self.error_code, "description": self.description}
+        if self.retry_after is not None:
+            body["parameters"] = {"retry_after": self.retry_after}
+        return web.json_response(body, status=self.error_code)
+
+
+@dataclass
+class _Counters:
+    update_id: int = 0
+    message_id: int = 0
+    file: int = 0
+
+    def next_update(self) -> int:
+        self.update_id += 1
+        return self.update_id
+
+    def next_message(self) -> int:
+        self.message_id += 1
+        return self.message_id
+
+    def next_file(self) -> int:
+        self.file += 1
+        return self.file
+
+
+@dataclass
+class _State:
+    """Everything the fake remembers between requests."""
+
+    updates: list[JSON] = field(default_factory=list)
+    allowed_updates: frozenset[str] = DEFAULT_UPDATES
+    chats: dict[int, JSON] = field(default_factory=dict)
+    messages: dict[tuple[int, int], JSON] = field(default_factory=dict)
+    files: dict[str, StoredFile] = field(default_factory=dict)
+    members: dict[tuple[int, int], JSON] = field(default_factory=dict)
+    failures: dict[str, list[ApiError]] = field(default_factory=dict)
+    blocked: set[int] = field(default_factory=set)
+    counters: _Counters = field(default_factory=_Counters)
+
+
+class FakeTelegram:
+    """A Bot API server for one bot token; `async with FakeTelegram() as fake: ...`."""
+
+    def __init__(self, token: str = "123456:TEST-token") -> None:  # noqa: S107 (a fake token)
+        self.token = token
+        self.bot_id = int(token.split(":", 1)[0])
+        self.calls: list[Call] = []
+        self.downloads: list[str] = []  # file paths the bot fetched, in order
+        self.commands: dict[str, list[JSON]] = {}  # language_code ("" = default) -> commands
+        self.webhook_url = ""
+        self._state = _State()
+        self._update_added = asyncio.Event()
+        self._call_added = asyncio.Event()
+        self._closing = False
+        self._runner: web.AppRunner | None = None
+        self._port = 0
+        self._methods: dict[str, Callable[[dict[str, object], Files], object]] = {
+            name: getattr(self, "_" + name) for name in METHODS
+        }
+
+    # --- server lifecycle -------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        app = web.Application(client_max_size=MAX_UPLOAD + 1024 * 1024)
+        app.router.add_route("*", "/bot{token}/{method}", self._handle_api)
+        app.router.add_route("GET", "/file/bot{token}/{path:.+}", self._handle_file)
+        self._runner = web.AppRunner(
+            app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self._port = self._runner.addresses[0][1]
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stops the server; pending long polls answer at once. Safe to call twice."""
+        self._closing = True
+        self._update_added.set()
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+    @property
+    def api_url(self) -> str:
+        """PTB's `base_url`: PTB appends the token and "/<method>"."""
+        return f"http://127.0.0.1:{self._port}/bot"
+
+    @property
+    def file_url(self) -> str:
+        """PTB's `base_file_url`."""
+        return f"http://127.0.0.1:{self._port}/file/bot"
+
+    @property
+    def bot_user(self) -> JSON:
+        return {
+            "id": self.bot_id,
+            "is_bot": True,
+            "first_name": "ScrubBot",
+            "username": "scrubbot_test_bot",
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
+
+    # --- what users do ----------------------------------------------------------------------
+
+    def add_document(
+        self,
+        data: bytes,
+        *,
+        file_name: str = "IMG_1234.jpg",
+        mime_type: str = "image/jpeg",
+        caption: str | None = None,
+        media_group_id: str | None = None,
+        file_size: int | None = None,
+        **sender: Unpack[Sender],
+    ) -> int:
+        """A user sends `data` as a file; `file_size` overrides the advertised size.
+
+        Returns the message id."""
+        stored = self._store(data, "documents", PurePosixPath(file_name).suffix, file_size)
+        document = _document(stored, file_name, mime_type)
+        content = {"document": document, "caption": caption, "media_group_id": media_group_id}
+        return self._add_message(content, sender)
+
+    def add_photo(
+        self,
+        data: bytes,
+        *,
+        caption: str | None = None,
+        media_group_id: str | None = None,
+        **sender: Unpack[Sender],
+    ) -> int:
+        """A user sends `data` as a compressed photo: a small thumbnail first, `data` last."""
+        thumbnail = self._store(b"fake thumbnail, not a picture", "photos", ".jpg")
+        full = self._store(data, "photos", ".jpg")
+        photo = [_photo_size(thumbnail, 90, 68), _photo_size(full, 1280, 960)]
+        content = {"photo": photo, "caption": caption, "media_group_id": media_group_id}
+        return self._add_message(content, sender)
+
+    def add_text(self, text: str, **sender: Unpack[Sender]) -> int:
+        """A user sends a text message; returns its message id."""
+        return self._add_message({"text": text}, sender)
+
+    def add_command(self, command: str, **sender: Unpack[Sender]) -> int:
+        """A user sends a command such as "/start" or "/help@scrubbot_test_bot"."""
+        entity = {"type": "bot_command", "offset": 0, "length": len(command.split()[0])}
+        return self._add_message({"text": command, "entities": [entity]}, sender)
+
+    def add_update(self, update: JSON) -> int:
+        """Queues any update (an `update_id` is added when missing); returns the update id."""
+        update = {"update_id": self._state.counters.next_update(), **update}
+        for payload in update.values():
+            if isinstance(payload, dict) and isinstance(payload.get("chat"), dict):
+                self._state.chats.setdefault(payload["chat"]["id"], payload["chat"])
+        self._state.updates.append(update)
+        self._update_added.set()
+        return int(update["update_id"])
+
+    def add_chat(
+        self, chat_id: int, chat_type: str = "private", title: str = "Test group"
+    ) -> None:
+        """Makes a chat known without a message in it (sends to unknown chats answer 400)."""
+        self._state.chats[chat_id] = _chat(chat_id, chat_type, title)
+
+    # --- what tests arrange -----------------------------------------------------------------
+
+    def fail_next(
+        self,
+        method: str,
+        error_code: int = 429,
+        description: str = "Too Many Requests: retry after 1",
+        retry_after: int | None = 1,
+    ) -> None:
+        """The next call of `method` fails; `retry_after` is sent only with error code 429."""
+        retry = retry_after if error_code == 429 else None
+        error = ApiError(error_code, description, retry)
+        self._state.failures.setdefault(_canonical(method), []).append(error)
+
+    def block_chat(self, chat_id: int) -> None:
+        """The user blocked the bot (or removed it from the group): every send answers 403."""
+        self._state.blocked.add(chat_id)
+
+    def set_chat_member(self, chat_id: int, user_id: int, status: str, **fields: object) -> None:
+        """What getChatMember answers for this user; the default is a plain "member"."""
+        member = {"status": status, "user": self._user_or_bot(user_id), **fields}
+        self._state.members[(chat_id, user_id)] = member
+
+    # --- what tests check -------------------------------------------------------------------
+
+    def file_bytes(self, file_id: str) -> bytes:
+        """The bytes of a file a user sent or the bot uploaded."""
+        return self._state.files[file_id].data
+
+    def sent_to(self, chat_id: int) -> list[Call]:
+        """Successful message sends (not chat actions, not edits) to `chat_id`, in order."""
+        return [
+            call
+            for call in self.calls
+            if call.method in MESSAGE_SENDERS
+            and call.error_code is None
+            and call.params.get("chat_id") == chat_id
+        ]
+
+    async def wait_for(
+        self,
+        predicate: Callable[[list[Call]], bool],
+        timeout: float = 10.0,  # noqa: ASYNC109 (a bounded wait is this helper's job)
+    ) -> list[Call]:
+        """Waits until `predicate(calls)` holds; TimeoutError lists the calls seen so far."""
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    self._call_added.clear()
+                    if predicate(self.calls):
+                        return self.calls
+                    await self._call_added.wait()
+        except TimeoutError:
+            raise TimeoutError(f"condition not met after {timeout} s; {self.summary()}") from None
+
+    def summary(self) -> str:
+        """The recorded calls, one short line each, for assertion messages."""
+        lines = [_call_line(call) for call in self.calls]
+        return f"{len(lines)} calls:\n" + "\n".join(lines)
+
+    # --- HTTP -------------------------------------------------------------------------------
+
+    async def _handle_api(self, request: web.Request) -> web.StreamResponse:
+        if request.match_info["token"] != self.token:
+            return ApiError(401, "Unauthorized").response()
+        method = _canonical(request.match_info["method"])
+        params, files = await _read_params(request)
+        try:
+            result = self._dispatch(method, params, files)
+        except ApiError as error:
+            self._record(Call(method, params, files, error.error_code))
+            return error.response()
+        self._record(Call(method, params, files))
+        if method == "getUpdates":
+            result = await self._long_poll(params)
+        return web.json_response({"ok": True, "result": result})
+
+    async def _handle_file(self, request: web.Request) -> web.StreamResponse:
+        if request.match_info["token"] != self.token:
+            return ApiError(401, "Unauthorized").response()
+        path = request.match_info["path"]
+        stored = next((f for f in self._state.files.values() if f.file_path == path), None)
+        if stored is None:
+            return ApiError(404, "Not Found").response()
+        self.downloads.append(path)
+        return web.Response(body=stored.data, content_type="application/octet-stream")
+
+    def _dispatch(self, method: str, params: dict[str, object], files: Files) -> object:
+        failures = self._state.failures.get(method)
+        if failures:
+            raise failures.pop(0)
+        handler = self._methods.get(method)
+        if handler is None:
+            raise ApiError(404, "Not Found: method not found")
+        return handler(params, files)
+
+    def _record(self, call: Call) -> None:
+        self.calls.append(call)
+        self._call_added.set()
+
+    # --- updates ----------------------------------------------------------------------------
+
+    def _getUpdates(self, params: dict[str, object], files: Files) -> None:
+        if self.webhook_url:
+            raise ApiError(
+                409,
+                "Conflict: can't use getUpdates method while webhook is active; "
+                "use deleteWebhook to delete the webhook first",
+            )
+        allowed = params.get("allowed_updates")
+        if isinstance(allowed, list):
+            self._state.allowed_updates = frozenset(allowed) or DEFAULT_UPDATES
+        self._confirm(_int(params.get("offset"), 0))
+
+    def _confirm(self, offset: int) -> None:
+        updates = self._state.updates
+        if offset > 0:
+            self._state.updates = [u for u in updates if u["update_id"] >= offset]
+        elif offset < 0:
+            self._state.updates = updates[offset:]
+
+    async def _long_poll(self, params: dict[str, object]) -> list[JSON]:
+        timeout = _float(params.get("timeout"), 0.0)
+        limit = min(max(_int(params.get("limit"), 100), 1), 100)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while not self._closing:
+                    self._update_added.clear()
+                    if self._pending(limit):
+                        break
+                    await self._update_added.wait()
+        return self._pending(limit)
+
+    def _pending(self, limit: int) -> list[JSON]:
+        allowed = self._state.allowed_updates
+        self._state.updates = [u for u in self._state.updates if _kind(u) in allowed]
+        return self._state.updates[:limit]
+
+    def _deleteWebhook(self, params: dict[str, object], files: Files) -> bool:
+        self.webhook_url = ""
+        if params.get("drop_pending_updates"):
+            self._state.updates.clear()
+        return True
+
+    def _setWebhook(self, params: dict[str, object], files: Files) -> bool:
+        self.webhook_url = str(params.get("url", ""))
+        return True
+
+    def _getWebhookInfo(self, params: dict[str, object], files: Files) -> JSON:
+        return {
+            "url": self.webhook_url,
+            "has_custom_certificate": False,
+            "pending_update_count": len(self._state.updates),
+        }
+
+    # --- bot settings -----------------------------------------------------------------------
+
+    def _getMe(self, params: dict[str, object], files: Files) -> JSON:
+        return self.bot_user
+
+    def _setMyCommands(self, params: dict[str, object], files: Files) -> bool:
+        commands = params.get("commands")
+        if not isinstance(commands, list):
+            raise ApiError(400, 'Bad Request: parameter "commands" is required')
+        self.commands[str(params.get("language_code", ""))] = commands
+        return True
+
+    def _getMyCommands(self, params: dict[str, object], files: Files) -> list[JSON]:
+        return self.commands.get(str(params.get("language_code", "")), [])
+
+    def _deleteMyCommands(self, params: dict[str, object], files: Files) -> bool:
+        self.commands.pop(str(params.get("language_code", "")), None)
+        return True
+
+    def _close(self, params: dict[str, object], files: Files) -> bool:
+        return True
+
+    def _logOut(self, params: dict[str, object], files: Files) -> bool:
+        return True
+
+    def _answerCallbackQuery(self, params: dict[str, object], files: Files) -> bool:
+        return True
+
+    # --- chats ------------------------------------------------------------------------------
+
+    def _getChat(self, params: dict[str, object], files: Files) -> JSON:
+        chat = self._known_chat(params)
+        gifts = dict.fromkeys(GIFT_TYPES, True)
+        extra = {"accent_color_id": 0, "max_reaction_count": 11, "accepted_gift_types": gifts}
+        return {**chat, **extra}
+
+    def _getChatMember(self, params: dict[str, object], files: Files) -> JSON:
+        chat = self._known_chat(params)
+        user_id = _int(params.get("user_id"), 0)
+        default = {"status": "member", "user": self._user_or_bot(user_id)}
+        return self._state.members.get((chat["id"], user_id), default)
+
+    def _known_chat(self, params: dict[str, object]) -> JSON:
+        chat = self._state.chats.get(_int(params.get("chat_id"), 0))
+        if chat is None:
+            raise ApiError(400, "Bad Request: chat not found")
+        return chat
+
+    def _target_chat(self, params: dict[str, object]) -> JSON:
+        """The chat a send goes to: 400 when unknown, 403 when the bot was blocked there."""
+        chat = self._known_chat(params)
+        if chat["id"] in self._state.blocked:
+            raise ApiError(403, _blocked_description(chat["type"]))
+        return chat
+
+    def _user_or_bot(self, user_id: int) -> JSON:
+        return self.bot_user if user_id == self.bot_id else _user(user_id, "en")
+
+    # --- sending ----------------------------------------------------------------------------
+
+    def _sendChatAction(self, params: dict[str, object], files: Files) -> bool:
+        self._target_chat(params)
+        return True
+
+    def _sendMessage(self, params: dict[str, object], files: Files) -> JSON:
+        chat = self._target_chat(params)
+        text = _rendered(params, "text", MAX_TEXT, "message is too long")
+        if not text.strip():
+            raise ApiError(400, "Bad Request: message text is empty")
+        return self._bot_message(chat, params, {"text": text})
+
+    def _sendDocument(self, params: dict[str, object], files: Files) -> JSON:
+        chat = self._target_chat(params)
+        content = {"document": self._upload_document(params.get("document"), "document", files)}
+        return self._bot_message(chat, params, content | _caption(params))
+
+    def _sendPhoto(self, params: dict[str, object], files: Files) -> JSON:
+        chat = self._target_chat(params)
+        stored, _ = self._uploaded(params.get("photo"), "photo", files, "photos")
+        content = {"photo": [_photo_size(stored, 1280, 960)]}
+        return self._bot_message(chat, params, content | _caption(params))
+
+    def _sendMediaGroup(self, params: dict[str, object], files: Files) -> list[JSON]:
+        chat = self._target_chat(params)
+        media = params.get("media")
+        if not isinstance(media, list) or not 2 <= len(media) <= 10:
+            raise ApiError(400, "Bad Request: wrong number of media in the album: must be 2-10")
+        group_id = f"album-{self._state.counters.next_file()}"
+        return [self._album_item(chat, params, item, files, group_id) for item in media]
+
+    def _album_item(
+        self, chat: JSON, params: dict[str, object], item: JSON, files: Files, group_id: str
+    ) -> JSON:
+        if item.get("type") == "photo":
+            stored, _ = self._uploaded(item.get("media"), "media", files, "photos")
+            content: JSON = {"photo": [_photo_size(stored, 1280, 960)]}
+        elif item.get("type") == "document":
+            content = {"document": self._upload_document(item.get("media"), "media", files)}
+        else:
+            raise ApiError(400, f"Bad Request: the fake has no media type {item.get('type')!r}")
+        content |= _caption(item) | {"media_group_id": group_id}
+        return self._bot_message(chat, params, content)
+
+    def _upload_document(self, value: object, field_name: str, files: Files) -> JSON:
+        stored, file_name = self._uploaded(value, field_name, files, "documents")
+        mime_type = mimetypes.guess_type(file_name)[0] or "application/octet-stream"
+        return _document(stored, file_name, mime_type)
+
+    def _uploaded(
+        self, value: object, field_name: str, files: Files, folder: str
+    ) -> tuple[StoredFile, str]:
+        """The file a send refers to: a multipart part, "attach://<part>" or a known file_id."""
+        part = field_name
+        if isinstance(value, str) and value.startswith("attach://"):
+            part = value.removeprefix("attach://")
+        if part in files:
+            file_name, data = files[part]
+            file_name = file_name or "document"
+            return self._store(data, folder, PurePosixPath(file_name).suffix), file_name
+        stored = self._state.files.get(str(value))
+        if stored is None:
+            raise ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
+        return stored, PurePosixPath(stored.file_path).name
+
+    def _bot_message(self, chat: JSON, params: dict[str, object], content: JSON) -> JSON:
+        message: JSON = {
+            "message_id": self._state.counters.next_message(),
+            "date": int(time.time()),
+            "chat": chat,
+            "from": self.bot_user,
+            **content,
+        }
+        if "message_thread_id" in params:
+            message["message_thread_id"] = params["message_thread_id"]
+        reply_to = self._reply_target(chat, params)
+        if reply_to is not None:
+            message["reply_to_message"] = reply_to
+        self._state.messages[(chat["id"], message["message_id"])] = message
+        return message
+
+    def _reply_target(self, chat: JSON, params: dict[str, object]) -> JSON | None:
+        reply = params.get("reply_parameters")
+        if not isinstance(reply, dict):
+            return None
+        target = self._state.messages.get((chat["id"], _int(reply.get("message_id"), 0)))
+        if target is None and not reply.get("allow_sending_without_reply"):
+            raise ApiError(400, "Bad Request: message to be replied not found")
+        return target
+
+    # --- changing messages ------------------------------------------------------------------
+
+    def _editMessageText(self, params: dict[str, object], files: Files) -> JSON:
+        key = (_int(params.get("chat_id"), 0), _int(params.get("message_id"), 0))
+        message = self._state.messages.get(key)
+        if message is None:
+            raise ApiError(400, "Bad Request: message to edit not found")
+        text = _rendered(params, "text", MAX_TEXT, "message is too long")
+        if message.get("text") == text:
+            raise ApiError(
+                400,
+                "Bad Request: message is not modified: specified new message content and reply "
+                "markup are exactly the same as a current content and reply markup of the message",
+            )
+        edited = {**message, "text": text, "edit_date": int(time.time())}
+        self._state.messages[key] = edited
+        return edited
+
+    def _deleteMessage(self, params: dict[str, object], files: Files) -> bool:
+        key = (_int(params.get("chat_id"), 0), _int(params.get("message_id"), 0))
+        if self._state.messages.pop(key, None) is None:
+            raise ApiError(400, "Bad Request: message to delete not found")
+        return True
+
+    # --- storage ----------------------------------------------------------------------------
+
+    def _store(
+        self, data: bytes, folder: str, suffix: str, file_size: int | None = None
+    ) -> StoredFile:
+        n = self._state.counters.next_file()
+        stored = StoredFile(
+            file_id=f"file-{n}-{folder}",
+            file_unique_id=f"unique-{n}",
+            file_path=f"{folder}/file_{n}{suffix.lower()}",
+            data=data,
+            file_size=len(data) if file_size is None else file_size,
+        )
+        self._state.files[stored.file_id] = stored
+        return stored
+
+    def _getFile(self, params: dict[str, object], files: Files) -> JSON:
+        stored = self._state.files.get(str(params.get("file_id")))
+        if stored is None:
+            raise ApiError(400, "Bad Request: invalid file_id")
+        if stored.file_size > MAX_DOWNLOAD:
+            raise ApiError(400, "Bad Request: file is too big")
+        return {
+            "file_id": stored.file_id,
+            "file_unique_id": stored.file_unique_id,
+            "file_size": stored.file_size,
+            "file_path": stored.file_path,
+        }
+
+    def _add_message(self, content: JSON, sender: Sender) -> int:
+        user_id = sender.get("user_id", 1001)
+        chat_type = sender.get("chat_type", "private")
+        chat_id = sender.get("chat_id")
+        if chat_id is None and chat_type != "private":
+            raise ValueError("chat_id is required for group chats")
+        chat = _chat(user_id if chat_id is None else chat_id, chat_type, "Test group")
+        message: JSON = {
+            "message_id": self._state.counters.next_message(),
+            "date": int(time.time()),
+            "chat": chat,
+            "from": _user(user_id, sender.get("language_code", "en")),
+            **{key: value for key, value in content.items() if value is not None},
+        }
+        message |= _origin_fields(sender, message["date"])
+        self._state.chats.setdefault(chat["id"], chat)
+        self._state.messages[(chat["id"], message["message_id"])] = message
+        self.add_update({"message": message})
+        return int(message["message_id"])
+
+
+# --- pure helpers ---------------------------------------------------------------------------
+
+
+def _canonical(method: str) -> str:
+    """Bot API method names are case-insensitive."""
+    return next((name for name in METHODS if name.lower() == method.lower()), method)
+
+
+async def _read_params(request: web.Request) -> tuple[dict[str, object], Files]:
+    params: dict[str, object] = {k: _decode(k, v) for k, v in request.query.items()}
+    files: Files = {}
+    if request.content_type == "application/json":
+        body = await request.json()
+        if isinstance(body, dict):
+            params.update(body)
+        return params, files
+    for name, value in (await request.post()).items():
+        if isinstance(value, web.FileField):
+            files[name] = (value.filename, value.file.read())
+        else:
+            text = value if isinstance(value, str) else bytes(value).decode()
+            params[name] = _decode(name, text)
+    return params, files
+
+
+def _decode(name: str, value: str) -> object:
+    """A form value as the Bot API reads it: JSON unless the parameter is plain text."""
+    if name in TEXT_PARAMS:
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def _int(value: object, default: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        return default
+
+
+def _float(value: object, default: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        return default
+
+
+def _kind(update: JSON) -> str:
+    return next((key for key in update if key != "update_id"), "")
+
+
+def _user(user_id: int, language_code: str) -> JSON:
+    return {"id": user_id, "is_bot": False, "first_name": "Ada", "language_code": language_code}
+
+
+def _chat(chat_id: int, chat_type: str, title: str) -> JSON:
+    if chat_type == "private":
+        return {"id": chat_id, "type": "private", "first_name": "Ada"}
+    return {"id": chat_id, "type": chat_type, "title": title}
+
+
+def _origin_fields(sender: Sender, date: int) -> JSON:
+    fields: JSON = {}
+    name = sender.get("forward_from_name")
+    if name is not None:
+        fields["forward_origin"] = {"type": "hidden_user", "sender_user_name": name, "date": date}
+    thread = sender.get("message_thread_id")
+    if thread is not None:
+        fields |= {"message_thread_id": thread, "is_topic_message": True}
+    return fields
+
+
+def _document(stored: StoredFile, file_name: str, mime_type: str) -> JSON:
+    return {
+        "file_id": stored.file_id,
+        "file_unique_id": stored.file_unique_id,
+        "file_name": file_name,
+        "mime_type": mime_type,
+        "file_size": stored.file_size,
+    }
+
+
+def _photo_size(stored: StoredFile, width: int, height: int) -> JSON:
+    return {
+        "file_id": stored.file_id,
+        "file_unique_id": stored.file_unique_id,
+        "width": width,
+        "height": height,
+        "file_size": stored.file_size,
+    }
+
+
+def _caption(params: JSON) -> JSON:
+    if params.get("caption") is None:
+        return {}
+    return {"caption": _rendered(params, "caption", MAX_CAPTION, "message caption is too long")}
+
+
+def _rendered(params: JSON, name: str, limit: int, too_long: str) -> str:
+    """The text the chat shows: HTML checked and stripped as Telegram does, then length-checked."""
+    text = str(params.get(name, ""))
+    if str(params.get("parse_mode", "")).upper() == "HTML":
+        text = _HtmlText.strip(text)
+    if len(text.encode("utf-16-le")) // 2 > limit:
+        raise ApiError(400, f"Bad Request: {too_long}")
+    return text
+
+
+def _blocked_description(chat_type: str) -> str:
+    if chat_type == "private":
+        return "Forbidden: bot was blocked by the user"
+    return f"Forbidden: bot was kicked from the {chat_type} chat"
+
+
+def _call_line(call: Call) -> str:
+    params = ", ".join(f"{k}={_short(v)}" for k, v in call.params.items())
+    files = "".join(f" +{k}({len(data)} bytes)" for k, (_, data) in call.files.items())
+    status = "" if call.error_code is None else f" -> {call.error_code}"
+    return f"  {call.method}({params}){files}{status}"
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class _HtmlText(HTMLParser):
+    """Telegram's HTML parse mode: known tags only, balanced, "<" and "&" escaped."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=False)
+        self.parts: list[str] = []
+        self.open: list[str] = []
+
+    @classmethod
+    def strip(cls, html: str) -> str:
+        parser = cls()
+        parser.feed(html)
+        parser.close()
+        if parser.open:
+            parser.fail(f'can\'t find end tag corresponding to start tag "{parser.open[-1]}"')
+        return "".join(parser.parts)
+
+    def fail(self, reason: str) -> None:
+        raise ApiError(400, f"Bad Request: can't parse entities: {reason}")
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in HTML_TAGS:
+            self.fail(f'unsupported start tag "{tag}"')
+        self.open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.open or self.open[-1] != tag:
+            self.fail(f'unexpected end tag "{tag}"')
+        self.open.pop()
+
+    def handle_data(self, data: str) -> None:
+        if "<" in data:
+            self.fail('unescaped "<" in the text')
+        self.parts.append(data)
+
+    def handle_entityref(self, name: str) -> None:
+        entities = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
+        if name not in entities:
+            self.fail(f'unsupported HTML entity "&{name};"')
+        self.parts.append(entities[name])
+
+    def handle_charref(self, name: str) -> None:
+        code = int(name[1:], 16) if name[:1] in "xX" else int(name)
+        self.parts.append(chr(code))
