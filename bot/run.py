@@ -6,6 +6,7 @@ closes; the process exits 0 within STOP_SECONDS.
 
 import asyncio
 import logging
+import os
 import signal
 
 from bot import logs
@@ -19,11 +20,14 @@ STOP_SECONDS = 9.0
 
 async def run(settings: Settings) -> None:
     settings.require_an_adapter()
-    secrets = [settings.telegram.token] if settings.telegram else []
+    telegram = settings.telegram
+    secrets = [telegram.token, telegram.webhook_secret or ""] if telegram else []
     logs.setup(secrets)
     service = Service(settings.limits)
     adapters = []
     if settings.telegram:
+        # PTB's newer, warning-free form of RetryAfter.retry_after (a timedelta).
+        os.environ.setdefault("PTB_TIMEDELTA", "true")
         from adapters.telegram import TelegramAdapter  # chat libraries load only for `run`
 
         adapters.append(TelegramAdapter(settings.telegram, service))
