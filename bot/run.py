@@ -36,6 +36,7 @@ async def run(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
+        await service.warm_up()
         for adapter in adapters:
             await adapter.start()
         log.info("scrubbot is running")

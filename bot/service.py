@@ -67,6 +67,12 @@ class Service:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, self._clean, photos, language, detail)
 
+    async def warm_up(self) -> None:
+        """Load the place index and the catalogs now, so the first parent does not wait."""
+        loop = asyncio.get_running_loop()
+        sample = [Finding(Kind.LOCATION, "coordinates", "", "warm-up", (52.52, 13.40))]
+        await loop.run_in_executor(self._pool, render, sample, "de")
+
     def close(self) -> None:
         self._pool.shutdown(wait=True)
 
