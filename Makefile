@@ -18,8 +18,9 @@ $(STAMP): $(SOURCES) | $(VENV)/bin/pip
 	$(BIN)/pip install --quiet '.[dev]'
 	touch $(STAMP)
 
+# Settings come from the environment; a .env file (see .env.example) is read when present.
 run: $(STAMP)
-	$(BIN)/scrubbot run
+	@if [ -f .env ]; then set -a; . ./.env; set +a; fi; exec $(BIN)/scrubbot run
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
