@@ -18,7 +18,7 @@ from telegram import (
     Message,
     Update,
 )
-from telegram.constants import ChatType, ParseMode
+from telegram.constants import ChatMemberStatus, ChatType, ParseMode
 from telegram.error import Forbidden, TelegramError
 from telegram.ext import (
     AIORateLimiter,
@@ -34,8 +34,20 @@ from bot.config import TelegramSettings
 from bot.i18n import available, language_for, translations
 from bot.ratelimit import RateLimit
 from bot.service import Reply, Service
+from bot.store import Store
 from bot.summary import Detail
-from bot.texts import privacy, slow_down, sorry, welcome
+from bot.texts import (
+    admins_only,
+    forgotten,
+    privacy,
+    slow_down,
+    sorry,
+    stats,
+    stats_none,
+    stats_off,
+    stats_on,
+    welcome,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +59,7 @@ PRIVATE = filters.ChatType.PRIVATE
 class TelegramAdapter:
     """Owns the PTB Application: start, stop, and the state its handlers share."""
 
-    def __init__(self, settings: TelegramSettings, service: Service) -> None:
+    def __init__(self, settings: TelegramSettings, service: Service, store: Store) -> None:
         self.settings = settings
         self.app: Application = (  # type: ignore[type-arg]
             ApplicationBuilder()
@@ -64,12 +76,15 @@ class TelegramAdapter:
         )
         self.app.bot_data.update(
             service=service,
+            store=store,
             settings=settings,
             limit=RateLimit(PHOTOS_PER_MINUTE, 60),
             albums=Albums(),
         )
         for command, handler in (("start", on_start), ("help", on_start), ("privacy", on_privacy)):
             self.app.add_handler(CommandHandler(command, handler, filters=PRIVATE))
+        self.app.add_handler(CommandHandler("stats", on_stats))
+        self.app.add_handler(CommandHandler("forget", on_forget))
         self.app.add_handler(MessageHandler(PRIVATE & filters.Document.ALL, on_document))
         self.app.add_handler(MessageHandler(PRIVATE & filters.PHOTO, on_compressed_photo))
         self.app.add_handler(MessageHandler(PRIVATE & ~filters.COMMAND, on_other))
@@ -110,6 +125,8 @@ async def _register_commands(app: Application) -> None:  # type: ignore[type-arg
             BotCommand("start", _("What this bot does")),
             BotCommand("help", _("How to send a photo as a file")),
             BotCommand("privacy", _("What I store")),
+            BotCommand("stats", _("Usage counts for this chat: /stats on, /stats off")),
+            BotCommand("forget", _("Delete everything stored about this chat")),
         ]
         code = None if language == "en" else language
         await app.bot.set_my_commands(commands, language_code=code)
@@ -139,6 +156,56 @@ async def on_privacy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     """/privacy: exactly what is stored."""
     if update.effective_message:
         await update.effective_message.reply_text(privacy(_language(update)))
+
+
+async def _may_configure(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """Anyone in their own private chat; in a group, its admins (anonymous ones included)."""
+    chat, message, user = update.effective_chat, update.effective_message, update.effective_user
+    if chat is None or chat.type == ChatType.PRIVATE:
+        return True
+    if message and message.sender_chat and message.sender_chat.id == chat.id:
+        return True  # an anonymous admin posts as the group itself
+    if user is None:
+        return False
+    member = await context.bot.get_chat_member(chat.id, user.id)
+    return member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
+
+
+async def on_stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/stats shows this chat's counts; /stats on and /stats off switch counting."""
+    message, chat = update.effective_message, update.effective_chat
+    if message is None or chat is None:
+        return
+    language = _language(update)
+    store: Store = context.bot_data["store"]
+    key = store.chat_key("telegram", chat.id)
+    choice = (context.args or [""])[0].lower()
+    if choice in ("on", "off") and not await _may_configure(update, context):
+        await message.reply_text(admins_only(language))
+    elif choice == "on":
+        await store.opt_in(key)
+        await message.reply_text(stats_on(language))
+    elif choice == "off":
+        await store.opt_out(key)
+        await message.reply_text(stats_off(language))
+    elif await store.opted_in(key):
+        await message.reply_text(stats(await store.counts(key), language))
+    else:
+        await message.reply_text(stats_none(language))
+
+
+async def on_forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/forget: delete every row about this chat (counts, opt-in, settings)."""
+    message, chat = update.effective_message, update.effective_chat
+    if message is None or chat is None:
+        return
+    language = _language(update)
+    if not await _may_configure(update, context):
+        await message.reply_text(admins_only(language))
+        return
+    store: Store = context.bot_data["store"]
+    await store.forget(store.chat_key("telegram", chat.id))
+    await message.reply_text(forgotten(language))
 
 
 async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -194,6 +261,9 @@ async def _answer(context: ContextTypes.DEFAULT_TYPE, messages: list[Message]) -
     async with service.slot():
         photos = [bytes(await (await d.get_file()).download_as_bytearray()) for d in documents]
         reply = await service.clean(photos, language, Detail.PRIVATE)
+        store: Store = context.bot_data["store"]
+        cleaned = [(f.format, f.kinds) for f in reply.files]
+        await store.record(store.chat_key("telegram", first.chat.id), cleaned, len(reply.refusals))
         await _send(first, reply)
 
 

@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     look.add_argument("--json", action="store_true", help="machine-readable findings")
     look.add_argument("--lang", help="summary language, e.g. de (default: the terminal's)")
     commands.add_parser("run", help="start the chat bot")
+    stats = commands.add_parser("stats", help="usage totals over the chats that opted in")
+    stats.add_argument("--json", action="store_true", help="machine-readable totals")
     return parser
 
 
@@ -59,7 +61,53 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "inspect":
         language = args.lang or _terminal_language(os.environ)
         return _inspect(args.photos, args.json, language_for(language), limits)
+    if args.command == "stats":
+        return _stats(args.json)
     return _run()
+
+
+def _stats(as_json: bool) -> int:
+    """Totals over opted-in chats, for the operator: a table, or JSON."""
+    import asyncio
+
+    from bot.config import ConfigError, Settings
+    from bot.store import CLEANED, COUNTED_KINDS, REFUSED, Store, StoreError
+
+    try:
+        settings = Settings.from_env(os.environ)
+    except ConfigError as error:
+        print(f"scrubbot: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    metrics = [CLEANED, REFUSED, *(kind.value for kind in COUNTED_KINDS)]
+    table: dict[str, dict[str, int]] = {}
+    chats = 0
+    if settings.database.is_file():  # no database yet: nothing was ever counted
+
+        async def read() -> int:
+            store = await Store.open(settings.database, settings.data_dir / "store.key")
+            try:
+                totals = await store.totals()
+            finally:
+                await store.close()
+            for fmt, metric, n in totals.rows:
+                table.setdefault(fmt, dict.fromkeys(metrics, 0))[metric] = n
+            return totals.chats
+
+        try:
+            chats = asyncio.run(read())
+        except StoreError as error:
+            print(f"scrubbot: {error}", file=sys.stderr)
+            return EXIT_REFUSED
+    total = {m: sum(row.get(m, 0) for row in table.values()) for m in metrics}
+    if as_json:
+        json.dump({"chats": chats, "formats": table, "total": total}, sys.stdout, indent=2)
+        print()
+        return EXIT_OK
+    print(f"opted-in chats: {chats}")
+    print("  ".join(f"{name:>14}" for name in ["format", *metrics]))
+    for fmt, row in [*sorted(table.items()), ("total", total)]:
+        print("  ".join(f"{value:>14}" for value in [fmt, *(row.get(m, 0) for m in metrics)]))
+    return EXIT_OK
 
 
 def _run() -> int:
@@ -67,12 +115,16 @@ def _run() -> int:
 
     from bot.config import ConfigError, Settings
     from bot.run import run
+    from bot.store import StoreError
 
     try:
         asyncio.run(run(Settings.from_env(os.environ)))
     except ConfigError as error:
         print(f"scrubbot: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except StoreError as error:
+        print(f"scrubbot: {error}", file=sys.stderr)
+        return EXIT_REFUSED
     return EXIT_OK
 
 

@@ -12,6 +12,7 @@ import signal
 from bot import logs
 from bot.config import Settings
 from bot.service import Service
+from bot.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,7 @@ async def run(settings: Settings) -> None:
     telegram = settings.telegram
     secrets = [telegram.token, telegram.webhook_secret or ""] if telegram else []
     logs.setup(secrets)
+    store = await Store.open(settings.database, settings.data_dir / "store.key")
     service = Service(settings.limits)
     adapters = []
     if settings.telegram:
@@ -30,7 +32,7 @@ async def run(settings: Settings) -> None:
         os.environ.setdefault("PTB_TIMEDELTA", "true")
         from adapters.telegram import TelegramAdapter  # chat libraries load only for `run`
 
-        adapters.append(TelegramAdapter(settings.telegram, service))
+        adapters.append(TelegramAdapter(settings.telegram, service, store))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -50,4 +52,5 @@ async def run(settings: Settings) -> None:
         except TimeoutError:
             log.warning("stopping took too long; photos still in flight were dropped")
         service.close()
+        await store.close()
     log.info("stopped")

@@ -4,7 +4,9 @@ Texts that only make sense on one network (Telegram's "send as file" hint) live 
 """
 
 from bot.errors import DamagedImage, NotClean, ScrubError, TooLarge, UnsupportedFormat
+from bot.findings import Kind
 from bot.i18n import translations
+from bot.store import CLEANED, REFUSED, Counts
 
 
 def refusal(error: ScrubError, language: str) -> str:
@@ -48,6 +50,63 @@ def welcome(language: str) -> str:
 
 def privacy(language: str) -> str:
     return translations(language).gettext(
-        "What I keep: nothing. I clean your photos in memory and forget them as soon as I have "
-        "replied; I never store photos, captions, messages, names or locations."
+        "What I keep: nothing of your photos. I clean them in memory and forget them as soon as "
+        "I have replied; I never store photos, captions, messages, names or locations.\n\n"
+        "Only if a chat switches on usage counts with /stats on do I count, per day, how many "
+        "photos I cleaned or refused, of which file type, and which kinds of hidden data they "
+        "held. The chat is stored only as a scrambled code, never its name or number. "
+        "/stats off stops counting and deletes the counts; /forget deletes everything about "
+        "the chat."
     )
+
+
+def stats_on(language: str) -> str:
+    return translations(language).gettext(
+        "Usage counts are on for this chat: per day, how many photos I cleaned or refused and "
+        "which kinds of hidden data they held; never who sent them or what they showed. "
+        "/stats off stops it."
+    )
+
+
+def stats_off(language: str) -> str:
+    return translations(language).gettext(
+        "Usage counts are off for this chat, and I deleted what I had counted."
+    )
+
+
+def stats_none(language: str) -> str:
+    return translations(language).gettext(
+        "Usage counts are off for this chat. /stats on switches them on."
+    )
+
+
+def stats(counts: Counts, language: str) -> str:
+    tr = translations(language)
+    cleaned, refused = counts.total(CLEANED), counts.total(REFUSED)
+    head = tr.ngettext(
+        "This chat: {n} photo cleaned, {refused} refused.",
+        "This chat: {n} photos cleaned, {refused} refused.",
+        cleaned,
+    ).format(n=cleaned, refused=refused)
+    kinds = tr.gettext(
+        "With a location: {location}. With a tracking code: {tracking}. With names: {people}. "
+        "With hidden pictures: {pictures}. With a hidden video: {media}. With the camera or "
+        "phone: {device}. With the time: {time}."
+    ).format(
+        location=counts.total(Kind.LOCATION.value),
+        tracking=counts.total(Kind.TRACKING.value),
+        people=counts.total(Kind.PEOPLE.value),
+        pictures=counts.total(Kind.HIDDEN_PICTURE.value),
+        media=counts.total(Kind.HIDDEN_MEDIA.value),
+        device=counts.total(Kind.DEVICE.value),
+        time=counts.total(Kind.TIME.value),
+    )
+    return f"{head}\n{kinds}"
+
+
+def forgotten(language: str) -> str:
+    return translations(language).gettext("I deleted everything I had stored about this chat.")
+
+
+def admins_only(language: str) -> str:
+    return translations(language).gettext("Only the admins of this group can change that.")

@@ -41,6 +41,24 @@ def _words(text: str) -> tuple[str, ...]:
 
 
 MESSAGE_SENDERS = frozenset(_words("sendMessage sendDocument sendPhoto sendMediaGroup"))
+# Boolean fields getChatMember always includes for these statuses.
+_MEMBER_FLAGS = {
+    "administrator": (
+        "can_be_edited",
+        "is_anonymous",
+        "can_manage_chat",
+        "can_delete_messages",
+        "can_manage_video_chats",
+        "can_restrict_members",
+        "can_promote_members",
+        "can_change_info",
+        "can_invite_users",
+        "can_post_stories",
+        "can_edit_stories",
+        "can_delete_stories",
+    ),
+    "creator": ("is_anonymous",),
+}
 METHODS = _words(
     "getMe getUpdates deleteWebhook setWebhook getWebhookInfo setMyCommands getMyCommands "
     "deleteMyCommands getFile sendMessage sendDocument sendPhoto sendMediaGroup sendChatAction "
@@ -306,8 +324,14 @@ class FakeTelegram:
         self._state.blocked.add(chat_id)
 
     def set_chat_member(self, chat_id: int, user_id: int, status: str, **fields: object) -> None:
-        """What getChatMember answers for this user; the default is a plain "member"."""
-        member = {"status": status, "user": self._user_or_bot(user_id), **fields}
+        """What getChatMember answers for this user; the default is a plain "member".
+        Fields the real API always sends for admins and owners default to False."""
+        member = {
+            "status": status,
+            "user": self._user_or_bot(user_id),
+            **dict.fromkeys(_MEMBER_FLAGS.get(status, ()), False),
+            **fields,
+        }
         self._state.members[(chat_id, user_id)] = member
 
     # --- what tests check -------------------------------------------------------------------

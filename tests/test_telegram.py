@@ -6,10 +6,14 @@ it with SIGTERM, which must end it with exit status 0 within 10 seconds.
 """
 
 import asyncio
+import hashlib
+import hmac
 import io
+import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -141,7 +145,16 @@ async def test_a_parent_gets_a_summary_and_a_clean_file(
     for secret in (TOKEN, TOKEN.split(":")[1], SERIAL, NAME, FBMD, FILE_NAME, "Kreuzberg", "1001"):
         assert secret not in log
     assert "cleaned jpeg" in log  # it does log what it did, without the values
-    assert files_in(workdir) == []  # nothing written to the working directory
+    # only the store's files exist, and no photo bytes are in them
+    stored = files_in(workdir)
+    assert {p.name for p in stored} <= {
+        "scrubbot.sqlite3",
+        "scrubbot.sqlite3-wal",
+        "scrubbot.sqlite3-shm",
+        "store.key",
+    }
+    for path in stored:
+        assert b"\xff\xd8\xff" not in path.read_bytes()
 
 
 async def test_german_parent_forwarding_a_file(fake: FakeTelegram, workdir: Path) -> None:
@@ -228,7 +241,13 @@ async def test_commands_in_both_languages(fake: FakeTelegram, workdir: Path) -> 
     assert "as a file" in texts(fake, 6008)[0]
     assert "📎" in texts(fake, 6009)[0]
     assert set(fake.commands) == {"", "de"}
-    assert [c["command"] for c in fake.commands["de"]] == ["start", "help", "privacy"]
+    assert [c["command"] for c in fake.commands["de"]] == [
+        "start",
+        "help",
+        "privacy",
+        "stats",
+        "forget",
+    ]
     assert fake.commands["de"][2]["description"] == "Was ich speichere"
 
 
@@ -353,9 +372,74 @@ async def test_webhook_mode_takes_updates_with_the_secret_only(
     assert secret not in log_path.read_text()
 
 
-def test_run_without_settings_names_the_missing_variable(tmp_path: Path) -> None:
-    import subprocess
+def chat_key(workdir: Path, chat_id: int) -> bytes:
+    """How the store writes a chat: HMAC-SHA256 with the key kept in the data dir."""
+    secret = (workdir / "data" / "store.key").read_bytes()
+    return hmac.new(secret, f"telegram:{chat_id}".encode(), hashlib.sha256).hexdigest().encode()
 
+
+def operator_stats(workdir: Path, *args: str) -> str:
+    """What `scrubbot stats` prints for the bot that ran in `workdir`."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "stats", *args],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "SCRUBBOT_DATA_DIR": "data"},
+        cwd=workdir,
+        check=True,
+    )
+    return result.stdout
+
+
+def database_bytes(workdir: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted((workdir / "data").glob("scrubbot.sqlite3*")))
+
+
+async def test_opt_in_counts_and_forget(fake: FakeTelegram, workdir: Path) -> None:
+    async with running_bot(fake, workdir):
+        fake.add_document(leaky_photo(), user_id=9401)  # never opts in
+        fake.add_command("/stats", user_id=9402)
+        await fake.wait_for(lambda calls: bool(texts(fake, 9402)) and bool(texts(fake, 9401)))
+        fake.add_command("/stats on", user_id=9402)
+        await fake.wait_for(lambda calls: len(texts(fake, 9402)) == 2)
+        fake.add_document(leaky_photo(1), user_id=9402)
+        fake.add_document(b"%PDF-1.4", user_id=9402, file_name="x.pdf")
+        await fake.wait_for(lambda calls: len(texts(fake, 9402)) == 4)
+        await fake.wait_for(lambda calls: bool(replies(fake, 9402, "sendDocument")))
+        fake.add_command("/stats", user_id=9402)
+        await fake.wait_for(lambda calls: len(texts(fake, 9402)) == 5)
+        assert chat_key(workdir, 9402) in await asyncio.to_thread(database_bytes, workdir)
+        assert chat_key(workdir, 9401) not in await asyncio.to_thread(database_bytes, workdir)
+        fake.add_command("/forget", user_id=9402, language_code="de")
+        await fake.wait_for(lambda calls: len(texts(fake, 9402)) == 6)
+        assert chat_key(workdir, 9402) not in await asyncio.to_thread(database_bytes, workdir)
+    answers = texts(fake, 9402)
+    assert "Usage counts are off" in answers[0]
+    assert "Usage counts are on" in answers[1]
+    assert answers[4].startswith("This chat: 1 photo cleaned, 1 refused.")
+    assert "With a location: 1." in answers[4]
+    assert answers[5] == "Ich habe alles gelöscht, was ich über diesen Chat gespeichert hatte."
+    result = await asyncio.to_thread(operator_stats, workdir, "--json")
+    assert json.loads(result)["chats"] == 0  # forgotten, and 9401 never opted in
+
+
+async def test_only_group_admins_switch_counting(fake: FakeTelegram, workdir: Path) -> None:
+    group = -100777
+    fake.add_chat(group, chat_type="supergroup", title="Class 2b parents")
+    fake.set_chat_member(group, 9501, "member")
+    fake.set_chat_member(group, 9502, "administrator")
+    async with running_bot(fake, workdir):
+        fake.add_command("/stats on", user_id=9501, chat_id=group, chat_type="supergroup")
+        await fake.wait_for(lambda calls: len(texts(fake, group)) == 1)
+        fake.add_command("/stats on", user_id=9502, chat_id=group, chat_type="supergroup")
+        await fake.wait_for(lambda calls: len(texts(fake, group)) == 2)
+    refused, accepted = texts(fake, group)
+    assert refused == "Only the admins of this group can change that."
+    assert accepted.startswith("Usage counts are on")
+    assert "opted-in chats: 1" in await asyncio.to_thread(operator_stats, workdir)
+
+
+def test_run_without_settings_names_the_missing_variable(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "bot", "run"],
         capture_output=True,
