@@ -451,3 +451,28 @@ def test_run_without_settings_names_the_missing_variable(tmp_path: Path) -> None
     )
     assert result.returncode == 2
     assert "TELEGRAM_BOT_TOKEN" in result.stderr
+
+
+def test_a_damaged_database_stops_the_start_with_a_clear_message(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "scrubbot.sqlite3").write_bytes(b"not a database " * 300)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "run"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": str(ROOT),
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_API_URL": "http://127.0.0.1:9/bot",  # never reached: it stops first
+            "SCRUBBOT_DATA_DIR": str(data),
+        },
+        check=False,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert "is damaged" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert TOKEN not in result.stderr
