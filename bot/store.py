@@ -132,6 +132,23 @@ class Store:
             chat, ("DELETE FROM chats WHERE chat = ?", "DELETE FROM settings WHERE chat = ?")
         )
 
+    async def move(self, old: str, new: str) -> None:
+        """A group became a supergroup (new id): its opt-in, counts and settings go along."""
+        async with self._write:
+            await self._db.execute("BEGIN")
+            await self._db.execute(
+                "INSERT OR IGNORE INTO chats (chat, since) "
+                "SELECT ?, since FROM chats WHERE chat = ?",
+                (new, old),
+            )
+            for table in ("counts", "settings"):
+                await self._db.execute(
+                    f"UPDATE OR REPLACE {table} SET chat = ? WHERE chat = ?",  # noqa: S608
+                    (new, old),
+                )
+            await self._db.execute("DELETE FROM chats WHERE chat = ?", (old,))
+            await self._db.commit()
+
     async def _delete(self, chat: str, statements: Iterable[str]) -> None:
         async with self._write:
             for statement in statements:

@@ -172,3 +172,16 @@ async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(StoreError, match="newer scrubbot"):
         await Store.open(path, tmp_path / "key")
+
+
+async def test_a_group_that_becomes_a_supergroup_keeps_everything(store: Store) -> None:
+    old, new = store.chat_key("telegram", -100), store.chat_key("telegram", -1001000000100)
+    await store.opt_in(old)
+    await store.record(old, [("jpeg", {Kind.TIME})])
+    await store.set_setting(old, "mode", "replace")
+    await store.move(old, new)
+    assert await store.setting(new, "mode") == "replace"
+    assert (await store.counts(new)).total("time") == 1
+    assert await store.opted_in(new)
+    assert not await store.opted_in(old)
+    assert await store.setting(old, "mode") is None
