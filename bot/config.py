@@ -37,11 +37,23 @@ class TelegramSettings:
 
 
 @dataclass(frozen=True)
+class MatrixSettings:
+    homeserver: str
+    user_id: str
+    password: str | None = field(default=None, repr=False)  # first login, cross-signing
+    access_token: str | None = field(default=None, repr=False)  # with device_id, instead
+    device_id: str | None = None
+    # Who may invite the bot: user ids (@mum:example.org) or servers (example.org); empty: anyone.
+    allowed_inviters: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path
     database: Path
     limits: Limits
     telegram: TelegramSettings | None = None
+    matrix: MatrixSettings | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Settings":
@@ -59,12 +71,14 @@ class Settings:
             database=Path(get("SCRUBBOT_DB") or data_dir / "scrubbot.sqlite3"),
             limits=limits,
             telegram=_telegram(get),
+            matrix=_matrix(get),
         )
 
     def require_an_adapter(self) -> None:
-        if self.telegram is None:
+        if self.telegram is None and self.matrix is None:
             raise ConfigError(
-                "No chat network is configured: set TELEGRAM_BOT_TOKEN (see .env.example)."
+                "No chat network is configured: set TELEGRAM_BOT_TOKEN or MATRIX_HOMESERVER "
+                "(see .env.example)."
             )
 
 
@@ -86,4 +100,36 @@ def _telegram(get: Callable[[str], str | None]) -> TelegramSettings | None:
         webhook_secret=get("TELEGRAM_WEBHOOK_SECRET"),
         webhook_listen=get("TELEGRAM_WEBHOOK_LISTEN") or "127.0.0.1",
         webhook_port=int(port),
+    )
+
+
+def _matrix(get: Callable[[str], str | None]) -> MatrixSettings | None:
+    homeserver, user_id = get("MATRIX_HOMESERVER"), get("MATRIX_USER_ID")
+    if homeserver is None and user_id is None:
+        return None
+    if homeserver is None or not homeserver.startswith(("https://", "http://")):
+        raise ConfigError(
+            "MATRIX_HOMESERVER must be the homeserver's URL, like https://matrix.org."
+        )
+    if user_id is None or not user_id.startswith("@") or ":" not in user_id:
+        raise ConfigError(
+            "MATRIX_USER_ID must be the bot's full user id, like @scrubbot:matrix.org."
+        )
+    password, token, device = (
+        get("MATRIX_PASSWORD"),
+        get("MATRIX_ACCESS_TOKEN"),
+        get("MATRIX_DEVICE_ID"),
+    )
+    if password is None and (token is None or device is None):
+        raise ConfigError(
+            "Set MATRIX_PASSWORD, or both MATRIX_ACCESS_TOKEN and MATRIX_DEVICE_ID, for Matrix."
+        )
+    inviters = (get("MATRIX_ALLOWED_INVITERS") or "").replace(",", " ").split()
+    return MatrixSettings(
+        homeserver=homeserver.rstrip("/"),
+        user_id=user_id,
+        password=password,
+        access_token=token,
+        device_id=device,
+        allowed_inviters=tuple(inviters),
     )
