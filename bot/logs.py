@@ -12,6 +12,8 @@ from collections.abc import Iterable
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Loggers that would write request URLs (with the token) or payloads at INFO or DEBUG.
 QUIET = ("httpx", "httpcore", "telegram.Bot", "telegram.request", "hpack")
+# matrix-nio logs room and user ids, event contents and request paths at INFO and DEBUG.
+QUIET_MATRIX = ("nio", "peewee")
 
 
 class RedactingFormatter(logging.Formatter):
@@ -31,5 +33,12 @@ def setup(secrets: Iterable[str], level: int = logging.INFO) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(RedactingFormatter(secrets))
     logging.basicConfig(level=level, handlers=[handler], force=True)
-    for name in QUIET:
+    for name in (*QUIET, *QUIET_MATRIX):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def add_secret(secret: str) -> None:
+    """Redact a secret learnt after `setup` (a Matrix access token from the first login)."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler.formatter, RedactingFormatter) and secret:
+            handler.formatter.secrets.append(secret)

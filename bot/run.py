@@ -8,6 +8,7 @@ import asyncio
 import logging
 import os
 import signal
+from typing import Protocol
 
 from bot import logs
 from bot.config import Settings
@@ -19,20 +20,31 @@ log = logging.getLogger(__name__)
 STOP_SECONDS = 9.0
 
 
+class Adapter(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
 async def run(settings: Settings) -> None:
     settings.require_an_adapter()
     telegram = settings.telegram
     secrets = [telegram.token, telegram.webhook_secret or ""] if telegram else []
+    if settings.matrix:
+        secrets += [settings.matrix.password or "", settings.matrix.access_token or ""]
     logs.setup(secrets)
     store = await Store.open(settings.database, settings.data_dir / "store.key")
     service = Service(settings.limits)
-    adapters = []
+    adapters: list[Adapter] = []
     if settings.telegram:
         # PTB's newer, warning-free form of RetryAfter.retry_after (a timedelta).
         os.environ.setdefault("PTB_TIMEDELTA", "true")
         from adapters.telegram import TelegramAdapter  # chat libraries load only for `run`
 
         adapters.append(TelegramAdapter(settings.telegram, service, store))
+    if settings.matrix:
+        from adapters.matrix import MatrixAdapter
+
+        adapters.append(MatrixAdapter(settings.matrix, service, settings.data_dir))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -1,0 +1,471 @@
+"""Matrix (matrix-nio with vodozemac end-to-end encryption): room events in, `bot.service` calls,
+replies out.
+
+The bot joins rooms it is invited to (by anyone, or only by the users and servers in
+MATRIX_ALLOWED_INVITERS) and leaves a room once it is alone there. A photo sent as `m.image` or
+`m.file`, in a plain or an encrypted room, is downloaded through the authenticated media API,
+decrypted when it is an encrypted attachment, cleaned, and answered in reply to the photo (in its
+thread, when it was in one): an `m.notice` with the summary, then the cleaned file, uploaded
+encrypted in encrypted rooms. A room of two (the parent and the bot) gets the private summary
+with values; a bigger room only the kinds of data, as Telegram groups do.
+
+Only new photos are answered: the first sync after a start is the backlog and only read, events
+before the bot's own join are history, the bot's own events are skipped, and event ids already
+seen are remembered. The sync token lives in the store, so a restart continues where it stopped.
+
+State lives in SCRUBBOT_DATA_DIR/matrix (folder 0700, files 0600): `session.json` (user, device,
+access token; so a restart keeps the same device), `pickle.key` (a random key encrypting the
+crypto store, never nio's default), nio's crypto store, and `cross_signing.json` (see
+`adapters.matrix_crosssign`).
+
+Trust: the bot shares room keys with every device in the room (`ignore_unverified_devices`). It
+only ever sends a cleaned copy of a photo back into the room the photo came from, whose members
+can already see the photo, so this reveals nothing they could not read before.
+
+The user's language is not known on Matrix: English, until someone in the room sends
+`!scrubbot language de` (kept in memory for now). `!scrubbot help` and `!scrubbot privacy`
+answer as /start and /privacy do on Telegram.
+"""
+
+import asyncio
+import json
+import logging
+import secrets
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    InviteMemberEvent,
+    LoginResponse,
+    MatrixRoom,
+    MegolmEvent,
+    MemoryDownloadResponse,
+    RoomEncryptedFile,
+    RoomEncryptedImage,
+    RoomEncryptedMedia,
+    RoomMemberEvent,
+    RoomMessageFile,
+    RoomMessageImage,
+    RoomMessageText,
+    RoomSendResponse,
+    SyncResponse,
+    UploadResponse,
+)
+from nio.crypto.attachments import decrypt_attachment, encrypt_attachment
+from nio.exceptions import EncryptionError
+
+from adapters.matrix_crosssign import (
+    CrossSigningError,
+    CrossSigningKeys,
+    bootstrap,
+    write_private,
+)
+from bot import logs
+from bot.config import MatrixSettings
+from bot.errors import DamagedImage
+from bot.i18n import DEFAULT, available, translations
+from bot.ratelimit import RateLimit
+from bot.service import CleanedFile, Reply, Service
+from bot.summary import Detail
+from bot.texts import privacy, refusal, slow_down, sorry, welcome
+
+log = logging.getLogger(__name__)
+
+COMMAND = "!scrubbot"
+SYNC_TIMEOUT_MS = 30_000
+RETRY_SECONDS = (1, 2, 5, 10, 30)  # after failed syncs, then every 30 s
+PHOTOS_PER_MINUTE = 30  # per sender, as on Telegram
+SEEN_EVENTS = 10_000  # event ids remembered against answering one twice
+DEVICE_NAME = "scrubbot"
+PHOTOS = (RoomMessageImage, RoomMessageFile, RoomEncryptedImage, RoomEncryptedFile)
+
+Content = dict[str, Any]
+
+
+class MatrixStartError(Exception):
+    """The bot could not log in; the message names the cause and holds no secret."""
+
+
+class MatrixAdapter:
+    """Owns the nio client: login and store, the sync loop, and the photos in flight."""
+
+    def __init__(self, settings: MatrixSettings, service: Service, data_dir: Path) -> None:
+        self.settings = settings
+        self.service = service
+        self.folder = data_dir / "matrix"
+        self.limit = RateLimit(PHOTOS_PER_MINUTE, 60)
+        self.languages: dict[str, str] = {}  # room id -> language, until the store keeps it
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._sync: asyncio.Task[None] | None = None
+        self.client: AsyncClient | None = None
+
+    async def start(self) -> None:
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.folder.chmod(0o700)
+        config = AsyncClientConfig(
+            store_sync_tokens=True,
+            encryption_enabled=True,
+            pickle_key=self._secret_file("pickle.key"),
+        )
+        client = AsyncClient(
+            self.settings.homeserver,
+            self.settings.user_id,
+            store_path=str(self.folder),
+            config=config,
+        )
+        self.client = client
+        await self._log_in(client)
+        for path in self.folder.iterdir():
+            path.chmod(0o600)
+        if client.should_upload_keys:
+            await client.keys_upload()
+        await self._cross_sign(client)
+        await self._first_sync(client)
+        self._sync = asyncio.create_task(self._sync_forever(client))
+        log.info("matrix: listening for photos")
+
+    async def stop(self) -> None:
+        """Stop syncing, finish the photos in flight, then close."""
+        if self._sync:
+            self._sync.cancel()
+            await asyncio.gather(self._sync, return_exceptions=True)
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.client:
+            await self.client.close()
+
+    # -- login, store and cross-signing ------------------------------------------------------
+
+    def _secret_file(self, name: str) -> str:
+        path = self.folder / name
+        if not path.exists():
+            write_private(path, secrets.token_urlsafe(32))
+        return path.read_text().strip()
+
+    async def _log_in(self, client: AsyncClient) -> None:
+        """Reuse the configured token or the saved session (same device); else log in once."""
+        settings = self.settings
+        session_path = self.folder / "session.json"
+        session = json.loads(session_path.read_text()) if session_path.exists() else {}
+        if settings.access_token and settings.device_id:
+            client.restore_login(settings.user_id, settings.device_id, settings.access_token)
+            log.info("matrix: using the configured access token")
+        elif session.get("user_id") == settings.user_id and session.get("access_token"):
+            client.restore_login(settings.user_id, session["device_id"], session["access_token"])
+            log.info("matrix: restored the saved session")
+        else:
+            response = await client.login(settings.password, device_name=DEVICE_NAME)
+            if not isinstance(response, LoginResponse):
+                raise MatrixStartError(f"Matrix login failed: {response.status_code}")
+            session = {
+                "user_id": response.user_id,
+                "device_id": response.device_id,
+                "access_token": response.access_token,
+            }
+            write_private(session_path, json.dumps(session))
+            log.info("matrix: logged in as a new device")
+        logs.add_secret(client.access_token)
+
+    async def _cross_sign(self, client: AsyncClient) -> None:
+        keys = CrossSigningKeys.load_or_create(self.folder / "cross_signing.json")
+        headers = {"Authorization": f"Bearer {client.access_token}"}
+        try:
+            async with aiohttp.ClientSession(headers=headers) as http:
+                await bootstrap(
+                    http,
+                    self.settings.homeserver,
+                    client.user_id,
+                    client.device_id,
+                    keys,
+                    self.settings.password,
+                    client.olm.sign_json,
+                )
+        except (CrossSigningError, aiohttp.ClientError) as error:
+            log.warning("matrix: cross-signing not set up (%s); Element may not share keys", error)
+
+    # -- sync -------------------------------------------------------------------------------
+
+    async def _first_sync(self, client: AsyncClient) -> None:
+        """Catch up: join pending invites and leave empty rooms, but answer nothing old."""
+        response = await client.sync(timeout=0, full_state=True)
+        if not isinstance(response, SyncResponse):
+            raise MatrixStartError(f"Matrix sync failed: {response.status_code}")
+        await self._maintain_keys(client)
+        await self._handle(client, response, backlog=True)
+
+    async def _sync_forever(self, client: AsyncClient) -> None:
+        failures = 0
+        while True:
+            try:
+                response = await client.sync(timeout=SYNC_TIMEOUT_MS)
+                if not isinstance(response, SyncResponse):
+                    raise MatrixSyncError(str(response.status_code))
+                await self._maintain_keys(client)
+                await self._handle(client, response, backlog=False)
+                failures = 0
+            except (MatrixSyncError, aiohttp.ClientError, TimeoutError) as error:
+                pause = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
+                failures += 1
+                log.warning("matrix: sync failed (%s); retrying in %d s", error, pause)
+                await asyncio.sleep(pause)
+            except Exception:
+                failures += 1
+                log.exception("matrix: unexpected error in the sync loop; continuing")
+                await asyncio.sleep(RETRY_SECONDS[0])
+
+    async def _maintain_keys(self, client: AsyncClient) -> None:
+        """What nio's sync_forever does between syncs: one-time keys, device lists, sessions."""
+        if client.should_upload_keys:
+            await client.keys_upload()
+        if client.should_query_keys:
+            await client.keys_query()
+        if client.should_claim_keys:
+            await client.keys_claim(client.get_users_for_key_claiming())
+        await client.send_to_device_messages()
+
+    async def _handle(self, client: AsyncClient, response: SyncResponse, backlog: bool) -> None:
+        for room_id, invite in response.rooms.invite.items():
+            await self._on_invite(client, room_id, invite.invite_state)
+        for room_id, info in response.rooms.join.items():
+            room = client.rooms.get(room_id)
+            if room is None:
+                continue
+            for event in self._new_events(client, info.timeline.events, backlog):
+                self._dispatch(client, room, event)
+            if room.joined_count <= 1:
+                await client.room_leave(room_id)
+                await client.room_forget(room_id)
+                log.info("matrix: left a room where nobody else was")
+
+    def _new_events(self, client: AsyncClient, events: list[Any], backlog: bool) -> list[Any]:
+        """The events to answer: none from the backlog, none from before our own join, none
+        of ours, none seen before."""
+        for index, event in enumerate(events):
+            if (
+                isinstance(event, RoomMemberEvent)
+                and event.state_key == client.user_id
+                and event.membership == "join"
+                and event.prev_membership != "join"
+            ):
+                events = events[index + 1 :]  # earlier ones are history we were shown
+        fresh = []
+        for event in events:
+            event_id = getattr(event, "event_id", None)
+            if event_id is None or event_id in self._seen:
+                continue
+            self._seen[event_id] = None
+            if len(self._seen) > SEEN_EVENTS:
+                self._seen.popitem(last=False)
+            if not backlog and event.sender != client.user_id:
+                fresh.append(event)
+        return fresh
+
+    def _dispatch(self, client: AsyncClient, room: MatrixRoom, event: Any) -> None:
+        if isinstance(event, PHOTOS):
+            self._spawn(self._on_photo(client, room, event))
+        elif isinstance(event, RoomMessageText) and event.body.strip().startswith(COMMAND):
+            self._spawn(self._on_command(client, room, event))
+        elif isinstance(event, MegolmEvent):
+            log.info("matrix: could not decrypt a message (no room key); asking for it")
+            self._spawn(self._request_key(client, event))
+
+    def _spawn(self, work: Any) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(self._guarded(work))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _guarded(self, work: Any) -> None:
+        try:
+            await work
+        except Exception:
+            log.exception("matrix: unexpected error while handling an event")
+
+    async def _request_key(self, client: AsyncClient, event: Any) -> None:
+        await client.request_room_key(event)
+
+    async def _on_invite(self, client: AsyncClient, room_id: str, state: list[Any]) -> None:
+        inviter = next(
+            (
+                e.sender
+                for e in state
+                if isinstance(e, InviteMemberEvent)
+                and e.state_key == client.user_id
+                and e.membership == "invite"
+            ),
+            None,
+        )
+        if inviter is None or not self._may_invite(inviter):
+            await client.room_leave(room_id)
+            log.info("matrix: declined an invite from someone not on the allow-list")
+            return
+        await client.join(room_id)
+        log.info("matrix: joined a room")
+
+    def _may_invite(self, user_id: str) -> bool:
+        allowed = self.settings.allowed_inviters
+        server = user_id.split(":", 1)[-1]
+        return not allowed or user_id in allowed or server in allowed
+
+    # -- photos and commands ----------------------------------------------------------------
+
+    async def _on_photo(self, client: AsyncClient, room: MatrixRoom, event: Any) -> None:
+        """An image or file: check its size, download, decrypt, clean, reply."""
+        language = self.languages.get(room.room_id, DEFAULT)
+        if not self.limit.allow(event.sender):
+            await self._notice(client, room, event, slow_down(language))
+            return
+        info = event.source.get("content", {}).get("info") or {}
+        size = info.get("size") if isinstance(info, dict) else None
+        if isinstance(size, int) and size > self.service.limits.max_bytes:
+            mb = self.service.limits.max_bytes // (1024 * 1024)
+            text = translations(language).gettext(
+                "This file is too large: I can clean files up to {mb} MB."
+            )
+            log.info("matrix: refused a file of %d bytes before downloading", size)
+            await self._notice(client, room, event, text.format(mb=mb))
+            return
+        async with self.service.slot():
+            data = await self._download(client, event)
+            if data is None:
+                await self._notice(client, room, event, refusal(DamagedImage(), language))
+                return
+            detail = Detail.PRIVATE if room.joined_count <= 2 else Detail.GROUP
+            reply = await self.service.clean([data], language, detail)
+            await self._send(client, room, event, reply, language)
+
+    async def _download(self, client: AsyncClient, event: Any) -> bytes | None:
+        """The file's bytes (decrypted), or None when it cannot be fetched or decrypted."""
+        response = await client.download(mxc=event.url)
+        if not isinstance(response, MemoryDownloadResponse):
+            log.warning("matrix: download failed: %s", getattr(response, "status_code", None))
+            return None
+        data: bytes = response.body
+        if not isinstance(event, RoomEncryptedMedia):
+            return data
+        try:
+            plain: bytes = await asyncio.to_thread(
+                decrypt_attachment, data, event.key["k"], event.hashes["sha256"], event.iv
+            )
+        except (EncryptionError, KeyError, ValueError):
+            log.info("matrix: an encrypted attachment did not decrypt (%d bytes)", len(data))
+            return None
+        return plain
+
+    async def _send(
+        self, client: AsyncClient, room: MatrixRoom, to: Any, reply: Reply, language: str
+    ) -> None:
+        if reply.summary:
+            html = reply.summary.html.replace("\n", "<br>")
+            await self._notice(client, room, to, reply.summary.text, html)
+        if reply.refusals:
+            await self._notice(client, room, to, "\n".join(dict.fromkeys(reply.refusals)))
+        for cleaned in reply.files:
+            if not await self._send_file(client, room, to, cleaned):
+                await self._notice(client, room, to, sorry(language))
+                return
+
+    async def _send_file(
+        self, client: AsyncClient, room: MatrixRoom, to: Any, cleaned: CleanedFile
+    ) -> bool:
+        """Upload `cleaned` (encrypted in an encrypted room) and send it as a reply."""
+        content: Content = {
+            "msgtype": "m.file",
+            "body": cleaned.file_name,
+            "filename": cleaned.file_name,
+            "info": {"mimetype": cleaned.mime, "size": len(cleaned.data)},
+        }
+        if room.encrypted:
+            ciphertext, keys = await asyncio.to_thread(encrypt_attachment, cleaned.data)
+            url = await self._upload(client, ciphertext, "application/octet-stream", None)
+            content["file"] = {**keys, "url": url}
+        else:
+            url = await self._upload(client, cleaned.data, cleaned.mime, cleaned.file_name)
+            content["url"] = url
+        return url is not None and await self._room_send(
+            client, room, {**content, **_relation(to)}
+        )
+
+    async def _upload(
+        self, client: AsyncClient, data: bytes, mime: str, name: str | None
+    ) -> str | None:
+        response, _ = await client.upload(
+            lambda *_: data, content_type=mime, filename=name, filesize=len(data)
+        )
+        if not isinstance(response, UploadResponse):
+            log.warning("matrix: upload failed: %s", getattr(response, "status_code", None))
+            return None
+        url: str = response.content_uri
+        return url
+
+    async def _on_command(self, client: AsyncClient, room: MatrixRoom, event: Any) -> None:
+        """`!scrubbot language de`, `!scrubbot privacy`, and help for anything else."""
+        words = event.body.strip().split()[1:]
+        language = self.languages.get(room.room_id, DEFAULT)
+        if len(words) == 2 and words[0].lower() in ("language", "sprache", "lang"):
+            wanted = words[1].lower()
+            if wanted in available():
+                self.languages[room.room_id] = wanted
+                text = translations(wanted).gettext(
+                    "From now on I answer in English in this room."
+                )
+            else:
+                text = (
+                    translations(language)
+                    .gettext(
+                        "I can answer in these languages: {languages}. For example: "
+                        "!scrubbot language de"
+                    )
+                    .format(languages=", ".join(available()))
+                )
+        elif words[:1] == ["privacy"]:
+            text = privacy(language)
+        else:
+            text = f"{welcome(language)}\n\n{_how_to_use(language)}"
+        await self._notice(client, room, event, text)
+
+    async def _notice(
+        self,
+        client: AsyncClient,
+        room: MatrixRoom,
+        to: Any,
+        text: str,
+        html: str | None = None,
+    ) -> None:
+        content: Content = {"msgtype": "m.notice", "body": text}
+        if html is not None:
+            content.update(format="org.matrix.custom.html", formatted_body=html)
+        await self._room_send(client, room, {**content, **_relation(to)})
+
+    async def _room_send(self, client: AsyncClient, room: MatrixRoom, content: Content) -> bool:
+        response = await client.room_send(
+            room.room_id, "m.room.message", content, ignore_unverified_devices=True
+        )
+        if not isinstance(response, RoomSendResponse):
+            log.warning("matrix: sending failed: %s", getattr(response, "status_code", None))
+            return False
+        return True
+
+
+class MatrixSyncError(Exception):
+    """A sync answered with an error status (retried)."""
+
+
+def _relation(to: Any) -> Content:
+    """Reply to event `to`, inside its thread when it is in one."""
+    relates = to.source.get("content", {}).get("m.relates_to") or {}
+    reply: Content = {"m.in_reply_to": {"event_id": to.event_id}}
+    if isinstance(relates, dict) and relates.get("rel_type") == "m.thread":
+        reply.update(rel_type="m.thread", event_id=relates["event_id"], is_falling_back=False)
+    return {"m.relates_to": reply}
+
+
+def _how_to_use(language: str) -> str:
+    return translations(language).gettext(
+        "Send a photo into this room and I reply with a cleaned copy. To change my language "
+        "in this room, send: !scrubbot language de (or en)."
+    )
