@@ -88,6 +88,9 @@ class TelegramAdapter:
         self.app.add_handler(MessageHandler(PRIVATE & filters.Document.ALL, on_document))
         self.app.add_handler(MessageHandler(PRIVATE & filters.PHOTO, on_compressed_photo))
         self.app.add_handler(MessageHandler(PRIVATE & ~filters.COMMAND, on_other))
+        from adapters import telegram_groups  # imported here: it uses this module's helpers
+
+        telegram_groups.register(self.app)
         self.app.add_error_handler(on_error)
 
     async def start(self) -> None:
@@ -248,9 +251,9 @@ async def _answer(context: ContextTypes.DEFAULT_TYPE, messages: list[Message]) -
         await first.reply_text(slow_down(language))
         return
     documents = [m.document for m in messages if m.document]
-    too_big = [d for d in documents if not _fits(d, context.bot_data["settings"], service)]
+    too_big = [d for d in documents if not fits(d, context)]
     if too_big:
-        mb = _download_limit(context.bot_data["settings"], service) // (1024 * 1024)
+        mb = _download_limit(context) // (1024 * 1024)
         text = translations(language).gettext(
             "This file is too large: bots can only download files up to {mb} MB from Telegram."
         )
@@ -267,13 +270,15 @@ async def _answer(context: ContextTypes.DEFAULT_TYPE, messages: list[Message]) -
         await _send(first, reply)
 
 
-def _download_limit(settings: TelegramSettings, service: Service) -> int:
+def _download_limit(context: ContextTypes.DEFAULT_TYPE) -> int:
+    settings: TelegramSettings = context.bot_data["settings"]
+    service: Service = context.bot_data["service"]
     return min(settings.download_limit, service.limits.max_bytes)
 
 
-def _fits(document: Document, settings: TelegramSettings, service: Service) -> bool:
+def fits(document: Document, context: ContextTypes.DEFAULT_TYPE) -> bool:
     """Checked before downloading: Telegram tells the size, and the Bot API caps downloads."""
-    return (document.file_size or 0) <= _download_limit(settings, service)
+    return (document.file_size or 0) <= _download_limit(context)
 
 
 async def _send(to: Message, reply: Reply) -> None:

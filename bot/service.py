@@ -35,6 +35,7 @@ class CleanedFile:
     mime: str
     kinds: frozenset[Kind]  # what it held, for usage counts (never values)
     format: str
+    source: int = 0  # which of the photos passed to `clean` it came from
 
 
 @dataclass(frozen=True)
@@ -91,15 +92,8 @@ class Service:
             fmt = result.format
             suffix = f"-{index}" if len(photos) > 1 else ""
             kinds = frozenset(f.kind for f in result.findings)
-            files.append(
-                CleanedFile(
-                    result.data,
-                    f"{NEUTRAL_NAME}{suffix}.{fmt.extension}",
-                    fmt.mime,
-                    kinds,
-                    fmt.name,
-                )
-            )
+            name = f"{NEUTRAL_NAME}{suffix}.{fmt.extension}"
+            files.append(CleanedFile(result.data, name, fmt.mime, kinds, fmt.name, index - 1))
             findings.extend(result.findings)
             log.info(
                 "cleaned %s: %d -> %d bytes, %d findings, %.0f ms",

@@ -41,6 +41,13 @@ def _words(text: str) -> tuple[str, ...]:
 
 
 MESSAGE_SENDERS = frozenset(_words("sendMessage sendDocument sendPhoto sendMediaGroup"))
+# What a message from an anonymous group admin carries in "from".
+ANONYMOUS_ADMIN = {
+    "id": 1087968824,
+    "is_bot": True,
+    "first_name": "Group",
+    "username": "GroupAnonymousBot",
+}
 # Boolean fields getChatMember always includes for these statuses.
 _MEMBER_FLAGS = {
     "administrator": (
@@ -124,6 +131,8 @@ class Sender(TypedDict, total=False):
     language_code: str
     forward_from_name: str | None  # forwarded from a user who hides their account
     message_thread_id: int | None
+    first_name: str
+    anonymous_admin: bool  # posted by an anonymous group admin: sender_chat is the group
 
 
 class ApiError(Exception):
@@ -298,6 +307,47 @@ class FakeTelegram:
         self._state.updates.append(update)
         self._update_added.set()
         return int(update["update_id"])
+
+    def add_bot_status(
+        self,
+        chat_id: int,
+        status: str,
+        *,
+        by_user: int = 1001,
+        language_code: str = "en",
+        old_status: str = "left",
+        **rights: object,
+    ) -> int:
+        """The bot is added to, promoted in or removed from a group (a my_chat_member update);
+        getChatMember for the bot answers the new status from then on."""
+        self.set_chat_member(chat_id, self.bot_id, status, **rights)
+        chat = self._state.chats.setdefault(chat_id, _chat(chat_id, "supergroup", "Test group"))
+        change = {
+            "chat": chat,
+            "from": _user(by_user, language_code),
+            "date": int(time.time()),
+            "old_chat_member": {"status": old_status, "user": self.bot_user},
+            "new_chat_member": self._state.members[(chat_id, self.bot_id)],
+        }
+        return self.add_update({"my_chat_member": change})
+
+    def add_button_press(
+        self, message_id: int, chat_id: int, data: str, *, user_id: int = 1001
+    ) -> int:
+        """A user presses an inline button under one of the bot's messages."""
+        message = self._state.messages.get((chat_id, message_id)) or {
+            "message_id": message_id,
+            "date": int(time.time()),
+            "chat": self._state.chats[chat_id],
+        }
+        query = {
+            "id": str(self._state.counters.next_update()),
+            "from": _user(user_id, "en"),
+            "chat_instance": str(chat_id),
+            "data": data,
+            "message": message,
+        }
+        return self.add_update({"callback_query": query})
 
     def add_chat(
         self, chat_id: int, chat_type: str = "private", title: str = "Test group"
@@ -675,13 +725,18 @@ class FakeTelegram:
         if chat_id is None and chat_type != "private":
             raise ValueError("chat_id is required for group chats")
         chat = _chat(user_id if chat_id is None else chat_id, chat_type, "Test group")
+        author = _user(user_id, sender.get("language_code", "en"))
+        author["first_name"] = sender.get("first_name", author["first_name"])
         message: JSON = {
             "message_id": self._state.counters.next_message(),
             "date": int(time.time()),
             "chat": chat,
-            "from": _user(user_id, sender.get("language_code", "en")),
+            "from": author,
             **{key: value for key, value in content.items() if value is not None},
         }
+        if sender.get("anonymous_admin"):
+            message["from"] = ANONYMOUS_ADMIN
+            message["sender_chat"] = chat
         message |= _origin_fields(sender, message["date"])
         self._state.chats.setdefault(chat["id"], chat)
         self._state.messages[(chat["id"], message["message_id"])] = message
