@@ -1,0 +1,567 @@
+"""`scrubbot run` against a real Synapse on 127.0.0.1, a matrix-nio "parent" on the other side.
+
+Synapse starts once for the module (tests/synapse.py); every test registers its own bot and
+parent through the shared-secret admin API, starts the real process through the environment
+contract (MATRIX_HOMESERVER, MATRIX_USER_ID, MATRIX_PASSWORD or MATRIX_ACCESS_TOKEN and
+MATRIX_DEVICE_ID) in an empty working directory, and stops it with SIGTERM, which must end it with
+exit status 0 within 10 seconds. The parent creates plain and encrypted rooms, invites the bot,
+sends photos (encrypted attachments in encrypted rooms) and decrypts what comes back.
+"""
+
+import asyncio
+import io
+import json
+import os
+import signal
+import stat
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    LoginResponse,
+    MatrixRoom,
+    MemoryDownloadResponse,
+    RoomCreateResponse,
+    RoomEncryptedFile,
+    RoomMessageFile,
+    RoomMessageNotice,
+    RoomSendResponse,
+    SyncResponse,
+    UploadResponse,
+)
+from nio.crypto.attachments import decrypt_attachment, encrypt_attachment
+from PIL import Image
+from signedjson.key import decode_verify_key_base64
+from signedjson.sign import verify_signed_json
+
+from bot.config import ConfigError, Settings
+from bot.scrub import inspect
+from tests.fake_telegram import FakeTelegram
+from tests.synapse import Synapse
+from tests.test_telegram import FBMD, FILE_NAME, NAME, SERIAL, TOKEN, leaky_photo, replies
+
+ROOT = Path(__file__).resolve().parents[1]
+ENCRYPTION = {
+    "type": "m.room.encryption",
+    "state_key": "",
+    "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+}
+
+
+@pytest.fixture(scope="module")
+def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synapse]:
+    with Synapse.start(tmp_path_factory.mktemp("synapse")) as server:
+        yield server
+
+
+class Bot:
+    """A bot account and the folder its process runs in (data dir kept between runs)."""
+
+    def __init__(self, synapse: Synapse, folder: Path, name: str = "scrubbot") -> None:
+        self.synapse = synapse
+        self.user_id, self.password = synapse.register(f"{name}{time.monotonic_ns()}")
+        self.workdir = folder / "work"
+        self.workdir.mkdir(parents=True)
+        self.data_dir = folder / "data"
+        self.runs = 0
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PYTHONPATH": str(ROOT),  # the code under test, not an installed copy
+            "MATRIX_HOMESERVER": self.synapse.url,
+            "MATRIX_USER_ID": self.user_id,
+            "MATRIX_PASSWORD": self.password,
+            "SCRUBBOT_DATA_DIR": str(self.data_dir),
+            **extra,
+        }
+
+    @asynccontextmanager
+    async def running(self, **env: str) -> AsyncIterator[Path]:
+        """The bot process until the block ends; yields its log file, checks a clean stop."""
+        self.runs += 1
+        log_path = self.workdir.parent / f"bot-{self.runs}.log"
+        environment = {k: v for k, v in self.env(**env).items() if v}
+        with log_path.open("wb") as log_file:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bot",
+                "run",
+                cwd=self.workdir,
+                env=environment,
+                stderr=log_file,
+            )
+            try:
+                await until(lambda: "listening for photos" in log_path.read_text(), 60, process)
+                yield log_path
+            finally:
+                if process.returncode is None:
+                    process.send_signal(signal.SIGTERM)
+                started = time.monotonic()
+                code = await asyncio.wait_for(process.wait(), timeout=10)
+                stop_seconds = time.monotonic() - started
+        assert code == 0, log_path.read_text()
+        assert stop_seconds < 10
+
+    @property
+    def session(self) -> dict[str, str]:
+        session: dict[str, str] = json.loads(
+            (self.data_dir / "matrix" / "session.json").read_text()
+        )
+        return session
+
+
+async def until(
+    condition: Callable[[], bool],
+    seconds: float,
+    process: asyncio.subprocess.Process | None = None,
+) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if process is not None and process.returncode is not None:
+            raise AssertionError(f"the bot exited with {process.returncode}")
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met in time")
+        await asyncio.sleep(0.1)
+
+
+class Parent:
+    """A Matrix user with Element's essentials: encrypted rooms, photos, reading replies."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self.client = client
+        self.events: dict[str, list[Any]] = {}
+
+    @classmethod
+    @asynccontextmanager
+    async def login(cls, synapse: Synapse, folder: Path) -> AsyncIterator["Parent"]:
+        user_id, password = synapse.register(f"parent{time.monotonic_ns()}")
+        store = folder / "parent-store"
+        store.mkdir(parents=True)
+        config = AsyncClientConfig(encryption_enabled=True, pickle_key="parent-test-key")
+        client = AsyncClient(synapse.url, user_id, store_path=str(store), config=config)
+        try:
+            assert isinstance(await client.login(password, device_name="phone"), LoginResponse)
+            parent = cls(client)
+            await parent.sync()
+            yield parent
+        finally:
+            await client.close()
+
+    async def sync(self) -> None:
+        response = await self.client.sync(timeout=200, full_state=True)
+        assert isinstance(response, SyncResponse), response
+        for room_id, info in response.rooms.join.items():
+            self.events.setdefault(room_id, []).extend(info.timeline.events)
+        if self.client.should_upload_keys:
+            await self.client.keys_upload()
+        if self.client.should_query_keys:
+            await self.client.keys_query()
+        if self.client.should_claim_keys:
+            await self.client.keys_claim(self.client.get_users_for_key_claiming())
+        await self.client.send_to_device_messages()
+
+    async def sync_until(self, condition: Callable[[], bool], seconds: float = 30) -> None:
+        deadline = time.monotonic() + seconds
+        while not condition():
+            if time.monotonic() > deadline:
+                raise TimeoutError("condition not met in time")
+            await self.sync()
+
+    async def room_with(self, bot: Bot, encrypted: bool) -> str:
+        """A new room with the bot in it (it joins by itself)."""
+        response = await self.client.room_create(
+            invite=[bot.user_id], initial_state=[ENCRYPTION] if encrypted else []
+        )
+        assert isinstance(response, RoomCreateResponse), response
+        room_id: str = response.room_id
+        await self.sync_until(lambda: bot.user_id in self.room(room_id).users)
+        return room_id
+
+    def room(self, room_id: str) -> MatrixRoom:
+        return self.client.rooms.get(room_id) or MatrixRoom(room_id, self.client.user_id)
+
+    async def send(self, room_id: str, content: dict[str, Any]) -> str:
+        response = await self.client.room_send(
+            room_id, "m.room.message", content, ignore_unverified_devices=True
+        )
+        assert isinstance(response, RoomSendResponse), response
+        event_id: str = response.event_id
+        return event_id
+
+    async def send_photo(
+        self,
+        room_id: str,
+        data: bytes,
+        msgtype: str = "m.image",
+        size: int | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> str:
+        """Upload and send `data` as Element does: an encrypted attachment in encrypted rooms."""
+        content: dict[str, Any] = {
+            "msgtype": msgtype,
+            "body": FILE_NAME,
+            "info": {"mimetype": "image/jpeg", "size": size or len(data)},
+            **(extra or {}),
+        }
+        if self.room(room_id).encrypted:
+            ciphertext, keys = encrypt_attachment(data)
+            content["file"] = {**keys, "url": await self.upload(ciphertext)}
+        else:
+            content["url"] = await self.upload(data)
+        return await self.send(room_id, content)
+
+    async def upload(self, data: bytes) -> str:
+        response, _ = await self.client.upload(
+            lambda *_: data, content_type="application/octet-stream", filesize=len(data)
+        )
+        assert isinstance(response, UploadResponse), response
+        url: str = response.content_uri
+        return url
+
+    def replies(self, room_id: str, to: str) -> list[Any]:
+        """The bot's events in `room_id` that reply to event `to`."""
+        return [
+            e
+            for e in self.events.get(room_id, [])
+            if e.sender != self.client.user_id
+            and e.source.get("content", {}).get("m.relates_to", {}).get("m.in_reply_to")
+            == {"event_id": to}
+        ]
+
+    def notices(self, room_id: str, to: str) -> list[str]:
+        return [e.body for e in self.replies(room_id, to) if isinstance(e, RoomMessageNotice)]
+
+    def files(self, room_id: str, to: str) -> list[Any]:
+        return [
+            e
+            for e in self.replies(room_id, to)
+            if isinstance(e, RoomMessageFile | RoomEncryptedFile)
+        ]
+
+    async def download(self, event: Any) -> bytes:
+        response = await self.client.download(mxc=event.url)
+        assert isinstance(response, MemoryDownloadResponse), response
+        data: bytes = response.body
+        if isinstance(event, RoomEncryptedFile):
+            data = decrypt_attachment(data, event.key["k"], event.hashes["sha256"], event.iv)
+        return data
+
+
+def same_pixels(a: bytes, b: bytes) -> bool:
+    with Image.open(io.BytesIO(a)) as before, Image.open(io.BytesIO(b)) as after:
+        return before.tobytes() == after.tobytes()
+
+
+async def test_photos_in_plain_and_encrypted_rooms(synapse: Synapse, tmp_path: Path) -> None:
+    bot = Bot(synapse, tmp_path / "bot")
+    original = leaky_photo()
+    async with Parent.login(synapse, tmp_path) as parent, bot.running() as log_path:
+        plain = await parent.room_with(bot, encrypted=False)
+        secret_room = await parent.room_with(bot, encrypted=True)
+        sent = {
+            room: await parent.send_photo(room, original, msgtype)
+            for room, msgtype in ((plain, "m.image"), (secret_room, "m.file"))
+        }
+        await parent.sync_until(lambda: all(parent.files(r, e) for r, e in sent.items()))
+        for room, event_id in sent.items():
+            (summary,) = parent.notices(room, event_id)
+            assert summary.startswith("This photo contained the place where it was taken")
+            assert "near Kreuzberg, Berlin, Germany" in summary  # two in the room: private
+            (notice,) = [e for e in parent.replies(room, event_id) if e.body == summary]
+            assert notice.source["content"]["msgtype"] == "m.notice"
+            assert "<b>" in notice.source["content"]["formatted_body"]
+            (file_event,) = parent.files(room, event_id)
+            assert isinstance(file_event, RoomEncryptedFile) == (room == secret_room)
+            assert file_event.body == "photo.jpg"
+            cleaned = await parent.download(file_event)
+            assert inspect(cleaned).findings == ()
+            assert same_pixels(original, cleaned)
+        raw = await fetch_event(parent, secret_room, sent[secret_room])
+        assert raw["type"] == "m.room.encrypted"  # the parent's photo really was encrypted
+        for reply in parent.replies(secret_room, sent[secret_room]):
+            assert (await fetch_event(parent, secret_room, reply.event_id))["type"] == (
+                "m.room.encrypted"
+            )
+    log = log_path.read_text()
+    for secret in (bot.password, bot.session["access_token"], SERIAL, NAME, FBMD, FILE_NAME):
+        assert secret not in log
+    for identifier in (plain, secret_room, bot.user_id, parent.client.user_id, "Kreuzberg"):
+        assert identifier not in log
+    assert "cleaned jpeg" in log
+    assert list(bot.workdir.iterdir()) == []  # nothing written to the working directory
+    folder = bot.data_dir / "matrix"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    for path in folder.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
+    assert "DEFAULT_KEY" not in (folder / "pickle.key").read_text()
+
+
+async def fetch_event(parent: Parent, room_id: str, event_id: str) -> dict[str, Any]:
+    """The event as the server stores it (encrypted or not)."""
+    return await client_api(parent.client, "GET", f"/rooms/{room_id}/event/{event_id}")
+
+
+async def client_api(
+    client: AsyncClient, method: str, path: str, body: object = None
+) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {client.access_token}"}
+    url = f"{client.homeserver}/_matrix/client/v3{path}"
+    async with (
+        aiohttp.ClientSession(headers=headers) as http,
+        http.request(method, url, json=body) as response,
+    ):
+        assert response.status == 200, await response.text()
+        result: dict[str, Any] = await response.json()
+        return result
+
+
+async def test_bad_files_get_a_notice_and_no_file(synapse: Synapse, tmp_path: Path) -> None:
+    bot = Bot(synapse, tmp_path / "bot")
+    async with (
+        Parent.login(synapse, tmp_path) as parent,
+        bot.running(SCRUBBOT_MAX_BYTES="2097152"),
+    ):
+        plain = await parent.room_with(bot, encrypted=False)
+        secret_room = await parent.room_with(bot, encrypted=True)
+        # An encrypted attachment whose hash does not match what arrives: tampered with.
+        ciphertext, keys = encrypt_attachment(leaky_photo())
+        keys["hashes"]["sha256"] = keys["hashes"]["sha256"][::-1]
+        tampered = {
+            "msgtype": "m.image",
+            "body": "x.jpg",
+            "file": {**keys, "url": await parent.upload(ciphertext)},
+        }
+        bad = {  # event id -> (room, what the notice says)
+            await parent.send_photo(plain, leaky_photo()[:300]): (plain, "damaged or incomplete"),
+            await parent.send_photo(plain, b"%PDF-1.7 no photo", "m.file"): (plain, "not a photo"),
+            await parent.send_photo(secret_room, leaky_photo()[:300]): (
+                secret_room,
+                "damaged or incomplete",
+            ),
+            await parent.send_photo(plain, leaky_photo(), size=5_000_000): (plain, "up to 2 MB"),
+            await parent.send(secret_room, tampered): (secret_room, "damaged or incomplete"),
+        }
+        rooms = {event_id: room for event_id, (room, _) in bad.items()}
+
+        def answered() -> bool:
+            return all(parent.notices(rooms[e], e) for e in bad)
+
+        await parent.sync_until(answered)
+        await parent.sync()  # a file would have followed the notice at once
+        for event_id, (room, reason) in bad.items():
+            (notice,) = parent.notices(room, event_id)
+            assert reason in notice
+            assert not parent.files(room, event_id)
+
+
+async def test_restart_keeps_the_device_and_answers_nothing_old(
+    synapse: Synapse, tmp_path: Path
+) -> None:
+    bot = Bot(synapse, tmp_path / "bot")
+    async with Parent.login(synapse, tmp_path) as parent:
+        async with bot.running():
+            room = await parent.room_with(bot, encrypted=True)
+            first = await parent.send_photo(room, leaky_photo(1))
+            await parent.sync_until(lambda: bool(parent.files(room, first)))
+        device = bot.session["device_id"]
+        while_stopped = await parent.send_photo(room, leaky_photo(2))
+        async with bot.running() as log_path:
+            third = await parent.send_photo(room, leaky_photo(3))
+            await parent.sync_until(lambda: bool(parent.files(room, third)))
+            await parent.sync()
+        assert bot.session["device_id"] == device
+        devices = await client_api(parent.client, "POST", "/keys/query", keys_query(bot))
+        assert list(devices["device_keys"][bot.user_id]) == [device]  # no new device per start
+        assert len(parent.files(room, first)) == 1  # not answered again
+        assert parent.replies(room, while_stopped) == []  # backlog is not answered
+        assert "logged in" not in log_path.read_text()  # the saved session was used
+
+
+def keys_query(bot: Bot) -> dict[str, Any]:
+    return {"device_keys": {bot.user_id: []}}
+
+
+async def test_cross_signing_keys_are_valid(synapse: Synapse, tmp_path: Path) -> None:
+    bot = Bot(synapse, tmp_path / "bot")
+    async with Parent.login(synapse, tmp_path) as parent:
+        async with bot.running():
+            pass
+        async with bot.running() as second_run:  # a restart finds the keys in place
+            pass
+        first_master = await check_cross_signing(parent, bot)
+        log = second_run.read_text()
+        assert "uploaded the cross-signing keys" not in log
+        assert "signed this device" not in log
+        stored = (bot.data_dir / "matrix" / "cross_signing.json").read_text()
+        assert first_master not in stored  # private seeds only, checked by their public keys
+        # Keys lost: new ones replace the old, which Synapse allows only after the password.
+        (bot.data_dir / "matrix" / "cross_signing.json").unlink()
+        async with bot.running() as third_run:
+            pass
+        assert "uploaded the cross-signing keys" in third_run.read_text()
+        assert await check_cross_signing(parent, bot) != first_master
+
+
+async def check_cross_signing(parent: Parent, bot: Bot) -> str:
+    """What Synapse's /keys/query says: a master key, a self-signing key it signed, and the
+    bot's device signed by that (and by itself), verified with Synapse's own signedjson.
+    Returns the master public key."""
+    found = await client_api(parent.client, "POST", "/keys/query", keys_query(bot))
+    user, device_id = bot.user_id, bot.session["device_id"]
+    master = found["master_keys"][user]
+    assert master["usage"] == ["master"]
+    ((master_id, master_public),) = master["keys"].items()
+    self_signing = found["self_signing_keys"][user]
+    assert self_signing["usage"] == ["self_signing"]
+    verify(self_signing, user, master_id, master_public)
+    ((ss_id, ss_public),) = self_signing["keys"].items()
+    device = found["device_keys"][user][device_id]
+    verify(device, user, ss_id, ss_public)  # the device is cross-signed
+    verify(device, user, f"ed25519:{device_id}", device["keys"][f"ed25519:{device_id}"])
+    return str(master_public)
+
+
+def verify(signed: dict[str, Any], user: str, key_id: str, public: str) -> None:
+    """Check one ed25519 signature with signedjson (Synapse's), not the bot's signing code."""
+    algorithm, version = key_id.split(":", 1)
+    key = decode_verify_key_base64(algorithm, version, public)
+    verify_signed_json(signed, user, key)  # raises SignatureVerifyException
+
+
+async def test_commands_threads_and_leaving(synapse: Synapse, tmp_path: Path) -> None:
+    bot = Bot(synapse, tmp_path / "bot")
+    async with Parent.login(synapse, tmp_path) as parent, bot.running() as log_path:
+        room = await parent.room_with(bot, encrypted=True)
+        command = await parent.send(room, {"msgtype": "m.text", "body": "!scrubbot language de"})
+        await parent.sync_until(lambda: bool(parent.notices(room, command)))
+        (switched,) = parent.notices(room, command)
+        assert "Deutsch" in switched
+        root = await parent.send(room, {"msgtype": "m.text", "body": "Fotos vom Ausflug"})
+        thread = {"m.relates_to": {"rel_type": "m.thread", "event_id": root}}
+        photo = await parent.send_photo(room, leaky_photo(), extra=thread)
+        await parent.sync_until(lambda: bool(parent.files(room, photo)))
+        (summary,) = parent.notices(room, photo)
+        assert summary.startswith("Dieses Foto enthielt den Aufnahmeort")
+        for reply in parent.replies(room, photo):
+            relates = reply.source["content"]["m.relates_to"]
+            assert relates["rel_type"] == "m.thread"
+            assert relates["event_id"] == root
+        help_event = await parent.send(room, {"msgtype": "m.text", "body": "!scrubbot help"})
+        await parent.sync_until(lambda: bool(parent.notices(room, help_event)))
+        assert "!scrubbot language" in parent.notices(room, help_event)[0]
+        await parent.send(room, {"msgtype": "m.text", "body": "hello"})  # no answer to chatter
+        await parent.client.room_leave(room)
+        await until(lambda: "left a room where nobody else was" in log_path.read_text(), 20)
+
+
+async def test_token_login_and_invite_allow_list(synapse: Synapse, tmp_path: Path) -> None:
+    bot = Bot(synapse, tmp_path / "bot")
+    login = AsyncClient(synapse.url, bot.user_id)
+    response = await login.login(bot.password, device_name="made by hand")
+    await login.close()
+    assert isinstance(response, LoginResponse)
+    async with (
+        Parent.login(synapse, tmp_path / "a") as parent,
+        Parent.login(synapse, tmp_path / "b") as stranger,
+        bot.running(
+            MATRIX_PASSWORD="",
+            MATRIX_ACCESS_TOKEN=response.access_token,
+            MATRIX_DEVICE_ID=response.device_id,
+            MATRIX_ALLOWED_INVITERS=parent.client.user_id,
+        ) as log_path,
+    ):
+        created = await stranger.client.room_create(invite=[bot.user_id])
+        assert isinstance(created, RoomCreateResponse)
+        await until(lambda: "declined an invite" in log_path.read_text(), 20)
+        room = await parent.room_with(bot, encrypted=True)
+        photo = await parent.send_photo(room, leaky_photo())
+        await parent.sync_until(lambda: bool(parent.files(room, photo)))
+        await stranger.sync()
+        assert bot.user_id not in stranger.room(created.room_id).users
+    assert response.access_token not in log_path.read_text()
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"MATRIX_HOMESERVER": "matrix.org"}, "MATRIX_HOMESERVER"),
+        ({"MATRIX_HOMESERVER": "https://m.org", "MATRIX_PASSWORD": "x"}, "MATRIX_USER_ID"),
+        ({"MATRIX_HOMESERVER": "https://m.org", "MATRIX_USER_ID": "@b:m.org"}, "MATRIX_PASSWORD"),
+        (
+            {
+                "MATRIX_HOMESERVER": "https://m.org",
+                "MATRIX_USER_ID": "@b:m.org",
+                "MATRIX_ACCESS_TOKEN": "t",
+            },
+            "MATRIX_DEVICE_ID",
+        ),
+        ({}, "MATRIX_HOMESERVER"),
+    ],
+)
+def test_matrix_settings_name_the_variable(env: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        Settings.from_env(env).require_an_adapter()
+
+
+def test_matrix_settings_hide_secrets() -> None:
+    env = {
+        "MATRIX_HOMESERVER": "https://matrix.example.org/",
+        "MATRIX_USER_ID": "@scrubbot:example.org",
+        "MATRIX_PASSWORD": "hunter2-secret",
+        "MATRIX_ALLOWED_INVITERS": "@mum:example.org, family.example",
+    }
+    matrix = Settings.from_env(env).matrix
+    assert matrix is not None
+    assert matrix.homeserver == "https://matrix.example.org"
+    assert matrix.allowed_inviters == ("@mum:example.org", "family.example")
+    assert "hunter2" not in repr(matrix)
+
+
+async def test_a_rejoin_answers_nothing_from_before(synapse: Synapse, tmp_path: Path) -> None:
+    bot = Bot(synapse, tmp_path / "bot")
+    async with Parent.login(synapse, tmp_path) as parent, bot.running():
+        room = await parent.room_with(bot, encrypted=False)
+        before = await parent.send_photo(room, leaky_photo(1))
+        await parent.sync_until(lambda: bool(parent.files(room, before)))
+        await parent.client.room_kick(room, bot.user_id)
+        await parent.sync_until(lambda: bot.user_id not in parent.room(room).users)
+        while_away = await parent.send_photo(room, leaky_photo(2))
+        await parent.client.room_invite(room, bot.user_id)
+        await parent.sync_until(lambda: bot.user_id in parent.room(room).users)
+        after = await parent.send_photo(room, leaky_photo(3))
+        await parent.sync_until(lambda: bool(parent.files(room, after)))
+        await parent.sync()
+    assert parent.replies(room, while_away) == []
+    assert len(parent.replies(room, before)) == 2  # summary and file, once
+
+
+async def test_telegram_and_matrix_side_by_side(synapse: Synapse, tmp_path: Path) -> None:
+    bot = Bot(synapse, tmp_path / "bot")
+    async with (
+        FakeTelegram(TOKEN) as telegram,
+        Parent.login(synapse, tmp_path) as parent,
+        bot.running(
+            TELEGRAM_BOT_TOKEN=telegram.token,
+            TELEGRAM_API_URL=telegram.api_url,
+            TELEGRAM_FILE_URL=telegram.file_url,
+        ) as log_path,
+    ):
+        room = await parent.room_with(bot, encrypted=True)
+        photo = await parent.send_photo(room, leaky_photo())
+        telegram.add_document(leaky_photo(), user_id=7007, file_name=FILE_NAME)
+        await parent.sync_until(lambda: bool(parent.files(room, photo)))
+        await telegram.wait_for(lambda calls: bool(replies(telegram, 7007, "sendDocument")))
+    log = log_path.read_text()
+    assert "telegram: polling for updates" in log
+    assert TOKEN.split(":")[1] not in log
+    assert log.count("cleaned jpeg") == 2
