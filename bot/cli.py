@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+from bot import firstrun
 from bot.errors import ScrubError, TooLarge
 from bot.i18n import language_for
 from bot.memory import reuse_freed_buffers
@@ -38,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     look.add_argument("photos", nargs="+", type=Path, metavar="PHOTO")
     look.add_argument("--json", action="store_true", help="machine-readable findings")
     look.add_argument("--lang", help="summary language, e.g. de (default: the terminal's)")
-    commands.add_parser("run", help="start the chat bot")
+    commands.add_parser("run", help="start the chat bot (unconfigured: how to set it up)")
     stats = commands.add_parser("stats", help="usage totals over the chats that opted in")
     stats.add_argument("--json", action="store_true", help="machine-readable totals")
     return parser
@@ -117,6 +118,9 @@ def _run() -> int:
     from bot.run import run
     from bot.store import StoreError
 
+    if firstrun.nothing_configured(os.environ):  # a fresh clone: show what it does, and how
+        firstrun.introduce(sys.stdout, language_for(_terminal_language(os.environ)))
+        return EXIT_OK
     try:
         asyncio.run(run(Settings.from_env(os.environ)))
     except ConfigError as error:

@@ -3,11 +3,16 @@
 python-telegram-bot puts the bot token into each request URL, and httpx logs every request URL
 at INFO; that logger is kept at WARNING, and as a second line of defence every formatted record
 (tracebacks included) has each registered secret replaced before it is written.
+
+SCRUBBOT_LOG_FORMAT=json writes one JSON object per line instead (time, level, logger, message,
+and exc_info with the traceback when there is one), for log collectors; redacted the same way.
 """
 
+import json
 import logging
 import sys
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Loggers that would write request URLs (with the token) or payloads at INFO or DEBUG.
@@ -22,16 +27,37 @@ class RedactingFormatter(logging.Formatter):
         self.secrets = [s for s in secrets if s]
 
     def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
+        return self.redact(super().format(record))
+
+    def redact(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, "[redacted]")
         return text
 
 
-def setup(secrets: Iterable[str], level: int = logging.INFO) -> None:
-    """Configure the root logger once, for `scrubbot run`."""
+class JsonFormatter(RedactingFormatter):
+    """One JSON object per line; each field is redacted before encoding, so a secret with
+    characters JSON escapes (a Matrix password with a quote) is still caught."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": self.redact(record.getMessage()),
+        }
+        if record.exc_info:
+            entry["exc_info"] = self.redact(self.formatException(record.exc_info))
+        if record.stack_info:
+            entry["stack_info"] = self.redact(self.formatStack(record.stack_info))
+        return self.redact(json.dumps(entry, ensure_ascii=False))
+
+
+def setup(secrets: Iterable[str], level: int = logging.INFO, fmt: str = "text") -> None:
+    """Configure the root logger once, for `scrubbot run`; `fmt` is "text" or "json"."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(RedactingFormatter(secrets))
+    formatter = JsonFormatter if fmt == "json" else RedactingFormatter
+    handler.setFormatter(formatter(secrets))
     logging.basicConfig(level=level, handlers=[handler], force=True)
     for name in (*QUIET, *QUIET_MATRIX):
         logging.getLogger(name).setLevel(logging.WARNING)

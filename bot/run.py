@@ -10,6 +10,7 @@ import os
 import signal
 from typing import Protocol
 
+from bot import health as health_check
 from bot import logs
 from bot.config import Settings
 from bot.service import Service
@@ -31,7 +32,7 @@ async def run(settings: Settings) -> None:
     secrets = [telegram.token, telegram.webhook_secret or ""] if telegram else []
     if settings.matrix:
         secrets += [settings.matrix.password or "", settings.matrix.access_token or ""]
-    logs.setup(secrets)
+    logs.setup(secrets, fmt=settings.log_format)
     store = await Store.open(settings.database, settings.data_dir / "store.key")
     service = Service(settings.limits)
     adapters: list[Adapter] = []
@@ -49,14 +50,19 @@ async def run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    health: asyncio.Server | None = None
     try:
         await service.warm_up()
         for adapter in adapters:
             await adapter.start()
+        if telegram and telegram.webhook_url:  # polling has no server to watch
+            health = await health_check.start(telegram.webhook_listen, settings.health_port)
         log.info("scrubbot is running")
         await stop.wait()
         log.info("stopping: finishing the photos in flight")
     finally:
+        if health:
+            health.close()
         try:
             await asyncio.wait_for(
                 asyncio.gather(*(adapter.stop() for adapter in adapters)), STOP_SECONDS

@@ -8,6 +8,7 @@ from bot.config import ConfigError, Settings
 from bot.ratelimit import RateLimit
 
 TOKEN = "123456:ABC-secret"
+WEBHOOK = {"TELEGRAM_WEBHOOK_URL": "https://bot.kita.example/tg", "TELEGRAM_WEBHOOK_SECRET": "s-1"}
 
 
 def test_defaults_and_telegram_contract() -> None:
@@ -54,11 +55,36 @@ def test_local_bot_api_server_and_webhook() -> None:
         ({"TELEGRAM_BOT_TOKEN": "no-colon"}, "TELEGRAM_BOT_TOKEN"),
         ({"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_WEBHOOK_PORT": "http"}, "TELEGRAM_WEBHOOK_PORT"),
         ({"TELEGRAM_BOT_TOKEN": TOKEN, "SCRUBBOT_MAX_BYTES": "-1"}, "SCRUBBOT_MAX_BYTES"),
+        ({"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_LOCAL_MODE": "on"}, "TELEGRAM_LOCAL_MODE"),
+        ({"TELEGRAM_BOT_TOKEN": TOKEN, "SCRUBBOT_LOG_FORMAT": "xml"}, "SCRUBBOT_LOG_FORMAT"),
+        ({"TELEGRAM_BOT_TOKEN": TOKEN, "SCRUBBOT_HEALTH_PORT": "0"}, "SCRUBBOT_HEALTH_PORT"),
+        (
+            {"TELEGRAM_BOT_TOKEN": TOKEN, **WEBHOOK, "TELEGRAM_WEBHOOK_URL": "http://a.b/"},
+            "TELEGRAM_WEBHOOK_URL must start with https://",
+        ),
+        (
+            {"TELEGRAM_BOT_TOKEN": TOKEN, **WEBHOOK, "TELEGRAM_WEBHOOK_SECRET": ""},
+            "TELEGRAM_WEBHOOK_SECRET",
+        ),
+        (
+            {"TELEGRAM_BOT_TOKEN": TOKEN, **WEBHOOK, "TELEGRAM_WEBHOOK_SECRET": "a b"},
+            "TELEGRAM_WEBHOOK_SECRET",
+        ),
+        (
+            {"TELEGRAM_BOT_TOKEN": TOKEN, **WEBHOOK, "SCRUBBOT_HEALTH_PORT": "8443"},
+            "SCRUBBOT_HEALTH_PORT",
+        ),
     ],
 )
 def test_problems_name_the_variable(env: dict[str, str], named: str) -> None:
     with pytest.raises(ConfigError, match=named):
         Settings.from_env(env).require_an_adapter()
+
+
+def test_log_format_and_health_port() -> None:
+    settings = Settings.from_env({"SCRUBBOT_LOG_FORMAT": "JSON", "SCRUBBOT_HEALTH_PORT": "9100"})
+    assert (settings.log_format, settings.health_port) == ("json", 9100)
+    assert (Settings.from_env({}).log_format, Settings.from_env({}).health_port) == ("text", 8080)
 
 
 def test_rate_limit_per_sender_and_window() -> None:

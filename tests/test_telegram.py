@@ -440,17 +440,20 @@ async def test_only_group_admins_switch_counting(fake: FakeTelegram, workdir: Pa
 
 
 def test_run_without_settings_names_the_missing_variable(tmp_path: Path) -> None:
+    """Configured (a data folder) but no chat network: exit 2. With nothing configured at all,
+    `scrubbot run` shows the setup steps instead (tests/test_firstrun.py)."""
     result = subprocess.run(
         [sys.executable, "-m", "bot", "run"],
         capture_output=True,
         text=True,
         cwd=tmp_path,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "SCRUBBOT_DATA_DIR": "data"},
         check=False,
         timeout=30,
     )
     assert result.returncode == 2
     assert "TELEGRAM_BOT_TOKEN" in result.stderr
+    assert result.stdout == ""
 
 
 def test_a_damaged_database_stops_the_start_with_a_clear_message(tmp_path: Path) -> None:
