@@ -1,0 +1,234 @@
+"""The environment contract stays one contract: .env.example, the code that reads it, README and
+every file in deploy/ agree. Docker cannot build here (no engine), so the Dockerfile and the
+compose file are checked by parsing them; the systemd unit by `systemd-analyze verify`."""
+
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.config import PLACEHOLDERS, ConfigError, Settings
+from bot.run import STOP_SECONDS
+
+ROOT = Path(__file__).resolve().parents[1]
+DEPLOY = ROOT / "deploy"
+VARIABLE = re.compile(r"\b(?:SCRUBBOT|TELEGRAM|MATRIX)_[A-Z0-9_]*[A-Z0-9]\b")
+SETTING_LINE = re.compile(r"^(# )?([A-Z][A-Z0-9_]+)=(.*)$")
+# Read by the local Bot API server image in compose.yaml, not by scrubbot.
+BOT_API_SERVER = {"TELEGRAM_API_ID", "TELEGRAM_API_HASH"}
+BOT_API_SERVER_ONLY = {"TELEGRAM_LOCAL"}  # set in compose.yaml itself, not in .env
+
+
+def env_example() -> dict[str, tuple[str, bool]]:
+    """name -> (value, commented out) for every setting line of .env.example."""
+    settings: dict[str, tuple[str, bool]] = {}
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        match = SETTING_LINE.match(line)
+        if match:
+            assert match[2] not in settings, f"{match[2]} is listed twice"
+            settings[match[2]] = (match[3], bool(match[1]))
+    return settings
+
+
+def code_reads() -> set[str]:
+    """Every setting name the code reads: quoted names in bot/ and adapters/."""
+    sources = [*ROOT.glob("bot/**/*.py"), *ROOT.glob("adapters/**/*.py")]
+    names: set[str] = set()
+    for source in sources:
+        names |= set(
+            re.findall(r"\"((?:SCRUBBOT|TELEGRAM|MATRIX)_[A-Z0-9_]+)\"", source.read_text())
+        )
+    return names
+
+
+def test_every_setting_has_exactly_one_comment_line_above_it() -> None:
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    for number, line in enumerate(lines):
+        if SETTING_LINE.match(line):
+            above = lines[number - 1]
+            assert above.startswith("# "), line
+            assert not SETTING_LINE.match(above), line
+            assert max(len(line), len(above)) <= 99, line
+
+
+def test_the_uncommented_lines_are_the_placeholders_and_are_refused() -> None:
+    uncommented = {
+        name: value for name, (value, commented) in env_example().items() if not commented
+    }
+    assert uncommented == PLACEHOLDERS
+    for name, value in PLACEHOLDERS.items():
+        with pytest.raises(ConfigError, match=name):
+            Settings.from_env({name: value})
+
+
+def test_values_mean_the_same_to_the_shell_systemd_and_compose() -> None:
+    """`make run` sources .env in sh, systemd and compose parse it themselves: no quoting,
+    spaces or expansions, so all three read the same value."""
+    for name, (value, _) in env_example().items():
+        assert not re.search(r"[\s\"'$`\\]", value), f"{name}={value}"
+
+
+def test_every_setting_is_read_by_the_code_and_every_read_setting_is_listed() -> None:
+    listed = set(env_example())
+    assert listed - BOT_API_SERVER == code_reads()
+    assert not BOT_API_SERVER & code_reads()
+
+
+@pytest.mark.parametrize("path", ["README.md", *sorted(p.name for p in DEPLOY.iterdir())])
+def test_variables_named_in_docs_and_deploy_files_are_listed(path: str) -> None:
+    file = ROOT / path if path == "README.md" else DEPLOY / path
+    named = set(VARIABLE.findall(file.read_text()))
+    assert named - set(env_example()) - BOT_API_SERVER_ONLY == set()
+
+
+def dockerfile_stages() -> list[list[tuple[str, str]]]:
+    """Instructions (KEYWORD, arguments) per stage; continuation lines joined."""
+    text = re.sub(r"\\\n", " ", (DEPLOY / "Dockerfile").read_text())
+    stages: list[list[tuple[str, str]]] = []
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        keyword, _, arguments = line.strip().partition(" ")
+        if keyword.upper() == "FROM":
+            stages.append([])
+        stages[-1].append((keyword.upper(), " ".join(arguments.split())))
+    return stages
+
+
+def test_dockerfile_final_stage_is_slim_unprivileged_and_keeps_state_in_a_volume() -> None:
+    *builders, final = dockerfile_stages()
+    assert builders, "a builder stage installs the package; the final stage only copies it"
+    assert final[0] == ("FROM", "python:3.11-slim")
+    instructions = dict(final)
+    assert instructions["USER"] not in ("root", "0")
+    assert [i for i, (keyword, _) in enumerate(final) if keyword == "USER"][-1] > max(
+        i for i, (keyword, _) in enumerate(final) if keyword == "RUN"
+    ), "USER comes after the last RUN"
+    assert instructions["VOLUME"] == "/data"
+    assert "SCRUBBOT_DATA_DIR=/data" in instructions["ENV"].split()
+    assert instructions["CMD"] == '["scrubbot", "run"]'
+    final_text = " ".join(arguments for _, arguments in final)
+    for tool in ("gcc", "build-essential", "apt-get", "pip install", "make"):
+        assert tool not in final_text
+    assert all(args.startswith("--from=") for keyword, args in final if keyword == "COPY")
+
+
+def test_dockerfile_builds_only_what_the_makefile_builds() -> None:
+    """The package sources pyproject names, and nothing else (no tests, no .env, no data)."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = {
+        p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    }
+    needed = {"pyproject.toml", pyproject["project"]["readme"], *packages}
+    (builder, *_), copied = dockerfile_stages(), set()
+    for keyword, arguments in builder:
+        if keyword == "COPY":
+            *sources, _ = arguments.split()
+            copied |= set(sources)
+        if keyword == "RUN" and "pip install" in arguments:
+            assert "[dev]" not in arguments
+    assert copied == needed
+    ignore = (ROOT / ".dockerignore").read_text().split()
+    assert {line.strip("!/") for line in ignore if line.startswith("!")} == needed
+    assert (ROOT / "Makefile").read_text().count("find bot adapters") == 1  # SOURCES in step
+
+
+def compose() -> dict[str, dict[str, dict[str, object]]]:
+    loaded = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def test_compose_builds_the_image_and_keeps_state_in_a_named_volume() -> None:
+    config = compose()
+    bot = config["services"]["scrubbot"]
+    build = bot["build"]
+    assert isinstance(build, dict)
+    assert (DEPLOY / str(build["context"]) / str(build["dockerfile"])).resolve() == (
+        DEPLOY / "Dockerfile"
+    )
+    assert (DEPLOY / str(bot["env_file"])).resolve() == ROOT / ".env"
+    environment = bot["environment"]
+    assert isinstance(environment, dict)
+    assert environment["SCRUBBOT_DATA_DIR"] == "/data"  # the Dockerfile's VOLUME
+    assert set(environment) <= set(env_example())
+    mounts = {str(m).split(":")[1]: str(m).split(":")[0] for m in bot["volumes"]}
+    assert mounts["/data"] in config["volumes"]  # a named volume, not a host folder
+
+
+def test_compose_local_bot_api_server_is_optional_and_consistent() -> None:
+    config = compose()
+    server = config["services"]["telegram-bot-api"]
+    assert server["profiles"] == ["local-bot-api"]  # only started when asked for
+    assert server["environment"] == {"TELEGRAM_LOCAL": "1"}  # --local: files by path
+    (work,) = server["volumes"]
+    volume, path = str(work).split(":")
+    # in local mode getFile answers with a path on the server's disk: the bot mounts the same
+    assert f"{volume}:{path}:ro" in config["services"]["scrubbot"]["volumes"]
+    text = (DEPLOY / "compose.yaml").read_text()
+    urls = dict(re.findall(r"#\s+(TELEGRAM_(?:API|FILE)_URL)=(\S+)", text))
+    assert urls == {
+        "TELEGRAM_API_URL": "http://telegram-bot-api:8081/bot",
+        "TELEGRAM_FILE_URL": "http://telegram-bot-api:8081/file/bot",
+    }
+    assert "#   TELEGRAM_LOCAL_MODE=1" in text
+    settings = Settings.from_env({"TELEGRAM_BOT_TOKEN": "1:a", **urls, "TELEGRAM_LOCAL_MODE": "1"})
+    assert settings.telegram is not None
+    assert settings.telegram.download_limit == 2000 * 1024 * 1024
+
+
+def unit() -> dict[str, list[str]]:
+    """`Section.Key` -> values (systemd allows a key more than once)."""
+    keys: dict[str, list[str]] = {}
+    section = ""
+    for line in (DEPLOY / "scrubbot.service").read_text().splitlines():
+        if line.startswith("["):
+            section = line.strip("[]")
+        elif line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            keys.setdefault(f"{section}.{key}", []).append(value)
+    return keys
+
+
+def test_systemd_unit_is_sandboxed_and_keeps_state_in_its_state_directory() -> None:
+    keys = unit()
+    expected = {
+        "Service.DynamicUser": ["yes"],
+        "Service.StateDirectory": ["scrubbot"],
+        "Service.Environment": ["SCRUBBOT_DATA_DIR=/var/lib/scrubbot"],
+        "Service.EnvironmentFile": ["/etc/scrubbot/env"],
+        "Service.ProtectSystem": ["strict"],
+        "Service.NoNewPrivileges": ["yes"],
+        "Service.PrivateTmp": ["yes"],
+        "Service.MemoryMax": ["512M"],
+        "Service.Restart": ["on-failure"],
+        "Install.WantedBy": ["multi-user.target"],
+    }
+    assert {key: keys.get(key) for key in expected} == expected
+    (command,) = keys["Service.ExecStart"]
+    assert command.endswith("/scrubbot run")
+    (stop,) = keys["Service.TimeoutStopSec"]
+    assert float(stop.removesuffix("s")) > STOP_SECONDS
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is missing")
+def test_systemd_analyze_verifies_the_unit(tmp_path: Path) -> None:
+    """The unit as shipped, but starting an executable that exists on this machine."""
+    text = (DEPLOY / "scrubbot.service").read_text()
+    (command,) = unit()["Service.ExecStart"]
+    verified = tmp_path / "scrubbot.service"
+    verified.write_text(text.replace(command.split()[0], sys.executable))
+    result = subprocess.run(
+        ["systemd-analyze", "verify", str(verified)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "scrubbot.service" not in result.stderr + result.stdout  # no warning about our unit
