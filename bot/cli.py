@@ -115,18 +115,19 @@ def _run() -> int:
     import asyncio  # only `run` needs the event loop and the chat libraries
 
     from bot.config import ConfigError, Settings
-    from bot.run import run
+    from bot.run import StartError, run
     from bot.store import StoreError
 
     if firstrun.nothing_configured(os.environ):  # a fresh clone: show what it does, and how
-        firstrun.introduce(sys.stdout, language_for(_terminal_language(os.environ)))
+        command = sys.argv[0] if Path(sys.argv[0]).name == "scrubbot" else "scrubbot"
+        firstrun.introduce(sys.stdout, language_for(_terminal_language(os.environ)), command)
         return EXIT_OK
     try:
         asyncio.run(run(Settings.from_env(os.environ)))
     except ConfigError as error:
         print(f"scrubbot: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except StoreError as error:
+    except (StoreError, StartError) as error:
         print(f"scrubbot: {error}", file=sys.stderr)
         return EXIT_REFUSED
     return EXIT_OK

@@ -47,8 +47,9 @@ def nothing_configured(env: Mapping[str, str], dotenv: Path = Path(".env")) -> b
     return not settings and not dotenv.exists()
 
 
-def introduce(out: TextIO, language: str) -> None:
-    """Print the setup steps, then clean a sample photo in memory and print what it held."""
+def introduce(out: TextIO, language: str, command: str = "scrubbot") -> None:
+    """Print the setup steps, then clean a sample photo in memory and print what it held;
+    `command` is how the user can call scrubbot (`.venv/bin/scrubbot` from a checkout)."""
     out.write(SETUP)
     photo = sample_photo()
     cleaned = scrub(photo)
@@ -64,7 +65,7 @@ def introduce(out: TextIO, language: str) -> None:
     out.write(
         f"\nThe cleaned copy ({len(cleaned.data):,} bytes) is the same picture, pixel for pixel; "
         f"read again,\n{verdict}. No file was written. Try it on your own photos:\n"
-        "  scrubbot inspect PHOTO\n  scrubbot clean PHOTO --output CLEANED\n"
+        f"  {command} inspect PHOTO\n  {command} clean PHOTO --output CLEANED\n"
     )
 
 

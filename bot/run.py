@@ -12,7 +12,7 @@ from typing import Protocol
 
 from bot import health as health_check
 from bot import logs
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.service import Service
 from bot.store import Store
 
@@ -24,6 +24,10 @@ STOP_SECONDS = 9.0
 class Adapter(Protocol):
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
+
+
+class StartError(Exception):
+    """An adapter did not start; the message names it and is safe to print (no secrets)."""
 
 
 async def run(settings: Settings) -> None:
@@ -54,7 +58,7 @@ async def run(settings: Settings) -> None:
     try:
         await service.warm_up()
         for adapter in adapters:
-            await adapter.start()
+            await _start(adapter)
         if telegram and telegram.webhook_url:  # polling has no server to watch
             health = await health_check.start(telegram.webhook_listen, settings.health_port)
         log.info("scrubbot is running")
@@ -72,3 +76,22 @@ async def run(settings: Settings) -> None:
         service.close()
         await store.close()
     log.info("stopped")
+
+
+async def _start(adapter: Adapter) -> None:
+    """Start one adapter. What a chat library raises may quote a secret (PTB's InvalidToken
+    quotes the token), so details go only to the redacting log; a plain message goes up."""
+    try:
+        await adapter.start()
+    except Exception as error:
+        name = type(adapter).__name__.removesuffix("Adapter")
+        if name == "Telegram":
+            from telegram.error import InvalidToken  # loaded with the Telegram adapter
+
+            if isinstance(error, InvalidToken):
+                raise ConfigError(
+                    "TELEGRAM_BOT_TOKEN was rejected by Telegram: copy the token from "
+                    "@BotFather again (/mybots -> API Token)."
+                ) from None
+        log.exception("%s did not start", name)
+        raise StartError(f"{name} did not start (see the log above).") from None

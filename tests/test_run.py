@@ -1,0 +1,53 @@
+"""`scrubbot run` when a chat network does not let it start: a clear line, no secret anywhere."""
+
+import asyncio
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.fake_telegram import FakeTelegram
+
+ROOT = Path(__file__).resolve().parents[1]
+WRONG_TOKEN = "999999:WRONG-token-that-must-not-be-printed"
+
+
+async def start(tmp_path: Path, api_url: str, file_url: str) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "bot", "run"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": str(ROOT),
+            "TELEGRAM_BOT_TOKEN": WRONG_TOKEN,
+            "TELEGRAM_API_URL": api_url,
+            "TELEGRAM_FILE_URL": file_url,
+            "SCRUBBOT_DATA_DIR": str(tmp_path / "data"),
+        },
+        check=False,
+        timeout=60,
+    )
+
+
+async def test_a_token_telegram_rejects_is_named_and_never_printed(tmp_path: Path) -> None:
+    async with FakeTelegram() as fake:  # it knows another token: 401 Unauthorized
+        result = await start(tmp_path, fake.api_url, fake.file_url)
+    assert result.returncode == 2
+    assert "scrubbot: TELEGRAM_BOT_TOKEN was rejected by Telegram" in result.stderr
+    assert WRONG_TOKEN.split(":")[1] not in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
+async def test_an_unreachable_bot_api_is_one_line_and_a_redacted_log(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    result = await start(tmp_path, f"{base}/bot", f"{base}/file/bot")
+    assert result.returncode == 1
+    assert result.stderr.rstrip().endswith("scrubbot: Telegram did not start (see the log above).")
+    assert "Telegram did not start" in result.stderr  # logged with its traceback, redacted
+    assert WRONG_TOKEN.split(":")[1] not in result.stderr + result.stdout
