@@ -65,7 +65,7 @@ from adapters.matrix_crosssign import (
     write_private,
 )
 from bot import logs
-from bot.config import MatrixSettings
+from bot.config import ConfigError, MatrixSettings
 from bot.errors import DamagedImage
 from bot.i18n import DEFAULT, available, translations
 from bot.ratelimit import RateLimit
@@ -86,8 +86,9 @@ PHOTOS = (RoomMessageImage, RoomMessageFile, RoomEncryptedImage, RoomEncryptedFi
 Content = dict[str, Any]
 
 
-class MatrixStartError(Exception):
-    """The bot could not log in; the message names the cause and holds no secret."""
+class MatrixStartError(ConfigError):
+    """The bot could not log in or sync at start; the message says what to do, without secrets
+    (a ConfigError, so `scrubbot run` prints it and exits 2 instead of a traceback)."""
 
 
 class MatrixAdapter:
@@ -161,7 +162,10 @@ class MatrixAdapter:
         else:
             response = await client.login(settings.password, device_name=DEVICE_NAME)
             if not isinstance(response, LoginResponse):
-                raise MatrixStartError(f"Matrix login failed: {response.status_code}")
+                raise MatrixStartError(
+                    f"Matrix login failed ({response.status_code}): check MATRIX_USER_ID and "
+                    "MATRIX_PASSWORD."
+                )
             session = {
                 "user_id": response.user_id,
                 "device_id": response.device_id,
@@ -193,6 +197,12 @@ class MatrixAdapter:
     async def _first_sync(self, client: AsyncClient) -> None:
         """Catch up: join pending invites and leave empty rooms, but answer nothing old."""
         response = await client.sync(timeout=0, full_state=True)
+        if getattr(response, "status_code", None) == "M_UNKNOWN_TOKEN":
+            raise MatrixStartError(
+                "The Matrix session is no longer valid (was the bot's device logged out?). "
+                "Delete matrix/session.json in SCRUBBOT_DATA_DIR to log in again as a new "
+                "device with MATRIX_PASSWORD, or set a new MATRIX_ACCESS_TOKEN."
+            )
         if not isinstance(response, SyncResponse):
             raise MatrixStartError(f"Matrix sync failed: {response.status_code}")
         await self._maintain_keys(client)
@@ -245,14 +255,16 @@ class MatrixAdapter:
     def _new_events(self, client: AsyncClient, events: list[Any], backlog: bool) -> list[Any]:
         """The events to answer: none from the backlog, none from before our own join, none
         of ours, none seen before."""
-        for index, event in enumerate(events):
-            if (
-                isinstance(event, RoomMemberEvent)
-                and event.state_key == client.user_id
-                and event.membership == "join"
-                and event.prev_membership != "join"
-            ):
-                events = events[index + 1 :]  # earlier ones are history we were shown
+        joins = [
+            index
+            for index, event in enumerate(events)
+            if isinstance(event, RoomMemberEvent)
+            and event.state_key == client.user_id
+            and event.membership == "join"
+            and event.prev_membership != "join"
+        ]
+        if joins:
+            events = events[joins[-1] + 1 :]  # earlier ones are history we were shown
         fresh = []
         for event in events:
             event_id = getattr(event, "event_id", None)

@@ -83,6 +83,8 @@ async def _start(adapter: Adapter) -> None:
     quotes the token), so details go only to the redacting log; a plain message goes up."""
     try:
         await adapter.start()
+    except ConfigError:
+        raise  # the adapter's own plain message (Matrix: login refused, session logged out)
     except Exception as error:
         name = type(adapter).__name__.removesuffix("Adapter")
         if name == "Telegram":

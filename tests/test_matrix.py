@@ -112,6 +112,22 @@ class Bot:
         assert code == 0, log_path.read_text()
         assert stop_seconds < 10
 
+    async def run_until_exit(self, **env: str) -> tuple[int, str]:
+        """Start the bot and wait for it to give up: exit status and log."""
+        environment = {k: v for k, v in self.env(**env).items() if v}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            cwd=self.workdir,
+            env=environment,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+        assert process.returncode is not None
+        return process.returncode, stderr.decode()
+
     @property
     def session(self) -> dict[str, str]:
         session: dict[str, str] = json.loads(
@@ -184,8 +200,13 @@ class Parent:
         )
         assert isinstance(response, RoomCreateResponse), response
         room_id: str = response.room_id
-        await self.sync_until(lambda: bot.user_id in self.room(room_id).users)
+        await self.sync_until(lambda: self.joined(room_id, bot.user_id))
         return room_id
+
+    def joined(self, room_id: str, user_id: str) -> bool:
+        """Joined, not only invited (nio's `users` holds both)."""
+        room = self.room(room_id)
+        return user_id in room.users and user_id not in room.invited_users
 
     def room(self, room_id: str) -> MatrixRoom:
         return self.client.rooms.get(room_id) or MatrixRoom(room_id, self.client.user_id)
@@ -427,7 +448,14 @@ async def check_cross_signing(parent: Parent, bot: Bot) -> str:
     ((ss_id, ss_public),) = self_signing["keys"].items()
     device = found["device_keys"][user][device_id]
     verify(device, user, ss_id, ss_public)  # the device is cross-signed
-    verify(device, user, f"ed25519:{device_id}", device["keys"][f"ed25519:{device_id}"])
+    device_key = device["keys"][f"ed25519:{device_id}"]
+    verify(device, user, f"ed25519:{device_id}", device_key)
+    # The device vouches for the master key; the server shows that signature to its owner.
+    as_bot = AsyncClient(bot.synapse.url, user)
+    as_bot.access_token = bot.session["access_token"]
+    own = await client_api(as_bot, "POST", "/keys/query", keys_query(bot))
+    await as_bot.close()
+    verify(own["master_keys"][user], user, f"ed25519:{device_id}", device_key)
     return str(master_public)
 
 
@@ -534,10 +562,10 @@ async def test_a_rejoin_answers_nothing_from_before(synapse: Synapse, tmp_path: 
         before = await parent.send_photo(room, leaky_photo(1))
         await parent.sync_until(lambda: bool(parent.files(room, before)))
         await parent.client.room_kick(room, bot.user_id)
-        await parent.sync_until(lambda: bot.user_id not in parent.room(room).users)
+        await parent.sync_until(lambda: not parent.joined(room, bot.user_id))
         while_away = await parent.send_photo(room, leaky_photo(2))
         await parent.client.room_invite(room, bot.user_id)
-        await parent.sync_until(lambda: bot.user_id in parent.room(room).users)
+        await parent.sync_until(lambda: parent.joined(room, bot.user_id))
         after = await parent.send_photo(room, leaky_photo(3))
         await parent.sync_until(lambda: bool(parent.files(room, after)))
         await parent.sync()
@@ -565,3 +593,44 @@ async def test_telegram_and_matrix_side_by_side(synapse: Synapse, tmp_path: Path
     assert "telegram: polling for updates" in log
     assert TOKEN.split(":")[1] not in log
     assert log.count("cleaned jpeg") == 2
+
+
+async def test_a_wrong_password_or_a_lost_session_is_explained(
+    synapse: Synapse, tmp_path: Path
+) -> None:
+    bot = Bot(synapse, tmp_path / "bot")
+    code, log = await bot.run_until_exit(MATRIX_PASSWORD="not-the-password")
+    assert code == 2
+    assert "Matrix login failed (M_FORBIDDEN): check MATRIX_USER_ID and MATRIX_PASSWORD" in log
+    assert "Traceback" not in log
+    async with bot.running():
+        pass
+    login = AsyncClient(synapse.url, bot.user_id)
+    login.restore_login(bot.user_id, bot.session["device_id"], bot.session["access_token"])
+    await login.logout()  # the device is logged out elsewhere, e.g. in Element
+    await login.close()
+    code, log = await bot.run_until_exit()
+    assert code == 2
+    assert "Delete matrix/session.json in SCRUBBOT_DATA_DIR" in log
+    assert bot.password not in log
+
+
+async def test_a_family_room_gets_kinds_only(synapse: Synapse, tmp_path: Path) -> None:
+    """More than the parent and the bot in the room: never a place, serial or name in it."""
+    bot = Bot(synapse, tmp_path / "bot")
+    async with (
+        Parent.login(synapse, tmp_path / "a") as parent,
+        Parent.login(synapse, tmp_path / "b") as grandma,
+        bot.running(),
+    ):
+        room = await parent.room_with(bot, encrypted=True)
+        await parent.client.room_invite(room, grandma.client.user_id)
+        await grandma.sync_until(lambda: room in grandma.client.invited_rooms)
+        await grandma.client.join(room)
+        await parent.sync_until(lambda: parent.room(room).joined_count == 3)
+        photo = await parent.send_photo(room, leaky_photo())
+        await parent.sync_until(lambda: bool(parent.files(room, photo)))
+    (summary,) = parent.notices(room, photo)
+    assert summary.startswith("This photo contained the place where it was taken")
+    for value in ("Kreuzberg", SERIAL, NAME, FBMD):
+        assert value not in summary
