@@ -32,6 +32,8 @@ import json
 import logging
 import secrets
 from collections import OrderedDict
+from dataclasses import dataclass
+from html import escape as html_escape
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,7 @@ from nio import (
     RoomMessageFile,
     RoomMessageImage,
     RoomMessageText,
+    RoomRedactResponse,
     RoomSendResponse,
     SyncResponse,
     UploadResponse,
@@ -70,12 +73,33 @@ from bot.errors import DamagedImage
 from bot.i18n import DEFAULT, available, translations
 from bot.ratelimit import RateLimit
 from bot.service import CleanedFile, Reply, Service
+from bot.store import Store
 from bot.summary import Detail
-from bot.texts import privacy, refusal, slow_down, sorry, welcome
+from bot.texts import (
+    MODES,
+    OFF,
+    REPLACE,
+    WARN,
+    forgotten,
+    mode_text,
+    privacy,
+    refusal,
+    slow_down,
+    sorry,
+    stats,
+    stats_none,
+    stats_off,
+    stats_on,
+    welcome,
+)
 
 log = logging.getLogger(__name__)
 
 COMMAND = "!scrubbot"
+LANGUAGE_WORDS = ("language", "sprache", "lang")
+MODERATOR = 50  # the power level Element calls "Moderator"
+CREATOR = 2**53  # from room version 12 on, a room's creators outrank every power level
+ROOM_VERSION_WITH_CREATORS = 12
 SYNC_TIMEOUT_MS = 30_000
 RETRY_SECONDS = (1, 2, 5, 10, 30)  # after failed syncs, then every 30 s
 PHOTOS_PER_MINUTE = 30  # per sender, as on Telegram
@@ -94,12 +118,14 @@ class MatrixStartError(ConfigError):
 class MatrixAdapter:
     """Owns the nio client: login and store, the sync loop, and the photos in flight."""
 
-    def __init__(self, settings: MatrixSettings, service: Service, data_dir: Path) -> None:
+    def __init__(
+        self, settings: MatrixSettings, service: Service, data_dir: Path, store: Store
+    ) -> None:
         self.settings = settings
         self.service = service
+        self.store = store
         self.folder = data_dir / "matrix"
         self.limit = RateLimit(PHOTOS_PER_MINUTE, 60)
-        self.languages: dict[str, str] = {}  # room id -> language, until the store keeps it
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
         self._sync: asyncio.Task[None] | None = None
@@ -325,9 +351,29 @@ class MatrixAdapter:
 
     # -- photos and commands ----------------------------------------------------------------
 
+    def _key(self, room: MatrixRoom) -> str:
+        return self.store.chat_key("matrix", room.room_id)
+
+    async def _language(self, room: MatrixRoom) -> str:
+        return await self.store.setting(self._key(room), "language") or DEFAULT
+
+    async def _mode(self, client: AsyncClient, room: MatrixRoom) -> tuple[str, bool]:
+        """The room's mode, and whether the bot may redact others' messages there now."""
+        levels = await _power_levels(client, room)
+        may_redact = levels.user(client.user_id) >= levels.redact
+        mode = await self.store.setting(self._key(room), "mode")
+        return mode or (REPLACE if may_redact else WARN), may_redact
+
     async def _on_photo(self, client: AsyncClient, room: MatrixRoom, event: Any) -> None:
-        """An image or file: check its size, download, decrypt, clean, reply."""
-        language = self.languages.get(room.room_id, DEFAULT)
+        """An image or file: check its size, download, decrypt, clean, reply.
+
+        In a room of two (the parent and the bot) every file is answered, with values. In a
+        bigger room only photos with hidden data are, with kinds only, as the room's mode says."""
+        language = await self._language(room)
+        group = room.joined_count > 2
+        mode, may_redact = await self._mode(client, room) if group else (WARN, False)
+        if mode == OFF:
+            return
         if not self.limit.allow(event.sender):
             await self._notice(client, room, event, slow_down(language))
             return
@@ -339,16 +385,42 @@ class MatrixAdapter:
                 "This file is too large: I can clean files up to {mb} MB."
             )
             log.info("matrix: refused a file of %d bytes before downloading", size)
-            await self._notice(client, room, event, text.format(mb=mb))
+            if not group:
+                await self._notice(client, room, event, text.format(mb=mb))
             return
         async with self.service.slot():
             data = await self._download(client, event)
             if data is None:
-                await self._notice(client, room, event, refusal(DamagedImage(), language))
+                if not group:
+                    await self._notice(client, room, event, refusal(DamagedImage(), language))
                 return
-            detail = Detail.PRIVATE if room.joined_count <= 2 else Detail.GROUP
+            detail = Detail.GROUP if group else Detail.PRIVATE
             reply = await self.service.clean([data], language, detail)
-            await self._send(client, room, event, reply, language)
+            cleaned = [(f.format, f.kinds) for f in reply.files]
+            await self.store.record(self._key(room), cleaned, len(reply.refusals))
+            if not group:
+                await self._send(client, room, event, reply, language)
+            elif reply.found_anything and mode == REPLACE and may_redact:
+                await self._replace(client, room, event, reply, language)
+            elif reply.found_anything:
+                note = translations(language).gettext(
+                    "Here is a clean copy. Please delete your original: it still carries this "
+                    "data."
+                )
+                await self._send(client, room, event, reply, language, note)
+
+    async def _replace(
+        self, client: AsyncClient, room: MatrixRoom, event: Any, reply: Reply, language: str
+    ) -> None:
+        """Redact the original photo, then post the clean copy crediting its sender."""
+        redacted = await client.room_redact(
+            room.room_id, event.event_id, reason="scrubbot: replaced by a clean copy"
+        )
+        if not isinstance(redacted, RoomRedactResponse):
+            log.warning("matrix: could not redact an original; posting the clean copy anyway")
+        name = room.user_name(event.sender) or translations(language).gettext("an admin")
+        credit = translations(language).gettext("Clean copy of a photo from {name}.")
+        await self._send(client, room, None, reply, language, credit.format(name=name), event)
 
     async def _download(self, client: AsyncClient, event: Any) -> bytes | None:
         """The file's bytes (decrypted), or None when it cannot be fetched or decrypted."""
@@ -369,20 +441,35 @@ class MatrixAdapter:
         return plain
 
     async def _send(
-        self, client: AsyncClient, room: MatrixRoom, to: Any, reply: Reply, language: str
+        self,
+        client: AsyncClient,
+        room: MatrixRoom,
+        to: Any,
+        reply: Reply,
+        language: str,
+        note: str = "",
+        thread_of: Any = None,
     ) -> None:
+        """The summary (with `note` below it), refusals and the cleaned files, as replies to
+        `to`; with `to` None (the original was redacted) in the thread of `thread_of`."""
         if reply.summary:
-            html = reply.summary.html.replace("\n", "<br>")
-            await self._notice(client, room, to, reply.summary.text, html)
+            text = f"{reply.summary.text}\n\n{note}".strip()
+            html = f"{reply.summary.html}\n\n{html_escape(note)}".strip().replace("\n", "<br>")
+            await self._notice(client, room, to, text, html, thread_of)
         if reply.refusals:
             await self._notice(client, room, to, "\n".join(dict.fromkeys(reply.refusals)))
         for cleaned in reply.files:
-            if not await self._send_file(client, room, to, cleaned):
-                await self._notice(client, room, to, sorry(language))
+            if not await self._send_file(client, room, to, cleaned, thread_of):
+                await self._notice(client, room, to, sorry(language), None, thread_of)
                 return
 
     async def _send_file(
-        self, client: AsyncClient, room: MatrixRoom, to: Any, cleaned: CleanedFile
+        self,
+        client: AsyncClient,
+        room: MatrixRoom,
+        to: Any,
+        cleaned: CleanedFile,
+        thread_of: Any = None,
     ) -> bool:
         """Upload `cleaned` (encrypted in an encrypted room) and send it as a reply."""
         content: Content = {
@@ -399,7 +486,7 @@ class MatrixAdapter:
             url = await self._upload(client, cleaned.data, cleaned.mime, cleaned.file_name)
             content["url"] = url
         return url is not None and await self._room_send(
-            client, room, {**content, **_relation(to)}
+            client, room, {**content, **_relation(to, thread_of)}
         )
 
     async def _upload(
@@ -414,31 +501,80 @@ class MatrixAdapter:
         url: str = response.content_uri
         return url
 
+    async def _may_configure(self, client: AsyncClient, room: MatrixRoom, user_id: str) -> bool:
+        """Anyone in a room of two; in a bigger room, moderators (power level 50 or more)."""
+        if room.joined_count <= 2:
+            return True
+        levels = await _power_levels(client, room)
+        return levels.user(user_id) >= MODERATOR
+
     async def _on_command(self, client: AsyncClient, room: MatrixRoom, event: Any) -> None:
-        """`!scrubbot language de`, `!scrubbot privacy`, and help for anything else."""
-        words = event.body.strip().split()[1:]
-        language = self.languages.get(room.room_id, DEFAULT)
-        if len(words) == 2 and words[0].lower() in ("language", "sprache", "lang"):
-            wanted = words[1].lower()
-            if wanted in available():
-                self.languages[room.room_id] = wanted
-                text = translations(wanted).gettext(
-                    "From now on I answer in English in this room."
+        """`!scrubbot language de|en`, `mode off|warn|replace`, `stats [on|off]`, `forget`,
+        `privacy`, and help for anything else. What changes the room's settings takes a
+        moderator in rooms of more than two."""
+        words = [word.lower() for word in event.body.strip().split()[1:]]
+        verb, rest = (words[0], words[1:]) if words else ("", [])
+        language = await self._language(room)
+        key = self._key(room)
+        changes = verb in ("mode", "forget") or (verb in (*LANGUAGE_WORDS, "stats") and rest)
+        if changes and not await self._may_configure(client, room, event.sender):
+            text = (
+                translations(language)
+                .gettext(
+                    "Only moderators of this room (power level {level} or more) can change that."
                 )
-            else:
-                text = (
-                    translations(language)
-                    .gettext(
-                        "I can answer in these languages: {languages}. For example: "
-                        "!scrubbot language de"
-                    )
-                    .format(languages=", ".join(available()))
-                )
-        elif words[:1] == ["privacy"]:
+                .format(level=MODERATOR)
+            )
+        elif verb in LANGUAGE_WORDS and len(rest) == 1:
+            text = await self._set_language(key, rest[0], language)
+        elif verb == "mode":
+            text = await self._set_mode(client, room, rest, language)
+        elif verb == "stats" and rest == ["on"]:
+            await self.store.opt_in(key)
+            text = stats_on(language)
+        elif verb == "stats" and rest == ["off"]:
+            await self.store.opt_out(key)
+            text = stats_off(language)
+        elif verb == "stats":
+            opted = await self.store.opted_in(key)
+            text = stats(await self.store.counts(key), language) if opted else stats_none(language)
+        elif verb == "forget":
+            await self.store.forget(key)
+            text = forgotten(language)
+        elif verb == "privacy":
             text = privacy(language)
         else:
             text = f"{welcome(language)}\n\n{_how_to_use(language)}"
         await self._notice(client, room, event, text)
+
+    async def _set_language(self, key: str, wanted: str, language: str) -> str:
+        if wanted not in available():
+            return (
+                translations(language)
+                .gettext(
+                    "I can answer in these languages: {languages}. For example: "
+                    "!scrubbot language de"
+                )
+                .format(languages=", ".join(available()))
+            )
+        await self.store.set_setting(key, "language", wanted)
+        return translations(wanted).gettext("From now on I answer in English in this room.")
+
+    async def _set_mode(
+        self, client: AsyncClient, room: MatrixRoom, rest: list[str], language: str
+    ) -> str:
+        """`mode replace` needs the power to redact others' messages: say which level."""
+        current, may_redact = await self._mode(client, room)
+        if len(rest) != 1 or rest[0] not in MODES:
+            return mode_text(current, language) + "\n" + _mode_usage(language)
+        if rest[0] == REPLACE and not may_redact:
+            text = translations(language).gettext(
+                "To replace photos I need power level {level} in this room: the level it "
+                "takes to remove other people's messages. Until then I warn."
+            )
+            return text.format(level=(await _power_levels(client, room)).redact)
+        await self.store.set_setting(self._key(room), "mode", rest[0])
+        return mode_text(rest[0], language)
 
     async def _notice(
         self,
@@ -447,11 +583,12 @@ class MatrixAdapter:
         to: Any,
         text: str,
         html: str | None = None,
+        thread_of: Any = None,
     ) -> None:
         content: Content = {"msgtype": "m.notice", "body": text}
         if html is not None:
             content.update(format="org.matrix.custom.html", formatted_body=html)
-        await self._room_send(client, room, {**content, **_relation(to)})
+        await self._room_send(client, room, {**content, **_relation(to, thread_of)})
 
     async def _room_send(self, client: AsyncClient, room: MatrixRoom, content: Content) -> bool:
         response = await client.room_send(
@@ -463,17 +600,65 @@ class MatrixAdapter:
         return True
 
 
+@dataclass(frozen=True)
+class PowerLevels:
+    """The parts of a room's m.room.power_levels the bot needs, as the server has them now."""
+
+    users: dict[str, int]
+    users_default: int = 0
+    redact: int = MODERATOR
+    creators: frozenset[str] = frozenset()  # room version 12: above every level
+
+    def user(self, user_id: str) -> int:
+        if user_id in self.creators:
+            return CREATOR
+        return self.users.get(user_id, self.users_default)
+
+
+async def _power_levels(client: AsyncClient, room: MatrixRoom) -> PowerLevels:
+    """Asked from the server each time, so a moderator's change counts at once."""
+    response = await client.room_get_state(room.room_id)
+    events = getattr(response, "events", None)
+    if not isinstance(events, list):
+        return PowerLevels({})
+    state = {e.get("type"): e for e in events if isinstance(e, dict) and e.get("state_key") == ""}
+    content = (state.get("m.room.power_levels") or {}).get("content") or {}
+    create = state.get("m.room.create") or {}
+    creators: frozenset[str] = frozenset()
+    version = str((create.get("content") or {}).get("room_version", "1"))
+    if version.isdigit() and int(version) >= ROOM_VERSION_WITH_CREATORS:
+        extra = (create.get("content") or {}).get("additional_creators") or []
+        creators = frozenset({str(create.get("sender")), *map(str, extra)})
+    users = content.get("users") or {}
+    return PowerLevels(
+        {str(u): int(level) for u, level in users.items() if isinstance(level, int)},
+        int(content.get("users_default", 0)),
+        int(content.get("redact", MODERATOR)),
+        creators,
+    )
+
+
 class MatrixSyncError(Exception):
     """A sync answered with an error status (retried)."""
 
 
-def _relation(to: Any) -> Content:
-    """Reply to event `to`, inside its thread when it is in one."""
-    relates = to.source.get("content", {}).get("m.relates_to") or {}
-    reply: Content = {"m.in_reply_to": {"event_id": to.event_id}}
+def _relation(to: Any, thread_of: Any = None) -> Content:
+    """Reply to event `to`, inside its thread when it is in one; with `to` None, only stay in
+    the thread of `thread_of` (an original that was redacted)."""
+    source = to if to is not None else thread_of
+    if source is None:
+        return {}
+    relates = source.source.get("content", {}).get("m.relates_to") or {}
+    reply: Content = {"m.in_reply_to": {"event_id": to.event_id}} if to is not None else {}
     if isinstance(relates, dict) and relates.get("rel_type") == "m.thread":
         reply.update(rel_type="m.thread", event_id=relates["event_id"], is_falling_back=False)
-    return {"m.relates_to": reply}
+    return {"m.relates_to": reply} if reply else {}
+
+
+def _mode_usage(language: str) -> str:
+    return translations(language).gettext(
+        "Moderators can choose: !scrubbot mode off, !scrubbot mode warn or !scrubbot mode replace."
+    )
 
 
 def _how_to_use(language: str) -> str:

@@ -35,12 +35,10 @@ from bot.i18n import DEFAULT, language_for, translations
 from bot.service import CleanedFile, Reply, Service
 from bot.store import Store
 from bot.summary import Detail
-from bot.texts import admins_only
+from bot.texts import MODES, OFF, REPLACE, WARN, admins_only, mode_text
 
 log = logging.getLogger(__name__)
 
-OFF, WARN, REPLACE = "off", "warn", "replace"
-MODES = (OFF, WARN, REPLACE)
 GROUPS = filters.ChatType.GROUPS
 CAPTION_LIMIT = 1024
 _INSIDE = (ChatMemberStatus.MEMBER, ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
@@ -148,15 +146,6 @@ async def on_migrate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     await store.move(old, store.chat_key("telegram", message.migrate_to_chat_id))
 
 
-def _mode_text(mode: str, language: str) -> str:
-    _ = translations(language).gettext
-    return {
-        OFF: _("Off: I leave photos alone."),
-        WARN: _("Warn: I post a clean copy and ask the sender to delete the original."),
-        REPLACE: _("Replace: I delete the original and post a clean copy."),
-    }[mode]
-
-
 async def on_settings(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/settings: the group's mode, with buttons to change it (admins only)."""
     message, chat = update.effective_message, update.effective_chat
@@ -172,7 +161,7 @@ async def on_settings(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     text = (
         _("What should I do with photos that carry hidden data?")
         + "\n"
-        + _mode_text(mode, language)
+        + mode_text(mode, language)
     )
     await message.reply_text(text, reply_markup=InlineKeyboardMarkup([buttons]))
 
@@ -199,7 +188,7 @@ async def on_mode_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     store, key = _key(context, chat_id)
     await store.set_setting(key, "mode", wanted)
     await query.answer()
-    await query.edit_message_text(_mode_text(wanted, language))
+    await query.edit_message_text(mode_text(wanted, language))
 
 
 async def on_group_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -49,7 +49,7 @@ async def run(settings: Settings) -> None:
     if settings.matrix:
         from adapters.matrix import MatrixAdapter
 
-        adapters.append(MatrixAdapter(settings.matrix, service, settings.data_dir))
+        adapters.append(MatrixAdapter(settings.matrix, service, settings.data_dir, store))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -110,3 +110,17 @@ def forgotten(language: str) -> str:
 
 def admins_only(language: str) -> str:
     return translations(language).gettext("Only the admins of this group can change that.")
+
+
+# What the bot does with leaky photos in a group or room; its admins or moderators choose.
+OFF, WARN, REPLACE = "off", "warn", "replace"
+MODES = (OFF, WARN, REPLACE)
+
+
+def mode_text(mode: str, language: str) -> str:
+    _ = translations(language).gettext
+    return {
+        OFF: _("Off: I leave photos alone."),
+        WARN: _("Warn: I post a clean copy and ask the sender to delete the original."),
+        REPLACE: _("Replace: I delete the original and post a clean copy."),
+    }[mode]

@@ -634,3 +634,71 @@ async def test_a_family_room_gets_kinds_only(synapse: Synapse, tmp_path: Path) -
     assert summary.startswith("This photo contained the place where it was taken")
     for value in ("Kreuzberg", SERIAL, NAME, FBMD):
         assert value not in summary
+
+
+def bot_events(parent: Parent, room_id: str, bot: Bot) -> list[Any]:
+    return [e for e in parent.events.get(room_id, []) if e.sender == bot.user_id]
+
+
+async def command(parent: Parent, room_id: str, text: str) -> str:
+    """Send a `!scrubbot` command and return the bot's answer to it."""
+    event_id = await parent.send(room_id, {"msgtype": "m.text", "body": text})
+    await parent.sync_until(lambda: bool(parent.notices(room_id, event_id)))
+    (answer,) = parent.notices(room_id, event_id)
+    return answer
+
+
+async def test_room_modes_follow_power_levels(synapse: Synapse, tmp_path: Path) -> None:
+    """A family room: moderators choose the mode; replace needs the power to redact."""
+    bot = Bot(synapse, tmp_path / "bot")
+    async with (
+        Parent.login(synapse, tmp_path / "a") as parent,
+        Parent.login(synapse, tmp_path / "b") as grandma,
+        bot.running(),
+    ):
+        room = await parent.room_with(bot, encrypted=True)
+        await parent.client.room_invite(room, grandma.client.user_id)
+        await grandma.sync_until(lambda: room in grandma.client.invited_rooms)
+        await grandma.client.join(room)
+        await grandma.sync_until(lambda: grandma.room(room).joined_count == 3)
+        await parent.sync_until(lambda: parent.room(room).joined_count == 3)
+
+        refused = await command(grandma, room, "!scrubbot mode replace")
+        assert refused == "Only moderators of this room (power level 50 or more) can change that."
+        lacking = await command(parent, room, "!scrubbot mode replace")
+        assert lacking.startswith("To replace photos I need power level 50 in this room")
+        assert (await command(parent, room, "!scrubbot stats on")).startswith("Usage counts")
+
+        warned = await grandma.send_photo(room, leaky_photo())
+        await grandma.sync_until(lambda: bool(grandma.files(room, warned)))
+        (note,) = grandma.notices(room, warned)
+        assert "Please delete your original" in note
+        assert (await fetch_event(parent, room, warned))["content"]  # still there
+
+        levels = await client_api(parent.client, "GET", f"/rooms/{room}/state/m.room.power_levels")
+        levels["users"][bot.user_id] = 50
+        await client_api(parent.client, "PUT", f"/rooms/{room}/state/m.room.power_levels", levels)
+        answer = await command(parent, room, "!scrubbot mode replace")
+        assert answer == "Replace: I delete the original and post a clean copy."
+
+        replaced = await grandma.send_photo(room, leaky_photo(2))
+
+        def reposted() -> bool:
+            bodies = [getattr(e, "body", "") for e in bot_events(parent, room, bot)]
+            return any("Clean copy of a photo from" in body for body in bodies)
+
+        await parent.sync_until(reposted)
+        original = await fetch_event(parent, room, replaced)
+        assert original["content"] == {}  # redacted by the bot
+        assert original["unsigned"]["redacted_because"]["sender"] == bot.user_id
+        repost = [e for e in bot_events(parent, room, bot) if isinstance(e, RoomEncryptedFile)]
+        assert inspect(await parent.download(repost[-1])).findings == ()
+
+        counts = await command(parent, room, "!scrubbot stats")
+        assert counts.startswith("This chat: 2 photos cleaned, 0 refused.")
+        assert (await command(grandma, room, "!scrubbot forget")).startswith("Only moderators")
+        forgotten = await command(parent, room, "!scrubbot forget")
+        assert forgotten == "I deleted everything I had stored about this chat."
+    said = " ".join(getattr(e, "body", "") for e in bot_events(parent, room, bot))
+    for value in ("Kreuzberg", SERIAL, NAME, FBMD):
+        assert value not in said
