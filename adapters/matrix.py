@@ -23,8 +23,14 @@ only ever sends a cleaned copy of a photo back into the room the photo came from
 can already see the photo, so this reveals nothing they could not read before.
 
 The user's language is not known on Matrix: English, until someone in the room sends
-`!scrubbot language de` (kept in memory for now). `!scrubbot help` and `!scrubbot privacy`
-answer as /start and /privacy do on Telegram.
+`!scrubbot language de` (kept in the store's settings). `!scrubbot help` and `!scrubbot privacy`
+answer as /start and /privacy do on Telegram; `!scrubbot stats [on|off]` and `!scrubbot forget`
+as /stats and /forget do.
+
+Rooms of more than two are treated like Telegram groups: kinds only, silent when nothing is
+found, and a mode chosen by moderators (power level 50) with `!scrubbot mode off|warn|replace`:
+`replace` redacts the original (the bot needs the power to redact others' messages, and says
+which level it lacks) and posts the clean copy crediting the sender; `warn` replies.
 """
 
 import asyncio
