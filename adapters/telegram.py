@@ -228,16 +228,24 @@ async def on_compressed_photo(update: Update, context: ContextTypes.DEFAULT_TYPE
         await update.effective_message.reply_text(text)
 
 
-async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A file: clean it, or collect it with the rest of its album first."""
+Answer = Callable[[ContextTypes.DEFAULT_TYPE, list[Message]], Awaitable[None]]
+
+
+async def answer_files(update: Update, context: ContextTypes.DEFAULT_TYPE, answer: Answer) -> None:
+    """Hand a file to `answer`, after collecting the rest of its album when it is in one."""
     message = update.effective_message
     if message is None or message.document is None:
         return
     if message.media_group_id:
         albums: Albums = context.bot_data["albums"]
-        albums.add(message, lambda messages: _answer(context, messages), context.application)
+        albums.add(message, lambda messages: answer(context, messages), context.application)
     else:
-        await _answer(context, [message])
+        await answer(context, [message])
+
+
+async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A file in a private chat: clean it (an album's files together)."""
+    await answer_files(update, context, _answer)
 
 
 async def _answer(context: ContextTypes.DEFAULT_TYPE, messages: list[Message]) -> None:

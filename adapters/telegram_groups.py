@@ -192,19 +192,10 @@ async def on_mode_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 
 async def on_group_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A file posted in a group: clean it, or collect it with the rest of its album first."""
-    from adapters.telegram import Albums  # the albums collector is shared with private chats
+    """A file posted in a group: clean it (an album's files together)."""
+    from adapters.telegram import answer_files  # shared with private chats
 
-    message = update.effective_message
-    if message is None or message.document is None:
-        return
-    if message.media_group_id:
-        albums: Albums = context.bot_data["albums"]
-        albums.add(
-            message, lambda messages: _clean_in_group(context, messages), context.application
-        )
-    else:
-        await _clean_in_group(context, [message])
+    await answer_files(update, context, _clean_in_group)
 
 
 async def _clean_in_group(context: ContextTypes.DEFAULT_TYPE, messages: list[Message]) -> None:

@@ -615,6 +615,17 @@ async def test_a_wrong_password_or_a_lost_session_is_explained(
     assert bot.password not in log
 
 
+async def family_room(parent: Parent, grandma: Parent, bot: Bot) -> str:
+    """An encrypted room of three: the parent (its creator), grandma and the bot."""
+    room = await parent.room_with(bot, encrypted=True)
+    await parent.client.room_invite(room, grandma.client.user_id)
+    await grandma.sync_until(lambda: room in grandma.client.invited_rooms)
+    await grandma.client.join(room)
+    await grandma.sync_until(lambda: grandma.room(room).joined_count == 3)
+    await parent.sync_until(lambda: parent.room(room).joined_count == 3)
+    return room
+
+
 async def test_a_family_room_gets_kinds_only(synapse: Synapse, tmp_path: Path) -> None:
     """More than the parent and the bot in the room: never a place, serial or name in it."""
     bot = Bot(synapse, tmp_path / "bot")
@@ -623,11 +634,7 @@ async def test_a_family_room_gets_kinds_only(synapse: Synapse, tmp_path: Path) -
         Parent.login(synapse, tmp_path / "b") as grandma,
         bot.running(),
     ):
-        room = await parent.room_with(bot, encrypted=True)
-        await parent.client.room_invite(room, grandma.client.user_id)
-        await grandma.sync_until(lambda: room in grandma.client.invited_rooms)
-        await grandma.client.join(room)
-        await parent.sync_until(lambda: parent.room(room).joined_count == 3)
+        room = await family_room(parent, grandma, bot)
         photo = await parent.send_photo(room, leaky_photo())
         await parent.sync_until(lambda: bool(parent.files(room, photo)))
     (summary,) = parent.notices(room, photo)
@@ -656,12 +663,7 @@ async def test_room_modes_follow_power_levels(synapse: Synapse, tmp_path: Path) 
         Parent.login(synapse, tmp_path / "b") as grandma,
         bot.running(),
     ):
-        room = await parent.room_with(bot, encrypted=True)
-        await parent.client.room_invite(room, grandma.client.user_id)
-        await grandma.sync_until(lambda: room in grandma.client.invited_rooms)
-        await grandma.client.join(room)
-        await grandma.sync_until(lambda: grandma.room(room).joined_count == 3)
-        await parent.sync_until(lambda: parent.room(room).joined_count == 3)
+        room = await family_room(parent, grandma, bot)
 
         refused = await command(grandma, room, "!scrubbot mode replace")
         assert refused == "Only moderators of this room (power level 50 or more) can change that."
