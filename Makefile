@@ -33,6 +33,11 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/versus.py
+	$(BIN)/python bench/burst.py
+
+# A longer, randomized fuzzing run over every format parser (make test runs a short, fixed one).
+fuzz: $(STAMP)
+	SCRUBBOT_FUZZ_EXAMPLES=2000 $(BIN)/pytest -q tests/test_fuzz.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

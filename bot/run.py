@@ -55,6 +55,8 @@ async def run(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     health: asyncio.Server | None = None
+    lags: list[float] = []
+    probe = _probe_lag(lags) if os.environ.get("SCRUBBOT_LAG_PROBE") == "1" else None
     try:
         await service.warm_up()
         for adapter in adapters:
@@ -75,7 +77,38 @@ async def run(settings: Settings) -> None:
             log.warning("stopping took too long; photos still in flight were dropped")
         service.close()
         await store.close()
+        if probe:
+            probe.cancel()
+            _log_lag(lags)
     log.info("stopped")
+
+
+LAG_TICK = 0.05
+
+
+def _probe_lag(lags: list[float]) -> "asyncio.Task[None]":
+    """Opt-in (SCRUBBOT_LAG_PROBE=1, for bench/burst.py): how late a 50 ms sleep wakes up."""
+
+    async def probe() -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            await asyncio.sleep(LAG_TICK)
+            lags.append(loop.time() - started - LAG_TICK)
+
+    return asyncio.create_task(probe())
+
+
+def _log_lag(lags: list[float]) -> None:
+    ranked = sorted(lags) or [0.0]
+    p50, p99 = ranked[len(ranked) // 2], ranked[min(len(ranked) - 1, len(ranked) * 99 // 100)]
+    log.info(
+        "event-loop lag: p50 %.1f ms, p99 %.1f ms, max %.1f ms over %d samples",
+        p50 * 1000,
+        p99 * 1000,
+        ranked[-1] * 1000,
+        len(lags),
+    )
 
 
 async def _start(adapter: Adapter) -> None:

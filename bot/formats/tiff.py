@@ -127,6 +127,9 @@ def _image(ifds: Ifds, directory: Directory) -> _Image:
     if offsets.count != counts.count or not 0 < offsets.count <= MAX_PIECES:
         raise DamagedImage("A TIFF page has a broken list of pixel strips.")
     pieces = tuple(zip(ifds.ints(offsets), ifds.ints(counts), strict=True))
+    # Only tiles may be empty (sparse files); an empty strip is a count a reader must guess.
+    if not any(length for _, length in pieces) or not (tiled or all(n for _, n in pieces)):
+        raise DamagedImage("A TIFF page has an empty list of pixel bytes.")
     if any(length and offset + length > len(ifds.data) for offset, length in pieces):
         raise DamagedImage("The file ends in the middle of its pixel data, so it is incomplete.")
     return _Image(directory, offsets_tag, pieces)
