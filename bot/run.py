@@ -13,6 +13,7 @@ from typing import Protocol
 from bot import health as health_check
 from bot import logs
 from bot.config import ConfigError, Settings
+from bot.memory import return_freed_buffers
 from bot.service import Service
 from bot.store import Store
 
@@ -32,6 +33,7 @@ class StartError(Exception):
 
 async def run(settings: Settings) -> None:
     settings.require_an_adapter()
+    return_freed_buffers()
     telegram = settings.telegram
     secrets = [telegram.token, telegram.webhook_secret or ""] if telegram else []
     if settings.matrix:

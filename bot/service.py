@@ -53,7 +53,7 @@ class Reply:
 
 
 class Service:
-    def __init__(self, limits: Limits, workers: int = 2, photos_in_memory: int = 8) -> None:
+    def __init__(self, limits: Limits, workers: int = 2, photos_in_memory: int = 2) -> None:
         self.limits = limits
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scrub")
         self._slots = asyncio.Semaphore(photos_in_memory)
