@@ -402,8 +402,7 @@ class MatrixAdapter:
                 return
             detail = Detail.GROUP if group else Detail.PRIVATE
             reply = await self.service.clean([data], language, detail)
-            cleaned = [(f.format, f.kinds) for f in reply.files]
-            await self.store.record(self._key(room), cleaned, len(reply.refusals))
+            await self.store.record(self._key(room), *reply.usage())
             if not group:
                 await self._send(client, room, event, reply, language)
             elif reply.found_anything and mode == REPLACE and may_redact:

@@ -270,12 +270,16 @@ async def _answer(context: ContextTypes.DEFAULT_TYPE, messages: list[Message]) -
         if not documents:
             return
     async with service.slot():
-        photos = [bytes(await (await d.get_file()).download_as_bytearray()) for d in documents]
+        photos = await download(documents)
         reply = await service.clean(photos, language, Detail.PRIVATE)
         store: Store = context.bot_data["store"]
-        cleaned = [(f.format, f.kinds) for f in reply.files]
-        await store.record(store.chat_key("telegram", first.chat.id), cleaned, len(reply.refusals))
+        await store.record(store.chat_key("telegram", first.chat.id), *reply.usage())
         await _send(first, reply)
+
+
+async def download(documents: list[Document]) -> list[bytes]:
+    """The files' bytes, in memory (never through a file on disk)."""
+    return [bytes(await (await d.get_file()).download_as_bytearray()) for d in documents]
 
 
 def _download_limit(context: ContextTypes.DEFAULT_TYPE) -> int:

@@ -199,7 +199,7 @@ async def on_group_document(update: Update, context: ContextTypes.DEFAULT_TYPE) 
 
 
 async def _clean_in_group(context: ContextTypes.DEFAULT_TYPE, messages: list[Message]) -> None:
-    from adapters.telegram import fits  # the Bot API download limit, as for private chats
+    from adapters.telegram import download, fits  # shared with private chats
 
     chat_id = messages[0].chat.id
     mode, may_delete = await _mode(context, chat_id)
@@ -211,14 +211,10 @@ async def _clean_in_group(context: ContextTypes.DEFAULT_TYPE, messages: list[Mes
         return
     language = await _language(context, chat_id)
     async with service.slot():
-        photos = [
-            bytes(await (await m.document.get_file()).download_as_bytearray())
-            for m in candidates
-            if m.document
-        ]
+        photos = await download([m.document for m in candidates if m.document])
         reply = await service.clean(photos, language, Detail.GROUP)
     store, key = _key(context, chat_id)
-    await store.record(key, [(f.format, f.kinds) for f in reply.files], len(reply.refusals))
+    await store.record(key, *reply.usage())
     leaky = [f for f in reply.files if f.kinds]
     if not leaky:
         return  # nothing hidden, or not a photo: no need to speak up in a group

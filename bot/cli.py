@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from bot import firstrun
-from bot.errors import ScrubError, TooLarge
+from bot.errors import ScrubError
 from bot.i18n import language_for
 from bot.memory import reuse_freed_buffers
 from bot.scrub import Limits, inspect, scrub
@@ -184,8 +184,7 @@ def _on_two_cores(work: Callable[[Path], str | None], photos: list[Path]) -> lis
 def _read(photo: Path, limits: Limits) -> bytes:
     try:
         with photo.open("rb") as handle:
-            if os.fstat(handle.fileno()).st_size > limits.max_bytes:
-                raise TooLarge(f"The file is larger than {limits.max_bytes // (1024 * 1024)} MB.")
+            limits.check_size(os.fstat(handle.fileno()).st_size)
             return handle.read()
     except OSError as error:
         raise ScrubError(f"cannot read it ({error.strerror or error}).") from error

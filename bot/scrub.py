@@ -57,6 +57,11 @@ class Limits:
     max_bytes: int = 50 * 1024 * 1024
     max_pixels: int = 200_000_000
 
+    def check_size(self, size: int) -> None:
+        """Refuse a file of `size` bytes over the limit (callers may know it before reading)."""
+        if size > self.max_bytes:
+            raise TooLarge(f"The file is larger than {self.max_bytes // (1024 * 1024)} MB.")
+
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Limits":
         """Limits from SCRUBBOT_MAX_BYTES / SCRUBBOT_MAX_PIXELS; ValueError names a bad one."""
@@ -142,8 +147,7 @@ def _guarded(step: Callable[[], _T]) -> _T:
 
 def inspect(data: bytes, limits: Limits = Limits()) -> Inspection:
     """Parse `data` within `limits` and list what it would reveal."""
-    if len(data) > limits.max_bytes:
-        raise TooLarge(f"The file is larger than {limits.max_bytes // (1024 * 1024)} MB.")
+    limits.check_size(len(data))
     fmt = sniff(data)
     parsed = _guarded(lambda: fmt.parse(data))
     if parsed.width <= 0 or parsed.height <= 0:

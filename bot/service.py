@@ -51,6 +51,10 @@ class Reply:
     def found_anything(self) -> bool:
         return any(f.kinds for f in self.files)
 
+    def usage(self) -> tuple[list[tuple[str, frozenset[Kind]]], int]:
+        """What `Store.record` counts: format and kinds per cleaned file, and refusals."""
+        return [(f.format, f.kinds) for f in self.files], len(self.refusals)
+
 
 class Service:
     def __init__(self, limits: Limits, workers: int = 2, photos_in_memory: int = 2) -> None:
