@@ -166,14 +166,22 @@ def scrub(data: bytes, limits: Limits = Limits()) -> Scrubbed:
 
 
 def verify(fmt: Format, cleaned: bytes) -> None:
-    """Re-read our own output; anything left but colour profile and orientation is a refusal."""
+    """Re-read our own output and refuse it unless it is clean and canonical.
+
+    Clean: no block is left but colour profile and orientation. Canonical: stripping the output
+    again gives the same bytes, so every structure that survived is exactly what `strip` writes
+    from its parsed fields; a byte `strip` copied without understanding it would not be stable.
+    """
     try:
         parsed = _guarded(lambda: fmt.parse(cleaned))
+        if any(not _allowed(block) for block in parsed.blocks):
+            raise NotClean
+        if _guarded(lambda: fmt.strip(cleaned, parsed)) != cleaned:
+            raise NotClean
+    except NotClean:
+        raise
     except ScrubError as error:
         raise NotClean from error
-    leftovers = [block for block in parsed.blocks if not _allowed(block)]
-    if leftovers:
-        raise NotClean
 
 
 def _allowed(block: Block) -> bool:
