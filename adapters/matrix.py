@@ -1,13 +1,14 @@
-"""Matrix (matrix-nio with vodozemac end-to-end encryption): room events in, `bot.service` calls,
-replies out.
+"""Matrix (matrix-nio with vodozemac end-to-end encryption): room events in as chat-core events,
+actions out as Matrix calls. `bot.chat` decides; this module logs in, syncs and translates.
 
 The bot joins rooms it is invited to (by anyone, or only by the users and servers in
 MATRIX_ALLOWED_INVITERS) and leaves a room once it is alone there. A photo sent as `m.image` or
-`m.file`, in a plain or an encrypted room, is downloaded through the authenticated media API,
-decrypted when it is an encrypted attachment, cleaned, and answered in reply to the photo (in its
-thread, when it was in one): an `m.notice` with the summary, then the cleaned file, uploaded
-encrypted in encrypted rooms. A room of two (the parent and the bot) gets the private summary
-with values; a bigger room only the kinds of data, as Telegram groups do.
+`m.file`, in a plain or an encrypted room, is downloaded through the authenticated media API and
+decrypted when it is an encrypted attachment; answers are replies to the photo (in its thread,
+when it was in one): an `m.notice` with the summary (`body` and `formatted_body`), then the
+cleaned file, uploaded encrypted in encrypted rooms. A room of two (the parent and the bot) is a
+private chat; a bigger room a group, whose moderators (power level 50) may change settings, and
+where mode `replace` needs the power to redact others' messages. Commands are `!scrubbot VERB`.
 
 Only new photos are answered: the first sync after a start is the backlog and only read, events
 before the bot's own join are history, the bot's own events are skipped, and event ids already
@@ -21,16 +22,6 @@ crypto store, never nio's default), nio's crypto store, and `cross_signing.json`
 Trust: the bot shares room keys with every device in the room (`ignore_unverified_devices`). It
 only ever sends a cleaned copy of a photo back into the room the photo came from, whose members
 can already see the photo, so this reveals nothing they could not read before.
-
-The user's language is not known on Matrix: English, until someone in the room sends
-`!scrubbot language de` (kept in the store's settings). `!scrubbot help` and `!scrubbot privacy`
-answer as /start and /privacy do on Telegram; `!scrubbot stats [on|off]` and `!scrubbot forget`
-as /stats and /forget do.
-
-Rooms of more than two are treated like Telegram groups: kinds only, silent when nothing is
-found, and a mode chosen by moderators (power level 50) with `!scrubbot mode off|warn|replace`:
-`replace` redacts the original (the bot needs the power to redact others' messages, and says
-which level it lacks) and posts the clean copy crediting the sender; `warn` replies.
 """
 
 import asyncio
@@ -389,14 +380,15 @@ class MatrixAdapter:
                     room.room_id, event.event_id, reason="scrubbot: replaced by a clean copy"
                 )
                 if not isinstance(redacted, RoomRedactResponse):
-                    log.warning("matrix: could not redact an original; posting the copy anyway")
-            elif isinstance(action, core.CleanCopy):
-                text = plain(action.summary, action.note)
+                    log.warning("matrix: could not redact an original (its clean copy is posted)")
+            elif isinstance(action, core.CleanCopy):  # a failed copy: the original stays
+                text, html = plain(action.summary, action.note), _html(action.summary, action.note)
                 to, thread_of = (event, None) if action.reply else (None, event)
-                await self._notice(
-                    client, room, to, text, _html(action.summary, action.note), thread_of
-                )
-                await self._send_files(client, room, to, where, action.files, thread_of)
+                if not (
+                    await self._notice(client, room, to, text, html, thread_of)
+                    and await self._send_files(client, room, to, where, action.files, thread_of)
+                ):
+                    return
             elif isinstance(action, core.SendFiles):
                 await self._send_files(client, room, event, where, action.files)
 
@@ -410,13 +402,13 @@ class MatrixAdapter:
         if not isinstance(event, RoomEncryptedMedia):
             return data
         try:
-            plain: bytes = await asyncio.to_thread(
+            decrypted: bytes = await asyncio.to_thread(
                 decrypt_attachment, data, event.key["k"], event.hashes["sha256"], event.iv
             )
         except (EncryptionError, KeyError, ValueError):
             log.info("matrix: an encrypted attachment did not decrypt (%d bytes)", len(data))
             return None
-        return plain
+        return decrypted
 
     async def _send_files(
         self,
@@ -426,14 +418,15 @@ class MatrixAdapter:
         where: core.Where,
         files: tuple[CleanedFile, ...],
         thread_of: Any = None,
-    ) -> None:
-        """The cleaned files as replies to `to`; with `to` None (the original was redacted) in
-        the thread of `thread_of`. A failed upload ends it with an apology."""
+    ) -> bool:
+        """The cleaned files as replies to `to`; with `to` None (in place of the original) in
+        the thread of `thread_of`. A failed upload ends it with an apology (and False)."""
         for cleaned in files:
             if not await self._send_file(client, room, to, cleaned, thread_of):
                 language = await self.chat.language(where)
                 await self._notice(client, room, to, sorry(language), None, thread_of)
-                return
+                return False
+        return True
 
     async def _send_file(
         self,
@@ -481,11 +474,11 @@ class MatrixAdapter:
         text: str,
         html: str | None = None,
         thread_of: Any = None,
-    ) -> None:
+    ) -> bool:
         content: Content = {"msgtype": "m.notice", "body": text}
         if html is not None:
             content.update(format="org.matrix.custom.html", formatted_body=html)
-        await self._room_send(client, room, {**content, **_relation(to, thread_of)})
+        return await self._room_send(client, room, {**content, **_relation(to, thread_of)})
 
     async def _room_send(self, client: AsyncClient, room: MatrixRoom, content: Content) -> bool:
         response = await client.room_send(

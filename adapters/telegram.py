@@ -277,7 +277,9 @@ class TelegramAdapter:
                     try:
                         await messages[index].delete()
                     except TelegramError:
-                        log.warning("telegram: could not delete an original; posting anyway")
+                        log.warning(
+                            "telegram: could not delete an original (its clean copy is posted)"
+                        )
             elif isinstance(action, core.CleanCopy):
                 await _clean_copy(messages[action.to], action)
             elif isinstance(action, core.ModeMenu):

@@ -16,7 +16,8 @@ clean copy, remove originals) and never calls a network: no PTB, no nio here.
 Private chats get every file answered with values; groups only the photos that carried hidden
 data, with kinds only, as the group's mode says: `off` leaves photos alone, `warn` answers with
 a clean copy, `replace` removes the original and posts a clean copy crediting its sender (the
-default where the bot may remove others' messages, else `warn`).
+default where the bot may remove others' messages, else `warn`). Adapters carry the actions out
+in order.
 """
 
 import logging

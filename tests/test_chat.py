@@ -241,3 +241,35 @@ async def test_a_group_speaks_the_language_of_whoever_added_the_bot(
     assert await net.chat.language(net.where("g2", True)) == "de"
     await net.chat.left(net.where("g2", True))
     assert await net.chat.language(net.where("g2", True)) == "en"
+
+
+def real_dialects() -> list[object]:
+    from adapters.matrix import MatrixDialect
+    from adapters.telegram import TelegramDialect
+
+    return [
+        pytest.param(TelegramDialect(20 * 1024 * 1024), "/", "!scrubbot", id="telegram"),
+        pytest.param(MatrixDialect(), "!scrubbot ", "/", id="matrix"),
+    ]
+
+
+@pytest.mark.parametrize(("dialect", "own", "other"), real_dialects())
+@pytest.mark.parametrize("language", ["en", "de"])
+async def test_each_network_shows_only_its_own_syntax(
+    service: Service, store: Store, dialect: core.Dialect, own: str, other: str, language: str
+) -> None:
+    net = FakeNetwork(Chat("x", dialect, service, store))
+    shown = []
+    for words in ("help", "privacy", "stats", "stats on", "stats off", "mode", "language xx"):
+        verb, *args = words.split()
+        for group in (False, True):
+            net.admins.add("parent")
+            event = core.Command(
+                net.where("c", group, language), net.who("parent"), verb, tuple(args)
+            )
+            shown += said(await net.chat.command(event))
+    everything = "\n".join(shown)
+    assert own + "stats on" in everything
+    assert own + "forget" in everything
+    for command in ("stats", "forget", "mode", "language"):
+        assert other + command not in everything
