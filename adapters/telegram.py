@@ -18,6 +18,7 @@ from telegram import (
     BotCommand,
     ChatMember,
     ChatMemberAdministrator,
+    ChatMemberRestricted,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputFile,
@@ -45,7 +46,7 @@ from bot import chat as core
 from bot import texts
 from bot.i18n import available, language_for, translations
 from bot.network import Running
-from bot.service import CleanedFile
+from bot.service import ScrubbedFile
 from bot.texts import Syntax
 
 log = logging.getLogger(__name__)
@@ -154,7 +155,7 @@ class TelegramAdapter:
 
         async def rights() -> core.Rights:
             me = await context.bot.get_chat_member(chat_id, context.bot.id)
-            return core.Rights(may_remove=_may_delete(me))
+            return core.Rights(may_remove=_may_delete(me), may_post=_may_post(me))
 
         group = message.chat.type != ChatType.PRIVATE
         return core.Where(str(chat_id), group, user.language_code if user else None, rights)
@@ -280,8 +281,8 @@ class TelegramAdapter:
                         log.warning(
                             "telegram: could not delete an original (its clean copy is posted)"
                         )
-            elif isinstance(action, core.CleanCopy):
-                await _clean_copy(messages[action.to], action)
+            elif isinstance(action, core.ScrubbedCopy):
+                await _scrubbed_copy(messages[action.to], action)
             elif isinstance(action, core.ModeMenu):
                 await first.reply_text(
                     f"{action.question}\n{action.text}", reply_markup=_buttons(action)
@@ -297,7 +298,7 @@ def _fetcher(message: Message) -> Callable[[], Awaitable[bytes | None]]:
     return fetch
 
 
-async def _send_files(to: Message, files: Sequence[CleanedFile], caption: str = "") -> None:
+async def _send_files(to: Message, files: Sequence[ScrubbedFile], caption: str = "") -> None:
     if len(files) == 1:
         (cleaned,) = files
         document = InputFile(cleaned.data, filename=cleaned.file_name)
@@ -306,7 +307,7 @@ async def _send_files(to: Message, files: Sequence[CleanedFile], caption: str = 
         await to.reply_media_group(_media(files, caption))
 
 
-async def _clean_copy(original: Message, copy: core.CleanCopy) -> None:
+async def _scrubbed_copy(original: Message, copy: core.ScrubbedCopy) -> None:
     """In answer to the original, or posted in its place (in its topic, when it was in one)."""
     caption = plain(copy.summary, copy.note, MAX_CAPTION)
     if copy.reply:
@@ -323,7 +324,7 @@ async def _clean_copy(original: Message, copy: core.CleanCopy) -> None:
         await bot.send_media_group(chat_id, media, message_thread_id=thread)
 
 
-def _media(files: Sequence[CleanedFile], caption: str) -> list[InputMediaDocument]:
+def _media(files: Sequence[ScrubbedFile], caption: str) -> list[InputMediaDocument]:
     """Documents for one album; the caption goes on the first, as Telegram shows it."""
     return [
         InputMediaDocument(
@@ -371,6 +372,12 @@ async def on_compressed_photo(update: Update, context: Context) -> None:
             "the original as a file: tap the paperclip (📎), choose File, then pick the photo."
         )
         await update.effective_message.reply_text(text)
+
+
+def _may_post(member: ChatMember) -> bool:
+    if isinstance(member, ChatMemberRestricted):
+        return member.can_send_documents
+    return member.status in _INSIDE
 
 
 def _may_delete(member: ChatMember) -> bool:

@@ -9,7 +9,7 @@ knows it and a callback for the bot's rights there), who (an opaque key for the 
 display name for credits, a callback for whether they may change settings) and what (photos,
 each with its announced size and a `fetch` callback, or a command with its arguments). The core
 owns the size pre-check, the per-sender rate limit (every flow, groups included), the memory
-slot, cleaning through `Service`, the group modes and their default, who may change settings,
+slot, scrubbing through `Service`, the group modes and their default, who may change settings,
 usage counts and every command. It returns actions (say a text or a summary, send files, post a
 clean copy, remove originals) and never calls a network: no PTB, no nio here.
 
@@ -30,7 +30,7 @@ from bot import texts
 from bot.errors import DamagedImage
 from bot.i18n import DEFAULT, available, language_for
 from bot.ratelimit import RateLimit
-from bot.service import CleanedFile, Service
+from bot.service import ScrubbedFile, Service
 from bot.store import Store
 from bot.summary import Detail, Summary
 from bot.texts import Syntax
@@ -58,6 +58,7 @@ class Rights:
 
     may_remove: bool = False  # remove others' messages (Telegram: delete, Matrix: redact)
     remove_level: int | None = None  # what removing takes, where the network has levels
+    may_post: bool = True  # send messages and files there
 
 
 async def _no_rights() -> Rights:
@@ -124,9 +125,9 @@ class Denied:
 
 @dataclass(frozen=True)
 class SendFiles:
-    """Answer the event with the cleaned files (one message, or one album)."""
+    """Answer the event with the scrubbed files (one message, or one album)."""
 
-    files: tuple[CleanedFile, ...]
+    files: tuple[ScrubbedFile, ...]
 
 
 @dataclass(frozen=True)
@@ -137,11 +138,11 @@ class Remove:
 
 
 @dataclass(frozen=True)
-class CleanCopy:
+class ScrubbedCopy:
     """A clean copy with its caption (the summary, then `note`). With `reply`, in answer to
     photo `to`; else posted to the chat in its place (same thread), the original removed."""
 
-    files: tuple[CleanedFile, ...]
+    files: tuple[ScrubbedFile, ...]
     summary: Summary
     note: str
     to: int
@@ -159,7 +160,7 @@ class ModeMenu:
     labels: tuple[tuple[Mode, str], ...]  # each mode's short name, for buttons
 
 
-Action = Say | Denied | SendFiles | Remove | CleanCopy | ModeMenu
+Action = Say | Denied | SendFiles | Remove | ScrubbedCopy | ModeMenu
 
 
 class Dialect(Protocol):
@@ -244,6 +245,9 @@ class Chat:
             mode, rights = await self.mode(where)
             if mode is Mode.OFF:
                 return []
+            if not rights.may_post:
+                log.info("%s: may not post in a group; a photo is left alone", self.network)
+                return []
         else:
             mode, rights = Mode.WARN, Rights()
         language = await self.language(where)
@@ -275,10 +279,10 @@ class Chat:
                     unfetched += 1
                 else:
                     fetched.append((index, data))
-            reply = await self.service.clean([d for _, d in fetched], language, detail)
+            reply = await self.service.scrub([d for _, d in fetched], language, detail)
         await self.store.record(self.key(where), *reply.usage())
         files = tuple(
-            CleanedFile(f.data, f.file_name, f.mime, f.kinds, f.format, fetched[f.source][0])
+            ScrubbedFile(f.data, f.file_name, f.mime, f.kinds, f.format, fetched[f.source][0])
             for f in reply.files
         )
         if not where.group:
@@ -297,9 +301,13 @@ class Chat:
         if mode is Mode.REPLACE and rights.may_remove:
             note = texts.credit(language, event.who.name)
             removed = tuple(f.source for f in leaky)
-            return [*actions, Remove(removed), CleanCopy(leaky, reply.summary, note, first, False)]
+            return [
+                *actions,
+                Remove(removed),
+                ScrubbedCopy(leaky, reply.summary, note, first, False),
+            ]
         note = texts.please_delete(language, len(leaky))
-        return [*actions, CleanCopy(leaky, reply.summary, note, first, True)]
+        return [*actions, ScrubbedCopy(leaky, reply.summary, note, first, True)]
 
     # -- commands -------------------------------------------------------------------------------
 
