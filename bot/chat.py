@@ -21,8 +21,9 @@ in order.
 """
 
 import logging
+import math
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
 
@@ -30,7 +31,7 @@ from bot import texts
 from bot.errors import DamagedImage
 from bot.i18n import DEFAULT, available, language_for
 from bot.ratelimit import RateLimit
-from bot.service import ScrubbedFile, Service
+from bot.service import Reply, ScrubbedFile, Service
 from bot.store import Store
 from bot.summary import Detail, Summary
 from bot.texts import Syntax
@@ -240,74 +241,70 @@ class Chat:
     # -- photos ---------------------------------------------------------------------------------
 
     async def photos(self, event: Photos) -> list[Action]:
+        """One photo or one album: checked, fetched, scrubbed, counted and answered."""
         where = event.where
-        if where.group:
-            mode, rights = await self.mode(where)
-            if mode is Mode.OFF:
-                return []
-            if not rights.may_post:
-                log.info("%s: may not post in a group; a photo is left alone", self.network)
-                return []
-        else:
-            mode, rights = Mode.WARN, Rights()
+        mode, rights = await self.mode(where) if where.group else (Mode.WARN, Rights())
+        if mode is Mode.OFF:
+            return []
+        if not rights.may_post:
+            log.info("%s: may not post in a group; a photo is left alone", self.network)
+            return []
         language = await self.language(where)
         if not all(self.limit.allow(event.who.key) for _ in event.photos):
             return [Say(texts.slow_down(language))]
         actions: list[Action] = []
-        limit = min(
-            self.dialect.download_limit or self.service.limits.max_bytes,
-            self.service.limits.max_bytes,
-        )
+        limit = min(self.dialect.download_limit or math.inf, self.service.limits.max_bytes)
         wanted = [i for i, p in enumerate(event.photos) if p.size is None or p.size <= limit]
         if len(wanted) < len(event.photos):
             log.info(
-                "%s: refused %d files over the size limit before fetching",
+                "%s: %d files over the size limit, not fetched",
                 self.network,
                 len(event.photos) - len(wanted),
             )
             if not where.group:
-                actions.append(Say(self.dialect.too_large(language, limit)))
-        if not wanted:
-            return actions
+                actions.append(Say(self.dialect.too_large(language, int(limit))))
         detail = Detail.GROUP if where.group else Detail.PRIVATE
         async with self.service.slot():
-            fetched: list[tuple[int, bytes]] = []
-            unfetched = 0
-            for index in wanted:
-                data = await event.photos[index].fetch()
-                if data is None:
-                    unfetched += 1
-                else:
-                    fetched.append((index, data))
-            reply = await self.service.scrub([d for _, d in fetched], language, detail)
-        await self.store.record(self.key(where), *reply.usage())
-        files = tuple(
-            ScrubbedFile(f.data, f.file_name, f.mime, f.kinds, f.format, fetched[f.source][0])
-            for f in reply.files
-        )
-        if not where.group:
-            refusals = list(reply.refusals) + [texts.refusal(DamagedImage(), language)] * unfetched
-            if reply.summary:
-                actions.append(Say(summary=reply.summary))
-            if refusals:
-                actions.append(Say("\n".join(dict.fromkeys(refusals))))
-            if files:
-                actions.append(SendFiles(files))
-            return actions
+            fetched = [(i, d) for i in wanted if (d := await event.photos[i].fetch()) is not None]
+            unfetched = len(wanted) - len(fetched)
+            if not fetched:
+                reply = Reply(None, (), ())
+            else:
+                reply = await self.service.scrub([d for _, d in fetched], language, detail)
+                await self.store.record(self.key(where), *reply.usage())
+        # each file's `source` is its place among the event's photos, not among those fetched
+        files = tuple(replace(f, source=fetched[f.source][0]) for f in reply.files)
+        if where.group:
+            return actions + self._in_group(event, mode, rights, reply.summary, files, language)
+        refusals = [*reply.refusals, *[texts.refusal(DamagedImage(), language)] * unfetched]
+        if reply.summary:
+            actions.append(Say(summary=reply.summary))
+        if refusals:
+            actions.append(Say("\n".join(dict.fromkeys(refusals))))
+        if files:
+            actions.append(SendFiles(files))
+        return actions
+
+    def _in_group(
+        self,
+        event: Photos,
+        mode: Mode,
+        rights: Rights,
+        summary: Summary | None,
+        files: tuple[ScrubbedFile, ...],
+        language: str,
+    ) -> list[Action]:
+        """Only photos that carried hidden data are answered in a group, as its mode says."""
         leaky = tuple(f for f in files if f.kinds)
-        if not leaky or reply.summary is None:
-            return actions  # nothing hidden, or not a photo: no need to speak up in a group
+        if not leaky or summary is None:
+            return []  # nothing hidden, or not a photo: no need to speak up in a group
         first = leaky[0].source
         if mode is Mode.REPLACE and rights.may_remove:
             note = texts.credit(language, event.who.name)
             removed = tuple(f.source for f in leaky)
-            return [
-                *actions,
-                Remove(removed),
-                ScrubbedCopy(leaky, reply.summary, note, first, False),
-            ]
+            return [Remove(removed), ScrubbedCopy(leaky, summary, note, first, False)]
         note = texts.please_delete(language, len(leaky))
-        return [*actions, ScrubbedCopy(leaky, reply.summary, note, first, True)]
+        return [ScrubbedCopy(leaky, summary, note, first, True)]
 
     # -- commands -------------------------------------------------------------------------------
 
