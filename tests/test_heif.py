@@ -13,8 +13,9 @@ from PIL import Image, ImageOps
 
 from bot import scrub
 from bot.errors import DamagedImage, NotClean, ScrubError, TooLarge, UnsupportedFormat
-from bot.formats import heif
+from bot.formats import heif, isobmff
 from bot.formats.base import BlockKind
+from bot.metadata.pictures import video_seconds
 from tests.conftest import corpus_files, corpus_params
 from tests.judge import exiftool_tags, leftovers
 from tests.pictures import malformed_params, plant, secrets
@@ -423,3 +424,41 @@ def test_corrupted_structure_is_refused_or_clean(seed: int) -> None:
 def test_impossible_top_level_box_is_damage(tail: bytes) -> None:
     with pytest.raises(ScrubError, match="incomplete"):
         scrub.scrub(_make() + tail)
+
+
+# --- the generic box reader and writer (bot/formats/isobmff.py) ----------------------------------
+
+
+def test_box_reader_reads_64_bit_sizes_size_0_and_uuid() -> None:
+    large = struct.pack(">I4sQ", 1, b"mdat", 16 + 3) + b"abc"
+    user = b"U" * 16
+    uuid = isobmff.box(b"uuid", user + b"xyz")
+    tail = struct.pack(">I4s", 0, b"free") + b"to the end"
+    data = large + uuid + tail
+    found = isobmff.boxes(data, 0, len(data), isobmff.Budget())
+    assert [(b.type, b.end - b.body) for b in found] == [(b"mdat", 3), (b"uuid", 3), (b"free", 10)]
+    assert isobmff.uuid_of(data, found[1]) == user
+    assert found[2].end == len(data)
+    small = isobmff.full(b"x   ", 2, 7, b"\1")
+    version, flags, reader = isobmff.full_box(small, isobmff.box_at(small, 0, len(small)))
+    assert (version, flags, reader.rest()) == (2, 7, b"\1")
+
+
+def test_box_reader_is_bounded() -> None:
+    data = isobmff.box(b"free", b"") * 50
+    with pytest.raises(DamagedImage, match="too many boxes"):
+        isobmff.boxes(data, 0, len(data), isobmff.Budget(limit=10))
+    with pytest.raises(DamagedImage, match="incomplete"):
+        isobmff.box_at(struct.pack(">I4s", 100, b"free"), 0, 8)
+    with pytest.raises(DamagedImage, match="incomplete"):
+        isobmff.Reader(b"abcd", 0, 2).take(3)
+
+
+@pytest.mark.parametrize("version", [0, 1])
+def test_video_seconds_reads_mvhd(version: int) -> None:
+    times = struct.pack(">QQIQ" if version else ">IIII", 1, 2, 600, 600 * 3)
+    moov = isobmff.box(b"moov", isobmff.full(b"mvhd", version, 0, times + bytes(80)))
+    ftyp = isobmff.box(b"ftyp", b"isom\0\0\0\0")
+    assert video_seconds(ftyp + moov + struct.pack(">I4s", 0, b"mdat") + b"frames") == 3.0
+    assert video_seconds(ftyp + moov[:20]) is None
+    assert video_seconds(ftyp) is None

@@ -28,15 +28,18 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from bot.errors import DamagedImage, NotClean, UnsupportedFormat
+from bot.formats import isobmff
 from bot.formats.base import Block, BlockKind, Format, Parsed
+from bot.formats.isobmff import Box, Budget, Reader, boxes
+from bot.formats.isobmff import name as _name
 
-MAX_BOXES = 20_000  # boxes read in one file; an iPhone photo has a few hundred
+MAX_BOXES = isobmff.MAX_BOXES
 MAX_ITEMS = 10_000
 MAX_EXTENTS = 100_000
 MAX_BRANDS = 64
 SMALL_THUMBNAIL = 256 * 1024  # thumbnails up to this size are handed on as bytes
 
-_TRUNCATED = "The file ends in the middle of its HEIF boxes, so it is incomplete."
+_LABEL = "HEIF"
 
 HEIC_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"})
 AVIF_BRANDS = frozenset({b"avif", b"avis", b"avio"})
@@ -183,19 +186,11 @@ _KNOWN_META = frozenset(
 
 
 @dataclass(frozen=True)
-class _Box:
-    type: bytes
-    start: int
-    body: int  # first byte after the header (and after the extended type of a 'uuid')
-    end: int
-
-
-@dataclass(frozen=True)
 class _Item:
     id: int
     type: bytes  # b"" for version 0/1 entries, which carry no type
     content_type: bytes
-    box: _Box
+    box: Box
     version: int
     flags: int
 
@@ -222,41 +217,29 @@ class _Association:
 
 @dataclass
 class _Meta:
-    box: _Box
-    children: list[_Box]
+    box: Box
+    children: list[Box]
     items: dict[int, _Item] = field(default_factory=dict)
     locations: dict[int, _Location] = field(default_factory=dict)
     iloc_header: bytes = b""  # version, flags and field sizes of 'iloc'
     refs: list[_Ref] = field(default_factory=list)
     ref_version: int = 0
     primary: int = -1
-    properties: list[_Box] = field(default_factory=list)
+    properties: list[Box] = field(default_factory=list)
     associations: dict[int, _Association] = field(default_factory=dict)
-    idat: _Box | None = None
-    groups: list[tuple[_Box, tuple[int, ...]]] = field(default_factory=list)  # entity groups
+    idat: Box | None = None
+    groups: list[tuple[Box, tuple[int, ...]]] = field(default_factory=list)  # entity groups
 
 
 @dataclass(frozen=True)
 class _Layout:
-    top: tuple[_Box, ...]
+    top: tuple[Box, ...]
     meta: _Meta
     kept: frozenset[int]
     kept_properties: tuple[int, ...]  # 1-based ipco indices, in order
     blocks: tuple[Block, ...]
     width: int
     height: int
-
-
-class _Budget:
-    """Counts boxes across the whole file so hostile nesting cannot make us read forever."""
-
-    def __init__(self) -> None:
-        self.boxes = 0
-
-    def spend(self) -> None:
-        self.boxes += 1
-        if self.boxes > MAX_BOXES:
-            raise DamagedImage("The HEIF file has too many boxes to be a photo.")
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -266,81 +249,19 @@ def _damaged(what: str) -> DamagedImage:
     return DamagedImage(f"The HEIF file is damaged ({what}).")
 
 
-class _Reader:
-    """Big-endian fields inside [pos, end) of one box body; reading past `end` is damage."""
-
-    def __init__(self, data: bytes, pos: int, end: int) -> None:
-        self.data, self.pos, self.end = data, pos, end
-
-    def take(self, size: int) -> bytes:
-        if size < 0 or self.pos + size > self.end:
-            raise DamagedImage(_TRUNCATED)
-        chunk = self.data[self.pos : self.pos + size]
-        self.pos += size
-        return chunk
-
-    def uint(self, size: int) -> int:
-        return int.from_bytes(self.take(size), "big") if size else 0
-
-    def string(self) -> bytes:
-        """A NUL-terminated string; one that runs to the end of the box is taken as is."""
-        stop = self.data.find(b"\0", self.pos, self.end)
-        text = self.take((self.end if stop < 0 else stop) - self.pos)
-        if stop >= 0:
-            self.pos += 1
-        return text
-
-    def left(self) -> int:
-        return self.end - self.pos
+def _reader(data: bytes, pos: int, end: int) -> Reader:
+    return Reader(data, pos, end, _LABEL)
 
 
-def _box_at(data: bytes, pos: int, end: int) -> _Box:
-    if pos + 8 > end:
-        raise DamagedImage(_TRUNCATED)
-    size, kind = struct.unpack_from(">I4s", data, pos)
-    header = 8
-    if size == 1:
-        if pos + 16 > end:
-            raise DamagedImage(_TRUNCATED)
-        size = struct.unpack_from(">Q", data, pos + 8)[0]
-        header = 16
-    elif size == 0:
-        size = end - pos
-    if kind == b"uuid":
-        header += 16
-    if size < header or pos + size > end:
-        raise DamagedImage(_TRUNCATED)
-    return _Box(kind, pos, pos + header, pos + size)
+def _full_box(data: bytes, box: Box) -> tuple[int, int, Reader]:
+    return isobmff.full_box(data, box, _LABEL)
 
 
-def _boxes(data: bytes, start: int, end: int, budget: _Budget) -> list[_Box]:
-    """The boxes laid end to end in [start, end); nesting is walked only where we expect it."""
-    found = []
-    pos = start
-    while pos < end:
-        budget.spend()
-        box = _box_at(data, pos, end)
-        found.append(box)
-        pos = box.end
-    return found
-
-
-def _full_box(data: bytes, box: _Box) -> tuple[int, int, _Reader]:
-    """Version, flags and a reader positioned after them."""
-    reader = _Reader(data, box.body, box.end)
-    head = reader.uint(4)
-    return head >> 24, head & 0xFFFFFF, reader
-
-
-def _one(boxes: Iterable[_Box], kind: bytes) -> _Box | None:
-    matches = [box for box in boxes if box.type == kind]
+def _one(found: Iterable[Box], kind: bytes) -> Box | None:
+    matches = [box for box in found if box.type == kind]
     if len(matches) > 1:
         raise _damaged(f"more than one '{_name(kind)}' box")
     return matches[0] if matches else None
-
-
-def _name(kind: bytes) -> str:
-    return "".join(chr(b) if 32 <= b < 127 else "?" for b in kind)
 
 
 # --- the brand --------------------------------------------------------------------------------
@@ -369,11 +290,11 @@ def sniff_brand(data: bytes, fmt: Format) -> Format:
 # --- the meta box -------------------------------------------------------------------------------
 
 
-def _read_meta(data: bytes, box: _Box, budget: _Budget) -> _Meta:
+def _read_meta(data: bytes, box: Box, budget: Budget) -> _Meta:
     version, _, _ = _full_box(data, box)
     if version != 0:
         raise _damaged("unknown 'meta' version")
-    meta = _Meta(box, _boxes(data, box.body + 4, box.end, budget))
+    meta = _Meta(box, boxes(data, box.body + 4, box.end, budget))
     hdlr = _one(meta.children, b"hdlr")
     if hdlr is None:
         raise _damaged("no handler")
@@ -400,13 +321,13 @@ def _read_meta(data: bytes, box: _Box, budget: _Budget) -> _Meta:
     return meta
 
 
-def _read_items(data: bytes, meta: _Meta, budget: _Budget) -> None:
+def _read_items(data: bytes, meta: _Meta, budget: Budget) -> None:
     iinf = _one(meta.children, b"iinf")
     if iinf is None:
         raise _damaged("no item list")
     version, _, reader = _full_box(data, iinf)
     count = reader.uint(2 if version == 0 else 4)
-    entries = _boxes(data, reader.pos, iinf.end, budget)
+    entries = boxes(data, reader.pos, iinf.end, budget)
     if count != len(entries) or count > MAX_ITEMS:
         raise _damaged("the item count is wrong")
     for entry in entries:
@@ -418,7 +339,7 @@ def _read_items(data: bytes, meta: _Meta, budget: _Budget) -> None:
         meta.items[item.id] = item
 
 
-def _read_infe(data: bytes, box: _Box) -> _Item:
+def _read_infe(data: bytes, box: Box) -> _Item:
     version, flags, reader = _full_box(data, box)
     if version > 3:
         raise _damaged("unknown item entry version")
@@ -485,12 +406,12 @@ def _place(
         start = origin + offset
         end = limit if length == 0 else start + length
         if start > limit or end > limit:
-            raise DamagedImage(_TRUNCATED)
+            raise isobmff.truncated(_LABEL)
         ranges.append((start, end))
     return _Location(raw, tuple(ranges), method == 1)
 
 
-def _read_refs(data: bytes, meta: _Meta, budget: _Budget) -> None:
+def _read_refs(data: bytes, meta: _Meta, budget: Budget) -> None:
     iref = _one(meta.children, b"iref")
     if iref is None:
         return
@@ -499,22 +420,22 @@ def _read_refs(data: bytes, meta: _Meta, budget: _Budget) -> None:
         raise _damaged("unknown item reference version")
     meta.ref_version = version
     size = 2 if version == 0 else 4
-    for box in _boxes(data, reader.pos, iref.end, budget):
-        ref = _Reader(data, box.body, box.end)
+    for box in boxes(data, reader.pos, iref.end, budget):
+        ref = _reader(data, box.body, box.end)
         source = ref.uint(size)
         targets = tuple(ref.uint(size) for _ in range(ref.uint(2)))
         meta.refs.append(_Ref(box.type, source, targets))
 
 
-def _read_properties(data: bytes, meta: _Meta, budget: _Budget) -> None:
+def _read_properties(data: bytes, meta: _Meta, budget: Budget) -> None:
     iprp = _one(meta.children, b"iprp")
     if iprp is None:
         return
-    children = _boxes(data, iprp.body, iprp.end, budget)
+    children = boxes(data, iprp.body, iprp.end, budget)
     ipco = _one(children, b"ipco")
     if ipco is None:
         raise _damaged("no item properties")
-    meta.properties = _boxes(data, ipco.body, ipco.end, budget)
+    meta.properties = boxes(data, ipco.body, ipco.end, budget)
     for ipma in (box for box in children if box.type == b"ipma"):
         for association in _read_ipma(data, ipma, len(meta.properties)):
             if association.item in meta.associations:
@@ -522,15 +443,15 @@ def _read_properties(data: bytes, meta: _Meta, budget: _Budget) -> None:
             meta.associations[association.item] = association
 
 
-def _read_groups(data: bytes, meta: _Meta, budget: _Budget) -> None:
+def _read_groups(data: bytes, meta: _Meta, budget: Budget) -> None:
     grpl = _one(meta.children, b"grpl")
-    for group in _boxes(data, grpl.body, grpl.end, budget) if grpl else ():
-        reader = _Reader(data, group.body + 8, group.end)  # after version, flags and group id
+    for group in boxes(data, grpl.body, grpl.end, budget) if grpl else ():
+        reader = _reader(data, group.body + 8, group.end)  # after version, flags and group id
         members = tuple(reader.uint(4) for _ in range(reader.uint(4)))
         meta.groups.append((group, members))
 
 
-def _read_ipma(data: bytes, box: _Box, property_count: int) -> Iterator[_Association]:
+def _read_ipma(data: bytes, box: Box, property_count: int) -> Iterator[_Association]:
     version, flags, reader = _full_box(data, box)
     wide = flags & 1
     for _ in range(reader.uint(4)):
@@ -550,7 +471,7 @@ def _read_ipma(data: bytes, box: _Box, property_count: int) -> Iterator[_Associa
 # --- deciding what stays ------------------------------------------------------------------------
 
 
-def _property(meta: _Meta, item: int, kind: bytes) -> _Box | None:
+def _property(meta: _Meta, item: int, kind: bytes) -> Box | None:
     association = meta.associations.get(item)
     for index, _ in association.properties if association else ():
         if meta.properties[index - 1].type == kind:
@@ -684,7 +605,7 @@ def _meta_blocks(data: bytes, meta: _Meta) -> Iterator[Block]:
             yield Block(BlockKind.OTHER, f"HEIF '{_name(box.type)}' box in meta", payload)
 
 
-def _top_block(data: bytes, box: _Box) -> Block | None:
+def _top_block(data: bytes, box: Box) -> Block | None:
     payload = data[box.body : box.end]
     if box.type in (b"ftyp", b"meta", b"mdat") or box.type in _PADDING:
         return None
@@ -704,19 +625,19 @@ def _top_block(data: bytes, box: _Box) -> Block | None:
     return Block(BlockKind.OTHER, f"'{_name(box.type)}' box", payload)
 
 
-def _refuse_sequences(data: bytes, top: list[_Box], budget: _Budget) -> None:
+def _refuse_sequences(data: bytes, top: list[Box], budget: Budget) -> None:
     """A 'moov' with picture or video tracks in an image-sequence file is an animation."""
     moov = _one(top, b"moov")
     if moov is None:
         return
     handlers = set()
-    for trak in _boxes(data, moov.body, moov.end, budget):
+    for trak in boxes(data, moov.body, moov.end, budget):
         if trak.type != b"trak":
             continue
-        for mdia in _boxes(data, trak.body, trak.end, budget):
+        for mdia in boxes(data, trak.body, trak.end, budget):
             if mdia.type != b"mdia":
                 continue
-            hdlr = _one(_boxes(data, mdia.body, mdia.end, budget), b"hdlr")
+            hdlr = _one(boxes(data, mdia.body, mdia.end, budget), b"hdlr")
             if hdlr is not None:
                 handlers.add(data[hdlr.body + 8 : hdlr.body + 12])
     ftyp = top[0]
@@ -727,8 +648,8 @@ def _refuse_sequences(data: bytes, top: list[_Box], budget: _Budget) -> None:
 
 
 def _read(data: bytes) -> _Layout:
-    budget = _Budget()
-    top = _boxes(data, 0, len(data), budget)
+    budget = Budget(_LABEL)
+    top = boxes(data, 0, len(data), budget)
     if not top or top[0].type != b"ftyp":
         raise _damaged("no file type box first")
     _refuse_sequences(data, top, budget)
@@ -749,7 +670,7 @@ def _read(data: bytes) -> _Layout:
     return _Layout(tuple(top), meta, kept, properties, tuple(blocks), width, height)
 
 
-def _check_kept_extents(top: list[_Box], meta: _Meta, kept: frozenset[int]) -> None:
+def _check_kept_extents(top: list[Box], meta: _Meta, kept: frozenset[int]) -> None:
     """Picture data must sit in 'mdat' or 'idat': those are the only boxes we keep in place."""
     mdats = [box for box in top if box.type == b"mdat"]
     for item in kept:
@@ -770,14 +691,6 @@ def _size(data: bytes, meta: _Meta) -> tuple[int, int]:
 
 
 # --- writing ------------------------------------------------------------------------------------
-
-
-def _box(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I4s", 8 + len(body), kind) + body
-
-
-def _free(size: int) -> bytes:
-    return struct.pack(">I4s", size, b"free") + bytes(size - 8)
 
 
 def _zero_outside(buffer: bytearray, start: int, end: int, keep: list[tuple[int, int]]) -> None:
@@ -802,39 +715,41 @@ def _kept_ranges(layout: _Layout, in_idat: bool) -> list[tuple[int, int]]:
     return ranges
 
 
-def _new_hdlr(data: bytes, box: _Box, pad: int) -> bytes:
+def _new_hdlr(data: bytes, box: Box, pad: int) -> bytes:
     """The handler with its name blanked: 24 fixed bytes, then zeros (plus `pad` more)."""
     fixed = data[box.body : box.body + 24]
-    return _box(b"hdlr", fixed + bytes(box.end - box.body - len(fixed) + pad))
+    return isobmff.box(b"hdlr", fixed + bytes(box.end - box.body - len(fixed) + pad))
 
 
 def _in_file_order(layout: _Layout) -> list[int]:
     return [item for item in layout.meta.items if item in layout.kept]
 
 
-def _new_iinf(data: bytes, layout: _Layout, box: _Box) -> bytes:
+def _new_iinf(data: bytes, layout: _Layout, box: Box) -> bytes:
     version = data[box.body]
     items = [layout.meta.items[i] for i in _in_file_order(layout)]
     count = len(items).to_bytes(2 if version == 0 else 4, "big")
-    return _box(b"iinf", data[box.body : box.body + 4] + count + b"".join(map(_new_infe, items)))
+    return isobmff.box(
+        b"iinf", data[box.body : box.body + 4] + count + b"".join(map(_new_infe, items))
+    )
 
 
 def _new_infe(item: _Item) -> bytes:
     """An item entry with its name blanked (kept items are pictures, with no more fields)."""
     head = struct.pack(">B3s", item.version, item.flags.to_bytes(3, "big"))
     item_id = item.id.to_bytes(4 if item.version == 3 else 2, "big")
-    return _box(b"infe", head + item_id + b"\0\0" + item.type + b"\0")
+    return isobmff.box(b"infe", head + item_id + b"\0\0" + item.type + b"\0")
 
 
-def _new_iloc(data: bytes, layout: _Layout, box: _Box) -> bytes:
+def _new_iloc(data: bytes, layout: _Layout, box: Box) -> bytes:
     meta = layout.meta
     version = data[box.body]
     entries = [location.raw for i, location in meta.locations.items() if i in layout.kept]
     count = len(entries).to_bytes(2 if version < 2 else 4, "big")
-    return _box(b"iloc", meta.iloc_header + count + b"".join(entries))
+    return isobmff.box(b"iloc", meta.iloc_header + count + b"".join(entries))
 
 
-def _new_iref(data: bytes, layout: _Layout, box: _Box) -> bytes:
+def _new_iref(data: bytes, layout: _Layout, box: Box) -> bytes:
     size = 2 if layout.meta.ref_version == 0 else 4
     out = []
     for ref in layout.meta.refs:
@@ -842,15 +757,15 @@ def _new_iref(data: bytes, layout: _Layout, box: _Box) -> bytes:
         if ref.source in layout.kept and targets:
             ids = b"".join(t.to_bytes(size, "big") for t in targets)
             body = ref.source.to_bytes(size, "big") + len(targets).to_bytes(2, "big") + ids
-            out.append(_box(ref.type, body))
-    return _box(b"iref", data[box.body : box.body + 4] + b"".join(out)) if out else b""
+            out.append(isobmff.box(ref.type, body))
+    return isobmff.box(b"iref", data[box.body : box.body + 4] + b"".join(out)) if out else b""
 
 
-def _new_iprp(data: bytes, layout: _Layout, box: _Box) -> bytes:
+def _new_iprp(data: bytes, layout: _Layout, box: Box) -> bytes:
     meta = layout.meta
     remap = {old: new for new, old in enumerate(layout.kept_properties, start=1)}
     ipco = b"".join(data[meta.properties[i - 1].start : meta.properties[i - 1].end] for i in remap)
-    children = [_box(b"ipco", ipco)]
+    children = [isobmff.box(b"ipco", ipco)]
     wide = len(remap) > 127
     out = []
     for item in _in_file_order(layout):
@@ -864,8 +779,8 @@ def _new_iprp(data: bytes, layout: _Layout, box: _Box) -> bytes:
     version = 1 if any(len(item_id) == 4 for item_id, _ in out) else 0
     entries = b"".join(item_id.rjust(4 if version else 2, b"\0") + rest for item_id, rest in out)
     head = struct.pack(">B3sI", version, (1 if wide else 0).to_bytes(3, "big"), len(out))
-    children.append(_box(b"ipma", head + entries))
-    return _box(b"iprp", b"".join(children))
+    children.append(isobmff.box(b"ipma", head + entries))
+    return isobmff.box(b"iprp", b"".join(children))
 
 
 def _association(index: int, essential: bool, wide: bool) -> bytes:
@@ -874,21 +789,21 @@ def _association(index: int, essential: bool, wide: bool) -> bytes:
     return (index | (0x80 if essential else 0)).to_bytes(1, "big")
 
 
-def _new_idat(data: bytes, layout: _Layout, box: _Box) -> bytes:
+def _new_idat(data: bytes, layout: _Layout, box: Box) -> bytes:
     body = bytearray(data[box.body : box.end])
     keep = [(a - box.body, b - box.body) for a, b in _kept_ranges(layout, in_idat=True)]
     _zero_outside(body, 0, len(body), keep)
-    return _box(b"idat", bytes(body))
+    return isobmff.box(b"idat", bytes(body))
 
 
-def _new_grpl(data: bytes, layout: _Layout, box: _Box) -> bytes:
+def _new_grpl(data: bytes, layout: _Layout, box: Box) -> bytes:
     """Entity groups whose every member stays; a group that lost a member means nothing."""
     groups = [
         data[group.start : group.end]
         for group, members in layout.meta.groups
         if all(member in layout.kept for member in members)
     ]
-    return _box(b"grpl", b"".join(groups)) if groups else b""
+    return isobmff.box(b"grpl", b"".join(groups)) if groups else b""
 
 
 _REWRITERS = {
@@ -923,7 +838,7 @@ def _new_meta(data: bytes, layout: _Layout, last: bool) -> bytes:
         hdlr = next(box for box in meta.children if box.type == b"hdlr")
         parts = [_new_hdlr(data, hdlr, gap) if p[4:8] == b"hdlr" else p for p in parts]
         gap = 0
-    return _box(b"meta", head + b"".join(parts)) + (_free(gap) if gap else b"")
+    return isobmff.box(b"meta", head + b"".join(parts)) + (isobmff.free(gap) if gap else b"")
 
 
 MAX_MISSING_TAIL = 64  # bytes: a writer's off-by-a-few, not a picture cut in half
@@ -974,7 +889,7 @@ def strip(data: bytes, parsed: Parsed) -> bytes:
         elif box.type == b"mdat":
             _zero_outside(out, box.body, box.end, kept_ranges)
         elif box.type != b"ftyp":
-            out[box.start : box.end] = _free(box.end - box.start)
+            out[box.start : box.end] = isobmff.free(box.end - box.start)
     return bytes(out)
 
 
