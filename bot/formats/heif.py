@@ -9,22 +9,37 @@ What these files can carry besides the picture:
 - boxes next to the picture: Samsung motion photo video ('mpvd'), Samsung trailer ('sefd'),
   'uuid' boxes (C2PA, XMP), a 'moov' video track, old bytes in 'free' boxes or between items.
 
-How we remove it, losslessly and without moving a single byte of picture data:
-- the `meta` box is rewritten without the removed items (their 'infe', 'iloc' entries, every
-  'iref' reference from or to them, their 'ipma' associations, entity groups naming them), and
-  only decoding properties of the kept items stay in 'ipco' (colour profile and 'irot'/'imir'
-  orientation included); a 'free' box pads it back to its old size, so every absolute 'iloc'
-  offset stays valid;
-- every 'mdat'/'idat' byte that no kept item uses is zeroed (removed items, gaps, old data);
-- other top-level boxes before the last needed box become zero-filled 'free' boxes of the same
-  size, and those after it are cut off.
+How we remove it, losslessly: the output is a new file written from parsed fields, never a
+kept box copied whole ('ftyp', 'meta', one 'mdat', in that order):
+- 'ftyp': the codec's major brand, 'mif1' and the standard still-image brands the file had, in a
+  fixed order; 'hdlr' with zero reserved words and an empty name; 'dinf' with one self-contained
+  'url '; items renumbered 1..n in file order, with empty names; 'iloc' with one extent per
+  item into the new 'mdat'; 'iref' only of types decoders follow ('dimg', 'auxl', 'prem', 'base')
+  between kept items; 'grpl' only 'altr'/'ster' groups of kept items;
+- every kept property rebuilt from its fields at its specified length ('ispe', 'pixi', 'irot',
+  'imir', 'clap', 'pasp', 'colr' nclx, 'auxC' with a standard alpha URN only, 'hvcC' with only
+  VPS/SPS/PPS arrays, 'av1C' with only sequence header OBUs, 'clli', 'mdcv', 'a1op', 'a1lx',
+  'lsel', 'cloc', 'rloc', 'tols'); 'colr' prof/rICC profiles go through `_colour_profile`;
+- inside the picture data, by its own framing: HEVC NAL units other than base-layer slices and
+  parameter sets (SEI prefix/suffix, filler, AUD, reserved and unspecified types) and AV1 OBUs
+  other than sequence/frame headers, tile groups and frames (metadata, padding, temporal
+  delimiters, reserved) are cut out, not zeroed; grid and overlay descriptors are rewritten;
+  an overlay input that lies wholly outside the canvas is dropped with its data;
+- only the bytes of kept items are copied, so old data, gaps, removed items (an Exif item whose
+  bytes lie inside the picture's data loses them with the unit that held them) and every other
+  top-level box are gone.
 
 Kept: the primary item and what it is derived from ('dimg': grid tiles, 'iden', 'iovl', 'tmap'
-inputs) and its alpha planes. Image sequences ('moov' with picture tracks) are refused.
+inputs) and its alpha planes. Image sequences ('moov' with picture tracks) are refused: their
+sample tables are not rewritten yet.
+
+Residual (documented, not rebuilt): the configuration properties of rarer codecs (avcC, vvcC,
+lhvC, jpgC, j2kH, uncC, cmpd, ...) and the data of items in those codecs are copied as they are;
+inside kept NAL units and OBUs (parameter-set extension data, slice padding) nothing is parsed.
 """
 
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from bot.errors import DamagedImage, NotClean, UnsupportedFormat
@@ -229,6 +244,7 @@ class _Meta:
     associations: dict[int, _Association] = field(default_factory=dict)
     idat: Box | None = None
     groups: list[tuple[Box, tuple[int, ...]]] = field(default_factory=list)  # entity groups
+    overlays: dict[int, "_Overlay"] = field(default_factory=dict)  # 'iovl' items, as kept
 
 
 @dataclass(frozen=True)
@@ -657,10 +673,12 @@ def _read(data: bytes) -> _Layout:
     if meta_box is None:
         raise UnsupportedFormat("This ISO media file without a picture")
     meta = _read_meta(data, meta_box, budget)
+    _hide_overlay_inputs(data, meta)
     kept = _kept_items(data, meta)
     _check_kept_extents(top, meta, kept)
     blocks = [
         *_item_blocks(data, meta, kept),
+        *_skipped_unit_blocks(data, meta, kept),
         *_property_blocks(data, meta, kept),
         *_meta_blocks(data, meta),
         *(block for box in top if (block := _top_block(data, box)) is not None),
@@ -668,6 +686,28 @@ def _read(data: bytes) -> _Layout:
     width, height = _size(data, meta)
     properties = tuple(_kept_properties(meta, kept))
     return _Layout(tuple(top), meta, kept, properties, tuple(blocks), width, height)
+
+
+def _hide_overlay_inputs(data: bytes, meta: _Meta) -> None:
+    """An overlay input placed wholly outside the canvas is never seen: it goes like metadata."""
+    for index, ref in enumerate(meta.refs):
+        item = meta.items.get(ref.source)
+        if ref.type == b"dimg" and item is not None and item.type == b"iovl":
+            if ref.source in meta.overlays:
+                raise _damaged("an overlay has two input lists")
+            overlay, visible = _read_overlay(data, meta, ref.source, ref.targets)
+            meta.overlays[ref.source] = overlay
+            meta.refs[index] = _Ref(ref.type, ref.source, visible)
+    for item in meta.items.values():
+        if item.type == b"iovl" and item.id not in meta.overlays:
+            meta.overlays[item.id], _ = _read_overlay(data, meta, item.id, ())
+
+
+def _skipped_unit_blocks(data: bytes, meta: _Meta, kept: frozenset[int]) -> Iterator[Block]:
+    """Units inside the kept picture data that decoders skip (HEVC SEI, AV1 metadata, ...)."""
+    skipped = sum(_picture_data(data, meta, meta.items[item])[1] for item in kept)
+    if skipped:
+        yield Block(BlockKind.OTHER, f"HEIF picture data: {skipped} units decoders skip")
 
 
 def _check_kept_extents(top: list[Box], meta: _Meta, kept: frozenset[int]) -> None:
@@ -690,155 +730,478 @@ def _size(data: bytes, meta: _Meta) -> tuple[int, int]:
     return reader.uint(4), reader.uint(4)
 
 
-# --- writing ------------------------------------------------------------------------------------
+# --- rebuilding kept properties from their fields ------------------------------------------------
 
 
-def _zero_outside(buffer: bytearray, start: int, end: int, keep: list[tuple[int, int]]) -> None:
-    """Zero buffer[start:end] except the (absolute) ranges in `keep`."""
-    pos = start
-    for a, b in sorted(keep):
-        if b <= start or a >= end:
-            continue
-        if a > pos:
-            buffer[pos:a] = bytes(a - pos)
-        pos = max(pos, min(b, end))
-    if pos < end:
-        buffer[pos:end] = bytes(end - pos)
+def _colour_profile(profile: bytes) -> bytes:
+    """The ICC profile a 'colr' prof/rICC keeps: the one place bot/formats/icc.py plugs in."""
+    return profile
 
 
-def _kept_ranges(layout: _Layout, in_idat: bool) -> list[tuple[int, int]]:
-    ranges: list[tuple[int, int]] = []
-    for item in layout.kept:
-        location = layout.meta.locations.get(item)
-        if location and location.in_idat == in_idat:
-            ranges.extend(location.extents)
-    return ranges
+def _ispe(data: bytes, box: Box) -> bytes | None:
+    _, _, reader = _full_box(data, box)
+    return isobmff.full(b"ispe", 0, 0, struct.pack(">II", reader.uint(4), reader.uint(4)))
 
 
-def _new_hdlr(data: bytes, box: Box, pad: int) -> bytes:
-    """The handler with its name blanked: 24 fixed bytes, then zeros (plus `pad` more)."""
-    fixed = data[box.body : box.body + 24]
-    return isobmff.box(b"hdlr", fixed + bytes(box.end - box.body - len(fixed) + pad))
+def _pixi(data: bytes, box: Box) -> bytes | None:
+    _, _, reader = _full_box(data, box)
+    channels = reader.uint(1)
+    return isobmff.full(b"pixi", 0, 0, bytes([channels]) + reader.take(channels))
 
 
-def _in_file_order(layout: _Layout) -> list[int]:
-    return [item for item in layout.meta.items if item in layout.kept]
+def _irot(data: bytes, box: Box) -> bytes | None:
+    return isobmff.box(b"irot", bytes([_reader(data, box.body, box.end).uint(1) & 3]))
 
 
-def _new_iinf(data: bytes, layout: _Layout, box: Box) -> bytes:
-    version = data[box.body]
-    items = [layout.meta.items[i] for i in _in_file_order(layout)]
-    count = len(items).to_bytes(2 if version == 0 else 4, "big")
-    return isobmff.box(
-        b"iinf", data[box.body : box.body + 4] + count + b"".join(map(_new_infe, items))
+def _imir(data: bytes, box: Box) -> bytes | None:
+    return isobmff.box(b"imir", bytes([_reader(data, box.body, box.end).uint(1) & 1]))
+
+
+def _words(count: int, size: int = 4) -> Callable[[bytes, Box], bytes | None]:
+    """A plain box of `count` unsigned fields of `size` bytes (clap, pasp, clli, mdcv, ...)."""
+
+    def rebuild(data: bytes, box: Box) -> bytes | None:
+        reader = _reader(data, box.body, box.end)
+        return isobmff.box(box.type, b"".join(reader.take(size) for _ in range(count)))
+
+    return rebuild
+
+
+def _full_words(count: int, size: int) -> Callable[[bytes, Box], bytes | None]:
+    """A version 0 full box of `count` unsigned fields of `size` bytes (cloc, rloc, tols)."""
+
+    def rebuild(data: bytes, box: Box) -> bytes | None:
+        version, _, reader = _full_box(data, box)
+        if version != 0:
+            return None
+        return isobmff.full(box.type, 0, 0, b"".join(reader.take(size) for _ in range(count)))
+
+    return rebuild
+
+
+def _a1lx(data: bytes, box: Box) -> bytes | None:
+    reader = _reader(data, box.body, box.end)
+    large = reader.uint(1) & 1
+    sizes = b"".join(reader.take(4 if large else 2) for _ in range(3))
+    return isobmff.box(b"a1lx", bytes([large]) + sizes)
+
+
+def _auxc(data: bytes, box: Box) -> bytes | None:
+    """Only a standard alpha URN survives; the subtype (free bytes) never does."""
+    _, _, reader = _full_box(data, box)
+    urn = reader.string()
+    return isobmff.full(b"auxC", 0, 0, urn + b"\0") if urn in ALPHA_URNS else None
+
+
+def _colr(data: bytes, box: Box) -> bytes | None:
+    reader = _reader(data, box.body, box.end)
+    kind = reader.take(4)
+    if kind == b"nclx":
+        fields = reader.take(6) + bytes([reader.uint(1) & 0x80])  # full_range_flag, reserved 0
+        return isobmff.box(b"colr", kind + fields)
+    if kind in (b"prof", b"rICC"):
+        return isobmff.box(b"colr", kind + _colour_profile(reader.rest()))
+    return None
+
+
+_HEVC_PARAMETER_SETS = (32, 33, 34)  # VPS, SPS, PPS
+
+
+def _hvcc(data: bytes, box: Box) -> bytes | None:
+    """HEVCDecoderConfigurationRecord (ISO/IEC 14496-15 8.3.3) with reserved bits set as the
+    standard says and only parameter-set arrays (no SEI, no unknown NAL types)."""
+    reader = _reader(data, box.body, box.end)
+    if reader.uint(1) != 1:
+        raise _damaged("unknown HEVC configuration version")
+    profile = reader.take(
+        1 + 4 + 6 + 1
+    )  # profile space/tier/idc, compatibility, constraints, level
+    segmentation = reader.uint(2) & 0x0FFF
+    parallelism, chroma = reader.uint(1) & 3, reader.uint(1) & 3
+    luma, chroma_depth = reader.uint(1) & 7, reader.uint(1) & 7
+    frame_rate, timing = reader.take(2), reader.uint(1)
+    arrays = []
+    for _ in range(reader.uint(1)):
+        head = reader.uint(1)
+        units = [reader.take(reader.uint(2)) for _ in range(reader.uint(2))]
+        if head & 0x3F in _HEVC_PARAMETER_SETS:
+            arrays.append(bytes([head & 0xBF]) + _counted(units))
+    fixed = bytes([1]) + profile + struct.pack(">H", 0xF000 | segmentation)
+    fixed += bytes([0xFC | parallelism, 0xFC | chroma, 0xF8 | luma, 0xF8 | chroma_depth])
+    fixed += frame_rate + bytes([timing, len(arrays)])
+    return isobmff.box(b"hvcC", fixed + b"".join(arrays))
+
+
+def _counted(units: list[bytes]) -> bytes:
+    return struct.pack(">H", len(units)) + b"".join(
+        struct.pack(">H", len(unit)) + unit for unit in units
     )
 
 
-def _new_infe(item: _Item) -> bytes:
-    """An item entry with its name blanked (kept items are pictures, with no more fields)."""
-    head = struct.pack(">B3s", item.version, item.flags.to_bytes(3, "big"))
-    item_id = item.id.to_bytes(4 if item.version == 3 else 2, "big")
-    return isobmff.box(b"infe", head + item_id + b"\0\0" + item.type + b"\0")
+def _av1c(data: bytes, box: Box) -> bytes | None:
+    """AV1CodecConfigurationRecord (AV1-ISOBMFF 2.3) with only sequence header OBUs."""
+    reader = _reader(data, box.body, box.end)
+    if reader.uint(1) != 0x81:
+        raise _damaged("unknown AV1 configuration version")
+    fields = reader.take(2)
+    delay = reader.uint(1)
+    delay = delay & 0x1F if delay & 0x10 else 0
+    config = b"".join(_obu(*obu) for obu in _obus(reader.rest()) if obu[0] == _OBU_SEQUENCE)
+    return isobmff.box(b"av1C", bytes([0x81]) + fields + bytes([delay]) + config)
 
 
-def _new_iloc(data: bytes, layout: _Layout, box: Box) -> bytes:
-    meta = layout.meta
-    version = data[box.body]
-    entries = [location.raw for i, location in meta.locations.items() if i in layout.kept]
-    count = len(entries).to_bytes(2 if version < 2 else 4, "big")
-    return isobmff.box(b"iloc", meta.iloc_header + count + b"".join(entries))
-
-
-def _new_iref(data: bytes, layout: _Layout, box: Box) -> bytes:
-    size = 2 if layout.meta.ref_version == 0 else 4
-    out = []
-    for ref in layout.meta.refs:
-        targets = [t for t in ref.targets if t in layout.kept]
-        if ref.source in layout.kept and targets:
-            ids = b"".join(t.to_bytes(size, "big") for t in targets)
-            body = ref.source.to_bytes(size, "big") + len(targets).to_bytes(2, "big") + ids
-            out.append(isobmff.box(ref.type, body))
-    return isobmff.box(b"iref", data[box.body : box.body + 4] + b"".join(out)) if out else b""
-
-
-def _new_iprp(data: bytes, layout: _Layout, box: Box) -> bytes:
-    meta = layout.meta
-    remap = {old: new for new, old in enumerate(layout.kept_properties, start=1)}
-    ipco = b"".join(data[meta.properties[i - 1].start : meta.properties[i - 1].end] for i in remap)
-    children = [isobmff.box(b"ipco", ipco)]
-    wide = len(remap) > 127
-    out = []
-    for item in _in_file_order(layout):
-        association = meta.associations.get(item)
-        if association is None:
-            continue
-        props = [(remap[i], essential) for i, essential in association.properties if i in remap]
-        item_id = item.to_bytes(2 if item < 0x10000 else 4, "big")
-        values = b"".join(_association(i, essential, wide) for i, essential in props)
-        out.append((item_id, len(props).to_bytes(1, "big") + values))
-    version = 1 if any(len(item_id) == 4 for item_id, _ in out) else 0
-    entries = b"".join(item_id.rjust(4 if version else 2, b"\0") + rest for item_id, rest in out)
-    head = struct.pack(">B3sI", version, (1 if wide else 0).to_bytes(3, "big"), len(out))
-    children.append(isobmff.box(b"ipma", head + entries))
-    return isobmff.box(b"iprp", b"".join(children))
-
-
-def _association(index: int, essential: bool, wide: bool) -> bytes:
-    if wide:
-        return (index | (0x8000 if essential else 0)).to_bytes(2, "big")
-    return (index | (0x80 if essential else 0)).to_bytes(1, "big")
-
-
-def _new_idat(data: bytes, layout: _Layout, box: Box) -> bytes:
-    body = bytearray(data[box.body : box.end])
-    keep = [(a - box.body, b - box.body) for a, b in _kept_ranges(layout, in_idat=True)]
-    _zero_outside(body, 0, len(body), keep)
-    return isobmff.box(b"idat", bytes(body))
-
-
-def _new_grpl(data: bytes, layout: _Layout, box: Box) -> bytes:
-    """Entity groups whose every member stays; a group that lost a member means nothing."""
-    groups = [
-        data[group.start : group.end]
-        for group, members in layout.meta.groups
-        if all(member in layout.kept for member in members)
-    ]
-    return isobmff.box(b"grpl", b"".join(groups)) if groups else b""
-
-
-_REWRITERS = {
-    b"iinf": _new_iinf,
-    b"iloc": _new_iloc,
-    b"iref": _new_iref,
-    b"iprp": _new_iprp,
-    b"idat": _new_idat,
-    b"grpl": _new_grpl,
+_REBUILDERS: dict[bytes, Callable[[bytes, Box], bytes | None]] = {
+    b"hvcC": _hvcc,
+    b"av1C": _av1c,
+    b"ispe": _ispe,
+    b"pixi": _pixi,
+    b"colr": _colr,
+    b"irot": _irot,
+    b"imir": _imir,
+    b"clap": _words(8),
+    b"pasp": _words(2),
+    b"auxC": _auxc,
+    b"clli": _words(2, 2),
+    b"mdcv": _words(6, 4),
+    b"a1op": _words(1, 1),
+    b"a1lx": _a1lx,
+    b"lsel": _words(1, 2),
+    b"cloc": _full_words(1, 1),
+    b"rloc": _full_words(2, 4),
+    b"tols": _full_words(1, 2),
+    b"amve": _words(2, 4),
 }
 
 
-def _new_meta(data: bytes, layout: _Layout, last: bool) -> bytes:
-    """The rewritten 'meta', padded to exactly its old size so no offset moves (unless nothing
-    follows it, when the rest of the file is cut anyway)."""
+def _new_property(data: bytes, box: Box) -> bytes | None:
+    """A kept property written from its fields; None drops it. Properties of rarer codecs that
+    we cannot take apart (avcC, vvcC, uncC, ...) are copied whole: see the module docstring."""
+    rebuild = _REBUILDERS.get(box.type)
+    return rebuild(data, box) if rebuild else data[box.start : box.end]
+
+
+# --- units inside the picture data ---------------------------------------------------------------
+
+_OBU_SEQUENCE = 1
+# Sequence header, frame header, tile group, frame, redundant frame header: what a decoder uses.
+_KEPT_OBUS = frozenset({1, 3, 4, 6, 7})
+_MAX_UNITS = 100_000  # NAL units or OBUs in one item
+
+
+def _leb128(payload: bytes, pos: int) -> tuple[int, int]:
+    value = 0
+    for i in range(8):
+        if pos + i >= len(payload):
+            raise isobmff.truncated(_LABEL)
+        byte = payload[pos + i]
+        value |= (byte & 0x7F) << (7 * i)
+        if not byte & 0x80:
+            return value, pos + i + 1
+    raise _damaged("an AV1 size field is too long")
+
+
+def _obus(payload: bytes) -> list[tuple[int, int | None, bytes]]:
+    """(type, extension byte or None, payload) of each OBU, read by its own size fields."""
+    found: list[tuple[int, int | None, bytes]] = []
+    pos = 0
+    while pos < len(payload):
+        if len(found) >= _MAX_UNITS:
+            raise _damaged("too many AV1 units")
+        head = payload[pos]
+        pos += 1
+        if head & 0x80:
+            raise _damaged("an AV1 unit has its forbidden bit set")
+        extension = None
+        if head & 4:
+            if pos >= len(payload):
+                raise isobmff.truncated(_LABEL)
+            extension, pos = payload[pos], pos + 1
+        size, pos = _leb128(payload, pos) if head & 2 else (len(payload) - pos, pos)
+        if pos + size > len(payload):
+            raise isobmff.truncated(_LABEL)
+        found.append(((head >> 3) & 15, extension, payload[pos : pos + size]))
+        pos += size
+    return found
+
+
+def _obu(kind: int, extension: int | None, body: bytes) -> bytes:
+    """An OBU with its size field, written as the standard writes it (minimal LEB128)."""
+    head = bytes([kind << 3 | (6 if extension is not None else 2)])
+    if extension is not None:
+        head += bytes([extension & 0xF8])
+    size, value = bytearray(), len(body)
+    while True:
+        size.append((value & 0x7F) | (0x80 if value > 0x7F else 0))
+        value >>= 7
+        if not value:
+            break
+    return head + bytes(size) + body
+
+
+def _nal_units(payload: bytes, length_size: int) -> list[bytes]:
+    found: list[bytes] = []
+    pos = 0
+    while pos < len(payload):
+        if len(found) >= _MAX_UNITS:
+            raise _damaged("too many HEVC units")
+        if pos + length_size > len(payload):
+            raise isobmff.truncated(_LABEL)
+        size = int.from_bytes(payload[pos : pos + length_size], "big")
+        pos += length_size
+        if size < 2 or pos + size > len(payload):
+            raise _damaged("an HEVC unit does not fit its item")
+        found.append(payload[pos : pos + size])
+        pos += size
+    return found
+
+
+def _decoded_nal(unit: bytes) -> bool:
+    """VCL slices (types 0-21) and parameter sets of the base layer: what a decoder uses."""
+    kind = unit[0] >> 1 & 0x3F
+    layer = (unit[0] & 1) << 5 | unit[1] >> 3
+    if unit[0] & 0x80:
+        raise _damaged("an HEVC unit has its forbidden bit set")
+    return layer == 0 and (kind <= 21 or kind in _HEVC_PARAMETER_SETS)
+
+
+def _length_size(data: bytes, meta: _Meta, item: int) -> int:
+    config = _property(meta, item, b"hvcC")
+    if config is None or config.end - config.body < 23:
+        raise _damaged("an HEVC picture has no configuration")
+    return (data[config.body + 21] & 3) + 1
+
+
+def _picture_data(data: bytes, meta: _Meta, item: _Item) -> tuple[bytes, int]:
+    """The item's data as we write it, and how many units decoders skip were left out."""
+    payload = _item_bytes(data, meta, item.id)
+    if item.type == b"hvc1":
+        size = _length_size(data, meta, item.id)
+        units = _nal_units(payload, size)
+        kept = [unit for unit in units if _decoded_nal(unit)]
+        out = b"".join(len(unit).to_bytes(size, "big") + unit for unit in kept)
+        return out, len(units) - len(kept)
+    if item.type == b"av01":
+        obus = _obus(payload)
+        kept_obus = [obu for obu in obus if obu[0] in _KEPT_OBUS]
+        return b"".join(_obu(*obu) for obu in kept_obus), len(obus) - len(kept_obus)
+    if item.type == b"grid":
+        return _grid(payload), 0
+    if item.type == b"iovl":
+        return _overlay_bytes(meta.overlays[item.id]), 0
+    if item.type == b"iden":
+        return b"", 0
+    return payload, 0
+
+
+def _grid(payload: bytes) -> bytes:
+    reader = Reader(payload, 0, len(payload), _LABEL)
+    if reader.uint(1) != 0:
+        raise _damaged("unknown grid version")
+    large = reader.uint(1) & 1
+    rows, columns = reader.uint(1), reader.uint(1)
+    width, height = reader.uint(4 if large else 2), reader.uint(4 if large else 2)
+    large = 1 if max(width, height) > 0xFFFF else 0
+    size = ">II" if large else ">HH"
+    return bytes([0, large, rows, columns]) + struct.pack(size, width, height)
+
+
+@dataclass(frozen=True)
+class _Overlay:
+    fill: bytes  # four 16-bit canvas fill values
+    width: int
+    height: int
+    offsets: tuple[tuple[int, int], ...]  # of the visible inputs, in reference order
+
+
+def _read_overlay(
+    data: bytes, meta: _Meta, item: int, inputs: tuple[int, ...]
+) -> tuple[_Overlay, tuple[int, ...]]:
+    """The overlay and the inputs that show on its canvas (a hidden one goes with its data)."""
+    payload = _item_bytes(data, meta, item)
+    reader = Reader(payload, 0, len(payload), _LABEL)
+    if reader.uint(1) != 0:
+        raise _damaged("unknown overlay version")
+    size = 4 if reader.uint(1) & 1 else 2
+    fill = reader.take(8)
+    width, height = reader.uint(size), reader.uint(size)
+    offsets, visible = [], []
+    for target in inputs:
+        x = int.from_bytes(reader.take(size), "big", signed=True)
+        y = int.from_bytes(reader.take(size), "big", signed=True)
+        w, h = _ispe_of(data, meta, target)
+        if x < width and y < height and (w == 0 or x + w > 0) and (h == 0 or y + h > 0):
+            offsets.append((x, y))
+            visible.append(target)
+    return _Overlay(fill, width, height, tuple(offsets)), tuple(visible)
+
+
+def _overlay_bytes(overlay: _Overlay) -> bytes:
+    values = [overlay.width, overlay.height] + [v for xy in overlay.offsets for v in xy]
+    large = any(not -0x8000 <= v < 0x8000 for v in values[2:]) or max(values[:2]) > 0xFFFF
+    out = bytes([0, 1 if large else 0]) + overlay.fill
+    out += struct.pack(">II" if large else ">HH", overlay.width, overlay.height)
+    pair = ">ii" if large else ">hh"
+    return out + b"".join(struct.pack(pair, x, y) for x, y in overlay.offsets)
+
+
+def _ispe_of(data: bytes, meta: _Meta, item: int) -> tuple[int, int]:
+    ispe = _property(meta, item, b"ispe")
+    if ispe is None:
+        return 0, 0
+    _, _, reader = _full_box(data, ispe)
+    return reader.uint(4), reader.uint(4)
+
+
+# --- writing: a new file, every box written from its fields ------------------------------------
+
+# References between kept items that a decoder follows; any other type is a name we do not keep.
+_KEPT_REFERENCES = frozenset({b"dimg", b"auxl", b"prem", b"base"})
+_KEPT_GROUPS = frozenset({b"altr", b"ster"})
+# Standard brands a cleaned still image may claim, in the order we write them.
+_STILL_BRANDS = (b"mif1", b"mif2", b"miaf", b"MiHE", b"MiHA", b"MiHB", b"MiAC", b"MiPr")
+_CODEC_BRANDS = (b"heic", b"heix", b"avif", b"MA1A", b"MA1B")
+
+
+def _brands(data: bytes, top: tuple[Box, ...]) -> set[bytes]:
+    ftyp = top[0]
+    end = min(ftyp.end, ftyp.body + 8 + 4 * MAX_BRANDS)
+    brands = {data[pos : pos + 4] for pos in range(ftyp.body + 8, end - 3, 4)}
+    return brands | {data[ftyp.body : ftyp.body + 4]}
+
+
+def _new_ftyp(data: bytes, layout: _Layout, order: list[int]) -> bytes:
+    """The major brand of the codec, then 'mif1' and the standard brands the file had."""
+    types = {layout.meta.items[i].type for i in order}
+    had = _brands(data, layout.top)
+    if b"av01" in types:
+        major = b"avif"
+    elif b"hvc1" in types:
+        major = b"heix" if b"heix" in had and b"heic" not in had else b"heic"
+    else:
+        major = b"mif1"
+    needed = {major, b"mif1"} | (had & set(_STILL_BRANDS + _CODEC_BRANDS))
+    if major != b"avif":
+        needed -= {b"avif", b"MA1A", b"MA1B"}
+    if b"hvc1" not in types:
+        needed -= {b"heic", b"heix"}
+    compatible = [b for b in _STILL_BRANDS + _CODEC_BRANDS if b in needed]
+    return isobmff.box(b"ftyp", major + bytes(4) + b"".join(compatible))
+
+
+def _new_hdlr() -> bytes:
+    """The handler: pre_defined, 'pict', three reserved words, all zero, and an empty name."""
+    return isobmff.full(b"hdlr", 0, 0, bytes(4) + b"pict" + bytes(12) + b"\0")
+
+
+def _new_dinf() -> bytes:
+    """One data reference: a self-contained 'url ' (flag 1), with no location."""
+    url = isobmff.full(b"url ", 0, 1, b"")
+    return isobmff.box(b"dinf", isobmff.full(b"dref", 0, 0, struct.pack(">I", 1) + url))
+
+
+def _new_iinf(layout: _Layout, order: list[int]) -> bytes:
+    entries = []
+    for new, old in enumerate(order, start=1):
+        item = layout.meta.items[old]
+        body = struct.pack(">HH4s", new, 0, item.type) + b"\0"  # protection 0, empty name
+        entries.append(isobmff.full(b"infe", 2, item.flags & 1, body))  # flag 1: hidden
+    return isobmff.full(b"iinf", 0, 0, struct.pack(">H", len(entries)) + b"".join(entries))
+
+
+def _new_iref(layout: _Layout, ids: dict[int, int]) -> bytes:
+    refs = []
+    for ref in layout.meta.refs:
+        targets = [ids[t] for t in ref.targets if t in ids]
+        if ref.type in _KEPT_REFERENCES and ref.source in ids and targets:
+            body = struct.pack(">HH", ids[ref.source], len(targets))
+            refs.append(isobmff.box(ref.type, body + struct.pack(f">{len(targets)}H", *targets)))
+    return isobmff.full(b"iref", 0, 0, b"".join(refs)) if refs else b""
+
+
+def _new_iprp(data: bytes, layout: _Layout, order: list[int]) -> bytes:
     meta = layout.meta
-    parts = []
-    for box in meta.children:
-        if box.type in _REWRITERS:
-            parts.append(_REWRITERS[box.type](data, layout, box))
-        elif box.type in (b"pitm", b"dinf"):
-            parts.append(data[box.start : box.end])
-        elif box.type == b"hdlr":
-            parts.append(_new_hdlr(data, box, 0))
-    head = data[meta.box.body : meta.box.body + 4]
-    gap = (meta.box.end - meta.box.start) - (8 + len(head) + sum(map(len, parts)))
-    if gap < 0:
+    remap: dict[int, int] = {}
+    written = []
+    for old in layout.kept_properties:
+        rebuilt = _new_property(data, meta.properties[old - 1])
+        if rebuilt is not None:
+            written.append(rebuilt)
+            remap[old] = len(written)
+    wide = len(written) > 127
+    top = 0x8000 if wide else 0x80
+    entries = []
+    for new, old in enumerate(order, start=1):
+        association = meta.associations.get(old)
+        props = (
+            [(remap[i], e) for i, e in association.properties if i in remap] if association else []
+        )
+        if not props:
+            continue
+        if len(props) > 255:
+            raise _damaged("an item has too many properties")
+        values = b"".join(
+            (i | (top if essential else 0)).to_bytes(2 if wide else 1, "big")
+            for i, essential in props
+        )
+        entries.append(struct.pack(">HB", new, len(props)) + values)
+    ipma = isobmff.full(
+        b"ipma", 0, 1 if wide else 0, struct.pack(">I", len(entries)) + b"".join(entries)
+    )
+    return isobmff.box(b"iprp", isobmff.box(b"ipco", b"".join(written)) + ipma)
+
+
+def _new_grpl(layout: _Layout, ids: dict[int, int]) -> bytes:
+    """Entity groups of a kind decoders use whose every member stays, under new ids."""
+    groups: list[bytes] = []
+    for group, members in layout.meta.groups:
+        if group.type in _KEPT_GROUPS and members and all(m in ids for m in members):
+            group_id = len(ids) + 1 + len(groups)
+            body = struct.pack(
+                f">II{len(members)}I", group_id, len(members), *(ids[m] for m in members)
+            )
+            groups.append(isobmff.full(group.type, 0, 0, body))
+    return isobmff.box(b"grpl", b"".join(groups)) if groups else b""
+
+
+def _new_iloc(sizes: list[int], first: int) -> bytes:
+    """Version 0: 4-byte offsets and lengths, no base offset; one extent per item with data."""
+    entries, offset = [], first
+    for new, size in enumerate(sizes, start=1):
+        if size:
+            entries.append(struct.pack(">HHHII", new, 0, 1, offset, size))
+            offset += size
+    if offset > 0xFFFFFFFF:
+        raise _damaged("the picture data is too large")
+    return isobmff.full(
+        b"iloc", 0, 0, struct.pack(">BBH", 0x44, 0, len(entries)) + b"".join(entries)
+    )
+
+
+def _iloc_size(sizes: list[int]) -> int:
+    return 8 + 4 + 4 + 14 * sum(1 for size in sizes if size)
+
+
+def _write(data: bytes, layout: _Layout) -> bytes:
+    order = [item for item in layout.meta.items if item in layout.kept]  # file order
+    ids = {old: new for new, old in enumerate(order, start=1)}
+    payloads = [_picture_data(data, layout.meta, layout.meta.items[i])[0] for i in order]
+    sizes = [len(payload) for payload in payloads]
+    if any(
+        not size
+        for size, i in zip(sizes, order, strict=True)
+        if layout.meta.items[i].type != b"iden"
+    ):
+        raise _damaged("a picture has no data")
+    ftyp = _new_ftyp(data, layout, order)
+    pitm = isobmff.full(b"pitm", 0, 0, struct.pack(">H", ids[layout.meta.primary]))
+    before = _new_hdlr() + _new_dinf() + pitm + _new_iinf(layout, order)
+    after = _new_iref(layout, ids) + _new_iprp(data, layout, order) + _new_grpl(layout, ids)
+    meta_size = 12 + len(before) + _iloc_size(sizes) + len(after)
+    iloc = _new_iloc(sizes, len(ftyp) + meta_size + 8)
+    meta = isobmff.full(b"meta", 0, 0, before + iloc + after)
+    if len(meta) != meta_size:
         raise NotClean
-    if last:
-        gap = 0
-    elif 0 < gap < 8:  # too small for a 'free' box: the handler name absorbs it
-        hdlr = next(box for box in meta.children if box.type == b"hdlr")
-        parts = [_new_hdlr(data, hdlr, gap) if p[4:8] == b"hdlr" else p for p in parts]
-        gap = 0
-    return isobmff.box(b"meta", head + b"".join(parts)) + (isobmff.free(gap) if gap else b"")
+    return ftyp + meta + isobmff.box(b"mdat", b"".join(payloads))
 
 
 MAX_MISSING_TAIL = 64  # bytes: a writer's off-by-a-few, not a picture cut in half
@@ -876,21 +1239,7 @@ def parse(data: bytes) -> Parsed:
 
 def strip(data: bytes, parsed: Parsed) -> bytes:
     data = completed(data)
-    layout = _read(data)
-    needed = [box for box in layout.top if box.type in (b"ftyp", b"meta", b"mdat")]
-    cut = max(box.end for box in needed)
-    out = bytearray(data[:cut])
-    kept_ranges = _kept_ranges(layout, in_idat=False)
-    for box in layout.top:
-        if box.end > cut:
-            break
-        if box.type == b"meta":
-            out[box.start : box.end] = _new_meta(data, layout, last=box.end == cut)
-        elif box.type == b"mdat":
-            _zero_outside(out, box.body, box.end, kept_ranges)
-        elif box.type != b"ftyp":
-            out[box.start : box.end] = isobmff.free(box.end - box.start)
-    return bytes(out)
+    return _write(data, _read(data))
 
 
 FORMAT = Format("heif", "image/heic", "heic", parse, strip)
