@@ -5,6 +5,7 @@ sniffing and damaged files."""
 import io
 import random
 import struct
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pillow_heif
@@ -53,7 +54,9 @@ def _rotation(path: Path) -> object:
     return exiftool_tags(path).get("QuickTime:Rotation", 0)
 
 
-def _assert_clean(data: bytes, tmp_path: Path, name: str = "cleaned.heic") -> bytes:
+def _assert_clean(
+    data: bytes, tmp_path: Path, name: str = "cleaned.heic", rotation: object = None
+) -> bytes:
     """Scrub `data`: nothing left per ExifTool, same pixels and orientation, nothing to find."""
     result = scrub.scrub(data)
     cleaned = result.data
@@ -62,7 +65,7 @@ def _assert_clean(data: bytes, tmp_path: Path, name: str = "cleaned.heic") -> by
     out.write_bytes(cleaned)
     assert leftovers(out) == {}
     assert _shown(cleaned) == _shown(data)
-    assert _rotation(out) == _rotation(original)
+    assert _rotation(out) == (_rotation(original) if rotation is None else rotation)
     assert scrub.inspect(cleaned).findings == ()
     assert {block.kind for block in heif.parse(cleaned).blocks} <= {BlockKind.ICC}
     # Never grows, but for the 36-byte 'dinf' a file may lack (a cut tail is padded).
@@ -83,6 +86,8 @@ def test_corpus_file_comes_out_clean(path: Path, tmp_path: Path) -> None:
     _removed_payloads_absent(data, cleaned)
     assert b"<x:xmpmeta" not in cleaned
     assert scrub.scrub(cleaned).data == cleaned  # a second pass changes nothing
+    assert heif.strip(cleaned, heif.parse(cleaned)) == cleaned  # canonical: parse, write, same
+    assert [box[0] for box in _top_boxes(cleaned)] == [b"ftyp", b"meta", b"mdat"]
 
 
 @pytest.mark.parametrize("path", corpus_params("heic"))
@@ -464,3 +469,290 @@ def test_video_seconds_reads_mvhd(version: int) -> None:
     assert video_seconds(ftyp + moov + struct.pack(">I4s", 0, b"mdat") + b"frames") == 3.0
     assert video_seconds(ftyp + moov[:20]) is None
     assert video_seconds(ftyp) is None
+
+
+# --- adversarial files built box by box, each with random planted codes ------------------------
+
+
+def _code(rng: random.Random) -> bytes:
+    return b"PLANT" + rng.randbytes(6).hex().upper().encode()
+
+
+def _assert_codes_gone(cleaned: bytes, codes: list[bytes]) -> None:
+    """Judged by the raw bytes: no code as ASCII or UTF-16 (either byte order)."""
+    for code in codes:
+        text = code.decode()
+        for encoded in (code, text.encode("utf-16-le"), text.encode("utf-16-be")):
+            assert encoded not in cleaned, code
+
+
+def _full(kind: bytes, version: int, flags: int, body: bytes) -> bytes:
+    return _box(kind, struct.pack(">I", version << 24 | flags) + body)
+
+
+@dataclass
+class _Item:
+    type: bytes
+    data: bytes = b""
+    props: list[tuple[bytes, bool]] = field(default_factory=list)  # (box, essential)
+    name: bytes = b""
+    hidden: bool = False
+    inside: tuple[int, int, int] | None = None  # (item index, offset, length): bytes of another
+
+
+def _ingredients(fmt: str) -> tuple[bytes, dict[bytes, bytes]]:
+    """The picture data and properties of a small picture made by pillow-heif or Pillow."""
+    image = Image.new("RGB", (64, 64), (10, 200, 30))
+    for x in range(64):
+        image.putpixel((x, x * 7 % 64), (x * 3, 40, 255 - x * 3))
+    out = io.BytesIO()
+    image.save(out, format=fmt, quality=-1 if fmt == "HEIF" else 95)
+    data = out.getvalue()
+    top = _top_boxes(data)
+    meta = next(box for box in top if box[0] == b"meta")
+    children = _children(data, meta[1] + 12, meta[2])
+    iprp = next(c for c in children if c[0] == b"iprp")
+    ipco = _children(data, iprp[1] + 8, iprp[2])[0]
+    props = {k: data[a:b] for k, a, b in _children(data, ipco[1] + 8, ipco[2])}
+    mdat = next(box for box in top if box[0] == b"mdat")
+    return data[mdat[1] + 8 : mdat[2]], props
+
+
+def _build(
+    items: list[_Item],
+    refs: list[tuple[bytes, int, list[int]]] | None = None,
+    *,
+    brands: bytes = b"mif1heic",
+    hdlr: bytes | None = None,
+    dinf: bytes = b"",
+    meta_extra: bytes = b"",
+    top_extra: bytes = b"",
+    gap: bytes = b"",
+    tail: bytes = b"",
+) -> bytes:
+    """A HEIF file: 'ftyp', 'meta', `top_extra`, one 'mdat' (items' data, `gap` after each)."""
+    refs = refs or []
+    ftyp = _box(b"ftyp", brands[:4] + bytes(4) + brands)
+    hdlr = hdlr or _full(b"hdlr", 0, 0, bytes(4) + b"pict" + bytes(12) + b"\0")
+    ipco, ipma = b"", b""
+    index = 0
+    for number, item in enumerate(items, start=1):
+        indices = b""
+        for prop, essential in item.props:
+            ipco += prop
+            index += 1
+            indices += bytes([index | (0x80 if essential else 0)])
+        ipma += struct.pack(">HB", number, len(item.props)) + indices
+    iprp = _box(
+        b"iprp", _box(b"ipco", ipco) + _full(b"ipma", 0, 0, struct.pack(">I", len(items)) + ipma)
+    )
+    infes = b"".join(
+        _full(
+            b"infe", 2, 1 if it.hidden else 0, struct.pack(">HH", n, 0) + it.type + it.name + b"\0"
+        )
+        for n, it in enumerate(items, start=1)
+    )
+    iinf = _full(b"iinf", 0, 0, struct.pack(">H", len(items)) + infes)
+    iref = b"".join(
+        _box(kind, struct.pack(f">HH{len(to)}H", source, len(to), *to))
+        for kind, source, to in refs
+    )
+    iref = _full(b"iref", 0, 0, iref) if refs else b""
+    pitm = _full(b"pitm", 0, 0, struct.pack(">H", 1))
+
+    def meta_with(first: int) -> bytes:
+        starts, entries, pos = [], b"", first
+        for item in items:
+            starts.append(pos)
+            pos += len(item.data) + (len(gap) if item.data else 0)
+        for number, item in enumerate(items, start=1):
+            if item.inside is not None:
+                k, offset, length = item.inside
+                start, size = starts[k] + offset, length
+            elif item.data:
+                start, size = starts[number - 1], len(item.data)
+            else:
+                continue
+            entries += struct.pack(">HHHHII", number, 0, 0, 1, start, size)
+        count = len(entries) // 16
+        iloc = _full(b"iloc", 1, 0, struct.pack(">BBH", 0x44, 0, count) + entries)
+        body = hdlr + dinf + pitm + iinf + iloc + iref + iprp + meta_extra
+        return _full(b"meta", 0, 0, body)
+
+    first = len(ftyp) + len(meta_with(0)) + len(top_extra) + 8
+    payload = b"".join(it.data + (gap if it.data else b"") for it in items)
+    return ftyp + meta_with(first) + top_extra + _box(b"mdat", payload) + tail
+
+
+def _grown(box: bytes, extra: bytes) -> bytes:
+    """The box with `extra` bytes after its fields (a structure longer than its specification)."""
+    return _box(box[4:8], box[8:] + extra)
+
+
+def _nal(kind: int, payload: bytes, layer: int = 0) -> bytes:
+    unit = struct.pack(">H", kind << 9 | layer << 3 | 1) + payload
+    return struct.pack(">I", len(unit)) + unit
+
+
+def _obu_bytes(kind: int, payload: bytes) -> bytes:
+    assert len(payload) < 128
+    return bytes([kind << 3 | 2, len(payload)]) + payload
+
+
+def _sei_array(code: bytes) -> bytes:
+    unit = struct.pack(">H", 39 << 9 | 1) + b"\x05" + bytes([16 + len(code)]) + bytes(16) + code
+    return bytes([0x80 | 39]) + struct.pack(">HH", 1, len(unit)) + unit
+
+
+def _with_sei_array(hvcc: bytes, code: bytes) -> bytes:
+    """An hvcC with one more array (prefix SEI) holding `code`, and `code` after the arrays."""
+    body = bytearray(hvcc[8:])
+    body[22] += 1
+    return _box(b"hvcC", bytes(body) + _sei_array(code) + code)
+
+
+def _tiff_with(code: bytes) -> bytes:
+    exif = Image.Exif()
+    exif[0x013B] = code.decode()  # Artist
+    return exif.tobytes()
+
+
+def test_every_heic_structure_class_is_rebuilt(tmp_path: Path, exiftool: str) -> None:
+    rng = random.Random(1201)
+    codes = [_code(rng) for _ in range(24)]
+    data, props = _ingredients("HEIF")
+    c = iter(codes)
+    exif_in_sei = b"\0\0\0\x06Exif\0\0" + _tiff_with(next(c))
+    picture = (
+        _nal(35, b"\x50")  # access unit delimiter
+        + _nal(39, b"\x05" + bytes([len(code := next(c))]) + code)  # prefix SEI, user data
+        + data[:4]
+        + data[4:]
+        + _nal(40, b"\x05" + bytes([len(code := next(c))]) + code)  # suffix SEI
+        + _nal(38, b"\xff" * 4 + next(c))  # filler data
+        + _nal(45, next(c))  # reserved
+        + _nal(50, next(c))  # unspecified
+        + _nal(1, next(c), layer=1)  # a slice of another layer
+        + _nal(39, b"\x05" + bytes([16 + len(exif_in_sei)]) + bytes(16) + exif_in_sei)
+    )
+    exif_at = len(picture) - len(exif_in_sei)  # an Exif item whose bytes lie inside an SEI
+    ispe = _grown(props[b"ispe"], next(c))
+    pixi = _grown(props[b"pixi"], next(c))
+    clap_fields = struct.pack(">8I", 64, 1, 64, 1, 0, 1, 0, 1)  # the whole picture
+    clap = _box(b"clap", clap_fields + next(c))
+    irot = _box(b"irot", b"\xfd" + next(c))  # reserved bits set, then bytes
+    imir = _box(b"imir", b"\xfe" + next(c))
+    colr = _box(b"colr", props[b"colr"][8:18] + b"\x7f" + next(c))  # nclx, reserved bits set
+    ftyp_code, hdlr_code, url_code, ref_code = next(c)[:4], next(c), next(c), next(c)[-4:]
+    hdlr = _full(b"hdlr", 0, 0, bytes(4) + b"pict" + hdlr_code[:12] + hdlr_code + b"\0")
+    url = _full(b"url ", 0, 0, url_code + b"\0")
+    dinf = _box(b"dinf", _full(b"dref", 0, 0, struct.pack(">I", 1) + url))
+    hvcc = _with_sei_array(props[b"hvcC"], next(c))
+    items = [
+        _Item(
+            b"hvc1",
+            picture,
+            [
+                (hvcc, True),
+                (ispe, False),
+                (pixi, False),
+                (colr, False),
+                (clap, True),
+                (irot, True),
+                (imir, True),
+            ],
+            name=next(c),
+        ),
+        _Item(b"Exif", inside=(0, exif_at, len(exif_in_sei))),
+        _Item(
+            b"mime", b"<x:xmpmeta>" + next(c) + b"</x:xmpmeta>", name=b"XMP\0application/rdf+xml"
+        ),
+    ]
+    grpl = _box(b"grpl", _full(b"altr", 0, 0, struct.pack(">IIII", 99, 2, 1, 3)))
+    dirty = _build(
+        items,
+        [(b"cdsc", 2, [1]), (b"cdsc", 3, [1]), (ref_code, 1, [1])],
+        brands=b"heic" + ftyp_code + b"mif1heic",
+        hdlr=hdlr,
+        dinf=dinf,
+        meta_extra=grpl + _box(b"free", next(c)),
+        top_extra=_box(b"Xtra", next(c)),
+        gap=next(c),
+        tail=_box(b"free", next(c)),
+    )
+    used = [code for code in codes if code in dirty]
+    assert len(used) >= 20
+    assert {BlockKind.EXIF, BlockKind.XMP, BlockKind.OTHER} <= {
+        block.kind for block in heif.parse(dirty).blocks
+    }
+    # ExifTool misreads the planted 'irot' (its reserved bits are set): the angle is 1 (90°).
+    cleaned = _assert_clean(dirty, tmp_path, rotation=90)
+    _assert_codes_gone(cleaned, [*used, ftyp_code, hdlr_code, ref_code])
+    assert _shown(cleaned) == _shown(dirty)
+    # What was kept is what the standard says, at its length.
+    assert cleaned.startswith(_box(b"ftyp", b"heic\0\0\0\0mif1heic"))
+    assert _full(b"hdlr", 0, 0, bytes(4) + b"pict" + bytes(12) + b"\0") in cleaned
+    self_contained = _full(b"url ", 0, 1, b"")
+    assert _box(b"dinf", _full(b"dref", 0, 0, struct.pack(">I", 1) + self_contained)) in cleaned
+    for prop in (props[b"ispe"], props[b"pixi"], _box(b"clap", clap_fields), _box(b"irot", b"\1")):
+        assert prop in cleaned
+    assert _box(b"imir", b"\0") in cleaned
+    assert _box(b"colr", props[b"colr"][8:18] + b"\0") in cleaned
+    assert scrub.scrub(cleaned).data == cleaned
+
+
+def test_hidden_overlay_input_is_dropped(tmp_path: Path) -> None:
+    rng = random.Random(1202)
+    secret = _code(rng)
+    data, props = _ingredients("HEIF")
+    hidden = data[:4] + data[4:] + _nal(1, secret)  # a picture nobody sees, carrying a code
+    overlay = bytes([0, 0]) + bytes(8) + struct.pack(">HHhhhh", 64, 64, 0, 0, 64, 0)
+    tile = [(props[b"hvcC"], True), (props[b"ispe"], False)]
+    items = [
+        _Item(b"iovl", overlay, [(props[b"ispe"], False)]),
+        _Item(b"hvc1", data, tile, hidden=True),
+        _Item(b"hvc1", hidden, tile, hidden=True),
+    ]
+    dirty = _build(items, [(b"dimg", 1, [2, 3])])
+    assert secret in dirty
+    assert any("second picture" in block.name for block in heif.parse(dirty).blocks)
+    cleaned = _assert_clean(dirty, tmp_path)
+    _assert_codes_gone(cleaned, [secret])
+    assert len(heif._read(cleaned).kept) == 2
+    assert struct.pack(">HHhh", 64, 64, 0, 0) in cleaned
+
+
+def test_avif_structure_classes_are_rebuilt(tmp_path: Path) -> None:
+    rng = random.Random(1203)
+    codes = [_code(rng)[:16] for _ in range(7)]
+    data, props = _ingredients("AVIF")
+    c = iter(codes)
+    picture = (
+        _obu_bytes(5, b"\x05" + next(c))  # metadata OBU (ITU-T T.35)
+        + data
+        + _obu_bytes(15, next(c))  # padding
+        + _obu_bytes(12, next(c))  # reserved
+    )
+    av1c = props[b"av1C"]
+    sequence_header = av1c[12:]
+    config = _box(b"av1C", av1c[8:12] + sequence_header + _obu_bytes(5, b"\x05" + next(c)))
+    aux = _full(b"auxC", 0, 0, b"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha\0" + next(c))
+    alpha = _Item(b"av01", picture, [(config, True), (props[b"ispe"], False), (aux, True)])
+    items = [
+        _Item(b"av01", picture, [(config, True), (_grown(props[b"ispe"], next(c)), False)]),
+        alpha,
+    ]
+    dirty = _build(items, [(b"auxl", 2, [1])], brands=b"avifmif1miafMA1B" + next(c)[:4])
+    used = [code for code in codes if code in dirty]
+    assert len(used) == len(codes) - 1  # the last one is cut to a 4-letter brand
+    cleaned = scrub.scrub(dirty).data
+    _assert_codes_gone(cleaned, used)
+    assert cleaned.startswith(_box(b"ftyp", b"avif\0\0\0\0mif1miafavifMA1B"))
+    assert _full(b"auxC", 0, 0, b"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha\0") in cleaned
+    assert scrub.inspect(cleaned).findings == ()
+    assert scrub.scrub(cleaned).data == cleaned
+    with Image.open(io.BytesIO(dirty)) as before, Image.open(io.BytesIO(cleaned)) as after:
+        assert after.size == before.size
+        assert after.convert("RGBA").tobytes() == before.convert("RGBA").tobytes()
+    (tmp_path / "cleaned.avif").write_bytes(cleaned)
+    assert leftovers(tmp_path / "cleaned.avif") == {}
