@@ -622,9 +622,9 @@ def _meta_blocks(data: bytes, meta: _Meta) -> Iterator[Block]:
 
 
 def _top_block(data: bytes, box: Box) -> Block | None:
-    payload = data[box.body : box.end]
     if box.type in (b"ftyp", b"meta", b"mdat") or box.type in _PADDING:
         return None
+    payload = data[box.body : box.end]
     if box.type == b"mpvd":
         return Block(BlockKind.MEDIA, "Samsung motion photo video (mpvd box)", payload)
     if box.type == b"moov":
@@ -663,7 +663,9 @@ def _refuse_sequences(data: bytes, top: list[Box], budget: Budget) -> None:
         raise UnsupportedFormat("An image sequence (HEIF/AVIF animation)")
 
 
-def _read(data: bytes) -> _Layout:
+def _read(data: bytes, with_blocks: bool = True) -> _Layout:
+    """The file's layout; `with_blocks` lists what it holds besides the picture (strip, which
+    only writes the kept part, does not need the list)."""
     budget = Budget(_LABEL)
     top = boxes(data, 0, len(data), budget)
     if not top or top[0].type != b"ftyp":
@@ -676,13 +678,17 @@ def _read(data: bytes) -> _Layout:
     _hide_overlay_inputs(data, meta)
     kept = _kept_items(data, meta)
     _check_kept_extents(top, meta, kept)
-    blocks = [
-        *_item_blocks(data, meta, kept),
-        *_skipped_unit_blocks(data, meta, kept),
-        *_property_blocks(data, meta, kept),
-        *_meta_blocks(data, meta),
-        *(block for box in top if (block := _top_block(data, box)) is not None),
-    ]
+    blocks = (
+        [
+            *_item_blocks(data, meta, kept),
+            *_skipped_unit_blocks(data, meta, kept),
+            *_property_blocks(data, meta, kept),
+            *_meta_blocks(data, meta),
+            *(block for box in top if (block := _top_block(data, box)) is not None),
+        ]
+        if with_blocks
+        else []
+    )
     width, height = _size(data, meta)
     properties = tuple(_kept_properties(meta, kept))
     return _Layout(tuple(top), meta, kept, properties, tuple(blocks), width, height)
@@ -846,7 +852,8 @@ def _av1c(data: bytes, box: Box) -> bytes | None:
     fields = reader.take(2)
     delay = reader.uint(1)
     delay = delay & 0x1F if delay & 0x10 else 0
-    config = b"".join(_obu(*obu) for obu in _obus(reader.rest()) if obu[0] == _OBU_SEQUENCE)
+    obus, _ = _obus(reader.rest())
+    config = b"".join(_obu(*obu) for obu in obus if obu[0] == _OBU_SEQUENCE)
     return isobmff.box(b"av1C", bytes([0x81]) + fields + bytes([delay]) + config)
 
 
@@ -888,7 +895,10 @@ _KEPT_OBUS = frozenset({1, 3, 4, 6, 7})
 _MAX_UNITS = 100_000  # NAL units or OBUs in one item
 
 
-def _leb128(payload: bytes, pos: int) -> tuple[int, int]:
+_Buffer = bytes | memoryview
+
+
+def _leb128(payload: _Buffer, pos: int) -> tuple[int, int]:
     value = 0
     for i in range(8):
         if pos + i >= len(payload):
@@ -900,9 +910,11 @@ def _leb128(payload: bytes, pos: int) -> tuple[int, int]:
     raise _damaged("an AV1 size field is too long")
 
 
-def _obus(payload: bytes) -> list[tuple[int, int | None, bytes]]:
-    """(type, extension byte or None, payload) of each OBU, read by its own size fields."""
-    found: list[tuple[int, int | None, bytes]] = []
+def _obus(payload: _Buffer) -> tuple[list[tuple[int, int | None, _Buffer]], bool]:
+    """(type, extension byte or None, payload) of each OBU, read by its own size fields, and
+    whether every OBU is already written as `_obu` writes it."""
+    found: list[tuple[int, int | None, _Buffer]] = []
+    canonical = True
     pos = 0
     while pos < len(payload):
         if len(found) >= _MAX_UNITS:
@@ -916,15 +928,21 @@ def _obus(payload: bytes) -> list[tuple[int, int | None, bytes]]:
             if pos >= len(payload):
                 raise isobmff.truncated(_LABEL)
             extension, pos = payload[pos], pos + 1
-        size, pos = _leb128(payload, pos) if head & 2 else (len(payload) - pos, pos)
+        if head & 2:
+            start = pos
+            size, pos = _leb128(payload, pos)
+            canonical = canonical and pos - start == max(1, (size.bit_length() + 6) // 7)
+        else:
+            size, canonical = len(payload) - pos, False
         if pos + size > len(payload):
             raise isobmff.truncated(_LABEL)
+        canonical = canonical and not head & 1 and (extension is None or not extension & 7)
         found.append(((head >> 3) & 15, extension, payload[pos : pos + size]))
         pos += size
-    return found
+    return found, canonical
 
 
-def _obu(kind: int, extension: int | None, body: bytes) -> bytes:
+def _obu(kind: int, extension: int | None, body: _Buffer) -> bytes:
     """An OBU with its size field, written as the standard writes it (minimal LEB128)."""
     head = bytes([kind << 3 | (6 if extension is not None else 2)])
     if extension is not None:
@@ -935,11 +953,12 @@ def _obu(kind: int, extension: int | None, body: bytes) -> bytes:
         value >>= 7
         if not value:
             break
-    return head + bytes(size) + body
+    return head + bytes(size) + bytes(body)
 
 
-def _nal_units(payload: bytes, length_size: int) -> list[bytes]:
-    found: list[bytes] = []
+def _nal_units(payload: _Buffer, length_size: int) -> list[tuple[int, int]]:
+    """(start, end) of each length-prefixed NAL unit (after its length field)."""
+    found: list[tuple[int, int]] = []
     pos = 0
     while pos < len(payload):
         if len(found) >= _MAX_UNITS:
@@ -950,16 +969,16 @@ def _nal_units(payload: bytes, length_size: int) -> list[bytes]:
         pos += length_size
         if size < 2 or pos + size > len(payload):
             raise _damaged("an HEVC unit does not fit its item")
-        found.append(payload[pos : pos + size])
+        found.append((pos, pos + size))
         pos += size
     return found
 
 
-def _decoded_nal(unit: bytes) -> bool:
+def _decoded_nal(first: int, second: int) -> bool:
     """VCL slices (types 0-21) and parameter sets of the base layer: what a decoder uses."""
-    kind = unit[0] >> 1 & 0x3F
-    layer = (unit[0] & 1) << 5 | unit[1] >> 3
-    if unit[0] & 0x80:
+    kind = first >> 1 & 0x3F
+    layer = (first & 1) << 5 | second >> 3
+    if first & 0x80:
         raise _damaged("an HEVC unit has its forbidden bit set")
     return layer == 0 and (kind <= 21 or kind in _HEVC_PARAMETER_SETS)
 
@@ -971,19 +990,33 @@ def _length_size(data: bytes, meta: _Meta, item: int) -> int:
     return (data[config.body + 21] & 3) + 1
 
 
-def _picture_data(data: bytes, meta: _Meta, item: _Item) -> tuple[bytes, int]:
+def _item_view(data: bytes, meta: _Meta, item: int) -> _Buffer:
+    """The item's bytes; a one-extent item (the usual case) as a view, without a copy."""
+    location = meta.locations.get(item)
+    if location and len(location.extents) == 1:
+        start, end = location.extents[0]
+        return memoryview(data)[start:end]
+    return _item_bytes(data, meta, item)
+
+
+def _picture_data(data: bytes, meta: _Meta, item: _Item) -> tuple[_Buffer, int]:
     """The item's data as we write it, and how many units decoders skip were left out."""
-    payload = _item_bytes(data, meta, item.id)
     if item.type == b"hvc1":
+        payload = _item_view(data, meta, item.id)
         size = _length_size(data, meta, item.id)
         units = _nal_units(payload, size)
-        kept = [unit for unit in units if _decoded_nal(unit)]
-        out = b"".join(len(unit).to_bytes(size, "big") + unit for unit in kept)
+        kept = [(a, b) for a, b in units if _decoded_nal(payload[a], payload[a + 1])]
+        if len(kept) == len(units):
+            return payload, 0
+        out = b"".join((b - a).to_bytes(size, "big") + payload[a:b] for a, b in kept)
         return out, len(units) - len(kept)
     if item.type == b"av01":
-        obus = _obus(payload)
+        obus, canonical = _obus(_item_view(data, meta, item.id))
         kept_obus = [obu for obu in obus if obu[0] in _KEPT_OBUS]
+        if canonical and len(kept_obus) == len(obus):
+            return _item_view(data, meta, item.id), 0
         return b"".join(_obu(*obu) for obu in kept_obus), len(obus) - len(kept_obus)
+    payload = _item_bytes(data, meta, item.id)
     if item.type == b"grid":
         return _grid(payload), 0
     if item.type == b"iovl":
@@ -1201,7 +1234,8 @@ def _write(data: bytes, layout: _Layout) -> bytes:
     meta = isobmff.full(b"meta", 0, 0, before + iloc + after)
     if len(meta) != meta_size:
         raise NotClean
-    return ftyp + meta + isobmff.box(b"mdat", b"".join(payloads))
+    mdat = struct.pack(">I4s", 8 + sum(sizes), b"mdat")
+    return b"".join([ftyp, meta, mdat, *payloads])
 
 
 MAX_MISSING_TAIL = 64  # bytes: a writer's off-by-a-few, not a picture cut in half
@@ -1239,7 +1273,7 @@ def parse(data: bytes) -> Parsed:
 
 def strip(data: bytes, parsed: Parsed) -> bytes:
     data = completed(data)
-    return _write(data, _read(data))
+    return _write(data, _read(data, with_blocks=False))
 
 
 FORMAT = Format("heif", "image/heic", "heic", parse, strip)

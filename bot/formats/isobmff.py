@@ -67,7 +67,11 @@ class Reader:
         return chunk
 
     def uint(self, size: int) -> int:
-        return int.from_bytes(self.take(size), "big") if size else 0
+        pos = self.pos
+        if size < 0 or pos + size > self.end:
+            raise truncated(self.label)
+        self.pos = pos + size
+        return int.from_bytes(self.data[pos : pos + size], "big")
 
     def string(self) -> bytes:
         """A NUL-terminated string; one that runs to the end of the box is taken as is."""
