@@ -30,8 +30,12 @@ kept box copied whole ('ftyp', 'meta', one 'mdat', in that order):
   top-level box are gone.
 
 Kept: the primary item and what it is derived from ('dimg': grid tiles, 'iden', 'iovl', 'tmap'
-inputs) and its alpha planes. Image sequences ('moov' with picture tracks) are refused: their
-sample tables are not rewritten yet.
+inputs) and its alpha planes. Image sequences ('moov' with 'pict' tracks, and 'auxv' alpha
+tracks): every frame is kept, its skipped units cut out like in an item; the movie is written
+anew (zero creation/modification times, identity matrices, language 'und', empty handler
+names, sample entries without compressor name and with rebuilt children, one chunk per track,
+no 'udta'/'meta' in the movie or its tracks, no other tracks). A frame shared by the still
+image and the first sample is written twice (the output may grow by that frame).
 
 Residual (documented, not rebuilt): the configuration properties of rarer codecs (avcC, vvcC,
 lhvC, jpgC, j2kH, uncC, cmpd, ...) and the data of items in those codecs are copied as they are;
@@ -256,6 +260,7 @@ class _Layout:
     blocks: tuple[Block, ...]
     width: int
     height: int
+    movie: "_Movie | None" = None  # the picture tracks of an image sequence
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -641,28 +646,6 @@ def _top_block(data: bytes, box: Box) -> Block | None:
     return Block(BlockKind.OTHER, f"'{_name(box.type)}' box", payload)
 
 
-def _refuse_sequences(data: bytes, top: list[Box], budget: Budget) -> None:
-    """A 'moov' with picture or video tracks in an image-sequence file is an animation."""
-    moov = _one(top, b"moov")
-    if moov is None:
-        return
-    handlers = set()
-    for trak in boxes(data, moov.body, moov.end, budget):
-        if trak.type != b"trak":
-            continue
-        for mdia in boxes(data, trak.body, trak.end, budget):
-            if mdia.type != b"mdia":
-                continue
-            hdlr = _one(boxes(data, mdia.body, mdia.end, budget), b"hdlr")
-            if hdlr is not None:
-                handlers.add(data[hdlr.body + 8 : hdlr.body + 12])
-    ftyp = top[0]
-    compatible = range(ftyp.body + 8, min(ftyp.end, ftyp.body + 8 + 4 * MAX_BRANDS), 4)
-    brands = {data[ftyp.body : ftyp.body + 4]} | {data[pos : pos + 4] for pos in compatible}
-    if b"pict" in handlers or brands & SEQUENCE_BRANDS:
-        raise UnsupportedFormat("An image sequence (HEIF/AVIF animation)")
-
-
 def _read(data: bytes, with_blocks: bool = True) -> _Layout:
     """The file's layout; `with_blocks` lists what it holds besides the picture (strip, which
     only writes the kept part, does not need the list)."""
@@ -670,7 +653,9 @@ def _read(data: bytes, with_blocks: bool = True) -> _Layout:
     top = boxes(data, 0, len(data), budget)
     if not top or top[0].type != b"ftyp":
         raise _damaged("no file type box first")
-    _refuse_sequences(data, top, budget)
+    moov = _one(top, b"moov")
+    movie_blocks: list[Block] = []
+    movie = _read_movie(data, moov, budget, movie_blocks) if moov else None
     meta_box = _one(top, b"meta")
     if meta_box is None:
         raise UnsupportedFormat("This ISO media file without a picture")
@@ -684,14 +669,32 @@ def _read(data: bytes, with_blocks: bool = True) -> _Layout:
             *_skipped_unit_blocks(data, meta, kept),
             *_property_blocks(data, meta, kept),
             *_meta_blocks(data, meta),
-            *(block for box in top if (block := _top_block(data, box)) is not None),
+            *movie_blocks,
+            *(
+                block
+                for box in top
+                if (block := _top_block(data, box)) is not None
+                and not (movie and box.type == b"moov")
+            ),
         ]
         if with_blocks
         else []
     )
     width, height = _size(data, meta)
     properties = tuple(_kept_properties(meta, kept))
-    return _Layout(tuple(top), meta, kept, properties, tuple(blocks), width, height)
+    layout = _Layout(tuple(top), meta, kept, properties, tuple(blocks), width, height, movie)
+    if movie is not None:
+        _check_samples(top, movie)
+    return layout
+
+
+def _check_samples(top: list[Box], movie: "_Movie") -> None:
+    """Frames, like items, must lie in an 'mdat': the only boxes whose bytes we copy."""
+    mdats = [box for box in top if box.type == b"mdat"]
+    for track in movie.tracks:
+        for start, end in track.samples:
+            if not any(box.body <= start and end <= box.end for box in mdats):
+                raise _damaged("a frame outside its data box")
 
 
 def _hide_overlay_inputs(data: bytes, meta: _Meta) -> None:
@@ -1093,6 +1096,7 @@ _KEPT_GROUPS = frozenset({b"altr", b"ster"})
 # Standard brands a cleaned still image may claim, in the order we write them.
 _STILL_BRANDS = (b"mif1", b"mif2", b"miaf", b"MiHE", b"MiHA", b"MiHB", b"MiAC", b"MiPr")
 _CODEC_BRANDS = (b"heic", b"heix", b"avif", b"MA1A", b"MA1B")
+_SEQUENCE_BRANDS = (b"avis", b"hevc", b"msf1", b"iso8")
 
 
 def _brands(data: bytes, top: tuple[Box, ...]) -> set[bytes]:
@@ -1117,7 +1121,10 @@ def _new_ftyp(data: bytes, layout: _Layout, order: list[int]) -> bytes:
         needed -= {b"avif", b"MA1A", b"MA1B"}
     if b"hvc1" not in types:
         needed -= {b"heic", b"heix"}
-    compatible = [b for b in _STILL_BRANDS + _CODEC_BRANDS if b in needed]
+    if layout.movie is not None:  # an image sequence: its brands, the still ones after
+        sequence = b"avis" if b"av01" in {t.codec for t in layout.movie.tracks} else b"hevc"
+        major, needed = sequence, needed | {sequence, b"msf1", b"iso8"}
+    compatible = [b for b in _SEQUENCE_BRANDS + _STILL_BRANDS + _CODEC_BRANDS if b in needed]
     return isobmff.box(b"ftyp", major + bytes(4) + b"".join(compatible))
 
 
@@ -1214,6 +1221,399 @@ def _iloc_size(sizes: list[int]) -> int:
     return 8 + 4 + 4 + 14 * sum(1 for size in sizes if size)
 
 
+# --- image sequences: 'moov' with picture tracks -------------------------------------------------
+
+MAX_SAMPLES = 100_000  # frames in one sequence, over all tracks
+_SEQUENCE_CODECS = frozenset({b"av01", b"hvc1", b"hev1"})
+_IDENTITY = struct.pack(">9i", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
+_UNDETERMINED = 0x55C4  # ISO 639-2 'und', packed
+_ENTRY_CHILDREN = frozenset({b"av1C", b"hvcC", b"colr", b"pasp", b"clli", b"mdcv"})
+_KEPT_TRACK_REFERENCES = frozenset({b"auxl", b"prem"})
+
+
+@dataclass
+class _Track:
+    id: int
+    handler: bytes  # 'pict' or 'auxv' (an alpha plane)
+    flags: int  # tkhd: enabled, in movie, in preview
+    duration: int  # in the movie's timescale
+    width: int  # 16.16 fixed point
+    height: int
+    timescale: int
+    media_duration: int
+    edits: list[tuple[int, int, int]]  # (segment duration, media time, media rate)
+    edit_flags: int  # 1: the edit list repeats (a looping animation)
+    codec: bytes
+    entry: bytes  # the rebuilt sample entry, children included
+    length_size: int  # HEVC NAL length field size (0 for AV1)
+    times: list[tuple[int, int]]  # stts (count, delta)
+    offsets: list[tuple[int, int]] | None  # ctts (count, offset), signed
+    sync: list[int] | None  # stss sample numbers
+    samples: list[tuple[int, int]]  # absolute (start, end) of each sample
+    refs: list[tuple[bytes, tuple[int, ...]]] = field(default_factory=list)  # tref
+
+
+@dataclass(frozen=True)
+class _Movie:
+    timescale: int
+    duration: int
+    tracks: tuple[_Track, ...]
+
+
+def _times(reader: Reader, version: int) -> int:
+    """Skip creation and modification times; return the timescale that follows."""
+    reader.take(16 if version == 1 else 8)
+    return reader.uint(4)
+
+
+def _read_movie(data: bytes, moov: Box, budget: Budget, blocks: list[Block]) -> _Movie | None:
+    """The picture tracks of a 'moov' (None when it has none: then it goes like any other box)."""
+    children = boxes(data, moov.body, moov.end, budget)
+    mvhd = _one(children, b"mvhd")
+    traks = [box for box in children if box.type == b"trak"]
+    tracks = []
+    samples = 0
+    for trak in traks:
+        track = _read_track(data, trak, budget, blocks)
+        if track is not None:
+            samples += len(track.samples)
+            if samples > MAX_SAMPLES:
+                raise _damaged("too many frames")
+            tracks.append(track)
+    if not any(track.handler == b"pict" for track in tracks):
+        return None
+    if mvhd is None:
+        raise _damaged("no movie header")
+    version, _, reader = _full_box(data, mvhd)
+    timescale = _times(reader, version)
+    duration = reader.uint(8 if version == 1 else 4)
+    for box in children:
+        if box.type not in (b"mvhd", b"trak"):
+            blocks.append(Block(BlockKind.OTHER, f"HEIF '{_name(box.type)}' box in moov"))
+    headers = [mvhd]
+    for trak in traks:
+        for box in boxes(data, trak.body, trak.end, budget):
+            if box.type == b"tkhd":
+                headers.append(box)
+            elif box.type == b"mdia":
+                headers.extend(
+                    b for b in boxes(data, box.body, box.end, budget) if b.type == b"mdhd"
+                )
+    if any(_dated(data, box) for box in headers):
+        blocks.append(Block(BlockKind.DATE, "HEIF image sequence times (creation, modification)"))
+    ids = {track.id for track in tracks}
+    for track in tracks:
+        track.refs = [(kind, t) for kind, targets in track.refs if (t := _in(targets, ids))]
+    return _Movie(timescale, duration, tuple(tracks))
+
+
+def _dated(data: bytes, box: Box) -> bool:
+    """Whether a movie, track or media header says when it was made or changed."""
+    width = 16 if data[box.body] == 1 else 8
+    return any(data[box.body + 4 : box.body + 4 + width])
+
+
+def _in(targets: tuple[int, ...], ids: set[int]) -> tuple[int, ...]:
+    return tuple(target for target in targets if target in ids)
+
+
+def _read_track(data: bytes, trak: Box, budget: Budget, blocks: list[Block]) -> _Track | None:
+    children = boxes(data, trak.body, trak.end, budget)
+    mdia = _one(children, b"mdia")
+    tkhd = _one(children, b"tkhd")
+    if mdia is None or tkhd is None:
+        raise _damaged("a track without header or media")
+    media = boxes(data, mdia.body, mdia.end, budget)
+    hdlr, mdhd, minf = (_one(media, kind) for kind in (b"hdlr", b"mdhd", b"minf"))
+    if hdlr is None or mdhd is None or minf is None:
+        raise _damaged("a track without handler or media information")
+    handler = data[hdlr.body + 8 : hdlr.body + 12]
+    if handler not in (b"pict", b"auxv"):
+        blocks.append(Block(BlockKind.MEDIA, f"'{_name(handler)}' track"))
+        return None
+    stbl = _one(boxes(data, minf.body, minf.end, budget), b"stbl")
+    if stbl is None:
+        raise _damaged("a track without sample table")
+    table = boxes(data, stbl.body, stbl.end, budget)
+    codec, entry, length_size = _sample_entry(data, _one(table, b"stsd"), budget)
+    if handler == b"auxv" and b"auxi" not in entry:
+        blocks.append(Block(BlockKind.IMAGE, "auxiliary track that is no alpha plane"))
+        return None
+    version, flags, reader = _full_box(data, tkhd)
+    reader.take(16 if version == 1 else 8)
+    track_id = reader.uint(4)
+    reader.take(4)
+    duration = reader.uint(8 if version == 1 else 4)
+    reader.take(8 + 2 + 2 + 2 + 2 + 36)  # reserved, layer, group, volume, reserved, matrix
+    width, height = reader.uint(4), reader.uint(4)
+    version, _, reader = _full_box(data, mdhd)
+    timescale = _times(reader, version)
+    media_duration = reader.uint(8 if version == 1 else 4)
+    edits, edit_flags = _edits(data, _one(children, b"edts"), budget)
+    for box in children:
+        if box.type not in (b"tkhd", b"mdia", b"edts", b"tref"):
+            blocks.append(Block(BlockKind.OTHER, f"HEIF '{_name(box.type)}' box in a track"))
+    track = _Track(
+        track_id,
+        handler,
+        flags & 7,
+        duration,
+        width,
+        height,
+        timescale,
+        media_duration,
+        edits,
+        edit_flags,
+        codec,
+        entry,
+        length_size,
+        _pairs(data, _one(table, b"stts"), signed=False) or [],
+        _pairs(data, _one(table, b"ctts"), signed=True),
+        _numbers(data, _one(table, b"stss")),
+        _samples(data, table),
+    )
+    if sum(count for count, _ in track.times) != len(track.samples):
+        raise _damaged("the frame times do not match the frames")
+    tref = _one(children, b"tref")
+    for ref in boxes(data, tref.body, tref.end, budget) if tref else ():
+        if ref.type in _KEPT_TRACK_REFERENCES:
+            reader = _reader(data, ref.body, ref.end)
+            track.refs.append((ref.type, tuple(reader.uint(4) for _ in range(reader.left() // 4))))
+    return track
+
+
+def _sample_entry(data: bytes, stsd: Box | None, budget: Budget) -> tuple[bytes, bytes, int]:
+    """The one visual sample entry, rebuilt: fixed fields as the standard sets them (no
+    compressor name), and only the children a decoder needs, each from its fields."""
+    if stsd is None:
+        raise _damaged("a track without sample description")
+    _, _, reader = _full_box(data, stsd)
+    entries = boxes(data, reader.pos + 4, stsd.end, budget)
+    if reader.uint(4) != 1 or len(entries) != 1:
+        raise UnsupportedFormat("An image sequence with several sample descriptions")
+    entry = entries[0]
+    if entry.type not in _SEQUENCE_CODECS:
+        raise UnsupportedFormat(f"An image sequence in '{_name(entry.type)}'")
+    reader = _reader(data, entry.body, entry.end)
+    reader.take(6)
+    if reader.uint(2) != 1:
+        raise UnsupportedFormat("An image sequence with its frames in another file")
+    reader.take(16)
+    width, height = reader.uint(2), reader.uint(2)
+    reader.take(50)  # resolutions, reserved, frame count, compressor name, depth, pre_defined
+    children = []
+    length_size = 0
+    for child in boxes(data, reader.pos, entry.end, budget):
+        if child.type == b"hvcC":
+            length_size = (data[child.body + 21] & 3) + 1 if child.end - child.body >= 23 else 0
+        if child.type == b"auxi":
+            _, _, aux = _full_box(data, child)
+            if (urn := aux.string()) in ALPHA_URNS:
+                children.append(isobmff.full(b"auxi", 0, 0, urn + b"\0"))
+        elif child.type == b"ccst":
+            _, _, ccst = _full_box(data, child)
+            flags = struct.pack(">I", ccst.uint(4) & 0xFC000000)
+            children.append(isobmff.full(b"ccst", 0, 0, flags))
+        elif child.type in _ENTRY_CHILDREN and (rebuilt := _new_property(data, child)):
+            children.append(rebuilt)
+    if entry.type != b"av01" and not length_size:
+        raise _damaged("an HEVC track has no configuration")
+    fixed = bytes(6) + struct.pack(">H", 1) + bytes(16) + struct.pack(">HH", width, height)
+    fixed += struct.pack(">IIIH", 0x00480000, 0x00480000, 0, 1) + bytes(32)
+    fixed += struct.pack(">Hh", 0x0018, -1)
+    return entry.type, isobmff.box(entry.type, fixed + b"".join(children)), length_size
+
+
+def _edits(
+    data: bytes, edts: Box | None, budget: Budget
+) -> tuple[list[tuple[int, int, int]], int]:
+    elst = _one(boxes(data, edts.body, edts.end, budget), b"elst") if edts else None
+    if elst is None:
+        return [], 0
+    version, flags, reader = _full_box(data, elst)
+    size = 8 if version == 1 else 4
+    count = reader.uint(4)
+    if count * (2 * size + 4) > reader.left():
+        raise isobmff.truncated(_LABEL)
+    edits = []
+    for _ in range(count):
+        duration = reader.uint(size)
+        time = int.from_bytes(reader.take(size), "big", signed=True)
+        edits.append((duration, time, reader.uint(4)))
+    return edits, flags & 1
+
+
+def _pairs(data: bytes, box: Box | None, signed: bool) -> list[tuple[int, int]] | None:
+    if box is None:
+        return None
+    version, _, reader = _full_box(data, box)
+    count = reader.uint(4)
+    if count * 8 > reader.left():
+        raise isobmff.truncated(_LABEL)
+    signed = signed and version == 1
+    return [
+        (reader.uint(4), int.from_bytes(reader.take(4), "big", signed=signed))
+        for _ in range(count)
+    ]
+
+
+def _numbers(data: bytes, box: Box | None) -> list[int] | None:
+    if box is None:
+        return None
+    _, _, reader = _full_box(data, box)
+    count = reader.uint(4)
+    if count * 4 > reader.left():
+        raise isobmff.truncated(_LABEL)
+    return [reader.uint(4) for _ in range(count)]
+
+
+def _samples(data: bytes, table: list[Box]) -> list[tuple[int, int]]:
+    """Where every sample lies, from 'stsz', 'stsc' and 'stco'/'co64'."""
+    stsz, stsc = _one(table, b"stsz"), _one(table, b"stsc")
+    stco, co64 = _one(table, b"stco"), _one(table, b"co64")
+    chunks_box = stco or co64
+    if stsz is None or stsc is None or chunks_box is None:
+        raise UnsupportedFormat("An image sequence without a plain sample table")
+    _, _, reader = _full_box(data, stsz)
+    constant, count = reader.uint(4), reader.uint(4)
+    if count > MAX_SAMPLES or (not constant and count * 4 > reader.left()):
+        raise _damaged("too many frames")
+    sizes = [constant] * count if constant else [reader.uint(4) for _ in range(count)]
+    _, _, reader = _full_box(data, chunks_box)
+    chunk_count = reader.uint(4)
+    width = 8 if co64 else 4
+    if chunk_count > MAX_SAMPLES or chunk_count * width > reader.left():
+        raise _damaged("too many chunks")
+    chunks = [reader.uint(width) for _ in range(chunk_count)]
+    runs = _pairs_of_three(data, stsc)
+    out: list[tuple[int, int]] = []
+    for index, (first, per_chunk, _) in enumerate(runs):
+        last = runs[index + 1][0] - 1 if index + 1 < len(runs) else chunk_count
+        if first < 1 or last > chunk_count:
+            raise _damaged("the sample-to-chunk table points outside the chunks")
+        for chunk in range(first, last + 1):
+            pos = chunks[chunk - 1]
+            for _ in range(per_chunk):
+                if len(out) >= len(sizes):
+                    raise _damaged("more samples in chunks than sizes")
+                size = sizes[len(out)]
+                if pos + size > len(data):
+                    raise isobmff.truncated(_LABEL)
+                out.append((pos, pos + size))
+                pos += size
+    if len(out) != len(sizes):
+        raise _damaged("the chunks do not hold every sample")
+    return out
+
+
+def _pairs_of_three(data: bytes, box: Box) -> list[tuple[int, int, int]]:
+    _, _, reader = _full_box(data, box)
+    count = reader.uint(4)
+    if count * 12 > reader.left() or count > MAX_SAMPLES:
+        raise isobmff.truncated(_LABEL)
+    runs = [(reader.uint(4), reader.uint(4), reader.uint(4)) for _ in range(count)]
+    if any(runs[i][0] >= runs[i + 1][0] for i in range(len(runs) - 1)):
+        raise _damaged("the sample-to-chunk table is out of order")
+    return runs
+
+
+def _sample_data(data: bytes, track: _Track, sample: tuple[int, int]) -> _Buffer:
+    """A frame as we write it: the units decoders skip cut out, like in an item."""
+    payload = memoryview(data)[sample[0] : sample[1]]
+    if track.codec == b"av01":
+        obus, canonical = _obus(payload)
+        kept = [obu for obu in obus if obu[0] in _KEPT_OBUS]
+        return (
+            payload if canonical and len(kept) == len(obus) else b"".join(_obu(*o) for o in kept)
+        )
+    units = _nal_units(payload, track.length_size)
+    good = [(a, b) for a, b in units if _decoded_nal(payload[a], payload[a + 1])]
+    if len(good) == len(units):
+        return payload
+    size = track.length_size
+    return b"".join((b - a).to_bytes(size, "big") + payload[a:b] for a, b in good)
+
+
+def _sized(value: int) -> tuple[int, bytes]:
+    """A full box version (0 or 1) and `value` written at the width that version gives."""
+    wide = value > 0xFFFFFFFF
+    return (1 if wide else 0), value.to_bytes(8 if wide else 4, "big")
+
+
+def _new_mvhd(movie: _Movie, next_id: int) -> bytes:
+    version, duration = _sized(movie.duration)
+    body = bytes(16 if version else 8) + struct.pack(">I", movie.timescale) + duration
+    body += struct.pack(">IH", 0x10000, 0x100) + bytes(10) + _IDENTITY + bytes(24)
+    return isobmff.full(b"mvhd", version, 0, body + struct.pack(">I", next_id))
+
+
+def _new_trak(track: _Track, ids: dict[int, int], sizes: list[int], offset: int) -> bytes:
+    version, duration = _sized(track.duration)
+    tkhd = bytes(16 if version else 8) + struct.pack(">II", ids[track.id], 0) + duration
+    tkhd += bytes(16) + _IDENTITY + struct.pack(">II", track.width, track.height)
+    parts = [isobmff.full(b"tkhd", version, track.flags, tkhd)]
+    refs = [
+        isobmff.box(kind, b"".join(struct.pack(">I", ids[t]) for t in targets))
+        for kind, targets in track.refs
+    ]
+    if refs:
+        parts.append(isobmff.box(b"tref", b"".join(refs)))
+    if track.edits:
+        wide = any(d > 0xFFFFFFFF or not -(2**31) <= t < 2**31 for d, t, _ in track.edits)
+        size = 8 if wide else 4
+        entries = b"".join(
+            d.to_bytes(size, "big") + t.to_bytes(size, "big", signed=True) + struct.pack(">I", r)
+            for d, t, r in track.edits
+        )
+        elst = isobmff.full(
+            b"elst", int(wide), track.edit_flags, struct.pack(">I", len(track.edits)) + entries
+        )
+        parts.append(isobmff.box(b"edts", elst))
+    version, duration = _sized(track.media_duration)
+    mdhd = bytes(16 if version else 8) + struct.pack(">I", track.timescale) + duration
+    mdhd = isobmff.full(b"mdhd", version, 0, mdhd + struct.pack(">HH", _UNDETERMINED, 0))
+    hdlr = isobmff.full(b"hdlr", 0, 0, bytes(4) + track.handler + bytes(12) + b"\0")
+    minf = (
+        isobmff.full(b"vmhd", 0, 1, bytes(8))
+        + _new_dinf()
+        + isobmff.box(b"stbl", _new_stbl(track, sizes, offset))
+    )
+    parts.append(isobmff.box(b"mdia", mdhd + hdlr + isobmff.box(b"minf", minf)))
+    return isobmff.box(b"trak", b"".join(parts))
+
+
+def _new_stbl(track: _Track, sizes: list[int], offset: int) -> bytes:
+    count = len(sizes)
+    out = [isobmff.full(b"stsd", 0, 0, struct.pack(">I", 1) + track.entry)]
+    out.append(_table(b"stts", 0, [struct.pack(">II", c, d) for c, d in track.times]))
+    if track.offsets is not None:
+        negative = any(o < 0 for _, o in track.offsets)
+        rows = [struct.pack(">Ii" if negative else ">II", c, o) for c, o in track.offsets]
+        out.append(_table(b"ctts", int(negative), rows))
+    if track.sync is not None:
+        out.append(_table(b"stss", 0, [struct.pack(">I", n) for n in track.sync]))
+    out.append(_table(b"stsc", 0, [struct.pack(">III", 1, count, 1)] if count else []))
+    out.append(isobmff.full(b"stsz", 0, 0, struct.pack(f">II{count}I", 0, count, *sizes)))
+    out.append(_table(b"stco", 0, [struct.pack(">I", offset)] if count else []))
+    return b"".join(out)
+
+
+def _table(kind: bytes, version: int, rows: list[bytes]) -> bytes:
+    return isobmff.full(kind, version, 0, struct.pack(">I", len(rows)) + b"".join(rows))
+
+
+def _new_moov(movie: _Movie, first_id: int, sizes: list[list[int]], starts: list[int]) -> bytes:
+    """The movie with zero times, identity matrices, tracks numbered after the items and one
+    chunk per track (its frames in order)."""
+    ids = {track.id: first_id + n for n, track in enumerate(movie.tracks)}
+    traks = [
+        _new_trak(track, ids, frames, start)
+        for track, frames, start in zip(movie.tracks, sizes, starts, strict=True)
+    ]
+    mvhd = _new_mvhd(movie, first_id + len(movie.tracks))
+    return isobmff.box(b"moov", mvhd + b"".join(traks))
+
+
 def _write(data: bytes, layout: _Layout) -> bytes:
     order = [item for item in layout.meta.items if item in layout.kept]  # file order
     ids = {old: new for new, old in enumerate(order, start=1)}
@@ -1230,12 +1630,31 @@ def _write(data: bytes, layout: _Layout) -> bytes:
     before = _new_hdlr() + _new_dinf() + pitm + _new_iinf(layout, order)
     after = _new_iref(layout, ids) + _new_iprp(data, layout, order) + _new_grpl(layout, ids)
     meta_size = 12 + len(before) + _iloc_size(sizes) + len(after)
-    iloc = _new_iloc(sizes, len(ftyp) + meta_size + 8)
+    movie = layout.movie
+    frames: list[list[_Buffer]] = []
+    if movie is not None:
+        frames = [[_sample_data(data, t, sample) for sample in t.samples] for t in movie.tracks]
+    frame_sizes = [[len(frame) for frame in track] for track in frames]
+    moov_size = (
+        len(_new_moov(movie, len(order) + 1, frame_sizes, [0] * len(frames))) if movie else 0
+    )
+    first = len(ftyp) + meta_size + moov_size + 8
+    iloc = _new_iloc(sizes, first)
     meta = isobmff.full(b"meta", 0, 0, before + iloc + after)
-    if len(meta) != meta_size:
+    moov = b""
+    if movie is not None:
+        starts, pos = [], first + sum(sizes)
+        for track in frame_sizes:
+            starts.append(pos)
+            pos += sum(track)
+        if pos > 0xFFFFFFFF:
+            raise _damaged("the picture data is too large")
+        moov = _new_moov(movie, len(order) + 1, frame_sizes, starts)
+    if len(meta) != meta_size or len(moov) != moov_size:
         raise NotClean
-    mdat = struct.pack(">I4s", 8 + sum(sizes), b"mdat")
-    return b"".join([ftyp, meta, mdat, *payloads])
+    total = sum(sizes) + sum(map(sum, frame_sizes))
+    mdat = struct.pack(">I4s", 8 + total, b"mdat")
+    return b"".join([ftyp, meta, moov, mdat, *payloads, *(f for track in frames for f in track)])
 
 
 MAX_MISSING_TAIL = 64  # bytes: a writer's off-by-a-few, not a picture cut in half
@@ -1268,7 +1687,11 @@ def completed(data: bytes) -> bytes:
 
 def parse(data: bytes) -> Parsed:
     layout = _read(completed(data))
-    return Parsed(layout.width, layout.height, layout.blocks)
+    frames = 1
+    if layout.movie is not None:
+        pictures = [len(t.samples) for t in layout.movie.tracks if t.handler == b"pict"]
+        frames = max(1, max(pictures))
+    return Parsed(layout.width, layout.height, layout.blocks, frames=frames)
 
 
 def strip(data: bytes, parsed: Parsed) -> bytes:
