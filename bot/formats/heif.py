@@ -85,7 +85,6 @@ GENERIC_BRANDS = frozenset(
         b"unif",
     }
 )
-SEQUENCE_BRANDS = frozenset({b"msf1", b"avis", b"hevc", b"hevx", b"hevs", b"jpgs", b"vvis"})
 _OTHER_BRANDS: dict[bytes, str] = {
     b"jxl ": "A JPEG XL image",
     b"crx ": "A Canon raw photo (CR3)",
@@ -1229,6 +1228,7 @@ _IDENTITY = struct.pack(">9i", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
 _UNDETERMINED = 0x55C4  # ISO 639-2 'und', packed
 _ENTRY_CHILDREN = frozenset({b"av1C", b"hvcC", b"colr", b"pasp", b"clli", b"mdcv"})
 _KEPT_TRACK_REFERENCES = frozenset({b"auxl", b"prem"})
+_ENTRY_HEADER = 8 + 78  # box header and the fixed fields of a visual sample entry
 
 
 @dataclass
@@ -1336,7 +1336,7 @@ def _read_track(data: bytes, trak: Box, budget: Budget, blocks: list[Block]) -> 
         raise _damaged("a track without sample table")
     table = boxes(data, stbl.body, stbl.end, budget)
     codec, entry, length_size = _sample_entry(data, _one(table, b"stsd"), budget)
-    if handler == b"auxv" and b"auxi" not in entry:
+    if handler == b"auxv" and not _alpha_entry(entry):
         blocks.append(Block(BlockKind.IMAGE, "auxiliary track that is no alpha plane"))
         return None
     version, flags, reader = _full_box(data, tkhd)
@@ -1380,6 +1380,12 @@ def _read_track(data: bytes, trak: Box, budget: Budget, blocks: list[Block]) -> 
             reader = _reader(data, ref.body, ref.end)
             track.refs.append((ref.type, tuple(reader.uint(4) for _ in range(reader.left() // 4))))
     return track
+
+
+def _alpha_entry(entry: bytes) -> bool:
+    """Whether a rebuilt sample entry says its track is an alpha plane (it kept an 'auxi')."""
+    children = boxes(entry, _ENTRY_HEADER, len(entry), Budget(_LABEL))
+    return any(child.type == b"auxi" for child in children)
 
 
 def _sample_entry(data: bytes, stsd: Box | None, budget: Budget) -> tuple[bytes, bytes, int]:
