@@ -873,6 +873,7 @@ def test_image_sequence_with_alpha_keeps_its_alpha_track() -> None:
     frames[0].save(out, format="AVIF", save_all=True, append_images=frames[1:], duration=100)
     dirty = out.getvalue()
     cleaned = scrub.scrub(dirty).data
+    assert len(cleaned) <= len(dirty)  # the still image and the first frame share their bytes
     assert shown_frames(cleaned) == shown_frames(dirty)
     assert {alpha for _, pixels in shown_frames(cleaned) for alpha in pixels[3::4]} == {
         60,

@@ -1202,15 +1202,14 @@ def _new_grpl(layout: _Layout, ids: dict[int, int]) -> bytes:
     return isobmff.box(b"grpl", b"".join(groups)) if groups else b""
 
 
-def _new_iloc(sizes: list[int], first: int) -> bytes:
+def _new_iloc(places: list[tuple[int, int]]) -> bytes:
     """Version 0: 4-byte offsets and lengths, no base offset; one extent per item with data."""
-    entries, offset = [], first
-    for new, size in enumerate(sizes, start=1):
+    entries = []
+    for new, (offset, size) in enumerate(places, start=1):
         if size:
+            if offset + size > 0xFFFFFFFF:
+                raise _damaged("the picture data is too large")
             entries.append(struct.pack(">HHHII", new, 0, 1, offset, size))
-            offset += size
-    if offset > 0xFFFFFFFF:
-        raise _damaged("the picture data is too large")
     return isobmff.full(
         b"iloc", 0, 0, struct.pack(">BBH", 0x44, 0, len(entries)) + b"".join(entries)
     )
@@ -1644,23 +1643,47 @@ def _write(data: bytes, layout: _Layout) -> bytes:
     moov_size = (
         len(_new_moov(movie, len(order) + 1, frame_sizes, [0] * len(frames))) if movie else 0
     )
-    first = len(ftyp) + meta_size + moov_size + 8
-    iloc = _new_iloc(sizes, first)
-    meta = isobmff.full(b"meta", 0, 0, before + iloc + after)
-    moov = b""
-    if movie is not None:
-        starts, pos = [], first + sum(sizes)
-        for track in frame_sizes:
-            starts.append(pos)
-            pos += sum(track)
-        if pos > 0xFFFFFFFF:
-            raise _damaged("the picture data is too large")
-        moov = _new_moov(movie, len(order) + 1, frame_sizes, starts)
+    # 'mdat': each track's frames in order, then the items' data. An item whose bytes are
+    # exactly a frame's (the still image that is also the first frame) points at that frame.
+    pos = len(ftyp) + meta_size + moov_size + 8
+    starts: list[int] = []
+    frame_places: dict[tuple[int, int], int] = {}
+    for track, sizes_of_track in zip(movie.tracks if movie else (), frame_sizes, strict=True):
+        starts.append(pos)
+        for sample, size in zip(track.samples, sizes_of_track, strict=True):
+            frame_places.setdefault(sample, pos)
+            pos += size
+    places, written = [], []
+    for item, payload in zip(order, payloads, strict=True):
+        location = layout.meta.locations.get(item)
+        extents = location.extents if location and not location.in_idat else ()
+        shared = frame_places.get(extents[0]) if len(extents) == 1 else None
+        if shared is not None and _frame_at(frames, frame_sizes, starts, shared) == payload:
+            places.append((shared, len(payload)))
+        else:
+            places.append((pos, len(payload)))
+            written.append(payload)
+            pos += len(payload)
+    meta = isobmff.full(b"meta", 0, 0, before + _new_iloc(places) + after)
+    moov = _new_moov(movie, len(order) + 1, frame_sizes, starts) if movie else b""
     if len(meta) != meta_size or len(moov) != moov_size:
         raise NotClean
-    total = sum(sizes) + sum(map(sum, frame_sizes))
-    mdat = struct.pack(">I4s", 8 + total, b"mdat")
-    return b"".join([ftyp, meta, moov, mdat, *payloads, *(f for track in frames for f in track)])
+    if pos > 0xFFFFFFFF:
+        raise _damaged("the picture data is too large")
+    mdat = struct.pack(">I4s", 8 + pos - (len(ftyp) + meta_size + moov_size + 8), b"mdat")
+    return b"".join([ftyp, meta, moov, mdat, *(f for track in frames for f in track), *written])
+
+
+def _frame_at(
+    frames: list[list[_Buffer]], sizes: list[list[int]], starts: list[int], offset: int
+) -> _Buffer | None:
+    """The frame written at `offset` in the new file."""
+    for track, track_sizes, start in zip(frames, sizes, starts, strict=True):
+        for frame, size in zip(track, track_sizes, strict=True):
+            if start == offset:
+                return frame
+            start += size
+    return None
 
 
 MAX_MISSING_TAIL = 64  # bytes: a writer's off-by-a-few, not a picture cut in half
