@@ -884,3 +884,22 @@ def test_image_sequence_with_alpha_keeps_its_alpha_track() -> None:
     assert movie is not None
     assert [(t.handler, len(t.samples)) for t in movie.tracks] == [(b"pict", 3), (b"auxv", 3)]
     assert movie.tracks[1].refs == [(b"auxl", (movie.tracks[0].id,))]
+
+
+def test_properties_whose_numbers_hold_a_code_are_dropped_or_reduced(tmp_path: Path) -> None:
+    """pixi depths and clap fractions are numbers, so a code can be written as them."""
+    rng = random.Random(1205)
+    code = _code(rng)[:12]
+    data, props = _ingredients("HEIF")
+    pixi = _full(b"pixi", 0, 0, bytes([len(code)]) + code)  # 12 "channels" of ASCII depth
+    clap = _box(b"clap", code[:4] + code[4:8] + code[8:12] + b"\0\0\0\1" + bytes(16))
+    tile = [(props[b"hvcC"], True), (props[b"ispe"], False)]
+    dirty = _build([_Item(b"hvc1", data, [*tile, (pixi, False), (clap, True)])])
+    plain = _build([_Item(b"hvc1", data, tile)])
+    cleaned = scrub.scrub(dirty).data
+    _assert_codes_gone(cleaned, [code, code[:4], code[4:8], code[8:]])
+    assert cleaned == scrub.scrub(plain).data
+    unreduced = _box(b"clap", struct.pack(">8I", 128, 2, 192, 3, 0, 1, 0, 1))
+    cleaned = scrub.scrub(_build([_Item(b"hvc1", data, [*tile, (unreduced, True)])])).data
+    assert _box(b"clap", struct.pack(">8I", 64, 1, 64, 1, 0, 1, 0, 1)) in cleaned
+    assert _shown(cleaned) == _shown(plain)

@@ -34,14 +34,15 @@ inputs) and its alpha planes. Image sequences ('moov' with 'pict' tracks, and 'a
 tracks): every frame is kept, its skipped units cut out like in an item; the movie is written
 anew (zero creation/modification times, identity matrices, language 'und', empty handler
 names, sample entries without compressor name and with rebuilt children, one chunk per track,
-no 'udta'/'meta' in the movie or its tracks, no other tracks). A frame shared by the still
-image and the first sample is written twice (the output may grow by that frame).
+no 'udta'/'meta' in the movie or its tracks, no other tracks). A still image whose bytes are
+exactly a frame's keeps pointing at that frame.
 
 Residual (documented, not rebuilt): the configuration properties of rarer codecs (avcC, vvcC,
 lhvC, jpgC, j2kH, uncC, cmpd, ...) and the data of items in those codecs are copied as they are;
 inside kept NAL units and OBUs (parameter-set extension data, slice padding) nothing is parsed.
 """
 
+import math
 import struct
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -752,9 +753,35 @@ def _ispe(data: bytes, box: Box) -> bytes | None:
 
 
 def _pixi(data: bytes, box: Box) -> bytes | None:
+    """Bits per channel: one to four channels of 1 to 16 bits, or the property goes (it only
+    describes what the decoder finds in the picture anyway)."""
     _, _, reader = _full_box(data, box)
     channels = reader.uint(1)
-    return isobmff.full(b"pixi", 0, 0, bytes([channels]) + reader.take(channels))
+    depths = reader.take(channels)
+    if not 1 <= channels <= 4 or not all(1 <= depth <= 16 for depth in depths):
+        return None
+    return isobmff.full(b"pixi", 0, 0, bytes([channels]) + depths)
+
+
+_MAX_FRACTION = 0xFFFF  # a clean aperture's sizes and offsets are picture-sized fractions
+
+
+def _clap(data: bytes, box: Box) -> bytes | None:
+    """The clean aperture as four reduced fractions; one that is no picture-sized crop goes
+    (its numbers are not an aperture, so a decoder refuses it or shows the whole picture)."""
+    reader = _reader(data, box.body, box.end)
+    fields = []
+    for index in range(4):
+        numerator = int.from_bytes(reader.take(4), "big", signed=index >= 2)
+        denominator = reader.uint(4)
+        if not 0 < denominator <= _MAX_FRACTION or abs(numerator) > _MAX_FRACTION * denominator:
+            return None
+        if index < 2 and numerator <= 0:
+            return None
+        divisor = math.gcd(numerator, denominator)
+        fields.append((numerator // divisor, denominator // divisor))
+    sizes = b"".join(struct.pack(">II", n, d) for n, d in fields[:2])
+    return isobmff.box(b"clap", sizes + b"".join(struct.pack(">iI", n, d) for n, d in fields[2:]))
 
 
 def _irot(data: bytes, box: Box) -> bytes | None:
@@ -867,7 +894,7 @@ _REBUILDERS: dict[bytes, Callable[[bytes, Box], bytes | None]] = {
     b"colr": _colr,
     b"irot": _irot,
     b"imir": _imir,
-    b"clap": _words(8),
+    b"clap": _clap,
     b"pasp": _words(2),
     b"auxC": _auxc,
     b"clli": _words(2, 2),
