@@ -903,3 +903,20 @@ def test_properties_whose_numbers_hold_a_code_are_dropped_or_reduced(tmp_path: P
     cleaned = scrub.scrub(_build([_Item(b"hvc1", data, [*tile, (unreduced, True)])])).data
     assert _box(b"clap", struct.pack(">8I", 64, 1, 64, 1, 0, 1, 0, 1)) in cleaned
     assert _shown(cleaned) == _shown(plain)
+
+
+def test_hevc_configuration_fields_come_from_the_sequence_parameters(tmp_path: Path) -> None:
+    """hvcC repeats what the SPS says; a code written over its flags and hints is not kept."""
+    code = _code(random.Random(1206))[:12]
+    data, props = _ingredients("HEIF")
+    body = bytearray(props[b"hvcC"][8:])
+    body[2:12] = code[:10]  # profile compatibility and constraint flags
+    body[13:15] = body[15:17] = body[19:21] = code[10:12]  # segmentation, ..., frame rate
+    dirty = _build(
+        [_Item(b"hvc1", data, [(_box(b"hvcC", bytes(body)), True), (props[b"ispe"], False)])]
+    )
+    plain = _build([_Item(b"hvc1", data, [(props[b"hvcC"], True), (props[b"ispe"], False)])])
+    cleaned = scrub.scrub(dirty).data
+    _assert_codes_gone(cleaned, [code[:10], code[:4], code[4:8]])
+    assert cleaned == scrub.scrub(plain).data
+    assert _shown(cleaned) == _shown(plain)

@@ -843,28 +843,101 @@ _HEVC_PARAMETER_SETS = (32, 33, 34)  # VPS, SPS, PPS
 
 
 def _hvcc(data: bytes, box: Box) -> bytes | None:
-    """HEVCDecoderConfigurationRecord (ISO/IEC 14496-15 8.3.3) with reserved bits set as the
-    standard says and only parameter-set arrays (no SEI, no unknown NAL types)."""
+    """HEVCDecoderConfigurationRecord (ISO/IEC 14496-15 8.3.3) with only parameter-set arrays
+    (no SEI, no unknown NAL types) and every fixed field taken from the SPS it carries (profile,
+    tier, level, chroma format, bit depths, sub-layers) or set to "unknown" (segmentation,
+    parallelism, frame rate), reserved bits as the standard sets them."""
     reader = _reader(data, box.body, box.end)
     if reader.uint(1) != 1:
         raise _damaged("unknown HEVC configuration version")
-    profile = reader.take(
-        1 + 4 + 6 + 1
-    )  # profile space/tier/idc, compatibility, constraints, level
-    segmentation = reader.uint(2) & 0x0FFF
-    parallelism, chroma = reader.uint(1) & 3, reader.uint(1) & 3
-    luma, chroma_depth = reader.uint(1) & 7, reader.uint(1) & 7
-    frame_rate, timing = reader.take(2), reader.uint(1)
-    arrays = []
+    reader.take(20)  # the fixed fields, rebuilt from the SPS below
+    length_size = reader.uint(1) & 3
+    arrays, sps = [], b""
     for _ in range(reader.uint(1)):
         head = reader.uint(1)
         units = [reader.take(reader.uint(2)) for _ in range(reader.uint(2))]
         if head & 0x3F in _HEVC_PARAMETER_SETS:
             arrays.append(bytes([head & 0xBF]) + _counted(units))
-    fixed = bytes([1]) + profile + struct.pack(">H", 0xF000 | segmentation)
-    fixed += bytes([0xFC | parallelism, 0xFC | chroma, 0xF8 | luma, 0xF8 | chroma_depth])
-    fixed += frame_rate + bytes([timing, len(arrays)])
+        if head & 0x3F == 33 and units and not sps:
+            sps = units[0]
+    if not sps:
+        raise _damaged("an HEVC configuration without sequence parameters")
+    profile, chroma, luma, chroma_depth, sub_layers, nested = _sps_fields(sps)
+    fixed = bytes([1]) + profile + struct.pack(">H", 0xF000)
+    fixed += bytes([0xFC, 0xFC | chroma, 0xF8 | luma, 0xF8 | chroma_depth]) + bytes(2)
+    fixed += bytes([(sub_layers + 1) << 3 | nested << 2 | length_size, len(arrays)])
     return isobmff.box(b"hvcC", fixed + b"".join(arrays))
+
+
+_SPS_PREFIX = 200  # payload bytes of an SPS read to reach its bit depths
+
+
+def _rbsp(unit: bytes, limit: int) -> bytes:
+    """The first `limit` payload bytes of a NAL unit, emulation prevention bytes removed."""
+    out = bytearray()
+    zeros = 0
+    for byte in unit[2 : 2 + limit + limit // 2]:
+        if zeros >= 2 and byte == 3:
+            zeros = 0
+            continue
+        out.append(byte)
+        zeros = zeros + 1 if byte == 0 else 0
+        if len(out) >= limit:
+            break
+    return bytes(out)
+
+
+class _Bits:
+    """A big-endian bit reader over an RBSP (ISO/IEC 23008-2 u(n) and ue(v))."""
+
+    def __init__(self, data: bytes, pos: int = 0) -> None:
+        self.data, self.pos = data, pos
+
+    def bits(self, count: int) -> int:
+        value = 0
+        for _ in range(count):
+            if self.pos >= 8 * len(self.data):
+                raise _damaged("an HEVC parameter set is cut short")
+            value = value << 1 | (self.data[self.pos >> 3] >> (7 - (self.pos & 7)) & 1)
+            self.pos += 1
+        return value
+
+    def ue(self) -> int:
+        zeros = 0
+        while not self.bits(1):
+            zeros += 1
+            if zeros > 31:
+                raise _damaged("an HEVC parameter set has an impossible number")
+        return (1 << zeros) - 1 + self.bits(zeros)
+
+
+def _sps_fields(sps: bytes) -> tuple[bytes, int, int, int, int, int]:
+    """From an SPS: the general profile/tier/level bytes, chroma_format_idc, luma and chroma
+    bit depths minus 8, sps_max_sub_layers_minus1 and sps_temporal_id_nesting_flag."""
+    rbsp = _rbsp(sps, _SPS_PREFIX)
+    if len(rbsp) < 13:
+        raise _damaged("an HEVC parameter set is cut short")
+    sub_layers, nested = rbsp[0] >> 1 & 7, rbsp[0] & 1
+    bits = _Bits(rbsp, 8 * 13)
+    present = [(bits.bits(1), bits.bits(1)) for _ in range(sub_layers)]
+    if sub_layers:
+        bits.bits(2 * (8 - sub_layers))
+    for profile, level in present:
+        bits.bits(88 if profile else 0)
+        bits.bits(8 if level else 0)
+    bits.ue()  # sps_seq_parameter_set_id
+    chroma = bits.ue()
+    if chroma == 3:
+        bits.bits(1)  # separate_colour_plane_flag
+    bits.ue()  # width
+    bits.ue()  # height
+    if bits.bits(1):  # conformance window
+        for _ in range(4):
+            bits.ue()
+    luma, chroma_depth = bits.ue(), bits.ue()
+    if chroma > 3 or luma > 7 or chroma_depth > 7:
+        raise _damaged("an HEVC parameter set has an impossible format")
+    return rbsp[1:13], chroma, luma, chroma_depth, sub_layers, nested
 
 
 def _counted(units: list[bytes]) -> bytes:
