@@ -1167,6 +1167,8 @@ def _read_overlay(
         if x < width and y < height and (w == 0 or x + w > 0) and (h == 0 or y + h > 0):
             offsets.append((x, y))
             visible.append(target)
+            if x <= 0 and y <= 0 and x + w >= width and y + h >= height:
+                fill = bytes(8)  # one input covers the canvas: the fill colour is never seen
     return _Overlay(fill, width, height, tuple(offsets)), tuple(visible)
 
 
