@@ -921,3 +921,68 @@ def test_hevc_configuration_fields_come_from_the_sequence_parameters(tmp_path: P
     _assert_codes_gone(cleaned, [code[:10], code[:4], code[4:8]])
     assert cleaned == scrub.scrub(plain).data
     assert _shown(cleaned) == _shown(plain)
+
+
+def _hevc_sequence(frames: list[bytes], hvcc: bytes, ispe: bytes, extra: bytes) -> bytes:
+    """A HEIF image sequence made here: a still item (the first frame) and one 'pict' track
+    with `frames` in one chunk; `extra` goes at the end of the sample entry's fixed fields'
+    compressor name and into a 'udta' of the track."""
+    name = bytes([min(31, len(extra))]) + extra[:31].ljust(31, b"\0")
+    entry = bytes(6) + struct.pack(">H", 1) + bytes(16) + struct.pack(">HH", 64, 64)
+    entry += struct.pack(">IIIH", 0x480000, 0x480000, 0, 1) + name + struct.pack(">Hh", 24, -1)
+    entry_box = _box(b"hvc1", entry + hvcc)
+
+    def moov(offset: int) -> bytes:
+        count = len(frames)
+        stbl = _full(b"stsd", 0, 0, struct.pack(">I", 1) + entry_box)
+        stbl += _full(b"stts", 0, 0, struct.pack(">III", 1, count, 512))
+        stbl += _full(b"stsc", 0, 0, struct.pack(">IIII", 1, 1, count, 1))
+        sizes = struct.pack(f">II{count}I", 0, count, *map(len, frames))
+        stbl += _full(b"stsz", 0, 0, sizes) + _full(b"stco", 0, 0, struct.pack(">II", 1, offset))
+        url = _full(b"url ", 0, 1, b"")
+        dinf = _box(b"dinf", _full(b"dref", 0, 0, struct.pack(">I", 1) + url))
+        minf = _full(b"vmhd", 0, 1, bytes(8)) + dinf + _box(b"stbl", stbl)
+        hdlr = _full(b"hdlr", 0, 0, bytes(4) + b"pict" + bytes(12) + extra + b"\0")
+        mdhd = _full(b"mdhd", 0, 0, struct.pack(">IIIIHH", 7, 8, 1024, 512 * count, 0x55C4, 0))
+        mdia = _box(b"mdia", mdhd + hdlr + _box(b"minf", minf))
+        tkhd = struct.pack(">IIIII", 7, 8, 9, 0, 99) + bytes(16)
+        tkhd += struct.pack(">9i", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
+        tkhd = _full(b"tkhd", 0, 7, tkhd + struct.pack(">II", 64 << 16, 64 << 16))
+        udta = _box(b"udta", _box(b"\xa9nam", extra))
+        mvhd = _full(b"mvhd", 0, 0, struct.pack(">IIII", 7, 8, 1000, 1000) + bytes(80))
+        return _box(b"moov", mvhd + _box(b"trak", tkhd + mdia + udta))
+
+    still = _build(
+        [_Item(b"hvc1", frames[0], [(hvcc, True), (ispe, False)])], brands=b"msf1hevcmif1heic"
+    )
+    head = _top_boxes(still)
+    mdat = head[-1]
+    size = len(moov(0))
+    first = mdat[1] + size + 8
+    out = bytearray(still[: mdat[1]] + moov(first + len(frames[0])))
+    for pos in _iloc_offsets_at(bytes(out), bytes(out).index(b"iloc") - 4):
+        struct.pack_into(">I", out, pos, struct.unpack_from(">I", out, pos)[0] + size)
+    return bytes(out) + _box(b"mdat", frames[0] + b"".join(frames))
+
+
+def test_hevc_image_sequence_keeps_every_frame_without_its_metadata() -> None:
+    rng = random.Random(1207)
+    codes = [_code(rng) for _ in range(3)]
+    data, props = _ingredients("HEIF")
+    frames = [data, _nal(39, b"\x05" + bytes([16 + 17]) + bytes(16) + codes[1]) + data, data]
+    hvcc = _with_sei_array(props[b"hvcC"], codes[2])
+    dirty = _hevc_sequence(frames, hvcc, props[b"ispe"], codes[0][:17])
+    assert all(code[:17] in dirty for code in codes)
+    parsed = heif.parse(dirty)
+    assert parsed.frames == 3
+    kinds = {block.kind for block in parsed.blocks}
+    assert {BlockKind.DATE, BlockKind.OTHER} <= kinds
+    cleaned = scrub.scrub(dirty).data
+    _assert_codes_gone(cleaned, [code[:17] for code in codes])
+    movie = heif._read(cleaned).movie
+    assert movie is not None
+    (track,) = movie.tracks
+    assert [bytes(cleaned[a:b]) for a, b in track.samples] == [data, data, data]
+    assert track.times == [(3, 512)]
+    assert _shown(cleaned) == _shown(dirty)
+    assert scrub.scrub(cleaned).data == cleaned
