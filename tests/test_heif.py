@@ -923,7 +923,13 @@ def test_hevc_configuration_fields_come_from_the_sequence_parameters(tmp_path: P
     assert _shown(cleaned) == _shown(plain)
 
 
-def _hevc_sequence(frames: list[bytes], hvcc: bytes, ispe: bytes, extra: bytes) -> bytes:
+_IDENTITY = struct.pack(">9i", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
+_QUARTER_TURN = struct.pack(">9i", 0, 0x10000, 0, -0x10000, 0, 0, 64 << 16, 0, 0x40000000)
+
+
+def _hevc_sequence(
+    frames: list[bytes], hvcc: bytes, ispe: bytes, extra: bytes, matrix: bytes = _IDENTITY
+) -> bytes:
     """A HEIF image sequence made here: a still item (the first frame) and one 'pict' track
     with `frames` in one chunk; `extra` goes at the end of the sample entry's fixed fields'
     compressor name and into a 'udta' of the track."""
@@ -945,8 +951,7 @@ def _hevc_sequence(frames: list[bytes], hvcc: bytes, ispe: bytes, extra: bytes) 
         hdlr = _full(b"hdlr", 0, 0, bytes(4) + b"pict" + bytes(12) + extra + b"\0")
         mdhd = _full(b"mdhd", 0, 0, struct.pack(">IIIIHH", 7, 8, 1024, 512 * count, 0x55C4, 0))
         mdia = _box(b"mdia", mdhd + hdlr + _box(b"minf", minf))
-        tkhd = struct.pack(">IIIII", 7, 8, 9, 0, 99) + bytes(16)
-        tkhd += struct.pack(">9i", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
+        tkhd = struct.pack(">IIIII", 7, 8, 9, 0, 99) + bytes(16) + matrix
         tkhd = _full(b"tkhd", 0, 7, tkhd + struct.pack(">II", 64 << 16, 64 << 16))
         udta = _box(b"udta", _box(b"\xa9nam", extra))
         mvhd = _full(b"mvhd", 0, 0, struct.pack(">IIII", 7, 8, 1000, 1000) + bytes(80))
@@ -986,3 +991,14 @@ def test_hevc_image_sequence_keeps_every_frame_without_its_metadata() -> None:
     assert track.times == [(3, 512)]
     assert _shown(cleaned) == _shown(dirty)
     assert scrub.scrub(cleaned).data == cleaned
+
+
+def test_sequence_track_matrix_keeps_quarter_turns_only() -> None:
+    code = _code(random.Random(1208))
+    data, props = _ingredients("HEIF")
+    coded = _QUARTER_TURN[:24] + code[:8] + _QUARTER_TURN[32:]  # a code as the translation
+    for matrix, kept in ((_QUARTER_TURN, _QUARTER_TURN), (coded, _IDENTITY)):
+        dirty = _hevc_sequence([data], props[b"hvcC"], props[b"ispe"], b"x", matrix)
+        cleaned = scrub.scrub(dirty).data
+        assert kept in cleaned
+        _assert_codes_gone(cleaned, [code[:8]])

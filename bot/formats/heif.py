@@ -32,10 +32,10 @@ kept box copied whole ('ftyp', 'meta', one 'mdat', in that order):
 Kept: the primary item and what it is derived from ('dimg': grid tiles, 'iden', 'iovl', 'tmap'
 inputs) and its alpha planes. Image sequences ('moov' with 'pict' tracks, and 'auxv' alpha
 tracks): every frame is kept, its skipped units cut out like in an item; the movie is written
-anew (zero creation/modification times, identity matrices, language 'und', empty handler
-names, sample entries without compressor name and with rebuilt children, one chunk per track,
-no 'udta'/'meta' in the movie or its tracks, no other tracks). A still image whose bytes are
-exactly a frame's keeps pointing at that frame.
+anew (zero creation/modification times, track matrices only as quarter turns or mirrors,
+language 'und', empty handler names, sample entries without compressor name and with rebuilt
+children, one chunk per track, no 'udta'/'meta' in the movie or its tracks, no other tracks).
+A still image whose bytes are exactly a frame's keeps pointing at that frame.
 
 Residual (documented, not rebuilt): the configuration properties of rarer codecs (avcC, vvcC,
 lhvC, jpgC, j2kH, uncC, cmpd, ...) and the data of items in those codecs are copied as they are;
@@ -1336,6 +1336,7 @@ _ENTRY_HEADER = 8 + 78  # box header and the fixed fields of a visual sample ent
 class _Track:
     id: int
     handler: bytes  # 'pict' or 'auxv' (an alpha plane)
+    matrix: bytes  # tkhd: a rotation or mirroring by quarter turns, or the identity
     flags: int  # tkhd: enabled, in movie, in preview
     duration: int  # in the movie's timescale
     width: int  # 16.16 fixed point
@@ -1408,6 +1409,19 @@ def _read_movie(data: bytes, moov: Box, budget: Budget, blocks: list[Block]) -> 
     return _Movie(timescale, duration, tuple(tracks))
 
 
+def _orientation(matrix: bytes, width: int, height: int) -> bytes:
+    """The track matrix when it turns or mirrors the picture by quarter turns (its translation
+    zero or the picture's width or height), else the identity: no other numbers survive."""
+    a, b, u, c, d, v, x, y, w = struct.unpack(">9i", matrix)
+    units = (0, 0x10000, -0x10000)
+    turns = a in units and b in units and c in units and d in units and (a == 0) == (d == 0)
+    turns = turns and (a == 0) != (b == 0) and (b == 0) == (c == 0)
+    shifts = (0, width, height)
+    if turns and u == v == 0 and w == 0x40000000 and x in shifts and y in shifts:
+        return matrix
+    return _IDENTITY
+
+
 def _dated(data: bytes, box: Box) -> bool:
     """Whether a movie, track or media header says when it was made or changed."""
     width = 16 if data[box.body] == 1 else 8
@@ -1445,7 +1459,8 @@ def _read_track(data: bytes, trak: Box, budget: Budget, blocks: list[Block]) -> 
     track_id = reader.uint(4)
     reader.take(4)
     duration = reader.uint(8 if version == 1 else 4)
-    reader.take(8 + 2 + 2 + 2 + 2 + 36)  # reserved, layer, group, volume, reserved, matrix
+    reader.take(8 + 2 + 2 + 2 + 2)  # reserved, layer, alternate group, volume, reserved
+    matrix = reader.take(36)
     width, height = reader.uint(4), reader.uint(4)
     version, _, reader = _full_box(data, mdhd)
     timescale = _times(reader, version)
@@ -1457,6 +1472,7 @@ def _read_track(data: bytes, trak: Box, budget: Budget, blocks: list[Block]) -> 
     track = _Track(
         track_id,
         handler,
+        _orientation(matrix, width, height),
         flags & 7,
         duration,
         width,
@@ -1657,7 +1673,7 @@ def _new_mvhd(movie: _Movie, next_id: int) -> bytes:
 def _new_trak(track: _Track, ids: dict[int, int], sizes: list[int], offset: int) -> bytes:
     version, duration = _sized(track.duration)
     tkhd = bytes(16 if version else 8) + struct.pack(">II", ids[track.id], 0) + duration
-    tkhd += bytes(16) + _IDENTITY + struct.pack(">II", track.width, track.height)
+    tkhd += bytes(16) + track.matrix + struct.pack(">II", track.width, track.height)
     parts = [isobmff.full(b"tkhd", version, track.flags, tkhd)]
     refs = [
         isobmff.box(kind, b"".join(struct.pack(">I", ids[t]) for t in targets))
@@ -1710,8 +1726,8 @@ def _table(kind: bytes, version: int, rows: list[bytes]) -> bytes:
 
 
 def _new_moov(movie: _Movie, first_id: int, sizes: list[list[int]], starts: list[int]) -> bytes:
-    """The movie with zero times, identity matrices, tracks numbered after the items and one
-    chunk per track (its frames in order)."""
+    """The movie with zero times, an identity movie matrix, tracks numbered after the items and
+    one chunk per track (its frames in order)."""
     ids = {track.id: first_id + n for n, track in enumerate(movie.tracks)}
     traks = [
         _new_trak(track, ids, frames, start)
