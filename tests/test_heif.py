@@ -1002,3 +1002,12 @@ def test_sequence_track_matrix_keeps_quarter_turns_only() -> None:
         cleaned = scrub.scrub(dirty).data
         assert kept in cleaned
         _assert_codes_gone(cleaned, [code[:8]])
+
+
+def test_zero_padding_after_the_last_hevc_unit_is_dropped_not_refused() -> None:
+    data, props = _ingredients("HEIF")
+    tile = [(props[b"hvcC"], True), (props[b"ispe"], False)]
+    padded = scrub.scrub(_build([_Item(b"hvc1", data + bytes(7), tile)])).data
+    assert padded == scrub.scrub(_build([_Item(b"hvc1", data, tile)])).data
+    with pytest.raises(DamagedImage):
+        scrub.scrub(_build([_Item(b"hvc1", data + b"\0\0\0\x09\x26", tile)]))  # cut short

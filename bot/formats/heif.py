@@ -1068,6 +1068,8 @@ def _nal_units(payload: _Buffer, length_size: int) -> list[tuple[int, int]]:
         if pos + length_size > len(payload):
             raise isobmff.truncated(_LABEL)
         size = int.from_bytes(payload[pos : pos + length_size], "big")
+        if size == 0 and not any(payload[pos:]):
+            break  # zero padding after the last unit: a writer's filler, not a unit
         pos += length_size
         if size < 2 or pos + size > len(payload):
             raise _damaged("an HEVC unit does not fit its item")
