@@ -1110,7 +1110,7 @@ def _picture_data(data: bytes, meta: _Meta, item: _Item) -> tuple[_Buffer, int]:
         size = _length_size(data, meta, item.id)
         units = _nal_units(payload, size)
         kept = [(a, b) for a, b in units if _decoded_nal(payload[a], payload[a + 1])]
-        if len(kept) == len(units):
+        if len(kept) == len(units) and (units[-1][1] if units else 0) == len(payload):
             return payload, 0
         out = b"".join((b - a).to_bytes(size, "big") + payload[a:b] for a, b in kept)
         return out, len(units) - len(kept)
@@ -1653,7 +1653,7 @@ def _sample_data(data: bytes, track: _Track, sample: tuple[int, int]) -> _Buffer
         )
     units = _nal_units(payload, track.length_size)
     good = [(a, b) for a, b in units if _decoded_nal(payload[a], payload[a + 1])]
-    if len(good) == len(units):
+    if len(good) == len(units) and (units[-1][1] if units else 0) == len(payload):
         return payload
     size = track.length_size
     return b"".join((b - a).to_bytes(size, "big") + payload[a:b] for a, b in good)
