@@ -1087,6 +1087,14 @@ def _decoded_nal(first: int, second: int) -> bool:
     return layer == 0 and (kind <= 21 or kind in _HEVC_PARAMETER_SETS)
 
 
+_HEVC_DELIMITERS = (35, 36, 37)  # access unit delimiter, end of sequence, end of bitstream
+
+
+def _empty_delimiter(payload: _Buffer, start: int, end: int) -> bool:
+    """A delimiter NAL unit of at most its standard size (3 bytes): dropped, but no finding."""
+    return payload[start] >> 1 & 0x3F in _HEVC_DELIMITERS and end - start <= 3
+
+
 def _length_size(data: bytes, meta: _Meta, item: int) -> int:
     config = _property(meta, item, b"hvcC")
     if config is None or config.end - config.body < 23:
@@ -1113,13 +1121,16 @@ def _picture_data(data: bytes, meta: _Meta, item: _Item) -> tuple[_Buffer, int]:
         if len(kept) == len(units) and (units[-1][1] if units else 0) == len(payload):
             return payload, 0
         out = b"".join((b - a).to_bytes(size, "big") + payload[a:b] for a, b in kept)
-        return out, len(units) - len(kept)
+        carriers = [u for u in units if u not in kept and not _empty_delimiter(payload, *u)]
+        return out, len(carriers)
     if item.type == b"av01":
         obus, canonical = _obus(_item_view(data, meta, item.id))
         kept_obus = [obu for obu in obus if obu[0] in _KEPT_OBUS]
         if canonical and len(kept_obus) == len(obus):
             return _item_view(data, meta, item.id), 0
-        return b"".join(_obu(*obu) for obu in kept_obus), len(obus) - len(kept_obus)
+        # An empty temporal delimiter goes too (AV1-ISOBMFF), but it carried nothing.
+        dropped = [o for o in obus if o[0] not in _KEPT_OBUS and (o[0] != 2 or len(o[2]))]
+        return b"".join(_obu(*obu) for obu in kept_obus), len(dropped)
     payload = _item_bytes(data, meta, item.id)
     if item.type == b"grid":
         return _grid(payload), 0
