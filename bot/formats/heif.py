@@ -42,6 +42,7 @@ lhvC, jpgC, j2kH, uncC, cmpd, ...) and the data of items in those codecs are cop
 inside kept NAL units and OBUs (parameter-set extension data, slice padding) nothing is parsed.
 """
 
+import datetime
 import math
 import struct
 from collections.abc import Callable, Iterable, Iterator
@@ -1414,8 +1415,11 @@ def _read_movie(data: bytes, moov: Box, budget: Budget, blocks: list[Block]) -> 
                 headers.extend(
                     b for b in boxes(data, box.body, box.end, budget) if b.type == b"mdhd"
                 )
-    if any(_dated(data, box) for box in headers):
-        blocks.append(Block(BlockKind.DATE, "HEIF image sequence times (creation, modification)"))
+    stamps = [stamp for box in headers if (stamp := _stamp(data, box))]
+    if stamps:
+        when = _EPOCH_1904 + datetime.timedelta(seconds=min(stamps))
+        text = when.strftime("%Y:%m:%d %H:%M:%S").encode()
+        blocks.append(Block(BlockKind.DATE, "HEIF image sequence times (creation)", text))
     ids = {track.id for track in tracks}
     for track in tracks:
         track.refs = [(kind, t) for kind, targets in track.refs if (t := _in(targets, ids))]
@@ -1435,10 +1439,17 @@ def _orientation(matrix: bytes, width: int, height: int) -> bytes:
     return _IDENTITY
 
 
-def _dated(data: bytes, box: Box) -> bool:
-    """Whether a movie, track or media header says when it was made or changed."""
-    width = 16 if data[box.body] == 1 else 8
-    return any(data[box.body + 4 : box.body + 4 + width])
+_EPOCH_1904 = datetime.datetime(1904, 1, 1)
+_MAX_STAMP = int((datetime.datetime(9999, 12, 31) - _EPOCH_1904).total_seconds())
+
+
+def _stamp(data: bytes, box: Box) -> int:
+    """The creation time (else modification time) a movie, track or media header gives, in
+    seconds since 1904; 0 when it says none."""
+    width = 8 if data[box.body] == 1 else 4
+    created = int.from_bytes(data[box.body + 4 : box.body + 4 + width], "big")
+    modified = int.from_bytes(data[box.body + 4 + width : box.body + 4 + 2 * width], "big")
+    return min(created or modified, _MAX_STAMP)
 
 
 def _in(targets: tuple[int, ...], ids: set[int]) -> tuple[int, ...]:
