@@ -689,6 +689,9 @@ def test_every_heic_structure_class_is_rebuilt(tmp_path: Path, exiftool: str) ->
     )
     used = [code for code in codes if code in dirty]
     assert len(used) >= 20
+    names = " ".join(block.name for block in heif.parse(dirty).blocks)
+    for kind in ("ispe", "pixi", "clap", "irot", "imir", "hvcC"):
+        assert f"'{kind}' property with" in names, kind
     assert {BlockKind.EXIF, BlockKind.XMP, BlockKind.OTHER} <= {
         block.kind for block in heif.parse(dirty).blocks
     }

@@ -614,6 +614,14 @@ def _property_blocks(data: bytes, meta: _Meta, kept: frozenset[int]) -> Iterator
                 box.type, (BlockKind.OTHER, f"HEIF '{_name(box.type)}' property")
             )
             yield Block(kind, label, data[box.body : box.end])
+        elif box.type != b"colr":  # (a profile is judged as ICC)
+            rebuilt = _new_property(data, box)
+            where = f"HEIF '{_name(box.type)}' property"
+            if rebuilt is None:
+                yield Block(BlockKind.OTHER, f"{where} that is not what its fields say")
+            elif len(rebuilt) < box.end - box.start:
+                extra = box.end - box.start - len(rebuilt)
+                yield Block(BlockKind.OTHER, f"{where} with {extra} bytes beyond its fields")
 
 
 def _meta_blocks(data: bytes, meta: _Meta) -> Iterator[Block]:
