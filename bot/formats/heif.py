@@ -1345,7 +1345,7 @@ def _iloc_size(sizes: list[int]) -> int:
 
 # --- image sequences: 'moov' with picture tracks -------------------------------------------------
 
-MAX_SAMPLES = 100_000  # frames in one sequence, over all tracks
+MAX_SAMPLES = 20_000  # frames in one sequence, over all tracks (ten minutes at 30 fps)
 _SEQUENCE_CODECS = frozenset({b"av01", b"hvc1", b"hev1"})
 _IDENTITY = struct.pack(">9i", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
 _UNDETERMINED = 0x55C4  # ISO 639-2 'und', packed
