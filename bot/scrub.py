@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from bot.errors import DamagedImage, NotClean, ScrubError, TooLarge, UnsupportedFormat
 from bot.findings import Finding
-from bot.formats import gif, heif, jpeg, png, tiff, webp
+from bot.formats import gif, heif, jpeg, mp4, png, tiff, webp
 from bot.formats.base import Block, BlockKind, Format, Parsed
 from bot.metadata import exif
 from bot.metadata.readers import collect
@@ -29,6 +29,10 @@ FORMATS: dict[str, Format] = {
         tiff.FORMAT,
         heif.FORMAT,
         heif.AVIF_FORMAT,
+        mp4.FORMAT,
+        mp4.MOV_FORMAT,
+        mp4.M4V_FORMAT,
+        mp4.THREEGP_FORMAT,
     )
 }
 
@@ -120,6 +124,8 @@ def sniff(data: bytes) -> Format:
         return FORMATS["tiff"]
     if head[:4] in (b"II+\0", b"MM\0+"):
         raise UnsupportedFormat("A BigTIFF image")
+    if mp4.accepts(head):
+        return mp4.sniff(head)
     if head[4:8] == b"ftyp":
         return heif.sniff_brand(data, FORMATS["heif"])
     for signature, offset, what in _OTHER_SIGNATURES:

@@ -383,11 +383,6 @@ def test_heif_brands_are_recognised(head: bytes, name: str) -> None:
 @pytest.mark.parametrize(
     ("head", "what"),
     [
-        (_ftyp(b"isom", b"isom", b"mp41"), "video"),
-        (_ftyp(b"mp42", b"mp42", b"isom"), "video"),
-        (_ftyp(b"qt  ", b"qt  "), "video"),
-        (_ftyp(b"M4V ", b"M4V "), "video"),
-        (_ftyp(b"3gp5", b"3gp5"), "video"),
         (_ftyp(b"jxl ", b"jxl "), "JPEG XL"),
         (_ftyp(b"crx ", b"crx "), "raw"),
         (_ftyp(b"abcd", b"efgh"), "ISO media"),

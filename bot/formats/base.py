@@ -29,6 +29,7 @@ class BlockKind(StrEnum):
     IMAGE = "image"  # a second picture: MPF image, depth map, gain map, auxiliary image
     MEDIA = "media"  # video or audio (motion photo), or unknown data after the image end
     C2PA = "c2pa"  # content credentials (JUMBF)
+    MOVIE = "movie"  # a video's metadata item: name "key@where" (bot.metadata.movie), data text
     OTHER = "other"  # anything else we drop; name says what it was
 
 

@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 from bot.findings import Finding, Kind
 from bot.formats.base import Block, BlockKind, Parsed
-from bot.metadata import exif, iptc, photoshop, xmp
+from bot.metadata import exif, iptc, movie, photoshop, xmp
 from bot.metadata.pictures import jpeg_size, shows_more, video_seconds
 from bot.metadata.text import readable
 
@@ -125,6 +125,11 @@ def _c2pa(block: Block, parsed: Parsed) -> list[Finding]:
     return [Finding(Kind.CREDENTIALS, "c2pa", "", block.name)]
 
 
+def _movie(block: Block, parsed: Parsed) -> list[Finding]:
+    key, _, where = block.name.partition("@")
+    return movie.findings(key, block.data, where or block.name)
+
+
 def _other(block: Block, parsed: Parsed) -> list[Finding]:
     return [Finding(Kind.OTHER, "container", block.name, block.name)]
 
@@ -147,5 +152,6 @@ _READERS: dict[BlockKind, Reader] = {
     BlockKind.IMAGE: _image,
     BlockKind.MEDIA: _media,
     BlockKind.C2PA: _c2pa,
+    BlockKind.MOVIE: _movie,
     BlockKind.OTHER: _other,
 }

@@ -1,0 +1,1093 @@
+"""mp4: MP4, MOV (QuickTime), M4V and 3GP videos, cleaned by lossless container surgery.
+
+What a phone clip can carry besides its pictures and sound:
+- 'udta' user data (file and track level): QuickTime text items ('©xyz' place, '©mak', '©mod',
+  '©swr', '©day', ...), 3GPP 'loci' places and text boxes, XMP ('XMP_'), maker boxes;
+- 'meta' boxes: Apple keys/ilst ('com.apple.quicktime.location.ISO6709', make, model, software,
+  creation date, the Live Photo 'content.identifier'), iTunes-style ilst ('©too' encoder,
+  'covr' cover picture with its own EXIF);
+- XMP 'uuid' boxes, 'free'/'skip' boxes with old bytes, unknown top-level boxes, trailing data;
+- creation and modification times in every movie, track and media header, handler names,
+  compressor names and vendor codes in sample entries, SEI arrays in 'hvcC';
+- whole tracks that are no picture or sound: timed metadata ('mebx' Apple location and Live
+  Photo tracks, GoPro 'gpmd', 'camm', DJI 'djmd', other 'meta'-handler tracks), chapter, text and
+  subtitle tracks, timecode tracks; and their samples in 'mdat'.
+
+How we remove it, losslessly: the output is a new file written from parsed fields ('ftyp', then
+'moov' and one 'mdat' in the order the input had them, so faststart stays faststart):
+- 'ftyp': the major brand and the known compatible brands, minor version 0;
+- 'mvhd', 'tkhd', 'mdhd': zero creation/modification times (version 1 only when a duration needs
+  64 bits), timescales, durations, rate, volume, layer, alternate group and language as they
+  were, a track matrix only as a quarter turn or mirror (else the identity); empty handler names;
+  one self-contained data reference; no 'udta', 'meta', 'tref' (but between kept tracks), 'iods';
+- only 'vide' and 'soun' tracks in a known codec are kept; every table of their sample tables
+  is rewritten from its entries ('stts', 'ctts', 'cslg', 'stss', 'stps', 'sdtp', 'stsc',
+  'stsz'), sample groups 'roll'/'prol'/'sync'/'rap '/'tele' are kept;
+- sample entries: the fixed fields without compressor name or vendor, and only the children a
+  decoder needs: 'avcC' (SPS/PPS and their extensions only), 'hvcC' (VPS/SPS/PPS only), 'av1C',
+  'colr', 'pasp', 'clap', 'clli', 'mdcv', 'btrt', 'fiel', 'gama', Dolby Vision 'dvcC'/'dvvC'/
+  'dvwC' (their fields only), 'damr' (without the vendor);
+- 'mdat' holds exactly the chunks the kept tracks reference, in file order with no gaps; 'stco'
+  or 'co64' (co64 when the input had it or an offset needs it) point at their new places. The
+  samples are never decoded and stay byte for byte.
+
+Refused: fragmented files ('moof'/'mvex'), encrypted tracks, data in other files, picture or
+sound tracks in codecs we do not know (we never drop a user's picture or sound), damage.
+
+Residual (documented, copied as they are): the configuration boxes of other codecs ('esds',
+'wave' children, 'dac3', 'dec3', 'dOps', 'dfLa', 'alac', 'chan', 'vpcC', 'lhvC', ...) and the
+sample data itself (e.g. the x264 settings SEI inside the first frame).
+"""
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import accumulate, pairwise
+
+from bot.errors import DamagedImage, UnsupportedFormat
+from bot.formats import isobmff
+from bot.formats.base import Block, BlockKind, Format, Parsed
+from bot.formats.heif import _new_property  # the photo properties, rebuilt from their fields
+from bot.formats.isobmff import Box, Budget, Reader
+from bot.formats.isobmff import name as _name
+
+_LABEL = "MP4"
+MAX_SAMPLES = 20_000_000  # samples in one file: ten hours of 4K video at 60 fps and its sound
+MAX_TRACKS = 100
+MAX_ENTRIES = 16  # sample descriptions in one track
+MAX_BRANDS = 64
+_MAX_32 = 0xFFFFFFFF
+
+# Major brands of the files this module cleans (HEIF/AVIF brands go to heif.py).
+VIDEO_BRANDS = frozenset(
+    {
+        b"qt  ",
+        b"isom",
+        b"iso2",
+        b"iso3",
+        b"iso4",
+        b"iso5",
+        b"iso6",
+        b"mp41",
+        b"mp42",
+        b"avc1",
+        b"M4V ",
+        b"M4VH",
+        b"M4VP",
+        b"mmp4",
+        b"MSNV",
+        b"XAVC",
+        b"NDAS",
+        b"f4v ",
+        b"3gp4",
+        b"3gp5",
+        b"3gp6",
+        b"3gp7",
+        b"3gp8",
+        b"3gp9",
+        b"3g2a",
+        b"3g2b",
+        b"3g2c",
+        b"3gs6",
+        b"3gs7",
+        b"3ge6",
+        b"3ge7",
+        b"3gg6",
+    }
+)
+# Compatible brands we write back (known structural brands only: no free four-byte codes).
+_KEPT_BRANDS = VIDEO_BRANDS | {b"hvc1", b"dby1", b"iso7", b"iso8", b"iso9", b"mp71", b"cmfc"}
+# QuickTime files from old cameras have no 'ftyp': the first box is one of these.
+_BARE_STARTS = frozenset({b"moov", b"mdat", b"wide", b"free", b"skip"})
+
+VIDEO_CODECS = frozenset(
+    {
+        b"avc1",
+        b"avc3",
+        b"hvc1",
+        b"hev1",
+        b"dvh1",
+        b"dvhe",
+        b"dva1",
+        b"dvav",
+        b"av01",
+        b"vp08",
+        b"vp09",
+        b"mp4v",
+        b"s263",
+        b"h263",
+        b"jpeg",
+        b"mjpa",
+        b"mjpb",
+        b"apcn",
+        b"apch",
+        b"apcs",
+        b"apco",
+        b"ap4h",
+        b"ap4x",
+    }
+)
+AUDIO_CODECS = frozenset(
+    {
+        b"mp4a",
+        b"samr",
+        b"sawb",
+        b"sawp",
+        b"sevc",
+        b"sqcp",
+        b"ac-3",
+        b"ec-3",
+        b"ac-4",
+        b"Opus",
+        b"fLaC",
+        b"alac",
+        b"ipcm",
+        b"fpcm",
+        b"lpcm",
+        b"sowt",
+        b"twos",
+        b"raw ",
+        b"in24",
+        b"in32",
+        b"fl32",
+        b"fl64",
+        b"ulaw",
+        b"alaw",
+        b".mp3",
+        b"mp3 ",
+    }
+)
+# Children of a sample entry copied as they are (see Residual in the module docstring).
+_COPIED_CHILDREN = frozenset(
+    {
+        b"esds",
+        b"dac3",
+        b"dec3",
+        b"dac4",
+        b"dOps",
+        b"dfLa",
+        b"alac",
+        b"chan",
+        b"pcmC",
+        b"srat",
+        b"vpcC",
+        b"lhvC",
+        b"SmDm",
+        b"CoLL",
+        b"glbl",
+    }
+)
+_PROPERTY_CHILDREN = frozenset({b"hvcC", b"av1C", b"pasp", b"clap", b"clli", b"mdcv"})
+_WAVE_CHILDREN = frozenset({b"frma", b"mp4a", b"esds", b"enda", b"chan", b"alac", b"\0\0\0\0"})
+_KEPT_GROUPS = frozenset({b"roll", b"prol", b"sync", b"rap ", b"tele"})
+_KEPT_REFERENCES = frozenset({b"vdep", b"vplx", b"sbas", b"scal", b"fall", b"folw"})
+XMP_UUID = bytes.fromhex("BE7ACFCB97A942E89C71999491E3AFAC")
+_IDENTITY = struct.pack(">9i", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
+_EPOCH_1904_TO_1970 = 2082844800
+
+
+def _damaged(what: str) -> DamagedImage:
+    return DamagedImage(f"The video is damaged ({what}).")
+
+
+def _reader(data: bytes, box: Box) -> Reader:
+    return Reader(data, box.body, box.end, _LABEL)
+
+
+def _full(data: bytes, box: Box) -> tuple[int, int, Reader]:
+    return isobmff.full_box(data, box, _LABEL)
+
+
+def _children(data: bytes, box: Box, budget: Budget, skip: int = 0) -> list[Box]:
+    return isobmff.boxes(data, box.body + skip, box.end, budget)
+
+
+def _one(found: list[Box], kind: bytes) -> Box | None:
+    return isobmff.one(found, kind)
+
+
+# --- recognising -------------------------------------------------------------------------------
+
+
+def accepts(data: bytes) -> bool:
+    """Whether `data` starts like a video this module cleans: an 'ftyp' whose major brand is a
+    video brand, or (old QuickTime) a bare 'moov'/'mdat'/'wide'/'free' box."""
+    if data[4:8] == b"ftyp":
+        return data[8:12] in VIDEO_BRANDS
+    return data[4:8] in _BARE_STARTS and len(data) >= 8
+
+
+# --- the parsed movie --------------------------------------------------------------------------
+
+
+@dataclass
+class _Track:
+    id: int
+    handler: bytes
+    flags: int
+    duration: int
+    layer_group_volume: bytes  # layer, alternate group, volume (2 bytes each)
+    matrix: bytes
+    width: int  # 16.16
+    height: int
+    timescale: int
+    media_duration: int
+    language: int
+    balance: bytes  # 'smhd' balance (sound tracks)
+    edits: list[tuple[int, int, int]]
+    entries: list[bytes]
+    tables: list[bytes]  # rewritten sample table boxes but the chunk offsets, in our order
+    groups: list[bytes]
+    chunks: list[tuple[int, int]]  # (offset, size) of every chunk
+    wide: bool  # offsets in 'co64'
+    refs: list[tuple[bytes, tuple[int, ...]]] = field(default_factory=list)
+
+
+@dataclass
+class _Movie:
+    brands: tuple[bytes, list[bytes]] | None  # major, compatible; None: the file had no 'ftyp'
+    timescale: int
+    duration: int
+    rate_volume: bytes  # rate (4) and volume (2)
+    matrix: bytes
+    tracks: list[_Track]
+    faststart: bool
+    blocks: list[Block]
+
+
+def parse(data: bytes) -> Parsed:
+    """Walk every box (bounded), list what the video carries, check what we would keep."""
+    movie = _read(data)
+    video = [t for t in movie.tracks if t.handler == b"vide"]
+    if not video:
+        raise UnsupportedFormat("A video file without pictures (sound only)")
+    width, height = video[0].width >> 16, video[0].height >> 16
+    if width <= 0 or height <= 0:
+        raise _damaged("its picture track has no size")
+    return Parsed(width, height, tuple(movie.blocks))
+
+
+def strip(data: bytes, parsed: Parsed) -> bytes:
+    """Write the movie anew with only the kept tracks and exactly their chunks."""
+    return _write(data, _read(data))
+
+
+def _read(data: bytes) -> _Movie:
+    budget = Budget(_LABEL)
+    blocks: list[Block] = []
+    top = list(_top(data, budget, blocks))
+    if any(box.type in (b"moof", b"mfra", b"sidx") for box in top):
+        raise UnsupportedFormat("A fragmented (streaming) MP4 video")
+    ftyp, moov = _one(top, b"ftyp"), _one(top, b"moov")
+    if moov is None:
+        raise _damaged("it has no movie header")
+    brands = _brands(data, ftyp) if ftyp else None
+    mdats = [box for box in top if box.type == b"mdat"]
+    for box in top:
+        if box.type in (b"ftyp", b"moov", b"mdat"):
+            continue
+        blocks.extend(_top_block(data, box, budget))
+    movie = _read_moov(data, moov, budget, blocks)
+    movie.brands = brands
+    movie.faststart = not mdats or moov.start < mdats[0].start
+    spans = [(box.body, box.end) for box in mdats]
+    for track in movie.tracks:
+        for offset, size in track.chunks:
+            if size and not any(a <= offset and offset + size <= b for a, b in spans):
+                raise _damaged("a track points outside its media data")
+    return movie
+
+
+def _top(data: bytes, budget: Budget, blocks: list[Block]) -> Iterator[Box]:
+    """The top-level boxes; bytes after the last box that are no box are trailing data."""
+    pos = 0
+    while pos < len(data):
+        budget.spend()
+        kind = data[pos + 4 : pos + 8]
+        if len(kind) < 4 or not all(32 <= b < 127 for b in kind):
+            break
+        try:
+            found = isobmff.box_at(data, pos, len(data), _LABEL)
+        except DamagedImage:
+            if kind in (b"moov", b"mdat", b"ftyp"):
+                raise
+            break
+        yield found
+        pos = found.end
+    if pos < len(data):
+        if pos == 0:
+            raise _damaged("it does not start with a box")
+        blocks.append(Block(BlockKind.MEDIA, "data after the last MP4 box", data[pos:]))
+
+
+def _brands(data: bytes, ftyp: Box) -> tuple[bytes, list[bytes]]:
+    reader = _reader(data, ftyp)
+    major = reader.take(4)
+    reader.take(4)
+    compatible: list[bytes] = []
+    for _ in range(min(reader.left() // 4, MAX_BRANDS)):
+        brand = reader.take(4)
+        if brand in _KEPT_BRANDS and brand not in compatible:
+            compatible.append(brand)
+    return major, compatible
+
+
+def _top_block(data: bytes, box: Box, budget: Budget) -> list[Block]:
+    payload = data[box.body : box.end]
+    if box.type in (b"free", b"skip", b"wide"):
+        if payload.strip(b"\0"):
+            return [Block(BlockKind.MEDIA, f"old data in a '{_name(box.type)}' box", payload)]
+        return []
+    if box.type == b"uuid":
+        if isobmff.uuid_of(data, box) == XMP_UUID:
+            return [Block(BlockKind.XMP, "XMP (MP4 uuid box)", payload)]
+        return [Block(BlockKind.OTHER, "MP4 'uuid' box")]
+    if box.type == b"meta":
+        return list(_meta_blocks(data, box, budget, "the file"))
+    if box.type == b"udta":
+        return list(_udta_blocks(data, box, budget, "the file"))
+    return [Block(BlockKind.OTHER, f"MP4 '{_name(box.type)}' box")]
+
+
+def _read_moov(data: bytes, moov: Box, budget: Budget, blocks: list[Block]) -> _Movie:
+    children = _children(data, moov, budget)
+    mvhd = _one(children, b"mvhd")
+    if mvhd is None:
+        raise _damaged("it has no movie header")
+    if _one(children, b"mvex") is not None:
+        raise UnsupportedFormat("A fragmented (streaming) MP4 video")
+    version, _, reader = _full(data, mvhd)
+    stamps = [_stamp(reader, version)]
+    timescale = reader.uint(4)
+    duration = reader.uint(8 if version == 1 else 4)
+    rate_volume = reader.take(6)
+    reader.take(10)
+    matrix = reader.take(36)
+    traks = [box for box in children if box.type == b"trak"]
+    if len(traks) > MAX_TRACKS:
+        raise _damaged("too many tracks")
+    tracks = []
+    for trak in traks:
+        track = _read_track(data, trak, budget, blocks, stamps)
+        if track is not None:
+            tracks.append(track)
+    for box in children:
+        if box.type == b"udta":
+            blocks.extend(_udta_blocks(data, box, budget, "the movie"))
+        elif box.type == b"meta":
+            blocks.extend(_meta_blocks(data, box, budget, "the movie"))
+        elif box.type not in (b"mvhd", b"trak", b"iods"):
+            blocks.append(Block(BlockKind.OTHER, f"MP4 '{_name(box.type)}' box in the movie"))
+    if any(stamps):
+        blocks.append(_date_block(min(s for s in stamps if s), "movie and track headers"))
+    ids = {track.id for track in tracks}
+    if len(ids) != len(tracks):
+        raise _damaged("two tracks have the same number")
+    for track in tracks:
+        track.refs = [
+            (kind, targets) for kind, targets in track.refs if targets and set(targets) <= ids
+        ]
+    if timescale <= 0:
+        raise _damaged("the movie has no timescale")
+    return _Movie(None, timescale, duration, rate_volume, matrix, tracks, True, blocks)
+
+
+def _stamp(reader: Reader, version: int) -> int:
+    """Creation (else modification) time of a header in seconds since 1904; 0 when none."""
+    width = 8 if version == 1 else 4
+    created, modified = reader.uint(width), reader.uint(width)
+    return created or modified
+
+
+def _date_block(stamp: int, where: str) -> Block:
+    return Block(BlockKind.MOVIE, f"created@{where}", str(stamp - _EPOCH_1904_TO_1970).encode())
+
+
+def _read_track(
+    data: bytes, trak: Box, budget: Budget, blocks: list[Block], stamps: list[int]
+) -> _Track | None:
+    children = _children(data, trak, budget)
+    tkhd, mdia = _one(children, b"tkhd"), _one(children, b"mdia")
+    if tkhd is None or mdia is None:
+        raise _damaged("a track without header or media")
+    media = _children(data, mdia, budget)
+    mdhd, hdlr, minf = (_one(media, kind) for kind in (b"mdhd", b"hdlr", b"minf"))
+    if mdhd is None or hdlr is None or minf is None:
+        raise _damaged("a track without media header, handler or media information")
+    _, _, reader = _full(data, hdlr)
+    reader.take(4)
+    handler = reader.take(4)
+    info = _children(data, minf, budget)
+    stbl = _one(info, b"stbl")
+    if stbl is None:
+        raise _damaged("a track without sample table")
+    table = _children(data, stbl, budget)
+    stsd = _one(table, b"stsd")
+    if stsd is None:
+        raise _damaged("a track without sample description")
+    _, _, reader = _full(data, stsd)
+    count = reader.uint(4)
+    entries = isobmff.boxes(data, reader.pos, stsd.end, budget)
+    if count != len(entries) or not 0 < count <= MAX_ENTRIES:
+        raise _damaged("a track's sample descriptions do not add up")
+    known = {b"vide": VIDEO_CODECS, b"soun": AUDIO_CODECS}.get(handler, frozenset())
+    unknown = [entry.type for entry in entries if entry.type not in known]
+    if unknown and handler in (b"vide", b"soun"):
+        if any(kind in (b"encv", b"enca") for kind in unknown):
+            raise UnsupportedFormat("An encrypted video")
+        what = "picture" if handler == b"vide" else "sound"
+        raise UnsupportedFormat(f"A video whose {what} is in '{_name(unknown[0])}'")
+    if unknown:
+        version, _, reader = _full(data, mdhd)
+        reader.take(16 if version == 1 else 8)
+        blocks.append(_removed_track(data, handler, entries, table, budget, reader.uint(4)))
+        return None
+    version, flags, reader = _full(data, tkhd)
+    stamps.append(_stamp(reader, version))
+    track_id = reader.uint(4)
+    reader.take(4)
+    duration = reader.uint(8 if version == 1 else 4)
+    reader.take(8)
+    layer_group_volume = reader.take(6)
+    reader.take(2)
+    matrix = reader.take(36)
+    width, height = reader.uint(4), reader.uint(4)
+    version, _, reader = _full(data, mdhd)
+    stamps.append(_stamp(reader, version))
+    timescale = reader.uint(4)
+    media_duration = reader.uint(8 if version == 1 else 4)
+    language = reader.uint(2) & 0x7FFF
+    if not timescale:
+        raise _damaged("a track has no timescale")
+    _check_references(data, _one(info, b"dinf"), budget)
+    balance = b"\0\0"
+    smhd = _one(info, b"smhd")
+    if smhd is not None:
+        balance = _full(data, smhd)[2].take(2)
+    for box in children:
+        if box.type == b"udta":
+            blocks.extend(_udta_blocks(data, box, budget, "a track"))
+        elif box.type == b"meta":
+            blocks.extend(_meta_blocks(data, box, budget, "a track"))
+    tables, groups, chunks, wide = _sample_table(data, table, len(entries))
+    rebuilt = [_sample_entry(data, entry, handler, budget, blocks) for entry in entries]
+    track = _Track(
+        track_id,
+        handler,
+        flags & 7,
+        duration,
+        layer_group_volume,
+        _orientation(matrix, width, height),
+        width,
+        height,
+        timescale,
+        media_duration,
+        language,
+        balance,
+        _edits(data, _one(children, b"edts"), budget),
+        rebuilt,
+        tables,
+        groups,
+        chunks,
+        wide,
+    )
+    tref = _one(children, b"tref")
+    for ref in _children(data, tref, budget) if tref else ():
+        if ref.type in _KEPT_REFERENCES:
+            reader = _reader(data, ref)
+            track.refs.append((ref.type, tuple(reader.uint(4) for _ in range(reader.left() // 4))))
+    return track
+
+
+def _removed_track(
+    data: bytes,
+    handler: bytes,
+    entries: list[Box],
+    table: list[Box],
+    budget: Budget,
+    timescale: int,
+) -> Block:
+    """What a track we drop was: its handler and codec, and for an Apple 'mebx' location track
+    its route as "seconds latitude longitude" lines (read from its samples)."""
+    codec = _name(entries[0].type) if entries else "none"
+    what = f"'{_name(handler)}' track ('{codec}')"
+    try:
+        route = _mebx_route(data, entries, table, budget, timescale) if codec == "mebx" else []
+    except (DamagedImage, ValueError, IndexError, struct.error):
+        route = []
+    if route:
+        text = "\n".join(f"{t:.3f} {place}" for t, place in route)
+        return Block(BlockKind.MOVIE, f"route@{what}", text.encode())
+    return Block(BlockKind.MOVIE, f"track@{what}", codec.encode())
+
+
+def _check_references(data: bytes, dinf: Box | None, budget: Budget) -> None:
+    """Refuse samples kept in another file: we could not clean what is not here."""
+    dref = _one(_children(data, dinf, budget), b"dref") if dinf else None
+    if dref is None:
+        return
+    for entry in isobmff.boxes(data, dref.body + 8, dref.end, budget):
+        _, flags, _ = _full(data, entry)
+        if not flags & 1:
+            raise UnsupportedFormat("A video whose pictures are in another file")
+
+
+def _orientation(matrix: bytes, width: int, height: int) -> bytes:
+    """The track matrix when it turns or mirrors by quarter turns (its translation zero or the
+    picture's width or height), else the identity: no other numbers survive."""
+    a, b, u, c, d, v, x, y, w = struct.unpack(">9i", matrix)
+    units = (0, 0x10000, -0x10000)
+    turns = a in units and b in units and c in units and d in units and (a == 0) == (d == 0)
+    turns = turns and (a == 0) != (b == 0) and (b == 0) == (c == 0)
+    shifts = (0, width, height)
+    if turns and u == v == 0 and w == 0x40000000 and x in shifts and y in shifts:
+        return matrix
+    return _IDENTITY
+
+
+def _edits(data: bytes, edts: Box | None, budget: Budget) -> list[tuple[int, int, int]]:
+    elst = _one(_children(data, edts, budget), b"elst") if edts else None
+    if elst is None:
+        return []
+    version, _, reader = _full(data, elst)
+    size = 8 if version == 1 else 4
+    count = reader.uint(4)
+    if count * (2 * size + 4) > reader.left():
+        raise isobmff.truncated(_LABEL)
+    edits = []
+    for _ in range(count):
+        duration = reader.uint(size)
+        time = int.from_bytes(reader.take(size), "big", signed=True)
+        edits.append((duration, time, reader.uint(4)))
+    return edits
+
+
+# --- sample tables -----------------------------------------------------------------------------
+
+
+def _words(reader: Reader, count: int, size: int = 4) -> tuple[int, ...]:
+    if count > MAX_SAMPLES or count * size > reader.left():
+        raise _damaged("a sample table is longer than its box")
+    code = {4: "I", 8: "Q"}[size]
+    values = struct.unpack_from(f">{count}{code}", reader.data, reader.pos)
+    reader.pos += count * size
+    return values
+
+
+def _table(kind: bytes, version: int, body: bytes) -> bytes:
+    return isobmff.full(kind, version, 0, body)
+
+
+def _counted(kind: bytes, version: int, values: tuple[int, ...]) -> bytes:
+    """A full box of a count and `values` (uint32), as 'stts', 'stss', 'stsc' are laid out."""
+    count = len(values) // {b"stts": 2, b"ctts": 2, b"stsc": 3}.get(kind, 1)
+    return _table(kind, version, struct.pack(f">I{len(values)}I", count, *values))
+
+
+def _sample_table(
+    data: bytes, table: list[Box], descriptions: int
+) -> tuple[list[bytes], list[bytes], list[tuple[int, int]], bool]:
+    """The rewritten tables, kept sample groups, the chunks (offset, size) and whether the
+    offsets were 64-bit, checked against each other."""
+    found = {box.type: box for box in table}
+    if len(found) != len(table):
+        raise _damaged("a sample table repeats a box")
+    if b"stz2" in found:
+        raise UnsupportedFormat("A video with compact sample sizes ('stz2')")
+    stsz, stsc = found.get(b"stsz"), found.get(b"stsc")
+    offsets_box = found.get(b"stco") or found.get(b"co64")
+    stts = found.get(b"stts")
+    if stsz is None or stsc is None or offsets_box is None or stts is None:
+        raise _damaged("a sample table is incomplete")
+    _, _, reader = _full(data, stsz)
+    constant, count = reader.uint(4), reader.uint(4)
+    sizes = (constant,) * count if constant else _words(reader, count)
+    if count > MAX_SAMPLES:
+        raise _damaged("too many samples")
+    out = []
+    _, _, reader = _full(data, stts)
+    times = _words(reader, 2 * reader.uint(4))
+    if sum(times[0::2]) != count:
+        raise _damaged("the sample times do not match the samples")
+    out.append(_counted(b"stts", 0, times))
+    if ctts := found.get(b"ctts"):
+        version, _, reader = _full(data, ctts)
+        out.append(_counted(b"ctts", 1 if version == 1 else 0, _words(reader, 2 * reader.uint(4))))
+    if cslg := found.get(b"cslg"):
+        version, _, reader = _full(data, cslg)
+        out.append(_table(b"cslg", version & 1, reader.take(40 if version & 1 else 20)))
+    for kind in (b"stss", b"stps"):
+        if box := found.get(kind):
+            _, _, reader = _full(data, box)
+            numbers = _words(reader, reader.uint(4))
+            if any(not 0 < n <= count for n in numbers):
+                raise _damaged("a sample table names a sample that is not there")
+            out.append(_counted(kind, 0, numbers))
+    if sdtp := found.get(b"sdtp"):
+        _, _, reader = _full(data, sdtp)
+        out.append(_table(b"sdtp", 0, reader.take(min(reader.left(), count))))
+    _, _, reader = _full(data, stsc)
+    runs = _words(reader, 3 * reader.uint(4))
+    out.append(_counted(b"stsc", 0, runs))
+    out.append(
+        _table(
+            b"stsz",
+            0,
+            struct.pack(">II", constant, count)
+            + (b"" if constant else struct.pack(f">{count}I", *sizes)),
+        )
+    )
+    wide = offsets_box.type == b"co64"
+    _, _, reader = _full(data, offsets_box)
+    offsets = _words(reader, reader.uint(4), 8 if wide else 4)
+    groups = []
+    for box in table:
+        if box.type in (b"sgpd", b"sbgp"):
+            version, _, reader = _full(data, box)
+            if reader.take(4) in _KEPT_GROUPS:
+                groups.append(data[box.start : box.end])
+    ends = [0, *accumulate(sizes)]
+    chunks = [
+        (offsets[chunk], ends[first + n] - ends[first])
+        for chunk, first, n in _layout(len(sizes), runs, len(offsets), descriptions)
+    ]
+    return out, groups, chunks, wide
+
+
+def _layout(
+    samples: int, runs: tuple[int, ...], chunk_count: int, descriptions: int
+) -> Iterator[tuple[int, int, int]]:
+    """(chunk index, first sample, samples) of every chunk, from the sample-to-chunk runs."""
+    firsts = runs[0::3]
+    if not firsts or firsts[0] != 1:
+        raise _damaged("the sample-to-chunk table does not start at the first chunk")
+    sample = 0
+    for index, first in enumerate(firsts):
+        per_chunk, description = runs[3 * index + 1 : 3 * index + 3]
+        last = firsts[index + 1] - 1 if index + 1 < len(firsts) else chunk_count
+        if last < first or last > chunk_count or not 0 < description <= descriptions:
+            raise _damaged("the sample-to-chunk table is impossible")
+        for chunk in range(first - 1, last):
+            if sample + per_chunk > samples:
+                raise _damaged("the chunks hold more samples than there are")
+            yield chunk, sample, per_chunk
+            sample += per_chunk
+    if sample != samples:
+        raise _damaged("the chunks do not hold every sample")
+
+
+# --- sample entries ----------------------------------------------------------------------------
+
+
+def _sample_entry(
+    data: bytes, entry: Box, handler: bytes, budget: Budget, blocks: list[Block]
+) -> bytes:
+    reader = _reader(data, entry)
+    reader.take(6)
+    reader.uint(2)  # data reference index: we write one self-contained reference
+    if handler == b"vide":
+        reader.take(16)  # version, revision, vendor, qualities (QuickTime); pre_defined (ISO)
+        size = reader.take(4)
+        reader.take(12)  # resolutions, reserved: written as the standard gives them
+        frames = reader.take(2)
+        compressor = reader.take(32)
+        depth = reader.take(2)
+        reader.take(2)
+        name = compressor[1 : 1 + min(compressor[0], 31)].strip(b"\0 ")
+        if name:
+            blocks.append(Block(BlockKind.MOVIE, "encoder@the sample description", name))
+        fixed = bytes(16) + size + struct.pack(">III", 0x00480000, 0x00480000, 0)
+        fixed += frames + bytes(32) + depth + b"\xff\xff"
+    else:
+        version = reader.uint(2)
+        reader.take(6)  # revision, vendor
+        fields = reader.take(12)  # channels, sample size, compression id, packet size, rate
+        extra = reader.take({0: 0, 1: 16, 2: 36}.get(version, -1))
+        fixed = struct.pack(">H", version) + bytes(6) + fields + extra
+    children = [
+        rebuilt
+        for child in isobmff.boxes(data, reader.pos, entry.end, budget)
+        if (rebuilt := _entry_child(data, child, budget, blocks)) is not None
+    ]
+    return isobmff.box(entry.type, bytes(6) + b"\0\1" + fixed + b"".join(children))
+
+
+def _entry_child(data: bytes, child: Box, budget: Budget, blocks: list[Block]) -> bytes | None:
+    kind = child.type
+    reader = _reader(data, child)
+    if kind == b"avcC":
+        return _avcc(reader)
+    if kind == b"colr":
+        if data[child.body : child.body + 4] == b"nclc":
+            return isobmff.box(b"colr", reader.take(4) + reader.take(6))
+        return _new_property(data, child)
+    if kind in _PROPERTY_CHILDREN:
+        return _new_property(data, child)
+    if kind == b"btrt":
+        return isobmff.box(kind, reader.take(12))
+    if kind == b"fiel":
+        return isobmff.box(kind, reader.take(2))
+    if kind == b"gama":
+        return isobmff.box(kind, reader.take(4))
+    if kind in (b"dvcC", b"dvvC", b"dvwC"):
+        head = reader.take(5)
+        return isobmff.box(kind, head[:4] + bytes([head[4] & 0xF0]) + bytes(19))
+    if kind == b"damr":
+        reader.take(4)  # the vendor of the encoder
+        return isobmff.box(kind, bytes(4) + reader.take(5))
+    if kind == b"wave":
+        kept = [
+            data[box.start : box.end]
+            for box in isobmff.boxes(data, child.body, child.end, budget)
+            if box.type in _WAVE_CHILDREN
+        ]
+        return isobmff.box(kind, b"".join(kept))
+    if kind in _COPIED_CHILDREN:
+        return data[child.start : child.end]
+    blocks.append(Block(BlockKind.OTHER, f"MP4 '{_name(kind)}' box in a sample description"))
+    return None
+
+
+_AVC_HIGH_PROFILES = frozenset({100, 110, 122, 144})
+
+
+def _avcc(reader: Reader) -> bytes:
+    """AVCDecoderConfigurationRecord (ISO/IEC 14496-15 5.3.3) with only its SPS, PPS and SPS
+    extensions, each checked to be the NAL type its list says, reserved bits as specified."""
+    if reader.uint(1) != 1:
+        raise _damaged("unknown H.264 configuration version")
+    profile, compatibility, level = reader.take(3)
+    length_size = reader.uint(1) & 3
+    parts = [bytes([1, profile, compatibility, level, 0xFC | length_size])]
+    for mask, nal_type in ((0x1F, 7), (0xFF, 8)):
+        count = reader.uint(1) & mask
+        units = [reader.take(reader.uint(2)) for _ in range(count)]
+        units = [unit for unit in units if unit and unit[0] & 0x1F == nal_type]
+        parts.append(bytes([(0xE0 if nal_type == 7 else 0) | len(units)]))
+        parts.extend(struct.pack(">H", len(unit)) + unit for unit in units)
+    if profile in _AVC_HIGH_PROFILES and reader.left() >= 4:
+        chroma, luma, chroma_depth = (reader.uint(1) & m for m in (3, 7, 7))
+        units = [reader.take(reader.uint(2)) for _ in range(reader.uint(1))]
+        units = [unit for unit in units if unit and unit[0] & 0x1F == 13]
+        parts.append(bytes([0xFC | chroma, 0xF8 | luma, 0xF8 | chroma_depth, len(units)]))
+        parts.extend(struct.pack(">H", len(unit)) + unit for unit in units)
+    return isobmff.box(b"avcC", b"".join(parts))
+
+
+# --- metadata boxes (read for the findings, never written) -------------------------------------
+
+_APPLE_KEYS = {
+    "com.apple.quicktime.location.iso6709": "location",
+    "com.apple.quicktime.make": "make",
+    "com.apple.quicktime.model": "model",
+    "com.apple.quicktime.software": "software",
+    "com.apple.quicktime.creationdate": "taken",
+    "com.apple.quicktime.content.identifier": "identifier",
+    "com.apple.quicktime.camera.lens_model": "lens",
+    "com.apple.quicktime.camera.identifier": "lens",
+    "com.apple.quicktime.author": "author",
+    "com.apple.quicktime.artist": "author",
+    "com.apple.quicktime.displayname": "title",
+    "com.apple.quicktime.title": "title",
+    "com.apple.quicktime.description": "comment",
+    "com.apple.quicktime.comment": "comment",
+    "com.apple.quicktime.keywords": "comment",
+    "com.android.version": "software",
+    "com.android.manufacturer": "make",
+    "com.android.model": "model",
+}
+_ITEM_KEYS = {
+    b"\xa9xyz": "location",
+    b"\xa9mak": "make",
+    b"\xa9mod": "model",
+    b"\xa9swr": "software",
+    b"\xa9too": "software",
+    b"\xa9enc": "software",
+    b"\xa9day": "taken",
+    b"\xa9nam": "title",
+    b"\xa9cmt": "comment",
+    b"\xa9des": "comment",
+    b"\xa9inf": "comment",
+    b"\xa9ART": "author",
+    b"\xa9aut": "author",
+    b"\xa9wrt": "author",
+    b"\xa9cpy": "author",
+    b"cprt": "author",
+    b"auth": "author",
+    b"titl": "title",
+    b"dscp": "comment",
+    b"desc": "comment",
+    b"kywd": "comment",
+    b"\xa9chp": "chapters",
+    b"chpl": "chapters",
+}
+
+
+def _text(value: bytes) -> str:
+    return value.decode("utf-8", "replace").strip("\0 ")
+
+
+def _udta_blocks(data: bytes, udta: Box, budget: Budget, where: str) -> Iterator[Block]:
+    source = f"user data of {where}"
+    for item in isobmff.boxes(data, udta.body, udta.end, budget):
+        key = _ITEM_KEYS.get(item.type)
+        if item.type == b"meta":
+            yield from _meta_blocks(data, item, budget, where)
+        elif item.type == b"XMP_":
+            yield Block(BlockKind.XMP, f"XMP ({source})", data[item.body : item.end])
+        elif item.type == b"loci":
+            yield _loci(data, item, source)
+        elif key and item.type[0] == 0xA9:
+            yield Block(BlockKind.MOVIE, f"{key}@{source}", _quicktime_text(data, item).encode())
+        elif key:  # 3GPP text boxes: a full box, a language, then the text
+            text = _text(data[item.body + 6 : item.end])
+            yield Block(BlockKind.MOVIE, f"{key}@{source}", text.encode())
+        elif item.end - item.body > 0:
+            yield Block(BlockKind.OTHER, f"'{_name(item.type)}' in the {source}")
+
+
+def _quicktime_text(data: bytes, item: Box) -> str:
+    """A QuickTime user data text item: (size, language, text) records; the first is read."""
+    reader = _reader(data, item)
+    if reader.left() >= 4:
+        size = reader.uint(2)
+        reader.take(2)
+        return _text(reader.take(min(size, reader.left())))
+    return ""
+
+
+def _loci(data: bytes, item: Box, source: str) -> Block:
+    """3GPP location information: a name, a role, then longitude, latitude, altitude."""
+    _, _, reader = _full(data, item)
+    reader.take(2)
+    reader.string()
+    reader.take(1)
+    lon, lat, alt = (int.from_bytes(reader.take(4), "big", signed=True) / 65536 for _ in "xyz")
+    return Block(
+        BlockKind.MOVIE, f"location@{source}", f"{lat:+.6f}{lon:+.6f}{alt:+.1f}/".encode()
+    )
+
+
+def _meta_blocks(data: bytes, meta: Box, budget: Budget, where: str) -> Iterator[Block]:
+    """A 'meta' box: Apple keys/ilst ('mdta') or an iTunes-style ilst ('mdir')."""
+    quicktime = data[meta.body + 4 : meta.body + 8] == b"hdlr"  # QuickTime: no version/flags
+    children = isobmff.boxes(data, meta.body + (0 if quicktime else 4), meta.end, budget)
+    source = f"metadata of {where}"
+    names: list[str] = []
+    keys = _one(children, b"keys")
+    if keys is not None:
+        _, _, reader = _full(data, keys)
+        for _ in range(min(reader.uint(4), reader.left() // 8)):
+            size = reader.uint(4)
+            reader.take(4)
+            names.append(_text(reader.take(size - 8)).lower())
+    ilst = _one(children, b"ilst")
+    for item in isobmff.boxes(data, ilst.body, ilst.end, budget) if ilst else ():
+        index = int.from_bytes(item.type, "big")
+        name = names[index - 1] if keys is not None and 0 < index <= len(names) else ""
+        key = _APPLE_KEYS.get(name) if name else _ITEM_KEYS.get(item.type)
+        for value_box in isobmff.boxes(data, item.body, item.end, budget):
+            if value_box.type != b"data" or value_box.end - value_box.body < 8:
+                continue
+            kind = int.from_bytes(data[value_box.body + 1 : value_box.body + 4], "big")
+            value = data[value_box.body + 8 : value_box.end]
+            if item.type == b"covr" or kind in (13, 14, 27):
+                yield from _cover(value, source)
+            elif key:
+                yield Block(BlockKind.MOVIE, f"{key}@{source}", _text(value).encode())
+            else:
+                label = name or _name(item.type)
+                yield Block(BlockKind.OTHER, f"'{label}' in the {source}")
+    for child in children:
+        if child.type not in (b"hdlr", b"keys", b"ilst", b"free"):
+            yield Block(BlockKind.OTHER, f"'{_name(child.type)}' in the {source}")
+
+
+def _cover(picture: bytes, source: str) -> Iterator[Block]:
+    """A cover picture, and what its own metadata holds (a JPEG cover keeps its EXIF)."""
+    yield Block(BlockKind.IMAGE, f"cover picture in the {source}", picture)
+    if picture.startswith(b"\xff\xd8\xff"):
+        from bot.formats import jpeg
+
+        try:
+            parsed = jpeg.FORMAT.parse(picture)
+        except (DamagedImage, UnsupportedFormat, ValueError, IndexError, struct.error):
+            return
+        yield from parsed.blocks
+
+
+def _mebx_route(
+    data: bytes, entries: list[Box], table: list[Box], budget: Budget, timescale: int
+) -> list[tuple[float, str]]:
+    """An Apple timed metadata track's positions: (seconds, ISO 6709 text) per sample."""
+    reader = _reader(data, entries[0])
+    reader.take(8)
+    location_ids = set()
+    keys = _one(isobmff.boxes(data, reader.pos, entries[0].end, budget), b"keys")
+    for key in isobmff.boxes(data, keys.body, keys.end, budget) if keys else ():
+        for part in isobmff.boxes(data, key.body, key.end, budget):
+            text = data[part.body : part.end]
+            if part.type == b"keyd" and text[4:].lower().endswith(b"location.iso6709"):
+                location_ids.add(key.type)
+    found = {box.type: box for box in table}
+    if not location_ids or b"stts" not in found:
+        return []
+    _, _, reader = _full(data, found[b"stts"])
+    times = _words(reader, 2 * reader.uint(4))
+    if not timescale:
+        return []
+    starts: list[float] = []
+    clock = 0
+    for count, delta in zip(times[0::2], times[1::2], strict=True):
+        for _ in range(min(count, MAX_SAMPLES - len(starts))):
+            starts.append(clock / timescale)
+            clock += delta
+    _, _, reader = _full(data, found[b"stsz"])
+    constant, count = reader.uint(4), reader.uint(4)
+    sizes = (constant,) * count if constant else _words(reader, count)
+    offsets_box = found.get(b"stco") or found[b"co64"]
+    _, _, reader = _full(data, offsets_box)
+    offsets = _words(reader, reader.uint(4), 8 if offsets_box.type == b"co64" else 4)
+    _, _, reader = _full(data, found[b"stsc"])
+    runs = _words(reader, 3 * reader.uint(4))
+    route: list[tuple[float, str]] = []
+    for chunk, first, n in _layout(len(sizes), runs, len(offsets), len(entries)):
+        pos = offsets[chunk]
+        for sample in range(first, first + n):
+            end = pos + sizes[sample]
+            for value in isobmff.boxes(data, pos, end, budget):
+                if value.type in location_ids and sample < len(starts):
+                    route.append((starts[sample], _text(data[value.body : value.end])))
+            pos = end
+    return route
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+def _sized(value: int) -> tuple[int, bytes]:
+    """A full box version (0 or 1) and `value` at the width that version gives."""
+    wide = value > _MAX_32
+    return (1 if wide else 0), value.to_bytes(8 if wide else 4, "big")
+
+
+def _write(data: bytes, movie: _Movie) -> bytes:
+    placed = sorted(
+        (offset, size, t, c)
+        for t, track in enumerate(movie.tracks)
+        for c, (offset, size) in enumerate(track.chunks)
+    )
+    for (a, size, _, _), (b, _, _, _) in pairwise(placed):
+        if a + size > b:
+            raise _damaged("two chunks overlap")
+    total = sum(size for _, size, _, _ in placed)
+    ftyp = b""
+    if movie.brands is not None:
+        major, compatible = movie.brands
+        ftyp = isobmff.box(b"ftyp", major + bytes(4) + b"".join(compatible))
+    header = 16 if total + 8 > _MAX_32 else 8
+    wide = any(track.wide for track in movie.tracks)
+    moov = _moov(movie, placed, 0, wide)
+    base = len(ftyp) + header + (len(moov) if movie.faststart else 0)
+    if not wide and base + total > _MAX_32:
+        wide = True
+        moov = _moov(movie, placed, 0, wide)
+        base = len(ftyp) + header + (len(moov) if movie.faststart else 0)
+    moov = _moov(movie, placed, base, wide)
+    view = memoryview(data)
+    mdat_head = (
+        struct.pack(">I4sQ", 1, b"mdat", 16 + total)
+        if header == 16
+        else struct.pack(">I4s", 8 + total, b"mdat")
+    )
+    media: list[bytes | memoryview] = [mdat_head]
+    media.extend(view[offset : offset + size] for offset, size, _, _ in placed)
+    parts = [ftyp, moov, *media] if movie.faststart else [ftyp, *media, moov]
+    if not placed and movie.faststart:
+        parts = [ftyp, moov]
+    return b"".join(parts)
+
+
+def _moov(movie: _Movie, placed: list[tuple[int, int, int, int]], base: int, wide: bool) -> bytes:
+    offsets: list[list[int]] = [[0] * len(track.chunks) for track in movie.tracks]
+    pos = base
+    for _, size, t, c in placed:
+        offsets[t][c] = pos
+        pos += size
+    version, duration = _sized(movie.duration)
+    next_id = max((track.id for track in movie.tracks), default=0) + 1
+    mvhd = bytes(16 if version else 8) + struct.pack(">I", movie.timescale) + duration
+    mvhd += movie.rate_volume + bytes(10) + _orientation(movie.matrix, 0, 0) + bytes(24)
+    mvhd += struct.pack(">I", next_id)
+    traks = [_trak(track, offsets[t], wide) for t, track in enumerate(movie.tracks)]
+    return isobmff.box(b"moov", isobmff.full(b"mvhd", version, 0, mvhd) + b"".join(traks))
+
+
+def _trak(track: _Track, offsets: list[int], wide: bool) -> bytes:
+    version, duration = _sized(track.duration)
+    tkhd = bytes(16 if version else 8) + struct.pack(">I", track.id) + bytes(4) + duration
+    tkhd += bytes(8) + track.layer_group_volume + bytes(2) + track.matrix
+    tkhd += struct.pack(">II", track.width, track.height)
+    parts = [isobmff.full(b"tkhd", version, track.flags, tkhd)]
+    if track.edits:
+        edit_version = int(
+            any(d > _MAX_32 or not -(2**31) <= t < 2**31 for d, t, _ in track.edits)
+        )
+        size = 8 if edit_version else 4
+        body = struct.pack(">I", len(track.edits)) + b"".join(
+            d.to_bytes(size, "big") + t.to_bytes(size, "big", signed=True) + struct.pack(">I", r)
+            for d, t, r in track.edits
+        )
+        parts.append(isobmff.box(b"edts", isobmff.full(b"elst", edit_version, 0, body)))
+    if track.refs:
+        refs = b"".join(
+            isobmff.box(kind, struct.pack(f">{len(ids)}I", *ids)) for kind, ids in track.refs
+        )
+        parts.append(isobmff.box(b"tref", refs))
+    version, duration = _sized(track.media_duration)
+    mdhd = bytes(16 if version else 8) + struct.pack(">I", track.timescale) + duration
+    mdhd += struct.pack(">HH", track.language, 0)
+    hdlr = isobmff.full(b"hdlr", 0, 0, bytes(4) + track.handler + bytes(12) + b"\0")
+    if track.handler == b"vide":
+        header = isobmff.full(b"vmhd", 0, 1, bytes(8))
+    else:
+        header = isobmff.full(b"smhd", 0, 0, track.balance + bytes(2))
+    dinf = isobmff.box(
+        b"dinf",
+        isobmff.full(b"dref", 0, 0, struct.pack(">I", 1) + isobmff.full(b"url ", 0, 1, b"")),
+    )
+    stsd = isobmff.full(
+        b"stsd", 0, 0, struct.pack(">I", len(track.entries)) + b"".join(track.entries)
+    )
+    code = "Q" if wide else "I"
+    chunk_offsets = isobmff.full(
+        b"co64" if wide else b"stco",
+        0,
+        0,
+        struct.pack(f">I{len(offsets)}{code}", len(offsets), *offsets),
+    )
+    stbl = isobmff.box(
+        b"stbl", stsd + b"".join(track.tables) + chunk_offsets + b"".join(track.groups)
+    )
+    minf = isobmff.box(b"minf", header + dinf + stbl)
+    mdia = isobmff.box(b"mdia", isobmff.full(b"mdhd", version, 0, mdhd) + hdlr + minf)
+    parts.append(mdia)
+    return isobmff.box(b"trak", b"".join(parts))
+
+
+FORMAT = Format("mp4", "video/mp4", "mp4", parse, strip)
+MOV_FORMAT = Format("mov", "video/quicktime", "mov", parse, strip)
+M4V_FORMAT = Format("m4v", "video/x-m4v", "m4v", parse, strip)
+THREEGP_FORMAT = Format("3gp", "video/3gpp", "3gp", parse, strip)
+
+
+def sniff(data: bytes) -> Format:
+    """Which of the four registry entries a video is, by its major brand."""
+    major = data[8:12] if data[4:8] == b"ftyp" else b"qt  "
+    if major == b"qt  ":
+        return MOV_FORMAT
+    if major.startswith(b"3g"):
+        return THREEGP_FORMAT
+    if major.startswith(b"M4V"):
+        return M4V_FORMAT
+    return FORMAT
