@@ -117,6 +117,8 @@ def _phrase(kind: Kind, items: list[Finding], tr: NullTranslations) -> str:
         return _("a hidden video")
     if kind is Kind.HIDDEN_PICTURE and len(items) > 1:
         return _("hidden pictures")
+    if kind is Kind.LOCATION and "route" in keys:
+        return _("the route it was recorded along")
     if kind is Kind.LOCATION and not keys & _PLACE_KEYS:
         return _("location details")
     if kind is Kind.DEVICE and not keys & {"make", "model", "serial", "lens", "lens_serial"}:
@@ -184,6 +186,10 @@ _PLACE_KEYS = frozenset({"coordinates", "city", "sublocation", "state", "country
 def _location(items: list[Finding], tr: NullTranslations, language: str) -> str:
     _ = tr.gettext
     parts = []
+    route = next((f for f in items if f.key == "route" and f.position), None)
+    if route is not None:
+        parts.append(_route(route, items, tr, language))
+        items = [f for f in items if f.key not in ("route", "route_end")]
     position = next((f.position for f in items if f.position), None)
     place = ""
     if position:
@@ -208,6 +214,23 @@ def _location(items: list[Finding], tr: NullTranslations, language: str) -> str:
     if direction:
         parts.append(_("camera facing {degrees}°").format(degrees=direction[0].split(".")[0]))
     return "; ".join(parts) or _("GPS data without a readable position")
+
+
+def _route(route: Finding, items: list[Finding], tr: NullTranslations, language: str) -> str:
+    """A timed location track: "a route of N positions over M minutes, from near A to near B"."""
+    _ = tr.gettext
+    count, _sep, length = route.value.partition(" ")
+    n, minutes = int(count or 0), int(length or 0)
+    text = _("a route of {positions} over {duration}").format(
+        positions=tr.ngettext("{n} position", "{n} positions", n).format(n=n),
+        duration=tr.ngettext("{n} minute", "{n} minutes", minutes).format(n=minutes),
+    )
+    end = next((f.position for f in items if f.key == "route_end" and f.position), None)
+    start_name = nearby(*route.position, language) if route.position else None
+    end_name = nearby(*end, language) if end else None
+    if start_name and end_name:
+        text += _(", from near {start} to near {end}").format(start=start_name, end=end_name)
+    return text
 
 
 def _tracking(items: list[Finding], tr: NullTranslations, language: str) -> str:
@@ -302,6 +325,13 @@ def _media(items: list[Finding], tr: NullTranslations, language: str) -> str:
         ).format(n=length)
     if any(f.key == "motion_photo" for f in items):
         return _("marked as a motion photo (a short video recorded with it)")
+    tracks = [f for f in items if f.key == "track"]
+    if tracks:
+        return tr.ngettext(
+            "{n} hidden data track (such as GPS or sensor readings)",
+            "{n} hidden data tracks (such as GPS or sensor readings)",
+            len(tracks),
+        ).format(n=len(tracks))
     return _("extra data appended after the picture")
 
 

@@ -1,0 +1,614 @@
+"""MP4, MOV, M4V and 3GP videos: clips made here with ffmpeg, then boxes ffmpeg cannot write
+planted by hand (Apple keys/ilst with a place, an Apple 'mebx' location track with its samples,
+a GPMF-like track, 'covr' with GPS EXIF, XMP 'uuid', old bytes in 'free', trailing data,
+version-1 header dates, 'co64'), each with random values. ExifTool (-ee) judges what is left,
+ffmpeg's stream hashes prove every kept packet identical, and ffmpeg decodes the output."""
+
+import json
+import random
+import shutil
+import struct
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bot.errors import DamagedImage, ScrubError, UnsupportedFormat
+from bot.findings import Kind
+from bot.formats import isobmff, mp4
+from bot.formats.isobmff import Budget, box, full
+from bot.scrub import inspect, scrub, sniff
+from bot.summary import render
+from tests.pictures import plant
+
+FFMPEG = shutil.which("ffmpeg")
+pytestmark = pytest.mark.skipif(FFMPEG is None, reason="ffmpeg is missing: .ci/run installs it")
+
+# Container variants ffmpeg writes: (file name, extra arguments).
+VARIANTS = {
+    "mp4": ("clip.mp4", []),
+    "mp4-faststart": ("clip.mp4", ["-movflags", "+faststart"]),
+    "mov": ("clip.mov", []),
+    "mov-faststart": ("clip.mov", ["-movflags", "+faststart"]),
+    "3gp": ("clip.3gp", ["-ac", "1", "-ar", "8000"]),
+    "m4v": ("clip.m4v", ["-f", "ipod"]),
+}
+
+
+def make_clip(tmp_path: Path, variant: str, *extra: str) -> bytes:
+    """A 64x64, one-second clip with H.264 pictures and AAC sound, as ffmpeg writes it."""
+    name, args = VARIANTS[variant]
+    out = tmp_path / f"{variant}-{name}"
+    subprocess.run(
+        [
+            str(FFMPEG),
+            *("-v", "error", "-y"),
+            *("-f", "lavfi", "-i", "testsrc=size=64x64:rate=10:duration=1"),
+            *("-f", "lavfi", "-i", "sine=frequency=440:duration=1"),
+            *("-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"),
+            *extra,
+            *args,
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return out.read_bytes()
+
+
+def codes(seed: int) -> dict[str, str]:
+    rng = random.Random(seed)
+    word = "".join(rng.choices("ABCDEFGHJKLMNPQRSTUVWXYZ", k=10))
+    return {
+        "make": f"Make{word}",
+        "model": f"Model{rng.randrange(10**8)}",
+        "software": f"Soft{rng.randrange(10**8)}",
+        "identifier": f"{rng.randrange(16**12):012X}-LIVE",
+        "xmp": f"xmpcode{rng.randrange(10**9)}",
+        "free": f"freebytes{rng.randrange(10**9)}",
+        "trailer": f"trailer{rng.randrange(10**9)}",
+        "gpmf": f"GPMF{rng.randrange(10**9)}",
+        "title": f"title{rng.randrange(10**9)}",
+        "lat": f"{rng.uniform(10, 60):+08.4f}",
+        "lon": f"{rng.uniform(10, 120):+09.4f}",
+    }
+
+
+# --- ExifTool and ffmpeg as judges ---------------------------------------------------------------
+
+# Tags that only describe structure, timing and how to play the video.
+_STRUCTURE = {
+    "MajorBrand",
+    "MinorVersion",
+    "CompatibleBrands",
+    "MediaDataSize",
+    "MediaDataOffset",
+    "MovieHeaderVersion",
+    "TimeScale",
+    "Duration",
+    "PreferredRate",
+    "PreferredVolume",
+    "MatrixStructure",
+    "PreviewTime",
+    "PreviewDuration",
+    "PosterTime",
+    "SelectionTime",
+    "SelectionDuration",
+    "CurrentTime",
+    "NextTrackID",
+    "TrackHeaderVersion",
+    "TrackID",
+    "TrackDuration",
+    "TrackLayer",
+    "TrackVolume",
+    "ImageWidth",
+    "ImageHeight",
+    "MediaHeaderVersion",
+    "MediaTimeScale",
+    "MediaDuration",
+    "MediaLanguageCode",
+    "HandlerType",
+    "GraphicsMode",
+    "OpColor",
+    "CompressorID",
+    "SourceImageWidth",
+    "SourceImageHeight",
+    "XResolution",
+    "YResolution",
+    "BitDepth",
+    "PixelAspectRatio",
+    "BufferSize",
+    "MaxBitrate",
+    "AverageBitrate",
+    "VideoFrameRate",
+    "Balance",
+    "AudioFormat",
+    "AudioChannels",
+    "AudioBitsPerSample",
+    "AudioSampleRate",
+    "ImageSize",
+    "Megapixels",
+    "AvgBitrate",
+    "Rotation",
+    "Encoder",  # only ever empty here: checked below with the codes
+    "ColorProfiles",
+    "ColorPrimaries",
+    "TransferCharacteristics",
+    "MatrixCoefficients",
+    "VideoFullRangeFlag",
+    # the kept sample tables and codec configuration (binary; the codes are checked in bytes)
+    "MediaData",
+    "Unknown_edts",
+    "AVCConfiguration",
+    "HEVCConfiguration",
+    "CompositionTimeToSample",
+    "SyncSampleTable",
+    "TimeToSampleTable",
+    "SampleToChunk",
+    "SampleSizes",
+    "ChunkOffset",
+    "ChunkOffset64",
+    "SampleGroupDescription",
+    "SampleToGroup",
+    "Unknown_esds",
+    "Unknown_btrt",
+    "Unknown_wave",
+    "Unknown_chan",
+    "Unknown_damr",
+    "PurchaseFileFormat",  # 'frma' in a MOV 'wave': the codec's four letters
+    "Unknown_mp4a",
+    "LayoutFlags",
+    "AudioChannelLayout",
+}
+_DATES = {"CreateDate", "ModifyDate", "TrackCreateDate", "TrackModifyDate"}
+_DATES |= {"MediaCreateDate", "MediaModifyDate"}
+
+
+def exif_tags(path: Path) -> dict[str, object]:
+    """Every tag ExifTool (-ee: timed metadata too) reads, by group and name."""
+    result = subprocess.run(
+        ["exiftool", "-j", "-ee", "-a", "-G1", "-u", str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    tags: dict[str, object] = json.loads(result.stdout)[0]
+    return tags
+
+
+def leftovers(path: Path) -> dict[str, object]:
+    """Tags that would tell a stranger something: anything not structure, dates not zero."""
+    found = {}
+    for tag, value in exif_tags(path).items():
+        group, _, name = tag.partition(":")
+        if group in ("ExifTool", "System", "File") or tag == "SourceFile":
+            continue
+        if name in _DATES:
+            if value != "0000:00:00 00:00:00":
+                found[tag] = value
+        elif name not in _STRUCTURE:
+            found[tag] = value
+    return found
+
+
+def stream_hashes(path: Path, *maps: str) -> str:
+    """ffmpeg's hash of every packet of the picture and sound streams ('V': not the cover)."""
+    selected = [arg for m in (maps or ("0:V", "0:a")) for arg in ("-map", m)]
+    result = subprocess.run(
+        [
+            str(FFMPEG),
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            *selected,
+            "-c",
+            "copy",
+            "-f",
+            "streamhash",
+            "-",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return result.stdout
+
+
+def probe(path: Path) -> list[tuple[str, str, str]]:
+    """(codec, duration, rotation) of every picture and sound stream ffprobe reports (not a
+    cover picture, not data tracks)."""
+    result = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_streams", "-of", "json", str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    streams = json.loads(result.stdout)["streams"]
+    return [
+        (
+            s["codec_name"],
+            s.get("duration", ""),
+            str([d.get("rotation") for d in s.get("side_data_list", [])]),
+        )
+        for s in streams
+        if s["codec_type"] in ("video", "audio") and not s["disposition"].get("attached_pic")
+    ]
+
+
+def decodes(path: Path) -> str:
+    """What ffmpeg complains about when decoding every frame (empty: nothing)."""
+    result = subprocess.run(
+        [str(FFMPEG), "-v", "error", "-i", str(path), "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.stderr + ("" if result.returncode == 0 else f"exit {result.returncode}")
+
+
+def assert_clean(original: bytes, tmp_path: Path, name: str, planted: list[str]) -> bytes:
+    """Scrub and check every invariant; returns the cleaned bytes."""
+    source = tmp_path / f"in-{name}"
+    source.write_bytes(original)
+    cleaned = scrub(original).data
+    out = tmp_path / f"out-{name}"
+    out.write_bytes(cleaned)
+    assert leftovers(out) == {}
+    for code in planted:
+        assert code.encode() not in cleaned, code
+        assert code not in json.dumps(exif_tags(out)), code
+    assert stream_hashes(out) == stream_hashes(source)
+    assert probe(out) == probe(source)
+    assert decodes(out) == ""
+    assert inspect(cleaned).findings == ()
+    assert scrub(cleaned).data == cleaned
+    return cleaned
+
+
+# --- boxes ffmpeg cannot write -------------------------------------------------------------------
+
+
+def top_boxes(data: bytes) -> list[isobmff.Box]:
+    """The top-level boxes up to trailing data that is no box."""
+    found, pos = [], 0
+    while pos < len(data):
+        try:
+            found.append(isobmff.box_at(data, pos, len(data)))
+        except DamagedImage:
+            break
+        pos = found[-1].end
+    return found
+
+
+def qt_text(text: str) -> bytes:
+    encoded = text.encode()
+    return struct.pack(">HH", len(encoded), 0x55C4) + encoded
+
+
+def apple_meta(items: dict[str, bytes | str]) -> bytes:
+    """A QuickTime 'meta' (no version/flags): handler 'mdta', 'keys', 'ilst' with one 'data'
+    per key (type 1 text, 13 JPEG)."""
+    keys = b"".join(struct.pack(">I4s", 8 + len(k), b"mdta") + k.encode() for k in items)
+    entries = []
+    for index, value in enumerate(items.values(), start=1):
+        kind, payload = (13, value) if isinstance(value, bytes) else (1, value.encode())
+        data_box = box(b"data", struct.pack(">II", kind, 0) + payload)
+        entries.append(box(struct.pack(">I", index), data_box))
+    hdlr = full(b"hdlr", 0, 0, bytes(4) + b"mdta" + bytes(12) + b"\0")
+    body = hdlr + full(b"keys", 0, 0, struct.pack(">I", len(items)) + keys)
+    return box(b"meta", body + box(b"ilst", b"".join(entries)))
+
+
+def timed_track(track_id: int, codec: bytes, samples: list[bytes], first: int) -> bytes:
+    """A timed metadata track ('meta' handler) in `codec` whose samples start at `first`;
+    version-1 headers with a creation date; one chunk. A 'mebx' entry names the location key."""
+    stamp = 3_800_000_000
+    tkhd = struct.pack(">QQII", stamp, stamp, track_id, 0) + struct.pack(">Q", 1000)
+    tkhd += bytes(16) + struct.pack(">9i", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
+    tkhd += bytes(8)
+    mdhd = struct.pack(">QQIQ", stamp, stamp, 1000, 1000) + bytes(4)
+    hdlr = full(b"hdlr", 0, 0, bytes(4) + b"meta" + bytes(12) + b"Core Media Metadata\0")
+    entry_body = bytes(6) + b"\0\1"
+    if codec == b"mebx":
+        keyd = full(b"keyd", 0, 0, b"mdta" + b"com.apple.quicktime.location.ISO6709")
+        entry_body += box(b"keys", box(b"\0\0\0\1", keyd))
+    stsd = full(b"stsd", 0, 0, struct.pack(">I", 1) + box(codec, entry_body))
+    count = len(samples)
+    stts = full(b"stts", 0, 0, struct.pack(">III", 1, count, 30_000))
+    stsc = full(b"stsc", 0, 0, struct.pack(">IIII", 1, 1, count, 1))
+    stsz = full(b"stsz", 0, 0, struct.pack(f">II{count}I", 0, count, *map(len, samples)))
+    stco = full(b"stco", 0, 0, struct.pack(">II", 1, first))
+    dinf = box(b"dinf", full(b"dref", 0, 0, struct.pack(">I", 1) + full(b"url ", 0, 1, b"")))
+    stbl = box(b"stbl", stsd + stts + stsc + stsz + stco)
+    minf = box(b"minf", full(b"nmhd", 0, 0, b"") + dinf + stbl)
+    mdia = box(b"mdia", full(b"mdhd", 1, 0, mdhd) + hdlr + minf)
+    return box(b"trak", full(b"tkhd", 1, 3, tkhd) + mdia)
+
+
+def version_1(header: bytes, stamp: int) -> bytes:
+    """A version-0 'mvhd', 'tkhd' or 'mdhd' rewritten as version 1 with dates `stamp`."""
+    kind, body = header[4:8], header[12:]
+    middle = body[8:16] if kind == b"tkhd" else body[8:12]  # track id + reserved, or timescale
+    duration = int.from_bytes(body[8 + len(middle) : 12 + len(middle)], "big")
+    rest = body[12 + len(middle) :]
+    new = struct.pack(">QQ", stamp, stamp) + middle + struct.pack(">Q", duration) + rest
+    return full(kind, 1, int.from_bytes(header[9:12], "big"), new)
+
+
+Change = Callable[[bytes, isobmff.Box], bytes]
+
+
+def rewrite(data: bytes, box_: isobmff.Box, change: Change) -> bytes:
+    """`box_` with its children passed through `change` (recursively where it says)."""
+    out = []
+    for child in isobmff.boxes(data, box_.body, box_.end, Budget()):
+        out.append(change(data, child))
+    return box(box_.type, b"".join(out))
+
+
+def with_dates(data: bytes, stamp: int) -> bytes:
+    """Every movie, track and media header as version 1 with creation dates (moov last)."""
+    *_, moov = top_boxes(data)
+    assert moov.type == b"moov"
+
+    def change(d: bytes, b: isobmff.Box) -> bytes:
+        if b.type in (b"mvhd", b"tkhd", b"mdhd"):
+            return version_1(d[b.start : b.end], stamp)
+        if b.type in (b"trak", b"mdia"):
+            return rewrite(d, b, change)
+        return d[b.start : b.end]
+
+    return data[: moov.start] + rewrite(data, moov, change)
+
+
+def with_co64(data: bytes) -> bytes:
+    """Every 'stco' as 'co64' (moov last, so no sample moves)."""
+    *_, moov = top_boxes(data)
+
+    def change(d: bytes, b: isobmff.Box) -> bytes:
+        if b.type == b"stco":
+            count = int.from_bytes(d[b.body + 4 : b.body + 8], "big")
+            offsets = struct.unpack_from(f">{count}I", d, b.body + 8)
+            return full(b"co64", 0, 0, struct.pack(f">I{count}Q", count, *offsets))
+        if b.type in (b"trak", b"mdia", b"minf", b"stbl"):
+            return rewrite(d, b, change)
+        return d[b.start : b.end]
+
+    return data[: moov.start] + rewrite(data, moov, change)
+
+
+def phone_clip(tmp_path: Path, variant: str, value: dict[str, str], stamp: int = 0) -> bytes:
+    """A clip (moov last) with everything a phone and its apps add, planted by hand; with a
+    `stamp`, every header is version 1 with that date."""
+    data = make_clip(tmp_path, variant, "-metadata", f"title={value['title']}")
+    if stamp:
+        data = with_dates(data, stamp)
+    *_, moov = top_boxes(data)
+    assert moov.type == b"moov", "the builder needs the movie last"
+    place = f"{value['lat']}{value['lon']}+012.000/"
+    cover = tmp_path / "cover.jpg"
+    subprocess.run(
+        [
+            str(FFMPEG),
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=red:size=16x16",
+            "-frames:v",
+            "1",
+            str(cover),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    plant(
+        "exiftool",
+        cover,
+        f"-GPSLatitude={value['lat'][1:]}",
+        "-GPSLatitudeRef=N",
+        f"-GPSLongitude={value['lon'][1:]}",
+        "-GPSLongitudeRef=E",
+        f"-Model={value['model']}",
+    )
+    meta = apple_meta(
+        {
+            "com.apple.quicktime.location.ISO6709": place,
+            "com.apple.quicktime.make": value["make"],
+            "com.apple.quicktime.model": value["model"],
+            "com.apple.quicktime.software": value["software"],
+            "com.apple.quicktime.creationdate": "2024-05-17T16:41:07+0200",
+            "com.apple.quicktime.content.identifier": value["identifier"],
+            "com.apple.quicktime.artwork": cover.read_bytes(),
+        }
+    )
+    udta = box(b"udta", box(b"\xa9xyz", qt_text(place)) + box(b"\xa9mak", qt_text(value["make"])))
+    moov_body = data[moov.body : moov.end] + meta + udta
+    # Timed tracks: their samples go into a second 'mdat' after the movie.
+    route = [
+        box(b"\0\0\0\1", f"{float(value['lat']) + i / 1000:+08.4f}{value['lon']}/".encode())
+        for i in range(12)
+    ]
+    gpmf = [b"DEVC" + struct.pack(">I", 16) + value["gpmf"].encode().ljust(16, b"\0")] * 3
+    tracks_len = len(timed_track(90, b"mebx", route, 0)) + len(timed_track(91, b"gpmd", gpmf, 0))
+    first = moov.start + 8 + len(moov_body) + tracks_len + 8
+    mebx = timed_track(90, b"mebx", route, first)
+    gpmd = timed_track(91, b"gpmd", gpmf, first + sum(map(len, route)))
+    new_moov = box(b"moov", moov_body + mebx + gpmd)
+    mdat2 = box(b"mdat", b"".join(route) + b"".join(gpmf))
+    xmp = f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description>{value["xmp"]}'
+    xmp += "</rdf:Description></rdf:RDF></x:xmpmeta>"
+    uuid = box(b"uuid", mp4.XMP_UUID + xmp.encode())
+    free = box(b"free", value["free"].encode())
+    trailer = b"PK\x03\x04" + value["trailer"].encode()
+    return data[: moov.start] + new_moov + mdat2 + uuid + free + trailer
+
+
+# --- the tests -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_ffmpeg_clips_are_cleaned_losslessly(variant: str, tmp_path: Path) -> None:
+    value = codes(len(variant))
+    data = make_clip(tmp_path, variant, "-metadata", f"title={value['title']}")
+    assert sniff(data).name == variant.split("-")[0]
+    found = inspect(data).findings
+    assert any(f.kind is Kind.DESCRIPTION and f.value == value["title"] for f in found)
+    # (ffmpeg's AAC encoder also writes "Lavc" into the first sound packet: samples stay)
+    planted = [value["title"], *(["Lavf"] if b"Lavf" in data else [])]
+    cleaned = assert_clean(data, tmp_path, VARIANTS[variant][0], planted)
+    moov_first = [b.type for b in top_boxes(cleaned) if b.type in (b"moov", b"mdat")]
+    was_first = [b.type for b in top_boxes(data) if b.type in (b"moov", b"mdat")]
+    assert moov_first == was_first  # faststart stays faststart, and the other way round
+
+
+def test_a_phone_clip_loses_place_route_device_times_and_ids(tmp_path: Path) -> None:
+    value = codes(7)
+    data = phone_clip(tmp_path, "mov", value, stamp=3_700_000_000)
+    found = inspect(data).findings
+    keys = {(f.kind, f.key) for f in found}
+    assert (Kind.LOCATION, "coordinates") in keys
+    assert (Kind.LOCATION, "route") in keys
+    assert (Kind.TRACKING, "apple_id") in keys
+    assert (Kind.HIDDEN_PICTURE, "image") in keys
+    assert (Kind.HIDDEN_MEDIA, "track") in keys
+    values = {f.value for f in found}
+    assert {value["make"], value["model"], value["software"], value["identifier"]} <= values
+    place = next(f.position for f in found if f.key == "coordinates" and f.position)
+    assert place == pytest.approx((float(value["lat"]), float(value["lon"])), abs=1e-3)
+    assert any(f.kind is Kind.TIME and f.value.startswith("2021") for f in found)
+    positions = {f.source for f in found if f.key == "coordinates" and f.position}
+    assert len(positions) >= 3  # Apple keys, '©xyz' and the cover picture's own EXIF
+    source = tmp_path / "phone.mov"
+    source.write_bytes(data)
+    before = leftovers(source)
+    assert any("GPS" in tag for tag in before)
+    assert any("Date" in tag for tag in before)
+    planted = [v for k, v in value.items() if k not in ("lat", "lon")]
+    planted += [value["lat"][1:], "ISO6709", "mebx", "gpmd"]
+    assert_clean(data, tmp_path, "phone.mov", planted)
+
+
+def test_the_route_is_summarised_in_english_and_german(tmp_path: Path) -> None:
+    data = phone_clip(tmp_path, "mp4", codes(3))
+    found = inspect(data).findings
+    english = render(found, "en").text
+    german = render(found, "de").text
+    assert "a route of 12 positions over 6 minutes" in english
+    assert "eine Route aus 12 Positionen über 6 Minuten" in german
+
+
+def test_co64_stays_co64_and_samples_stay_identical(tmp_path: Path) -> None:
+    data = with_co64(make_clip(tmp_path, "mp4"))
+    assert b"co64" in data
+    assert b"stco" not in data
+    cleaned = assert_clean(data, tmp_path, "co64.mp4", [])
+    assert b"co64" in cleaned
+    assert b"stco" not in cleaned
+
+
+def turned(data: bytes) -> bytes:
+    """The picture track's matrix as a quarter turn, as phones write it (moov last)."""
+    *_, moov = top_boxes(data)
+    turn = struct.pack(">9i", 0, 0x10000, 0, -0x10000, 0, 0, 64 << 16, 0, 0x40000000)
+
+    def change(d: bytes, b: isobmff.Box) -> bytes:
+        if b.type == b"tkhd" and d[b.end - 8 : b.end] != bytes(8):  # the track with a size
+            return d[b.start : b.end - 44] + turn + d[b.end - 8 : b.end]
+        if b.type == b"trak":
+            return rewrite(d, b, change)
+        return d[b.start : b.end]
+
+    return data[: moov.start] + rewrite(data, moov, change)
+
+
+def test_rotation_is_kept_and_other_matrices_are_not(tmp_path: Path) -> None:
+    data = turned(make_clip(tmp_path, "mp4"))
+    source = tmp_path / "turned.mp4"
+    source.write_bytes(data)
+    assert "90" in str(probe(source))
+    assert_clean(data, tmp_path, "turned.mp4", [])
+    code = struct.pack(">i", random.Random(4).randrange(1, 2**30))
+    planted = data.replace(
+        struct.pack(">i", 64 << 16) + bytes(4) + b"\x40", code + bytes(4) + b"\x40"
+    )
+    assert planted != data
+    cleaned = scrub(planted).data
+    assert code not in cleaned
+
+
+def test_only_the_kept_chunks_stay_in_mdat(tmp_path: Path) -> None:
+    """The samples of removed tracks and the bytes between chunks leave the file."""
+    value = codes(11)
+    data = phone_clip(tmp_path, "mp4", value)
+    cleaned = scrub(data).data
+    mdats = [b for b in top_boxes(cleaned) if b.type == b"mdat"]
+    assert len(mdats) == 1
+    original = next(b for b in top_boxes(data) if b.type == b"mdat")
+    assert mdats[0].end - mdats[0].body <= original.end - original.body
+    assert value["gpmf"].encode() not in cleaned
+
+
+def test_a_movie_without_pictures_or_in_an_unknown_codec_is_refused(tmp_path: Path) -> None:
+    data = make_clip(tmp_path, "mp4")
+    for old, new in ((b"avc1", b"zzzz"), (b"vide", b"sdsm")):
+        changed = data.replace(old, new)
+        with pytest.raises(UnsupportedFormat) as refused:
+            scrub(changed)
+        assert "\n" not in refused.value.message
+
+
+def test_fragmented_mp4_is_refused_with_a_reason(tmp_path: Path) -> None:
+    data = make_clip(tmp_path, "mp4", "-movflags", "+frag_keyframe+empty_moov")
+    with pytest.raises(UnsupportedFormat, match="fragmented"):
+        scrub(data)
+
+
+@pytest.mark.parametrize("variant", ["mp4", "mp4-faststart", "mov"])
+def test_truncated_files_are_refused_in_one_line(variant: str, tmp_path: Path) -> None:
+    data = make_clip(tmp_path, variant)
+    for cut in (12, 40, len(data) // 3, len(data) // 2, len(data) - 50, len(data) - 1):
+        with pytest.raises(ScrubError) as refused:
+            scrub(data[:cut])
+        assert "\n" not in refused.value.message
+        assert refused.value.message
+
+
+def test_lying_tables_are_refused(tmp_path: Path) -> None:
+    data = make_clip(tmp_path, "mp4")
+    stsz = data.index(b"stsz")
+    sizes = bytearray(data)
+    sizes[stsz + 16 : stsz + 20] = struct.pack(">I", 10**9)  # a sample larger than the file
+    stco = data.index(b"stco")
+    offsets = bytearray(data)
+    offsets[stco + 12 : stco + 16] = struct.pack(">I", len(data) + 10)
+    stts = data.index(b"stts")
+    times = bytearray(data)
+    times[stts + 12 : stts + 16] = struct.pack(">I", 999)  # more samples than sizes
+    for lying in (sizes, offsets, times):
+        with pytest.raises(DamagedImage):
+            scrub(bytes(lying))
+
+
+def test_fuzzing_the_box_parser_refuses_or_cleans(tmp_path: Path) -> None:
+    """Random damage: every result is a refusal or a verified clean file, never another error."""
+    data = phone_clip(tmp_path, "mp4", codes(5))
+    *_, moov = [b for b in top_boxes(data) if b.type == b"moov"]
+    rng = random.Random(18)
+    messages: list[str] = []
+    for _ in range(300):
+        damaged = bytearray(data)
+        for _ in range(rng.randrange(1, 4)):
+            pos = rng.randrange(moov.start, moov.end)
+            damaged[pos] = rng.randrange(256)
+        try:
+            cleaned = scrub(bytes(damaged)).data
+        except ScrubError as error:
+            messages.append(error.message)
+            continue
+        assert inspect(cleaned).findings == ()
+    assert all(message and "\n" not in message for message in messages)
