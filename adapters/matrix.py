@@ -9,9 +9,19 @@ thread, when it was in one): an `m.notice` with the summary, then the cleaned fi
 encrypted in encrypted rooms. A room of two (the parent and the bot) gets the private summary
 with values; a bigger room only the kinds of data, as Telegram groups do.
 
-Only new photos are answered: the first sync after a start is the backlog and only read, events
-before the bot's own join are history, the bot's own events are skipped, and event ids already
-seen are remembered. The sync token lives in the store, so a restart continues where it stopped.
+What was sent to the bot is answered, what happened before it was there is not: in a room the
+bot was invited to, events after the invitation (not only after its join) are answered, events
+before it are history. The sync token is saved (in nio's store) only after the events it covers
+have been answered, so after a restart, even after SIGKILL, the homeserver sends what was not
+answered yet, and the bot's own replies in the same timeline tell it what was (it keeps no copy
+of anything). Only on the very first start, with no saved token, is the first sync backlog that
+is read and not answered. See `adapters.matrix_sync`.
+
+An event that does not decrypt asks for its room key (once per session) and waits for it a
+bounded time; when the key comes it is answered like any other, else the sender hears that it
+could not be read. Photos are downloaded with the size enforced while they stream, and answered
+as they were sent: an `m.image` with an `m.image` (with its dimensions), an `m.file` with an
+`m.file`; the file goes out before the summary, so no summary promises a file that never comes.
 
 State lives in SCRUBBOT_DATA_DIR/matrix (folder 0700, files 0600): `session.json` (user, device,
 access token; so a restart keeps the same device), `pickle.key` (a random key encrypting the
@@ -37,6 +47,7 @@ import asyncio
 import json
 import logging
 import secrets
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from html import escape as html_escape
@@ -51,11 +62,9 @@ from nio import (
     LoginResponse,
     MatrixRoom,
     MegolmEvent,
-    MemoryDownloadResponse,
     RoomEncryptedFile,
     RoomEncryptedImage,
     RoomEncryptedMedia,
-    RoomMemberEvent,
     RoomMessageFile,
     RoomMessageImage,
     RoomMessageText,
@@ -72,6 +81,18 @@ from adapters.matrix_crosssign import (
     CrossSigningKeys,
     bootstrap,
     write_private,
+)
+from adapters.matrix_media import Media, TooLargeDownload, file_content
+from adapters.matrix_sync import (
+    REPLACES,
+    SYNC_FILTER,
+    Checkpoints,
+    MissingKeys,
+    PowerLevelCache,
+    after_invitation,
+    arrived_keys,
+    changes_power,
+    replied_to,
 )
 from bot import logs
 from bot.config import ConfigError, MatrixSettings
@@ -112,6 +133,7 @@ PHOTOS_PER_MINUTE = 30  # per sender, as on Telegram
 SEEN_EVENTS = 10_000  # event ids remembered against answering one twice
 DEVICE_NAME = "scrubbot"
 PHOTOS = (RoomMessageImage, RoomMessageFile, RoomEncryptedImage, RoomEncryptedFile)
+IMAGES = (RoomMessageImage, RoomEncryptedImage)
 
 Content = dict[str, Any]
 
@@ -134,14 +156,21 @@ class MatrixAdapter:
         self.limit = RateLimit(PHOTOS_PER_MINUTE, 60)
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._waiting: set[asyncio.Task[Any]] = set()  # events waiting for a room key
         self._sync: asyncio.Task[None] | None = None
+        self._invited_at: dict[str, int] = {}  # room id -> server time of the bot's invite
+        self._told_sessions: set[str] = set()  # undecryptable sessions a family room heard of
+        self.keys = MissingKeys()
+        self.power_levels: PowerLevelCache[PowerLevels] = PowerLevelCache(self._fetch_levels)
+        self.checkpoints: Checkpoints | None = None
+        self.http: aiohttp.ClientSession | None = None
         self.client: AsyncClient | None = None
 
     async def start(self) -> None:
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.folder.chmod(0o700)
         config = AsyncClientConfig(
-            store_sync_tokens=True,
+            store_sync_tokens=False,  # saved by Checkpoints, after the events are answered
             encryption_enabled=True,
             pickle_key=self._secret_file("pickle.key"),
         )
@@ -158,17 +187,23 @@ class MatrixAdapter:
         if client.should_upload_keys:
             await client.keys_upload()
         await self._cross_sign(client)
+        self.http = aiohttp.ClientSession()
         await self._first_sync(client)
         self._sync = asyncio.create_task(self._sync_forever(client))
         log.info("matrix: listening for photos")
 
     async def stop(self) -> None:
-        """Stop syncing, finish the photos in flight, then close."""
+        """Stop syncing, finish the photos in flight, then close. Events still waiting for a
+        room key are left unanswered: their sync position is not saved, so they come again."""
         if self._sync:
             self._sync.cancel()
             await asyncio.gather(self._sync, return_exceptions=True)
+        for waiting in list(self._waiting):
+            waiting.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.http:
+            await self.http.close()
         if self.client:
             await self.client.close()
 
@@ -227,8 +262,13 @@ class MatrixAdapter:
     # -- sync -------------------------------------------------------------------------------
 
     async def _first_sync(self, client: AsyncClient) -> None:
-        """Catch up: join pending invites and leave empty rooms, but answer nothing old."""
-        response = await client.sync(timeout=0, full_state=True)
+        """Catch up from the saved sync position: what came while the bot was away is answered.
+        Without one (the very first start) the first sync is backlog: read, not answered."""
+        token = client.store.load_sync_token() if client.store else None
+        client.loaded_sync_token = token or ""
+        store = client.store
+        self.checkpoints = Checkpoints(lambda t: store.save_sync_token(t) if store else None)
+        response = await client.sync(timeout=0, full_state=True, sync_filter=SYNC_FILTER)
         if getattr(response, "status_code", None) == "M_UNKNOWN_TOKEN":
             raise MatrixStartError(
                 "The Matrix session is no longer valid (was the bot's device logged out?). "
@@ -238,13 +278,15 @@ class MatrixAdapter:
         if not isinstance(response, SyncResponse):
             raise MatrixStartError(f"Matrix sync failed: {response.status_code}")
         await self._maintain_keys(client)
-        await self._handle(client, response, backlog=True)
+        await self._handle(client, response, backlog=not token)
+        if not token:
+            log.info("matrix: first start; earlier messages are not answered")
 
     async def _sync_forever(self, client: AsyncClient) -> None:
         failures = 0
         while True:
             try:
-                response = await client.sync(timeout=SYNC_TIMEOUT_MS)
+                response = await client.sync(timeout=SYNC_TIMEOUT_MS, sync_filter=SYNC_FILTER)
                 if not isinstance(response, SyncResponse):
                     raise MatrixSyncError(str(response.status_code))
                 await self._maintain_keys(client)
@@ -271,57 +313,62 @@ class MatrixAdapter:
         await client.send_to_device_messages()
 
     async def _handle(self, client: AsyncClient, response: SyncResponse, backlog: bool) -> None:
+        """Answer a sync's new events; its token is saved once they all have been answered."""
+        self.keys.arrived(arrived_keys(response))
+        tasks: list[asyncio.Task[None]] = []
         for room_id, invite in response.rooms.invite.items():
             await self._on_invite(client, room_id, invite.invite_state)
         for room_id, info in response.rooms.join.items():
             room = client.rooms.get(room_id)
             if room is None:
                 continue
-            for event in self._new_events(client, info.timeline.events, backlog):
-                self._dispatch(client, room, event)
+            if changes_power([*info.state, *info.timeline.events]):
+                self.power_levels.forget(room_id)
+            for event in self._new_events(client, room_id, info.timeline.events, backlog):
+                task = self._dispatch(client, room, event)
+                if task is not None:
+                    tasks.append(task)
             if room.joined_count <= 1:
                 await client.room_leave(room_id)
                 await client.room_forget(room_id)
                 log.info("matrix: left a room where nobody else was")
+        if self.checkpoints is not None:
+            self.checkpoints.add(response.next_batch, tasks)
 
-    def _new_events(self, client: AsyncClient, events: list[Any], backlog: bool) -> list[Any]:
-        """The events to answer: none from the backlog, none from before our own join, none
-        of ours, none seen before."""
-        joins = [
-            index
-            for index, event in enumerate(events)
-            if isinstance(event, RoomMemberEvent)
-            and event.state_key == client.user_id
-            and event.membership == "join"
-            and event.prev_membership != "join"
-        ]
-        if joins:
-            events = events[joins[-1] + 1 :]  # earlier ones are history we were shown
+    def _new_events(
+        self, client: AsyncClient, room_id: str, events: list[Any], backlog: bool
+    ) -> list[Any]:
+        """The events to answer: none from the backlog, none from before the bot was invited,
+        none of its own, none it has answered (its replies are in the timeline) or seen."""
+        answered = replied_to(events, client.user_id)
         fresh = []
-        for event in events:
+        for event in after_invitation(events, client.user_id, self._invited_at.get(room_id)):
             event_id = getattr(event, "event_id", None)
             if event_id is None or event_id in self._seen:
                 continue
             self._seen[event_id] = None
             if len(self._seen) > SEEN_EVENTS:
                 self._seen.popitem(last=False)
-            if not backlog and event.sender != client.user_id:
+            if not backlog and event.sender != client.user_id and event_id not in answered:
                 fresh.append(event)
         return fresh
 
-    def _dispatch(self, client: AsyncClient, room: MatrixRoom, event: Any) -> None:
+    def _dispatch(self, client: AsyncClient, room: MatrixRoom, event: Any) -> Any:
+        """Start answering `event`; the task, or None when there is nothing to answer."""
         if isinstance(event, PHOTOS):
-            self._spawn(self._on_photo(client, room, event))
-        elif isinstance(event, RoomMessageText) and event.body.strip().startswith(COMMAND):
-            self._spawn(self._on_command(client, room, event))
-        elif isinstance(event, MegolmEvent):
-            log.info("matrix: could not decrypt a message (no room key); asking for it")
-            self._spawn(self._request_key(client, event))
+            return self._spawn(self._on_photo(client, room, event))
+        if isinstance(event, RoomMessageText) and event.body.strip().startswith(COMMAND):
+            return self._spawn(self._on_command(client, room, event))
+        if isinstance(event, MegolmEvent):
+            log.info("matrix: could not decrypt a message (no room key yet)")
+            return self._spawn(self._on_undecryptable(client, room, event))
+        return None
 
-    def _spawn(self, work: Any) -> None:
+    def _spawn(self, work: Any) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.create_task(self._guarded(work))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _guarded(self, work: Any) -> None:
         try:
@@ -329,8 +376,39 @@ class MatrixAdapter:
         except Exception:
             log.exception("matrix: unexpected error while handling an event")
 
-    async def _request_key(self, client: AsyncClient, event: Any) -> None:
-        await client.request_room_key(event)
+    async def _on_undecryptable(
+        self, client: AsyncClient, room: MatrixRoom, event: MegolmEvent
+    ) -> None:
+        """Wait for the room key; then answer the event as usual, or tell the sender."""
+        waiting = asyncio.current_task()
+        if waiting is not None:
+            self._waiting.add(waiting)
+        try:
+            decrypted = await self.keys.wait(client, event)
+        finally:
+            if waiting is not None:
+                self._waiting.discard(waiting)
+        if decrypted is not None:
+            log.info("matrix: a room key came; answering the message")
+            if isinstance(decrypted, PHOTOS):
+                await self._on_photo(client, room, decrypted)
+            elif isinstance(decrypted, RoomMessageText) and decrypted.body.strip().startswith(
+                COMMAND
+            ):
+                await self._on_command(client, room, decrypted)
+            return
+        if room.joined_count > 2:
+            if event.session_id in self._told_sessions:
+                return
+            self._told_sessions.add(event.session_id)
+        log.info("matrix: no room key came in time; telling the sender")
+        language = await self._language(room)
+        text = translations(language).gettext(
+            "I could not read this message: it reached me encrypted, without the key to open "
+            "it. If it was a photo, please send it again. If this keeps happening, check in "
+            "your app's settings that your session is verified."
+        )
+        await self._notice(client, room, event, text)
 
     async def _on_invite(self, client: AsyncClient, room_id: str, state: list[Any]) -> None:
         inviter = next(
@@ -347,6 +425,7 @@ class MatrixAdapter:
             await client.room_leave(room_id)
             log.info("matrix: declined an invite from someone not on the allow-list")
             return
+        self._invited_at[room_id] = _invite_time(state, client.user_id)
         await client.join(room_id)
         log.info("matrix: joined a room")
 
@@ -363,9 +442,14 @@ class MatrixAdapter:
     async def _language(self, room: MatrixRoom) -> str:
         return await self.store.setting(self._key(room), "language") or DEFAULT
 
+    async def _fetch_levels(self, room_id: str) -> "PowerLevels":
+        if self.client is None:
+            return PowerLevels({})
+        return await _power_levels(self.client, room_id)
+
     async def _mode(self, client: AsyncClient, room: MatrixRoom) -> tuple[str, bool]:
         """The room's mode, and whether the bot may redact others' messages there now."""
-        levels = await _power_levels(client, room)
+        levels = await self.power_levels.get(room.room_id)
         may_redact = levels.user(client.user_id) >= levels.redact
         mode = await self.store.setting(self._key(room), "mode")
         return mode or (REPLACE if may_redact else WARN), may_redact
@@ -385,17 +469,23 @@ class MatrixAdapter:
             return
         info = event.source.get("content", {}).get("info") or {}
         size = info.get("size") if isinstance(info, dict) else None
+        mb = self.service.limits.max_bytes // (1024 * 1024)
+        text = translations(language).gettext(
+            "This file is too large: I can clean files up to {mb} MB."
+        )
         if isinstance(size, int) and size > self.service.limits.max_bytes:
-            mb = self.service.limits.max_bytes // (1024 * 1024)
-            text = translations(language).gettext(
-                "This file is too large: I can clean files up to {mb} MB."
-            )
             log.info("matrix: refused a file of %d bytes before downloading", size)
             if not group:
                 await self._notice(client, room, event, text.format(mb=mb))
             return
         async with self.service.slot():
-            data = await self._download(client, event)
+            try:
+                data = await self._download(client, event)
+            except TooLargeDownload:
+                log.info("matrix: stopped a download at the size limit")
+                if not group:
+                    await self._notice(client, room, event, text.format(mb=mb))
+                return
             if data is None:
                 if not group:
                     await self._notice(client, room, event, refusal(DamagedImage(), language))
@@ -417,23 +507,30 @@ class MatrixAdapter:
     async def _replace(
         self, client: AsyncClient, room: MatrixRoom, event: Any, reply: Reply, language: str
     ) -> None:
-        """Redact the original photo, then post the clean copy crediting its sender."""
+        """Post the clean copy crediting the sender, then redact the original (only once the
+        copy is there: a photo is never lost)."""
+        name = room.user_name(event.sender) or translations(language).gettext("an admin")
+        credit = translations(language).gettext("Clean copy of a photo from {name}.")
+        credited = credit.format(name=name)
+        if not await self._send(client, room, None, reply, language, credited, event):
+            return
         redacted = await client.room_redact(
             room.room_id, event.event_id, reason="scrubbot: replaced by a clean copy"
         )
         if not isinstance(redacted, RoomRedactResponse):
-            log.warning("matrix: could not redact an original; posting the clean copy anyway")
-        name = room.user_name(event.sender) or translations(language).gettext("an admin")
-        credit = translations(language).gettext("Clean copy of a photo from {name}.")
-        await self._send(client, room, None, reply, language, credit.format(name=name), event)
+            log.warning("matrix: could not redact an original")
 
     async def _download(self, client: AsyncClient, event: Any) -> bytes | None:
-        """The file's bytes (decrypted), or None when it cannot be fetched or decrypted."""
-        response = await client.download(mxc=event.url)
-        if not isinstance(response, MemoryDownloadResponse):
-            log.warning("matrix: download failed: %s", getattr(response, "status_code", None))
+        """The file's bytes (decrypted), or None when it cannot be fetched or decrypted;
+        TooLargeDownload as soon as more bytes arrive than the bot may clean."""
+        media = Media(self.settings.homeserver, client.access_token)
+        try:
+            if self.http is None:
+                raise aiohttp.ClientConnectionError("not started")
+            data = await media.download(self.http, event.url, self.service.limits.max_bytes)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+            log.warning("matrix: download failed: %s", type(error).__name__)
             return None
-        data: bytes = response.body
         if not isinstance(event, RoomEncryptedMedia):
             return data
         try:
@@ -454,19 +551,25 @@ class MatrixAdapter:
         language: str,
         note: str = "",
         thread_of: Any = None,
-    ) -> None:
-        """The summary (with `note` below it), refusals and the cleaned files, as replies to
-        `to`; with `to` None (the original was redacted) in the thread of `thread_of`."""
+    ) -> bool:
+        """The cleaned files, then the summary (with `note` below it) and refusals, as replies
+        to `to`; with `to` None (the original was redacted) in the thread of `thread_of`. The
+        files go first, so no summary promises a file that never comes. False when a file
+        could not be sent (the sender is told)."""
+        original = to if to is not None else thread_of
+        as_image = isinstance(original, IMAGES)
+        for cleaned in reply.files:
+            replaces = original.event_id if to is None and original is not None else None
+            if not await self._send_file(client, room, to, cleaned, thread_of, as_image, replaces):
+                await self._notice(client, room, to, sorry(language), None, thread_of)
+                return False
         if reply.summary:
             text = f"{reply.summary.text}\n\n{note}".strip()
             html = f"{reply.summary.html}\n\n{html_escape(note)}".strip().replace("\n", "<br>")
             await self._notice(client, room, to, text, html, thread_of)
         if reply.refusals:
             await self._notice(client, room, to, "\n".join(dict.fromkeys(reply.refusals)))
-        for cleaned in reply.files:
-            if not await self._send_file(client, room, to, cleaned, thread_of):
-                await self._notice(client, room, to, sorry(language), None, thread_of)
-                return
+        return True
 
     async def _send_file(
         self,
@@ -475,14 +578,14 @@ class MatrixAdapter:
         to: Any,
         cleaned: CleanedFile,
         thread_of: Any = None,
+        as_image: bool = False,
+        replaces: str | None = None,
     ) -> bool:
-        """Upload `cleaned` (encrypted in an encrypted room) and send it as a reply."""
-        content: Content = {
-            "msgtype": "m.file",
-            "body": cleaned.file_name,
-            "filename": cleaned.file_name,
-            "info": {"mimetype": cleaned.mime, "size": len(cleaned.data)},
-        }
+        """Upload `cleaned` (encrypted in an encrypted room) and send it as a reply: as an
+        `m.image` with its dimensions when the original was one, else as an `m.file`."""
+        content: Content = file_content(cleaned, as_image)
+        if replaces is not None:
+            content[REPLACES] = replaces
         if room.encrypted:
             ciphertext, keys = await asyncio.to_thread(encrypt_attachment, cleaned.data)
             url = await self._upload(client, ciphertext, "application/octet-stream", None)
@@ -510,7 +613,7 @@ class MatrixAdapter:
         """Anyone in a room of two; in a bigger room, moderators (power level 50 or more)."""
         if room.joined_count <= 2:
             return True
-        levels = await _power_levels(client, room)
+        levels = await self.power_levels.get(room.room_id)
         return levels.user(user_id) >= MODERATOR
 
     async def _on_command(self, client: AsyncClient, room: MatrixRoom, event: Any) -> None:
@@ -577,7 +680,7 @@ class MatrixAdapter:
                 "To replace photos I need power level {level} in this room: the level it "
                 "takes to remove other people's messages. Until then I warn."
             )
-            return text.format(level=(await _power_levels(client, room)).redact)
+            return text.format(level=(await self.power_levels.get(room.room_id)).redact)
         await self.store.set_setting(self._key(room), "mode", rest[0])
         return mode_text(rest[0], language)
 
@@ -620,9 +723,9 @@ class PowerLevels:
         return self.users.get(user_id, self.users_default)
 
 
-async def _power_levels(client: AsyncClient, room: MatrixRoom) -> PowerLevels:
-    """Asked from the server each time, so a moderator's change counts at once."""
-    response = await client.room_get_state(room.room_id)
+async def _power_levels(client: AsyncClient, room_id: str) -> PowerLevels:
+    """Asked from the server (cached in `MatrixAdapter.power_levels` until the next change)."""
+    response = await client.room_get_state(room_id)
     events = getattr(response, "events", None)
     if not isinstance(events, list):
         return PowerLevels({})
@@ -671,3 +774,18 @@ def _how_to_use(language: str) -> str:
         "Send a photo into this room and I reply with a cleaned copy. To change my language "
         "in this room, send: !scrubbot language de (or en)."
     )
+
+
+def _invite_time(state: list[Any], user_id: str) -> int:
+    """The server time of the bot's invitation (Synapse sends the invite event itself in the
+    invite state), or now, which errs on the side of ignoring history."""
+    for event in state:
+        if (
+            isinstance(event, InviteMemberEvent)
+            and event.state_key == user_id
+            and event.membership == "invite"
+        ):
+            stamp = event.source.get("origin_server_ts")
+            if isinstance(stamp, int):
+                return stamp
+    return int(time.time() * 1000)

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 from bot.errors import ScrubError
 from bot.findings import Finding, Kind
+from bot.formats.base import BlockKind, Parsed
+from bot.metadata import exif
 from bot.scrub import Limits, scrub
 from bot.summary import Detail, Summary, render
 from bot.texts import refusal
@@ -36,6 +38,8 @@ class CleanedFile:
     kinds: frozenset[Kind]  # what it held, for usage counts (never values)
     format: str
     source: int = 0  # which of the photos passed to `clean` it came from
+    width: int = 0  # as displayed (EXIF orientation applied), for chat clients' image tiles
+    height: int = 0
 
 
 @dataclass(frozen=True)
@@ -97,7 +101,10 @@ class Service:
             suffix = f"-{index}" if len(photos) > 1 else ""
             kinds = frozenset(f.kind for f in result.findings)
             name = f"{NEUTRAL_NAME}{suffix}.{fmt.extension}"
-            files.append(CleanedFile(result.data, name, fmt.mime, kinds, fmt.name, index - 1))
+            width, height = _display_size(result.inspection.parsed)
+            files.append(
+                CleanedFile(result.data, name, fmt.mime, kinds, fmt.name, index - 1, width, height)
+            )
             findings.extend(result.findings)
             log.info(
                 "cleaned %s: %d -> %d bytes, %d findings, %.0f ms",
@@ -109,3 +116,12 @@ class Service:
             )
         summary = render(findings, language, detail, photos=len(files)) if files else None
         return Reply(summary, tuple(files), tuple(refusals))
+
+
+def _display_size(parsed: Parsed) -> tuple[int, int]:
+    """Width and height as shown: EXIF orientations 5 to 8 turn the picture by 90 degrees."""
+    turned = any(
+        block.kind is BlockKind.EXIF and exif.orientation(block.data) >= 5
+        for block in parsed.blocks
+    )
+    return (parsed.height, parsed.width) if turned else (parsed.width, parsed.height)
