@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import aiohttp
 
-from bot.service import CleanedFile
+from bot.service import ScrubbedFile
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class Media:
             return bytes(received)
 
 
-def file_content(cleaned: CleanedFile, as_image: bool) -> dict[str, Any]:
+def file_content(cleaned: ScrubbedFile, as_image: bool) -> dict[str, Any]:
     """The message content for a cleaned file (without its url or encrypted `file`)."""
     info: dict[str, Any] = {"mimetype": cleaned.mime, "size": len(cleaned.data)}
     if as_image and cleaned.width > 0 and cleaned.height > 0:
