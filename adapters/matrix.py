@@ -107,6 +107,9 @@ SYNC_TIMEOUT_MS = 30_000
 RETRY_SECONDS = (1, 2, 5, 10, 30)  # after failed syncs, then every 30 s
 SEEN_EVENTS = 10_000  # event ids remembered against answering one twice
 DEVICE_NAME = "scrubbot"
+# nio's crypto warnings name rooms, devices and sessions ("no session found ... for room !..."):
+# only its errors are logged.
+NIO_CRYPTO_LOG = "nio.crypto.log"
 PHOTOS = (RoomMessageImage, RoomMessageFile, RoomEncryptedImage, RoomEncryptedFile)
 IMAGES = (RoomMessageImage, RoomEncryptedImage)
 
@@ -138,6 +141,7 @@ class MatrixAdapter:
         self.client: AsyncClient | None = None
 
     async def start(self) -> None:
+        logging.getLogger(NIO_CRYPTO_LOG).setLevel(logging.ERROR)
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.folder.chmod(0o700)
         config = AsyncClientConfig(

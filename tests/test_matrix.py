@@ -873,6 +873,9 @@ async def test_a_missing_room_key_is_waited_for_then_explained(
     log = log_path.read_text()
     assert "Traceback" not in log
     assert "already sent out" not in log
+    for identifier in (room, bot.user_id, parent.client.user_id, parent.client.device_id):
+        assert identifier not in log
+    assert withheld.id not in log  # nor the session
 
 
 async def test_the_homeserver_stops_and_comes_back(synapse: Synapse, tmp_path: Path) -> None:
