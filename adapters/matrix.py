@@ -291,24 +291,26 @@ class MatrixAdapter:
         """Answer a sync's new events; its token is saved once they all have been answered."""
         self.keys.arrived(arrived_keys(response))
         tasks: list[asyncio.Task[None]] = []
-        for room_id, invite in response.rooms.invite.items():
-            await self._on_invite(client, room_id, invite.invite_state)
-        for room_id, info in response.rooms.join.items():
-            room = client.rooms.get(room_id)
-            if room is None:
-                continue
-            if changes_power([*info.state, *info.timeline.events]):
-                self.power_levels.forget(room_id)
-            for event in self._new_events(client, room_id, info.timeline.events, backlog):
-                task = self._dispatch(client, room, event)
-                if task is not None:
-                    tasks.append(task)
-            if room.joined_count <= 1:
-                await client.room_leave(room_id)
-                await client.room_forget(room_id)
-                log.info("matrix: left a room where nobody else was")
-        if self.checkpoints is not None:
-            self.checkpoints.add(response.next_batch, tasks)
+        try:
+            for room_id, invite in response.rooms.invite.items():
+                await self._on_invite(client, room_id, invite.invite_state)
+            for room_id, info in response.rooms.join.items():
+                room = client.rooms.get(room_id)
+                if room is None:
+                    continue
+                if changes_power([*info.state, *info.timeline.events]):
+                    self.power_levels.forget(room_id)
+                for event in self._new_events(client, room_id, info.timeline.events, backlog):
+                    task = self._dispatch(client, room, event)
+                    if task is not None:
+                        tasks.append(task)
+                if room.joined_count <= 1:
+                    await client.room_leave(room_id)
+                    await client.room_forget(room_id)
+                    log.info("matrix: left a room where nobody else was")
+        finally:  # a later batch's token is saved only once these tasks are done, too
+            if self.checkpoints is not None:
+                self.checkpoints.add(response.next_batch, tasks)
 
     def _new_events(
         self, client: AsyncClient, room_id: str, events: list[Any], backlog: bool
