@@ -58,6 +58,7 @@ from nio import (
     RoomEncryptedMedia,
     RoomMessageFile,
     RoomMessageImage,
+    RoomMessagesResponse,
     RoomMessageText,
     RoomRedactResponse,
     RoomSendResponse,
@@ -79,6 +80,7 @@ from adapters.matrix_network import MatrixSettings
 from adapters.matrix_sync import (
     REPLACES,
     SYNC_FILTER,
+    TIMELINE_LIMIT,
     Checkpoints,
     MissingKeys,
     PowerLevelCache,
@@ -105,6 +107,7 @@ CREATOR = 2**53  # from room version 12 on, a room's creators outrank every powe
 ROOM_VERSION_WITH_CREATORS = 12
 SYNC_TIMEOUT_MS = 30_000
 RETRY_SECONDS = (1, 2, 5, 10, 30)  # after failed syncs, then every 30 s
+GAP_PAGES = 5  # of TIMELINE_LIMIT events, read back when a sync's timeline was cut short
 SEEN_EVENTS = 10_000  # event ids remembered against answering one twice
 DEVICE_NAME = "scrubbot"
 # nio's crypto warnings name rooms, devices and sessions ("no session found ... for room !..."):
@@ -137,6 +140,7 @@ class MatrixAdapter:
         self.keys = MissingKeys()
         self.power_levels: PowerLevelCache[PowerLevels] = PowerLevelCache(self._fetch_levels)
         self.checkpoints: Checkpoints | None = None
+        self._since: str | None = None  # the token the sync being handled started from
         self.http: aiohttp.ClientSession | None = None
         self.client: AsyncClient | None = None
 
@@ -244,6 +248,7 @@ class MatrixAdapter:
         client.loaded_sync_token = token or ""
         self.checkpoints = Checkpoints(lambda t: store.save_sync_token(t) if store else None)
         response = await client.sync(timeout=0, full_state=True, sync_filter=SYNC_FILTER)
+        self._since = token
         if getattr(response, "status_code", None) == "M_UNKNOWN_TOKEN":
             raise MatrixStartError(
                 "The Matrix session is no longer valid (was the bot's device logged out?). "
@@ -261,9 +266,11 @@ class MatrixAdapter:
         failures = 0
         while True:
             try:
+                since = client.next_batch
                 response = await client.sync(timeout=SYNC_TIMEOUT_MS, sync_filter=SYNC_FILTER)
                 if not isinstance(response, SyncResponse):
                     raise MatrixSyncError(str(response.status_code))
+                self._since = since
                 await self._maintain_keys(client)
                 await self._handle(client, response, backlog=False)
                 failures = 0
@@ -300,7 +307,10 @@ class MatrixAdapter:
                     continue
                 if changes_power([*info.state, *info.timeline.events]):
                     self.power_levels.forget(room_id)
-                for event in self._new_events(client, room_id, info.timeline.events, backlog):
+                events = info.timeline.events
+                if info.timeline.limited and self._since and not backlog:
+                    events = await self._gap(client, room_id, info.timeline.prev_batch) + events
+                for event in self._new_events(client, room_id, events, backlog):
                     task = self._dispatch(client, room, event)
                     if task is not None:
                         tasks.append(task)
@@ -311,6 +321,26 @@ class MatrixAdapter:
         finally:  # a later batch's token is saved only once these tasks are done, too
             if self.checkpoints is not None:
                 self.checkpoints.add(response.next_batch, tasks)
+
+    async def _gap(self, client: AsyncClient, room_id: str, prev_batch: str | None) -> list[Any]:
+        """The events a limited timeline left out since the last sync, oldest first (a
+        bounded number of pages: after a long outage in a busy room the oldest may stay out)."""
+        older: list[Any] = []
+        start = prev_batch
+        for _ in range(GAP_PAGES):
+            if start is None:
+                break
+            page = await client.room_messages(
+                room_id, start=start, end=self._since, limit=TIMELINE_LIMIT
+            )
+            if not isinstance(page, RoomMessagesResponse) or not page.chunk:
+                break
+            older.extend(page.chunk)  # newest first
+            if not page.end or page.end == start:
+                break
+            start = page.end
+        log.info("matrix: read %d events a sync left out", len(older))
+        return older[::-1]
 
     def _new_events(
         self, client: AsyncClient, room_id: str, events: list[Any], backlog: bool

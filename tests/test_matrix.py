@@ -460,7 +460,11 @@ async def test_restarts_lose_nothing_and_answer_nothing_twice(
             first = await parent.send_photo(room, leaky_photo(1))
             await parent.sync_until(lambda: parent.answered(room, first))
         device = bot.session["device_id"]
-        while_stopped = [await parent.send_photo(room, leaky_photo(n)) for n in (2, 3)]
+        # More while it is down than one sync shows: the bot reads back what the sync left out.
+        while_stopped = [await parent.send_photo(room, leaky_photo(2))]
+        for n in range(120):
+            await parent.send(room, {"msgtype": "m.text", "body": f"chatter {n}"})
+        while_stopped.append(await parent.send_photo(room, leaky_photo(3)))
         async with bot.running() as log_path:
             await parent.sync_until(lambda: all(parent.answered(room, p) for p in while_stopped))
             terminated = [await parent.send_photo(room, leaky_photo(n)) for n in range(4, 10)]
@@ -499,6 +503,7 @@ async def test_restarts_lose_nothing_and_answer_nothing_twice(
         for photo in [first, *while_stopped, *terminated, while_killed]:
             assert len(parent.notices(room, photo)) == 1
         assert "logged in" not in log_path.read_text()  # the saved session was used
+        assert "events a sync left out" in log_path.read_text()
         assert "Traceback" not in last_log.read_text()
 
 
