@@ -339,7 +339,8 @@ class MatrixAdapter:
             if not page.end or page.end == start:
                 break
             start = page.end
-        log.info("matrix: read %d events a sync left out", len(older))
+        if older:
+            log.info("matrix: read %d events a sync left out", len(older))
         return older[::-1]
 
     def _new_events(
