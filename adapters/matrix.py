@@ -15,8 +15,9 @@ bot was invited to, events after the invitation (not only after its join) are an
 before it are history. The sync token is saved (in nio's store) only after the events it covers
 have been answered, so after a restart, even after SIGKILL, the homeserver sends what was not
 answered yet, and the bot's own replies in the same timeline tell it what was (it keeps no copy
-of anything). Only on the very first start, with no saved token, is the first sync backlog that
-is read and not answered. See `adapters.matrix_sync`.
+of anything). A sync whose timeline was cut short is completed by reading back what it left
+out. Only on the very first start, with no saved token, is the first sync backlog that is read
+and not answered. See `adapters.matrix_sync`.
 
 An event that does not decrypt asks for its room key (once per session) and waits for it a
 bounded time; when the key comes it is answered like any other, else the sender hears that it
