@@ -184,23 +184,27 @@ _T = TypeVar("_T")
 
 
 class PowerLevelCache(Generic[_T]):
-    """What `fetch(room_id)` returned for a room, for up to `seconds`, until `forget`."""
+    """What `fetch(room_id)` returned for a room, for up to `seconds`, until `forget`. Photos
+    arriving together share one fetch."""
 
     def __init__(
         self, fetch: Callable[[str], Awaitable[_T]], seconds: float = POWER_LEVELS_SECONDS
     ) -> None:
         self._fetch = fetch
         self.seconds = seconds
-        self._cached: dict[str, tuple[float, _T]] = {}
+        self._cached: dict[str, tuple[float, asyncio.Task[_T]]] = {}
 
     async def get(self, room_id: str) -> _T:
         cached = self._cached.get(room_id)
-        if cached is not None and time.monotonic() - cached[0] < self.seconds:
-            return cached[1]
-        fetched_at = time.monotonic()
-        value = await self._fetch(room_id)
-        self._cached[room_id] = (fetched_at, value)
-        return value
+        if cached is None or time.monotonic() - cached[0] >= self.seconds:
+            cached = (time.monotonic(), asyncio.ensure_future(self._fetch(room_id)))
+            self._cached[room_id] = cached
+        try:
+            return await asyncio.shield(cached[1])
+        except Exception:
+            if self._cached.get(room_id) is cached:
+                del self._cached[room_id]  # the next photo asks again
+            raise
 
     def forget(self, room_id: str) -> None:
         self._cached.pop(room_id, None)

@@ -141,10 +141,13 @@ async def test_power_levels_are_fetched_once_until_they_change() -> None:
 
     async def fetch(room_id: str) -> int:
         fetched.append(room_id)
+        await asyncio.sleep(0.01)  # a request to the homeserver
         return len(fetched)
 
     cache = PowerLevelCache(fetch)
-    assert [await cache.get("!r"), await cache.get("!r")] == [1, 1]
+    together = await asyncio.gather(*(cache.get("!r") for _ in range(3)))
+    assert together == [1, 1, 1]  # photos arriving at once share one fetch
+    assert await cache.get("!r") == 1
     levels = Event.parse_event(
         {
             "type": "m.room.power_levels",
