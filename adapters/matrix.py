@@ -88,6 +88,7 @@ from adapters.matrix_sync import (
     after_invitation,
     arrived_keys,
     changes_power,
+    files_only,
     replied_to,
 )
 from bot import chat as core
@@ -311,8 +312,8 @@ class MatrixAdapter:
                 events = info.timeline.events
                 if info.timeline.limited and self._since and not backlog:
                     events = await self._gap(client, room_id, info.timeline.prev_batch) + events
-                for event in self._new_events(client, room_id, events, backlog):
-                    task = self._dispatch(client, room, event)
+                for event, files_sent in self._new_events(client, room_id, events, backlog):
+                    task = self._dispatch(client, room, event, files_sent)
                     if task is not None:
                         tasks.append(task)
                 if room.joined_count <= 1:
@@ -346,10 +347,12 @@ class MatrixAdapter:
 
     def _new_events(
         self, client: AsyncClient, room_id: str, events: list[Any], backlog: bool
-    ) -> list[Any]:
+    ) -> list[tuple[Any, bool]]:
         """The events to answer: none from the backlog, none from before the bot was invited,
-        none of its own, none it has answered (its replies are in the timeline) or seen."""
+        none of its own, none it has answered (its replies are in the timeline) or seen. With
+        each, whether its files went out already (the bot stopped before the summary)."""
         answered = replied_to(events, client.user_id)
+        files_sent = files_only(events, client.user_id)
         fresh = []
         for event in after_invitation(events, client.user_id, self._invited_at.get(room_id)):
             event_id = getattr(event, "event_id", None)
@@ -358,14 +361,18 @@ class MatrixAdapter:
             self._seen[event_id] = None
             if len(self._seen) > SEEN_EVENTS:
                 self._seen.popitem(last=False)
-            if not backlog and event.sender != client.user_id and event_id not in answered:
-                fresh.append(event)
+            if backlog or event.sender == client.user_id:
+                continue
+            if event_id not in answered or event_id in files_sent:
+                fresh.append((event, event_id in files_sent))
         return fresh
 
-    def _dispatch(self, client: AsyncClient, room: MatrixRoom, event: Any) -> Any:
+    def _dispatch(
+        self, client: AsyncClient, room: MatrixRoom, event: Any, files_sent: bool = False
+    ) -> Any:
         """Start answering `event`; the task, or None when there is nothing to answer."""
         if isinstance(event, PHOTOS):
-            return self._spawn(self._on_photo(client, room, event))
+            return self._spawn(self._on_photo(client, room, event, files_sent))
         if isinstance(event, RoomMessageText) and event.body.strip().startswith(COMMAND):
             return self._spawn(self._on_command(client, room, event))
         if isinstance(event, MegolmEvent):
@@ -467,9 +474,12 @@ class MatrixAdapter:
             return PowerLevels({})
         return await _power_levels(self.client, room)
 
-    async def _on_photo(self, client: AsyncClient, room: MatrixRoom, event: Any) -> None:
+    async def _on_photo(
+        self, client: AsyncClient, room: MatrixRoom, event: Any, files_sent: bool = False
+    ) -> None:
         """An image or file, in a plain or an encrypted room. A file that proves larger than
-        the limit while it downloads gets the same answer as one announced too large."""
+        the limit while it downloads gets the same answer as one announced too large. With
+        `files_sent`, the clean files are in the room already: only the summary is sent."""
         info = event.source.get("content", {}).get("info") or {}
         size = info.get("size") if isinstance(info, dict) else None
         too_large = False
@@ -496,7 +506,7 @@ class MatrixAdapter:
                 else action
                 for action in actions
             ]
-        await self._do(client, room, event, where, actions)
+        await self._do(client, room, event, where, actions, files_sent)
 
     async def _on_command(self, client: AsyncClient, room: MatrixRoom, event: Any) -> None:
         """`!scrubbot VERB ARGS`: help for anything the core does not know."""
@@ -513,13 +523,19 @@ class MatrixAdapter:
         event: Any,
         where: core.Where,
         actions: list[core.Action],
+        files_sent: bool = False,
     ) -> None:
         """Carry out the core's actions, files first: a summary never promises a file that
-        did not come, and an original is redacted only once its clean copy is there."""
+        did not come, and an original is redacted only once its clean copy is there. With
+        `files_sent` the files are not sent again."""
         as_image = isinstance(event, IMAGES)
         for action in actions:
-            if isinstance(action, core.SendFiles) and not await self._send_files(
-                client, room, event, where, action.files, as_image=as_image
+            if (
+                isinstance(action, core.SendFiles)
+                and not files_sent
+                and not await self._send_files(
+                    client, room, event, where, action.files, as_image=as_image
+                )
             ):
                 return
             if isinstance(action, core.ScrubbedCopy):
@@ -527,8 +543,11 @@ class MatrixAdapter:
                 to, thread_of = (event, None) if action.reply else (None, event)
                 replaces = None if action.reply else event.event_id
                 if not (
-                    await self._send_files(
-                        client, room, to, where, action.files, thread_of, as_image, replaces
+                    (
+                        files_sent
+                        or await self._send_files(
+                            client, room, to, where, action.files, thread_of, as_image, replaces
+                        )
                     )
                     and await self._notice(client, room, to, text, html, thread_of)
                 ):

@@ -6,7 +6,8 @@
   invitation (or, uninvited, its join). Everything before is history it is only shown.
 - `replied_to`: the events the bot has already answered, read from its own replies in the same
   timeline; with `Checkpoints`, events sent again after a crash are not answered twice. The
-  homeserver keeps that record; the bot keeps no copy of any photo or message.
+  homeserver keeps that record; the bot keeps no copy of any photo or message. `files_only`:
+  those it stopped answering between the file and its summary.
 - `MissingKeys`: undecryptable events wait, a bounded time, for their room key; one key request
   per session.
 - `PowerLevelCache`: a room's power levels, fetched at most once a minute and forgotten when an
@@ -25,8 +26,12 @@ from nio import (
     AsyncClient,
     ForwardedRoomKeyEvent,
     MegolmEvent,
+    RoomEncryptedFile,
+    RoomEncryptedImage,
     RoomKeyEvent,
     RoomMemberEvent,
+    RoomMessageFile,
+    RoomMessageImage,
     SyncResponse,
 )
 from nio.exceptions import EncryptionError, LocalProtocolError
@@ -37,6 +42,8 @@ TIMELINE_LIMIT = 100  # events per room and sync: a burst while the bot was away
 SYNC_FILTER: dict[str, Any] = {"room": {"timeline": {"limit": TIMELINE_LIMIT}}}
 KEY_WAIT_SECONDS = 20.0  # how long an undecryptable event waits for its room key
 POWER_LEVELS_SECONDS = 60.0
+FILE_REPLIES = (RoomMessageFile, RoomMessageImage, RoomEncryptedFile, RoomEncryptedImage)
+FILE_TYPES = ("m.file", "m.image")
 REPLACES = "org.scrubbot.replaces"  # on a clean copy posted in place of a redacted original
 
 
@@ -115,6 +122,24 @@ def replied_to(events: Iterable[Any], user_id: str) -> set[str]:
         if isinstance(content.get(REPLACES), str):
             answered.add(content[REPLACES])
     return answered
+
+
+def files_only(events: Iterable[Any], user_id: str) -> set[str]:
+    """The event ids the bot answered with a file but not yet with the summary that follows
+    it (it stopped in between): they get the summary alone."""
+    files: set[str] = set()
+    others: set[str] = set()
+    for event in events:
+        if getattr(event, "sender", None) != user_id:
+            continue
+        content = event.source.get("content") or {}
+        relates = content.get("m.relates_to") or {}
+        reply = relates.get("m.in_reply_to") if isinstance(relates, dict) else None
+        if not isinstance(reply, dict) or not isinstance(reply.get("event_id"), str):
+            continue
+        is_file = isinstance(event, FILE_REPLIES) or content.get("msgtype") in FILE_TYPES
+        (files if is_file else others).add(reply["event_id"])  # undecryptable: not a file
+    return files - others
 
 
 def arrived_keys(response: SyncResponse) -> set[str]:

@@ -12,6 +12,7 @@ from adapters.matrix_sync import (
     PowerLevelCache,
     after_invitation,
     changes_power,
+    files_only,
     replied_to,
 )
 
@@ -101,6 +102,16 @@ def test_replies_and_clean_copies_mark_what_was_answered() -> None:
         message("not ours", **{"m.relates_to": {"m.in_reply_to": {"event_id": "$c"}}}),
     ]
     assert replied_to(timeline, BOT) == {"$a", "$b"}
+
+
+def test_a_file_without_its_summary_is_told_apart() -> None:
+    def reply(to: str, msgtype: str) -> Any:
+        relates = {"m.relates_to": {"m.in_reply_to": {"event_id": to}}}
+        return message(f"{msgtype} to {to}", sender=BOT, msgtype=msgtype, **relates)
+
+    timeline = [reply("$both", "m.image"), reply("$both", "m.notice"), reply("$file", "m.file")]
+    assert files_only(timeline, BOT) == {"$file"}
+    assert replied_to(timeline, BOT) == {"$both", "$file"}
 
 
 async def test_a_token_is_saved_only_when_its_batch_and_all_before_are_done() -> None:
