@@ -1014,3 +1014,51 @@ def test_zero_padding_after_the_last_hevc_unit_is_dropped_not_refused() -> None:
     assert padded == scrub.scrub(_build([_Item(b"hvc1", data, tile)])).data
     with pytest.raises(DamagedImage):
         scrub.scrub(_build([_Item(b"hvc1", data + b"\0\0\0\x09\x26", tile)]))  # cut short
+
+
+def _length_prefixed(*units: bytes) -> bytes:
+    return b"".join(struct.pack(">I", len(unit)) + unit for unit in units)
+
+
+def test_avc_item_keeps_slices_and_parameter_sets_only() -> None:
+    rng = random.Random(1209)
+    codes = [_code(rng) for _ in range(5)]
+    sps = bytes([0x67, 0x42, 0xC0, 0x1E]) + rng.randbytes(8)
+    pps = bytes([0x68, 0xCE, 0x3C, 0x80])
+    slice_ = bytes([0x65]) + rng.randbytes(40)
+    lists = b"\xe1" + struct.pack(">H", len(sps)) + sps + b"\x01" + struct.pack(">H", len(pps))
+    avcc = _box(b"avcC", b"\x01" + codes[0][:3] + b"\x03" + lists + pps + codes[1])
+    data = _length_prefixed(
+        b"\x06" + codes[2], b"\x09\xf0", slice_, b"\x0c" + codes[3], b"\x1e" + codes[4]
+    )
+    _, props = _ingredients("HEIF")
+    dirty = _build([_Item(b"avc1", data, [(avcc, True), (props[b"ispe"], False)])])
+    assert "units decoders skip" in " ".join(b.name for b in heif.parse(dirty).blocks)
+    cleaned = scrub.scrub(dirty).data
+    _assert_codes_gone(cleaned, [codes[0][:3], *codes[1:]])
+    expected = b"\x01\x42\xc0\x1e\xff" + lists + pps
+    assert _box(b"avcC", expected) in cleaned
+    layout = heif._read(cleaned)
+    assert heif._item_bytes(cleaned, layout.meta, layout.meta.primary) == _length_prefixed(slice_)
+    assert scrub.scrub(cleaned).data == cleaned
+
+
+def test_jpeg_item_is_cleaned_as_a_jpeg_file_is() -> None:
+    rng = random.Random(1210)
+    codes = [_code(rng) for _ in range(2)]
+    picture = Image.new("RGB", (64, 64), (200, 30, 60))
+    picture.putpixel((3, 5), (0, 0, 0))
+    out = io.BytesIO()
+    picture.save(out, format="JPEG", exif=_tiff_with(codes[0]), comment=codes[1])
+    original = out.getvalue()
+    _, props = _ingredients("HEIF")
+    dirty = _build([_Item(b"jpeg", original, [(props[b"ispe"], False)])], brands=b"mif1jpeg")
+    kinds = {block.kind for block in heif.parse(dirty).blocks}
+    assert {BlockKind.EXIF, BlockKind.COMMENT} <= kinds
+    cleaned = scrub.scrub(dirty).data
+    _assert_codes_gone(cleaned, codes)
+    layout = heif._read(cleaned)
+    item = heif._item_bytes(cleaned, layout.meta, layout.meta.primary)
+    with Image.open(io.BytesIO(item)) as after, Image.open(io.BytesIO(original)) as before:
+        assert after.tobytes() == before.tobytes()
+    assert scrub.scrub(cleaned).data == cleaned

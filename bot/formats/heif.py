@@ -18,8 +18,9 @@ kept box copied whole ('ftyp', 'meta', one 'mdat', in that order):
   between kept items; 'grpl' only 'altr'/'ster' groups of kept items;
 - every kept property rebuilt from its fields at its specified length ('ispe', 'pixi', 'irot',
   'imir', 'clap', 'pasp', 'colr' nclx, 'auxC' with a standard alpha URN only, 'hvcC' with only
-  VPS/SPS/PPS arrays, 'av1C' with only sequence header OBUs, 'clli', 'mdcv', 'a1op', 'a1lx',
-  'lsel', 'cloc', 'rloc', 'tols'); 'colr' prof/rICC profiles go through `_colour_profile`;
+  VPS/SPS/PPS arrays and its fixed fields from the SPS, 'av1C' with only sequence header OBUs,
+  'avcC', 'clli', 'mdcv', 'a1op', 'a1lx', 'lsel', 'cloc', 'rloc', 'tols'); a property longer
+  than its fields is reported; 'colr' prof/rICC profiles go through `_colour_profile`;
 - inside the picture data, by its own framing: HEVC NAL units other than base-layer slices and
   parameter sets (SEI prefix/suffix, filler, AUD, reserved and unspecified types) and AV1 OBUs
   other than sequence/frame headers, tile groups and frames (metadata, padding, temporal
@@ -37,9 +38,13 @@ language 'und', empty handler names, sample entries without compressor name and 
 children, one chunk per track, no 'udta'/'meta' in the movie or its tracks, no other tracks).
 A still image whose bytes are exactly a frame's keeps pointing at that frame.
 
-Residual (documented, not rebuilt): the configuration properties of rarer codecs (avcC, vvcC,
-lhvC, jpgC, j2kH, uncC, cmpd, ...) and the data of items in those codecs are copied as they are;
-inside kept NAL units and OBUs (parameter-set extension data, slice padding) nothing is parsed.
+H.264 items ('avc1') are treated like HEVC ones ('avcC' from its SPS, only slices and parameter
+sets kept); JPEG items ('jpeg') are cleaned by the JPEG scrubber (bot/formats/jpeg.py).
+
+Residual (documented, not rebuilt): the configuration properties of rarer codecs (vvcC, lhvC,
+jpgC, j2kH, uncC, cmpd, ...) and the data of items in those codecs are copied as they are;
+inside kept NAL units and OBUs nothing is parsed beyond the SPS fields hvcC/avcC repeat (bytes
+after a parameter set's or sequence header's last field, unused parameter sets, slice padding).
 """
 
 import datetime
@@ -49,7 +54,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from bot.errors import DamagedImage, NotClean, UnsupportedFormat
-from bot.formats import isobmff
+from bot.formats import isobmff, jpeg
 from bot.formats.base import Block, BlockKind, Format, Parsed
 from bot.formats.isobmff import Box, Budget, Reader, boxes
 from bot.formats.isobmff import name as _name
@@ -203,6 +208,9 @@ _PADDING = frozenset({b"free", b"skip", b"wide"})
 _KNOWN_META = frozenset(
     {b"hdlr", b"pitm", b"iinf", b"iloc", b"iref", b"iprp", b"idat", b"dinf", b"grpl"}
 )
+
+
+_Buffer = bytes | memoryview  # picture data: a view into the file when it is passed on whole
 
 
 @dataclass(frozen=True)
@@ -726,6 +734,10 @@ def _skipped_unit_blocks(data: bytes, meta: _Meta, kept: frozenset[int]) -> Iter
     skipped = sum(_picture_data(data, meta, meta.items[item])[1] for item in kept)
     if skipped:
         yield Block(BlockKind.OTHER, f"HEIF picture data: {skipped} units decoders skip")
+    for item in kept:
+        if meta.items[item].type == b"jpeg":
+            for block in _jpeg_item(_item_bytes(data, meta, item))[1]:
+                yield Block(block.kind, f"HEIF item {item} (JPEG): {block.name}", block.data)
 
 
 def _check_kept_extents(top: list[Box], meta: _Meta, kept: frozenset[int]) -> None:
@@ -878,14 +890,59 @@ def _hvcc(data: bytes, box: Box) -> bytes | None:
     return isobmff.box(b"hvcC", fixed + b"".join(arrays))
 
 
+_AVC_HIGH_PROFILES = frozenset({100, 110, 122, 144})
+
+
+def _avcc(data: bytes, box: Box) -> bytes | None:
+    """AVCDecoderConfigurationRecord (ISO/IEC 14496-15 5.3.3): the SPS and PPS lists only, the
+    profile bytes and (for high profiles) chroma format and bit depths taken from the SPS."""
+    reader = _reader(data, box.body, box.end)
+    if reader.uint(1) != 1:
+        raise _damaged("unknown AVC configuration version")
+    reader.take(3)
+    length_size = reader.uint(1) & 3
+    sps = [reader.take(reader.uint(2)) for _ in range(reader.uint(1) & 31)]
+    pps = [reader.take(reader.uint(2)) for _ in range(reader.uint(1))]
+    sps = [unit for unit in sps if unit and unit[0] & 0x1F == 7]
+    pps = [unit for unit in pps if unit and unit[0] & 0x1F == 8]
+    if not sps:
+        raise _damaged("an AVC configuration without sequence parameters")
+    rbsp = _rbsp(sps[0], _SPS_PREFIX, header=1)
+    if len(rbsp) < 3:
+        raise _damaged("an AVC parameter set is cut short")
+    out = bytes([1]) + rbsp[:3] + bytes([0xFC | length_size, 0xE0 | len(sps)])
+    out += b"".join(struct.pack(">H", len(unit)) + unit for unit in sps)
+    out += bytes([len(pps)]) + b"".join(struct.pack(">H", len(unit)) + unit for unit in pps)
+    if rbsp[0] in _AVC_HIGH_PROFILES:
+        bits = _Bits(rbsp, 24)
+        bits.ue()  # seq_parameter_set_id
+        chroma = bits.ue()
+        if chroma == 3:
+            bits.bits(1)
+        luma, chroma_depth = bits.ue(), bits.ue()
+        if chroma > 3 or luma > 6 or chroma_depth > 6:
+            raise _damaged("an AVC parameter set has an impossible format")
+        out += bytes([0xFC | chroma, 0xF8 | luma, 0xF8 | chroma_depth, 0])
+    return isobmff.box(b"avcC", out)
+
+
+def _decoded_avc(payload: _Buffer, start: int) -> bool:
+    """Slices (types 1-5) and parameter sets (7, 8): what a decoder uses."""
+    first = payload[start]
+    if first & 0x80:
+        raise _damaged("an AVC unit has its forbidden bit set")
+    kind = first & 0x1F
+    return 1 <= kind <= 5 or kind in (7, 8)
+
+
 _SPS_PREFIX = 200  # payload bytes of an SPS read to reach its bit depths
 
 
-def _rbsp(unit: bytes, limit: int) -> bytes:
+def _rbsp(unit: bytes, limit: int, header: int = 2) -> bytes:
     """The first `limit` payload bytes of a NAL unit, emulation prevention bytes removed."""
     out = bytearray()
     zeros = 0
-    for byte in unit[2 : 2 + limit + limit // 2]:
+    for byte in unit[header : header + limit + limit // 2]:
         if zeros >= 2 and byte == 3:
             zeros = 0
             continue
@@ -970,6 +1027,7 @@ def _av1c(data: bytes, box: Box) -> bytes | None:
 
 _REBUILDERS: dict[bytes, Callable[[bytes, Box], bytes | None]] = {
     b"hvcC": _hvcc,
+    b"avcC": _avcc,
     b"av1C": _av1c,
     b"ispe": _ispe,
     b"pixi": _pixi,
@@ -1004,9 +1062,6 @@ _OBU_SEQUENCE = 1
 # Sequence header, frame header, tile group, frame, redundant frame header: what a decoder uses.
 _KEPT_OBUS = frozenset({1, 3, 4, 6, 7})
 _MAX_UNITS = 100_000  # NAL units or OBUs in one item
-
-
-_Buffer = bytes | memoryview
 
 
 def _leb128(payload: _Buffer, pos: int) -> tuple[int, int]:
@@ -1080,15 +1135,18 @@ def _nal_units(payload: _Buffer, length_size: int) -> list[tuple[int, int]]:
         if size == 0 and not any(payload[pos:]):
             break  # zero padding after the last unit: a writer's filler, not a unit
         pos += length_size
-        if size < 2 or pos + size > len(payload):
-            raise _damaged("an HEVC unit does not fit its item")
+        if size < 1 or pos + size > len(payload):
+            raise _damaged("a coded unit does not fit its item")
         found.append((pos, pos + size))
         pos += size
     return found
 
 
-def _decoded_nal(first: int, second: int) -> bool:
+def _decoded_nal(payload: _Buffer, start: int) -> bool:
     """VCL slices (types 0-21) and parameter sets of the base layer: what a decoder uses."""
+    if start + 2 > len(payload):
+        raise _damaged("an HEVC unit is shorter than its header")
+    first, second = payload[start], payload[start + 1]
     kind = first >> 1 & 0x3F
     layer = (first & 1) << 5 | second >> 3
     if first & 0x80:
@@ -1102,13 +1160,16 @@ _HEVC_DELIMITERS = (35, 36, 37)  # access unit delimiter, end of sequence, end o
 def _empty_delimiter(payload: _Buffer, start: int, end: int) -> bool:
     """A delimiter NAL unit of at most its standard size (3 bytes): dropped, but no finding."""
     return payload[start] >> 1 & 0x3F in _HEVC_DELIMITERS and end - start <= 3
+    # (an AVC delimiter has another header; it is reported, which only errs on the safe side)
 
 
-def _length_size(data: bytes, meta: _Meta, item: int) -> int:
-    config = _property(meta, item, b"hvcC")
-    if config is None or config.end - config.body < 23:
-        raise _damaged("an HEVC picture has no configuration")
-    return (data[config.body + 21] & 3) + 1
+def _length_size(data: bytes, meta: _Meta, item: int, kind: bytes = b"hvcC") -> int:
+    """The size of the length field before each NAL unit, from hvcC (byte 21) or avcC (4)."""
+    config = _property(meta, item, kind)
+    at = 21 if kind == b"hvcC" else 4
+    if config is None or config.end - config.body <= at:
+        raise _damaged("a picture has no decoder configuration")
+    return (data[config.body + at] & 3) + 1
 
 
 def _item_view(data: bytes, meta: _Meta, item: int) -> _Buffer:
@@ -1122,11 +1183,12 @@ def _item_view(data: bytes, meta: _Meta, item: int) -> _Buffer:
 
 def _picture_data(data: bytes, meta: _Meta, item: _Item) -> tuple[_Buffer, int]:
     """The item's data as we write it, and how many units decoders skip were left out."""
-    if item.type == b"hvc1":
+    if item.type in (b"hvc1", b"avc1"):
         payload = _item_view(data, meta, item.id)
-        size = _length_size(data, meta, item.id)
+        size = _length_size(data, meta, item.id, b"hvcC" if item.type == b"hvc1" else b"avcC")
         units = _nal_units(payload, size)
-        kept = [(a, b) for a, b in units if _decoded_nal(payload[a], payload[a + 1])]
+        decoded = _decoded_nal if item.type == b"hvc1" else _decoded_avc
+        kept = [(a, b) for a, b in units if decoded(payload, a)]
         if len(kept) == len(units) and (units[-1][1] if units else 0) == len(payload):
             return payload, 0
         out = b"".join((b - a).to_bytes(size, "big") + payload[a:b] for a, b in kept)
@@ -1141,6 +1203,8 @@ def _picture_data(data: bytes, meta: _Meta, item: _Item) -> tuple[_Buffer, int]:
         dropped = [o for o in obus if o[0] not in _KEPT_OBUS and (o[0] != 2 or len(o[2]))]
         return b"".join(_obu(*obu) for obu in kept_obus), len(dropped)
     payload = _item_bytes(data, meta, item.id)
+    if item.type == b"jpeg":
+        return _jpeg_item(payload)[0], 0
     if item.type == b"grid":
         return _grid(payload), 0
     if item.type == b"iovl":
@@ -1148,6 +1212,15 @@ def _picture_data(data: bytes, meta: _Meta, item: _Item) -> tuple[_Buffer, int]:
     if item.type == b"iden":
         return b"", 0
     return payload, 0
+
+
+def _jpeg_item(payload: bytes) -> tuple[bytes, tuple[Block, ...]]:
+    """A JPEG-coded item, cleaned as a JPEG file is (its own segments rebuilt or dropped), and
+    what that JPEG held."""
+    if not payload.startswith(b"\xff\xd8"):
+        raise UnsupportedFormat("A HEIF image whose JPEG data is split from its tables")
+    parsed = jpeg.FORMAT.parse(payload)
+    return jpeg.FORMAT.strip(payload, parsed), parsed.blocks
 
 
 def _grid(payload: bytes) -> bytes:
@@ -1682,7 +1755,7 @@ def _sample_data(data: bytes, track: _Track, sample: tuple[int, int]) -> _Buffer
             payload if canonical and len(kept) == len(obus) else b"".join(_obu(*o) for o in kept)
         )
     units = _nal_units(payload, track.length_size)
-    good = [(a, b) for a, b in units if _decoded_nal(payload[a], payload[a + 1])]
+    good = [(a, b) for a, b in units if _decoded_nal(payload, a)]
     if len(good) == len(units) and (units[-1][1] if units else 0) == len(payload):
         return payload
     size = track.length_size
