@@ -1062,3 +1062,26 @@ def test_jpeg_item_is_cleaned_as_a_jpeg_file_is() -> None:
     with Image.open(io.BytesIO(item)) as after, Image.open(io.BytesIO(original)) as before:
         assert after.tobytes() == before.tobytes()
     assert scrub.scrub(cleaned).data == cleaned
+
+
+def test_av1_sequence_header_ends_at_its_last_field() -> None:
+    """Bytes after a sequence header's trailing bits (in av1C and in the picture) are cut."""
+    code = _code(random.Random(1211))[:16]
+    data, props = _ingredients("AVIF")
+    av1c = props[b"av1C"]
+    assert data[:2] == b"\x12\x00"  # a temporal delimiter, then the sequence header
+    header = data[2 : 4 + data[3]]
+    assert header[0] == 0x0A
+    padded = bytes([header[0], header[1] + len(code)]) + header[2:] + code
+    config = _box(b"av1C", av1c[8:12] + padded)
+    picture = data.replace(header, padded, 1)
+    assert picture != data
+    ispe = (props[b"ispe"], False)
+    dirty = _build([_Item(b"av01", picture, [(config, True), ispe])], brands=b"avifmif1")
+    plain_config = _box(b"av1C", av1c[8:12] + header)
+    plain = _build([_Item(b"av01", data, [(plain_config, True), ispe])], brands=b"avifmif1")
+    cleaned = scrub.scrub(dirty).data
+    _assert_codes_gone(cleaned, [code])
+    assert cleaned == scrub.scrub(plain).data
+    with Image.open(io.BytesIO(cleaned)) as after, Image.open(io.BytesIO(plain)) as before:
+        assert after.convert("RGB").tobytes() == before.convert("RGB").tobytes()

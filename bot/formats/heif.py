@@ -43,8 +43,9 @@ sets kept); JPEG items ('jpeg') are cleaned by the JPEG scrubber (bot/formats/jp
 
 Residual (documented, not rebuilt): the configuration properties of rarer codecs (vvcC, lhvC,
 jpgC, j2kH, uncC, cmpd, ...) and the data of items in those codecs are copied as they are;
-inside kept NAL units and OBUs nothing is parsed beyond the SPS fields hvcC/avcC repeat (bytes
-after a parameter set's or sequence header's last field, unused parameter sets, slice padding).
+inside kept NAL units and OBUs nothing is parsed beyond the SPS fields hvcC/avcC repeat and the
+AV1 sequence header (cut at its last field): bytes after an HEVC/AVC parameter set's last
+field, unused parameter sets, slice and tile padding remain.
 """
 
 import datetime
@@ -963,7 +964,7 @@ class _Bits:
         value = 0
         for _ in range(count):
             if self.pos >= 8 * len(self.data):
-                raise _damaged("an HEVC parameter set is cut short")
+                raise _damaged("a parameter set is cut short")
             value = value << 1 | (self.data[self.pos >> 3] >> (7 - (self.pos & 7)) & 1)
             self.pos += 1
         return value
@@ -1103,13 +1104,113 @@ def _obus(payload: _Buffer) -> tuple[list[tuple[int, int | None, _Buffer]], bool
         if pos + size > len(payload):
             raise isobmff.truncated(_LABEL)
         canonical = canonical and not head & 1 and (extension is None or not extension & 7)
-        found.append(((head >> 3) & 15, extension, payload[pos : pos + size]))
+        kind, body = (head >> 3) & 15, payload[pos : pos + size]
+        if kind == _OBU_SEQUENCE and canonical:
+            canonical = _sequence_header(body) == body
+        found.append((kind, extension, body))
         pos += size
     return found, canonical
 
 
+def _uvlc(bits: "_Bits") -> int:
+    zeros = 0
+    while not bits.bits(1):
+        zeros += 1
+        if zeros >= 32:
+            return 0xFFFFFFFF
+    return (1 << zeros) - 1 + bits.bits(zeros)
+
+
+def _sequence_header(body: _Buffer) -> bytes:
+    """An AV1 sequence header OBU's payload cut at its last field (AV1 5.5), then the standard
+    trailing bits: nothing after what the decoder reads survives."""
+    payload = bytes(body)
+    bits = _Bits(payload)
+    profile = bits.bits(3)
+    bits.bits(1)  # still_picture
+    reduced = bits.bits(1)
+    if reduced:
+        bits.bits(5)  # seq_level_idx[0]
+        decoder_model = display_delay = 0
+    else:
+        decoder_model = display_delay = 0
+        buffer_delay = 0
+        if bits.bits(1):  # timing_info_present_flag
+            bits.bits(64)  # num_units_in_display_tick, time_scale
+            if bits.bits(1):  # equal_picture_interval
+                _uvlc(bits)
+            decoder_model = bits.bits(1)
+            if decoder_model:
+                buffer_delay = bits.bits(5) + 1
+                bits.bits(32 + 5 + 5)
+        display_delay = bits.bits(1)
+        for _ in range(bits.bits(5) + 1):  # operating points
+            bits.bits(12)  # operating_point_idc
+            if bits.bits(5) > 7:  # seq_level_idx
+                bits.bits(1)  # seq_tier
+            if decoder_model and bits.bits(1):
+                bits.bits(2 * buffer_delay + 1)
+            if display_delay and bits.bits(1):
+                bits.bits(4)
+    width_bits, height_bits = bits.bits(4) + 1, bits.bits(4) + 1
+    bits.bits(width_bits + height_bits)
+    if not reduced and bits.bits(1):  # frame_id_numbers_present_flag
+        bits.bits(4 + 3)
+    bits.bits(3)  # 128x128 superblocks, filter intra, intra edge filter
+    if not reduced:
+        bits.bits(4)  # interintra, masked compound, warped motion, dual filter
+        order_hint = bits.bits(1)
+        if order_hint:
+            bits.bits(2)  # jnt_comp, ref_frame_mvs
+        screen_tools = 2 if bits.bits(1) else bits.bits(1)
+        if screen_tools and not bits.bits(1):  # seq_choose_integer_mv
+            bits.bits(1)
+        if order_hint:
+            bits.bits(3)
+    bits.bits(3)  # superres, cdef, restoration
+    _color_config(bits, profile)
+    bits.bits(1)  # film_grain_params_present
+    end = bits.pos
+    out = bytearray(payload[: end // 8 + 1])
+    if len(out) > len(payload):
+        raise _damaged("an AV1 sequence header is cut short")
+    out[end // 8] = (out[end // 8] & (0xFF00 >> (end % 8)) & 0xFF) | (0x80 >> (end % 8))
+    return bytes(out)
+
+
+def _color_config(bits: "_Bits", profile: int) -> None:
+    """AV1 5.5.2: the colour fields of a sequence header (read, to find where it ends)."""
+    high = bits.bits(1)
+    twelve = bits.bits(1) if profile == 2 and high else 0
+    mono = 0 if profile == 1 else bits.bits(1)
+    primaries = transfer = matrix = 2  # unspecified
+    if bits.bits(1):  # color_description_present_flag
+        primaries, transfer, matrix = bits.bits(8), bits.bits(8), bits.bits(8)
+    if mono:
+        bits.bits(1)  # color_range
+        return
+    if (primaries, transfer, matrix) == (1, 13, 0):
+        pass  # sRGB: full range, 4:4:4, nothing more is written
+    else:
+        bits.bits(1)  # color_range
+        if profile == 0:
+            sub_x = sub_y = 1
+        elif profile == 1:
+            sub_x = sub_y = 0
+        elif twelve:
+            sub_x = bits.bits(1)
+            sub_y = bits.bits(1) if sub_x else 0
+        else:
+            sub_x, sub_y = 1, 0
+        if sub_x and sub_y:
+            bits.bits(2)  # chroma_sample_position
+    bits.bits(1)  # separate_uv_delta_q
+
+
 def _obu(kind: int, extension: int | None, body: _Buffer) -> bytes:
     """An OBU with its size field, written as the standard writes it (minimal LEB128)."""
+    if kind == _OBU_SEQUENCE:
+        body = _sequence_header(body)
     head = bytes([kind << 3 | (6 if extension is not None else 2)])
     if extension is not None:
         head += bytes([extension & 0xF8])
