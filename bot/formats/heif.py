@@ -959,15 +959,15 @@ class _Bits:
 
     def __init__(self, data: bytes, pos: int = 0) -> None:
         self.data, self.pos = data, pos
+        self.size = 8 * len(data)
+        self.value = int.from_bytes(data, "big")
 
     def bits(self, count: int) -> int:
-        value = 0
-        for _ in range(count):
-            if self.pos >= 8 * len(self.data):
-                raise _damaged("a parameter set is cut short")
-            value = value << 1 | (self.data[self.pos >> 3] >> (7 - (self.pos & 7)) & 1)
-            self.pos += 1
-        return value
+        end = self.pos + count
+        if end > self.size:
+            raise _damaged("a parameter set is cut short")
+        self.pos = end
+        return (self.value >> (self.size - end)) & ((1 << count) - 1)
 
     def ue(self) -> int:
         zeros = 0
