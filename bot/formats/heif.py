@@ -1722,7 +1722,7 @@ def _sample_entry(data: bytes, stsd: Box | None, budget: Budget) -> tuple[bytes,
         raise UnsupportedFormat("An image sequence with several sample descriptions")
     entry = entries[0]
     if entry.type not in _SEQUENCE_CODECS:
-        raise UnsupportedFormat(f"An image sequence in '{_name(entry.type)}'")
+        raise UnsupportedFormat("An image sequence in a codec other than AV1 or HEVC")
     reader = _reader(data, entry.body, entry.end)
     reader.take(6)
     if reader.uint(2) != 1:
