@@ -226,7 +226,6 @@ class _Item:
 
 @dataclass(frozen=True)
 class _Location:
-    raw: bytes  # the item's entry in 'iloc', copied as is into the new 'iloc'
     extents: tuple[tuple[int, int], ...]  # absolute (start, end) file offsets
     in_idat: bool
 
@@ -250,9 +249,7 @@ class _Meta:
     children: list[Box]
     items: dict[int, _Item] = field(default_factory=dict)
     locations: dict[int, _Location] = field(default_factory=dict)
-    iloc_header: bytes = b""  # version, flags and field sizes of 'iloc'
     refs: list[_Ref] = field(default_factory=list)
-    ref_version: int = 0
     primary: int = -1
     properties: list[Box] = field(default_factory=list)
     associations: dict[int, _Association] = field(default_factory=dict)
@@ -396,11 +393,9 @@ def _read_locations(data: bytes, meta: _Meta) -> None:
     base_size, index_size = (sizes >> 4) & 15, sizes & 15 if version else 0
     if any(size not in (0, 4, 8) for size in (offset_size, length_size, base_size, index_size)):
         raise _damaged("impossible item location field size")
-    meta.iloc_header = data[iloc.body : reader.pos]
     count = reader.uint(2 if version < 2 else 4)
     extents_left = MAX_EXTENTS
     for _ in range(count):
-        start = reader.pos
         item_id = reader.uint(2 if version < 2 else 4)
         method = reader.uint(2) & 15 if version else 0
         reader.take(2)  # data reference index: 0 or a self-contained 'url '
@@ -416,13 +411,10 @@ def _read_locations(data: bytes, meta: _Meta) -> None:
             extents.append((base + offset, reader.uint(length_size)))
         if item_id in meta.locations:
             raise _damaged("an item has two locations")
-        raw = data[start : reader.pos]
-        meta.locations[item_id] = _place(data, meta, method, extents, raw)
+        meta.locations[item_id] = _place(data, meta, method, extents)
 
 
-def _place(
-    data: bytes, meta: _Meta, method: int, extents: list[tuple[int, int]], raw: bytes
-) -> _Location:
+def _place(data: bytes, meta: _Meta, method: int, extents: list[tuple[int, int]]) -> _Location:
     """Turn (offset, length) extents into absolute file ranges inside the file or 'idat'."""
     if method == 0:
         origin, limit = 0, len(data)
@@ -439,7 +431,7 @@ def _place(
         if start > limit or end > limit:
             raise isobmff.truncated(_LABEL)
         ranges.append((start, end))
-    return _Location(raw, tuple(ranges), method == 1)
+    return _Location(tuple(ranges), method == 1)
 
 
 def _read_refs(data: bytes, meta: _Meta, budget: Budget) -> None:
@@ -449,7 +441,6 @@ def _read_refs(data: bytes, meta: _Meta, budget: Budget) -> None:
     version, _, reader = _full_box(data, iref)
     if version > 1:
         raise _damaged("unknown item reference version")
-    meta.ref_version = version
     size = 2 if version == 0 else 4
     for box in boxes(data, reader.pos, iref.end, budget):
         ref = _reader(data, box.body, box.end)
