@@ -856,6 +856,9 @@ def test_image_sequence_keeps_every_frame(tmp_path: Path, exiftool: str) -> None
     kinds = {block.kind for block in heif.parse(dirty).blocks}
     assert {BlockKind.EXIF, BlockKind.XMP, BlockKind.DATE, BlockKind.OTHER} <= kinds
     assert heif.parse(dirty).frames == 3
+    names = {block.name for block in heif.parse(dirty).blocks}
+    assert {"HEIF track item 2 (Exif)", "HEIF track item 3 (XMP)"} <= names  # libavif's place
+    assert codes[0].decode() in {finding.value for finding in scrub.inspect(dirty).findings}
     cleaned = scrub.scrub(dirty).data
     _assert_codes_gone(cleaned, codes)
     assert shown_frames(cleaned) == shown_frames(dirty)

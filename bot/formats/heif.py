@@ -52,7 +52,7 @@ import datetime
 import math
 import struct
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bot.errors import DamagedImage, NotClean, UnsupportedFormat
 from bot.formats import isobmff, jpeg
@@ -1664,7 +1664,9 @@ def _read_track(data: bytes, trak: Box, budget: Budget, blocks: list[Block]) -> 
     media_duration = reader.uint(8 if version == 1 else 4)
     edits, edit_flags = _edits(data, _one(children, b"edts"), budget)
     for box in children:
-        if box.type not in (b"tkhd", b"mdia", b"edts", b"tref"):
+        if box.type == b"meta":
+            blocks.extend(_track_meta_blocks(data, box, budget))
+        elif box.type not in (b"tkhd", b"mdia", b"edts", b"tref"):
             blocks.append(Block(BlockKind.OTHER, f"HEIF '{_name(box.type)}' box in a track"))
     track = _Track(
         track_id,
@@ -1694,6 +1696,21 @@ def _read_track(data: bytes, trak: Box, budget: Budget, blocks: list[Block]) -> 
             reader = _reader(data, ref.body, ref.end)
             track.refs.append((ref.type, tuple(reader.uint(4) for _ in range(reader.left() // 4))))
     return track
+
+
+def _track_meta_blocks(data: bytes, box: Box, budget: Budget) -> list[Block]:
+    """What a track's own 'meta' holds (libavif puts an animation's Exif and XMP there); it is
+    dropped whole, so one it cannot read is still reported, never a reason to refuse."""
+    try:
+        meta = _Meta(box, boxes(data, box.body + 4, box.end, budget))
+        meta.idat = _one(meta.children, b"idat")
+        _read_items(data, meta, budget)
+        _read_locations(data, meta)
+        found = [_item_block(data, meta, item) for item in meta.items.values()]
+        found = [replace(b, name=b.name.replace("HEIF item", "HEIF track item")) for b in found]
+    except DamagedImage:
+        found = []
+    return found or [Block(BlockKind.OTHER, "HEIF 'meta' box in a track")]
 
 
 def _alpha_entry(entry: bytes) -> bool:
