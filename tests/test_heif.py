@@ -1088,3 +1088,20 @@ def test_av1_sequence_header_ends_at_its_last_field() -> None:
     assert cleaned == scrub.scrub(plain).data
     with Image.open(io.BytesIO(cleaned)) as after, Image.open(io.BytesIO(plain)) as before:
         assert after.convert("RGB").tobytes() == before.convert("RGB").tobytes()
+
+
+def test_sample_tables_give_every_sample_and_are_bounded() -> None:
+    """Two chunks (two samples, then one), sizes 3, 4, 5: where each sample lies."""
+    stsz = isobmff.full(b"stsz", 0, 0, struct.pack(">IIIII", 0, 3, 3, 4, 5))
+    stsc = isobmff.table(b"stsc", 0, [struct.pack(">III", 1, 2, 1), struct.pack(">III", 2, 1, 1)])
+    stco = isobmff.table(b"stco", 0, [struct.pack(">I", 100), struct.pack(">I", 200)])
+    data = stsz + stsc + stco + bytes(300)
+    budget = isobmff.Budget()
+    table = isobmff.boxes(data, 0, len(stsz + stsc + stco), budget)
+    ranges = isobmff.sample_ranges(data, table, 10, budget)
+    assert ranges == [(100, 103), (103, 107), (200, 205)]
+    with pytest.raises(DamagedImage, match="too many samples"):
+        isobmff.sample_ranges(data, table, 2, budget)
+    assert isobmff.sample_ranges(data, table[:2], 10, budget) is None  # no chunk offsets
+    assert isobmff.sized(5) == (0, b"\0\0\0\5")
+    assert isobmff.sized(2**33)[0] == 1

@@ -1512,7 +1512,7 @@ def _iloc_size(sizes: list[int]) -> int:
 
 MAX_SAMPLES = 20_000  # frames in one sequence, over all tracks (ten minutes at 30 fps)
 _SEQUENCE_CODECS = frozenset({b"av01", b"hvc1", b"hev1"})
-_IDENTITY = struct.pack(">9i", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
+_IDENTITY = isobmff.IDENTITY
 _UNDETERMINED = 0x55C4  # ISO 639-2 'und', packed
 _ENTRY_CHILDREN = frozenset({b"av1C", b"hvcC", b"colr", b"pasp", b"clli", b"mdcv"})
 _KEPT_TRACK_REFERENCES = frozenset({b"auxl", b"prem"})
@@ -1651,6 +1651,9 @@ def _read_track(data: bytes, trak: Box, budget: Budget, blocks: list[Block]) -> 
     if handler == b"auxv" and not _alpha_entry(entry):
         blocks.append(Block(BlockKind.IMAGE, "auxiliary track that is no alpha plane"))
         return None
+    samples = isobmff.sample_ranges(data, table, MAX_SAMPLES, budget)
+    if samples is None:
+        raise UnsupportedFormat("An image sequence without a plain sample table")
     version, flags, reader = _full_box(data, tkhd)
     reader.take(16 if version == 1 else 8)
     track_id = reader.uint(4)
@@ -1662,7 +1665,7 @@ def _read_track(data: bytes, trak: Box, budget: Budget, blocks: list[Block]) -> 
     version, _, reader = _full_box(data, mdhd)
     timescale = _times(reader, version)
     media_duration = reader.uint(8 if version == 1 else 4)
-    edits, edit_flags = _edits(data, _one(children, b"edts"), budget)
+    edits, edit_flags = isobmff.edit_list(data, _one(children, b"edts"), budget)
     for box in children:
         if box.type == b"meta":
             blocks.extend(_track_meta_blocks(data, box, budget))
@@ -1683,10 +1686,10 @@ def _read_track(data: bytes, trak: Box, budget: Budget, blocks: list[Block]) -> 
         codec,
         entry,
         length_size,
-        _pairs(data, _one(table, b"stts"), signed=False) or [],
-        _pairs(data, _one(table, b"ctts"), signed=True),
-        _numbers(data, _one(table, b"stss")),
-        _samples(data, table),
+        isobmff.pairs(data, _one(table, b"stts"), _LABEL) or [],
+        isobmff.pairs(data, _one(table, b"ctts"), _LABEL, signed=True),
+        isobmff.numbers(data, _one(table, b"stss"), _LABEL),
+        samples,
     )
     if sum(count for count, _ in track.times) != len(track.samples):
         raise _damaged("the frame times do not match the frames")
@@ -1761,99 +1764,6 @@ def _sample_entry(data: bytes, stsd: Box | None, budget: Budget) -> tuple[bytes,
     return entry.type, isobmff.box(entry.type, fixed + b"".join(children)), length_size
 
 
-def _edits(
-    data: bytes, edts: Box | None, budget: Budget
-) -> tuple[list[tuple[int, int, int]], int]:
-    elst = _one(boxes(data, edts.body, edts.end, budget), b"elst") if edts else None
-    if elst is None:
-        return [], 0
-    version, flags, reader = _full_box(data, elst)
-    size = 8 if version == 1 else 4
-    count = reader.uint(4)
-    if count * (2 * size + 4) > reader.left():
-        raise isobmff.truncated(_LABEL)
-    edits = []
-    for _ in range(count):
-        duration = reader.uint(size)
-        time = int.from_bytes(reader.take(size), "big", signed=True)
-        edits.append((duration, time, reader.uint(4)))
-    return edits, flags & 1
-
-
-def _pairs(data: bytes, box: Box | None, signed: bool) -> list[tuple[int, int]] | None:
-    if box is None:
-        return None
-    version, _, reader = _full_box(data, box)
-    count = reader.uint(4)
-    if count * 8 > reader.left():
-        raise isobmff.truncated(_LABEL)
-    signed = signed and version == 1
-    return [
-        (reader.uint(4), int.from_bytes(reader.take(4), "big", signed=signed))
-        for _ in range(count)
-    ]
-
-
-def _numbers(data: bytes, box: Box | None) -> list[int] | None:
-    if box is None:
-        return None
-    _, _, reader = _full_box(data, box)
-    count = reader.uint(4)
-    if count * 4 > reader.left():
-        raise isobmff.truncated(_LABEL)
-    return [reader.uint(4) for _ in range(count)]
-
-
-def _samples(data: bytes, table: list[Box]) -> list[tuple[int, int]]:
-    """Where every sample lies, from 'stsz', 'stsc' and 'stco'/'co64'."""
-    stsz, stsc = _one(table, b"stsz"), _one(table, b"stsc")
-    stco, co64 = _one(table, b"stco"), _one(table, b"co64")
-    chunks_box = stco or co64
-    if stsz is None or stsc is None or chunks_box is None:
-        raise UnsupportedFormat("An image sequence without a plain sample table")
-    _, _, reader = _full_box(data, stsz)
-    constant, count = reader.uint(4), reader.uint(4)
-    if count > MAX_SAMPLES or (not constant and count * 4 > reader.left()):
-        raise _damaged("too many frames")
-    sizes = [constant] * count if constant else [reader.uint(4) for _ in range(count)]
-    _, _, reader = _full_box(data, chunks_box)
-    chunk_count = reader.uint(4)
-    width = 8 if co64 else 4
-    if chunk_count > MAX_SAMPLES or chunk_count * width > reader.left():
-        raise _damaged("too many chunks")
-    chunks = [reader.uint(width) for _ in range(chunk_count)]
-    runs = _pairs_of_three(data, stsc)
-    out: list[tuple[int, int]] = []
-    for index, (first, per_chunk, _) in enumerate(runs):
-        last = runs[index + 1][0] - 1 if index + 1 < len(runs) else chunk_count
-        if first < 1 or last > chunk_count:
-            raise _damaged("the sample-to-chunk table points outside the chunks")
-        for chunk in range(first, last + 1):
-            pos = chunks[chunk - 1]
-            for _ in range(per_chunk):
-                if len(out) >= len(sizes):
-                    raise _damaged("more samples in chunks than sizes")
-                size = sizes[len(out)]
-                if pos + size > len(data):
-                    raise isobmff.truncated(_LABEL)
-                out.append((pos, pos + size))
-                pos += size
-    if len(out) != len(sizes):
-        raise _damaged("the chunks do not hold every sample")
-    return out
-
-
-def _pairs_of_three(data: bytes, box: Box) -> list[tuple[int, int, int]]:
-    _, _, reader = _full_box(data, box)
-    count = reader.uint(4)
-    if count * 12 > reader.left() or count > MAX_SAMPLES:
-        raise isobmff.truncated(_LABEL)
-    runs = [(reader.uint(4), reader.uint(4), reader.uint(4)) for _ in range(count)]
-    if any(runs[i][0] >= runs[i + 1][0] for i in range(len(runs) - 1)):
-        raise _damaged("the sample-to-chunk table is out of order")
-    return runs
-
-
 def _sample_data(data: bytes, track: _Track, sample: tuple[int, int]) -> _Buffer:
     """A frame as we write it: the units decoders skip cut out, like in an item."""
     payload = memoryview(data)[sample[0] : sample[1]]
@@ -1871,21 +1781,15 @@ def _sample_data(data: bytes, track: _Track, sample: tuple[int, int]) -> _Buffer
     return b"".join((b - a).to_bytes(size, "big") + payload[a:b] for a, b in good)
 
 
-def _sized(value: int) -> tuple[int, bytes]:
-    """A full box version (0 or 1) and `value` written at the width that version gives."""
-    wide = value > 0xFFFFFFFF
-    return (1 if wide else 0), value.to_bytes(8 if wide else 4, "big")
-
-
 def _new_mvhd(movie: _Movie, next_id: int) -> bytes:
-    version, duration = _sized(movie.duration)
+    version, duration = isobmff.sized(movie.duration)
     body = bytes(16 if version else 8) + struct.pack(">I", movie.timescale) + duration
     body += struct.pack(">IH", 0x10000, 0x100) + bytes(10) + _IDENTITY + bytes(24)
     return isobmff.full(b"mvhd", version, 0, body + struct.pack(">I", next_id))
 
 
 def _new_trak(track: _Track, ids: dict[int, int], sizes: list[int], offset: int) -> bytes:
-    version, duration = _sized(track.duration)
+    version, duration = isobmff.sized(track.duration)
     tkhd = bytes(16 if version else 8) + struct.pack(">II", ids[track.id], 0) + duration
     tkhd += bytes(16) + track.matrix + struct.pack(">II", track.width, track.height)
     parts = [isobmff.full(b"tkhd", version, track.flags, tkhd)]
@@ -1906,7 +1810,7 @@ def _new_trak(track: _Track, ids: dict[int, int], sizes: list[int], offset: int)
             b"elst", int(wide), track.edit_flags, struct.pack(">I", len(track.edits)) + entries
         )
         parts.append(isobmff.box(b"edts", elst))
-    version, duration = _sized(track.media_duration)
+    version, duration = isobmff.sized(track.media_duration)
     mdhd = bytes(16 if version else 8) + struct.pack(">I", track.timescale) + duration
     mdhd = isobmff.full(b"mdhd", version, 0, mdhd + struct.pack(">HH", _UNDETERMINED, 0))
     hdlr = isobmff.full(b"hdlr", 0, 0, bytes(4) + track.handler + bytes(12) + b"\0")
@@ -1922,21 +1826,17 @@ def _new_trak(track: _Track, ids: dict[int, int], sizes: list[int], offset: int)
 def _new_stbl(track: _Track, sizes: list[int], offset: int) -> bytes:
     count = len(sizes)
     out = [isobmff.full(b"stsd", 0, 0, struct.pack(">I", 1) + track.entry)]
-    out.append(_table(b"stts", 0, [struct.pack(">II", c, d) for c, d in track.times]))
+    out.append(isobmff.table(b"stts", 0, [struct.pack(">II", c, d) for c, d in track.times]))
     if track.offsets is not None:
         negative = any(o < 0 for _, o in track.offsets)
         rows = [struct.pack(">Ii" if negative else ">II", c, o) for c, o in track.offsets]
-        out.append(_table(b"ctts", int(negative), rows))
+        out.append(isobmff.table(b"ctts", int(negative), rows))
     if track.sync is not None:
-        out.append(_table(b"stss", 0, [struct.pack(">I", n) for n in track.sync]))
-    out.append(_table(b"stsc", 0, [struct.pack(">III", 1, count, 1)] if count else []))
+        out.append(isobmff.table(b"stss", 0, [struct.pack(">I", n) for n in track.sync]))
+    out.append(isobmff.table(b"stsc", 0, [struct.pack(">III", 1, count, 1)] if count else []))
     out.append(isobmff.full(b"stsz", 0, 0, struct.pack(f">II{count}I", 0, count, *sizes)))
-    out.append(_table(b"stco", 0, [struct.pack(">I", offset)] if count else []))
+    out.append(isobmff.table(b"stco", 0, [struct.pack(">I", offset)] if count else []))
     return b"".join(out)
-
-
-def _table(kind: bytes, version: int, rows: list[bytes]) -> bytes:
-    return isobmff.full(kind, version, 0, struct.pack(">I", len(rows)) + b"".join(rows))
 
 
 def _new_moov(movie: _Movie, first_id: int, sizes: list[list[int]], starts: list[int]) -> bytes:
