@@ -1105,3 +1105,21 @@ def test_sample_tables_give_every_sample_and_are_bounded() -> None:
     assert isobmff.sample_ranges(data, table[:2], 10, budget) is None  # no chunk offsets
     assert isobmff.sized(5) == (0, b"\0\0\0\5")
     assert isobmff.sized(2**33)[0] == 1
+
+
+def test_parameter_sets_no_slice_names_are_dropped() -> None:
+    """A second PPS (id 5, which no slice uses) holding a code is not picture data."""
+    code = _code(random.Random(1212))
+    data, props = _ingredients("HEIF")
+    unused = b"\x44\x01\x36" + code  # PPS: pps_id ue(5), sps_id ue(0), then anything
+    body = bytearray(props[b"hvcC"][8:])
+    body[22] += 1
+    array = bytes([0x80 | 34]) + struct.pack(">HH", 1, len(unused)) + unused
+    hvcc = _box(b"hvcC", bytes(body) + array)
+    ispe = (props[b"ispe"], False)
+    dirty = _build([_Item(b"hvc1", data, [(hvcc, True), ispe])])
+    plain = _build([_Item(b"hvc1", data, [(props[b"hvcC"], True), ispe])])
+    cleaned = scrub.scrub(dirty).data
+    _assert_codes_gone(cleaned, [code])
+    assert cleaned == scrub.scrub(plain).data
+    assert _shown(cleaned) == _shown(plain)

@@ -615,12 +615,12 @@ def _property_blocks(data: bytes, meta: _Meta, kept: frozenset[int]) -> Iterator
             )
             yield Block(kind, label, data[box.body : box.end])
         elif box.type != b"colr":  # (a profile is judged as ICC)
-            rebuilt = _new_property(data, box)
+            size = _rebuilt_size(data, box)
             where = f"HEIF '{_name(box.type)}' property"
-            if rebuilt is None:
+            if size is None:
                 yield Block(BlockKind.OTHER, f"{where} that is not what its fields say")
-            elif len(rebuilt) < box.end - box.start:
-                extra = box.end - box.start - len(rebuilt)
+            elif size < box.end - box.start:
+                extra = box.end - box.start - size
                 yield Block(BlockKind.OTHER, f"{where} with {extra} bytes beyond its fields")
 
 
@@ -855,27 +855,19 @@ def _colr(data: bytes, box: Box) -> bytes | None:
 _HEVC_PARAMETER_SETS = (32, 33, 34)  # VPS, SPS, PPS
 
 
-def _hvcc(data: bytes, box: Box) -> bytes | None:
+def _hvcc(data: bytes, box: Box, used: set[int] | None = None) -> bytes | None:
     """HEVCDecoderConfigurationRecord (ISO/IEC 14496-15 8.3.3) with only parameter-set arrays
     (no SEI, no unknown NAL types) and every fixed field taken from the SPS it carries (profile,
     tier, level, chroma format, bit depths, sub-layers) or set to "unknown" (segmentation,
     parallelism, frame rate), reserved bits as the standard sets them."""
-    reader = _reader(data, box.body, box.end)
-    if reader.uint(1) != 1:
-        raise _damaged("unknown HEVC configuration version")
-    reader.take(20)  # the fixed fields, rebuilt from the SPS below
-    length_size = reader.uint(1) & 3
-    arrays, sps = [], b""
-    for _ in range(reader.uint(1)):
-        head = reader.uint(1)
-        units = [reader.take(reader.uint(2)) for _ in range(reader.uint(2))]
-        if head & 0x3F in _HEVC_PARAMETER_SETS:
-            arrays.append(bytes([head & 0xBF]) + _counted(units))
-        if head & 0x3F == 33 and units and not sps:
-            sps = units[0]
+    length_size, found = _hvcc_arrays(data, box)
+    if used is not None:
+        found = _referenced(found, used)
+    arrays = [bytes([head]) + _counted(units) for head, units in found]
+    sps = next((units[0] for head, units in found if head & 0x3F == 33 and units), b"")
     if not sps:
         raise _damaged("an HEVC configuration without sequence parameters")
-    profile, chroma, luma, chroma_depth, sub_layers, nested = _sps_fields(sps)
+    profile, chroma, luma, chroma_depth, sub_layers, nested, _ = _sps_fields(sps)
     fixed = bytes([1]) + profile + struct.pack(">H", 0xF000)
     fixed += bytes([0xFC, 0xFC | chroma, 0xF8 | luma, 0xF8 | chroma_depth]) + bytes(2)
     fixed += bytes([(sub_layers + 1) << 3 | nested << 2 | length_size, len(arrays)])
@@ -931,18 +923,9 @@ _SPS_PREFIX = 200  # payload bytes of an SPS read to reach its bit depths
 
 
 def _rbsp(unit: bytes, limit: int, header: int = 2) -> bytes:
-    """The first `limit` payload bytes of a NAL unit, emulation prevention bytes removed."""
-    out = bytearray()
-    zeros = 0
-    for byte in unit[header : header + limit + limit // 2]:
-        if zeros >= 2 and byte == 3:
-            zeros = 0
-            continue
-        out.append(byte)
-        zeros = zeros + 1 if byte == 0 else 0
-        if len(out) >= limit:
-            break
-    return bytes(out)
+    """The first `limit` payload bytes of a NAL unit, emulation prevention bytes removed (each
+    00 00 03 is 00 00 in the RBSP)."""
+    return unit[header : header + limit + limit // 2].replace(b"\0\0\3", b"\0\0")[:limit]
 
 
 class _Bits:
@@ -961,18 +944,21 @@ class _Bits:
         return (self.value >> (self.size - end)) & ((1 << count) - 1)
 
     def ue(self) -> int:
-        zeros = 0
-        while not self.bits(1):
-            zeros += 1
-            if zeros > 31:
-                raise _damaged("an HEVC parameter set has an impossible number")
+        """Exp-Golomb: as many zero bits as the value has bits after its leading one."""
+        left = self.size - self.pos
+        rest = self.value & ((1 << left) - 1)
+        zeros = left - rest.bit_length()
+        if zeros > 31 or zeros >= left:
+            raise _damaged("a parameter set has an impossible number")
+        self.pos += zeros + 1
         return (1 << zeros) - 1 + self.bits(zeros)
 
 
-def _sps_fields(sps: bytes) -> tuple[bytes, int, int, int, int, int]:
-    """From an SPS: the general profile/tier/level bytes, chroma_format_idc, luma and chroma
-    bit depths minus 8, sps_max_sub_layers_minus1 and sps_temporal_id_nesting_flag."""
-    rbsp = _rbsp(sps, _SPS_PREFIX)
+def _sps_fields(sps: bytes, raw: bool = False) -> tuple[bytes, int, int, int, int, int, int]:
+    """From an SPS (or its RBSP, `raw`): the general profile/tier/level bytes,
+    chroma_format_idc, luma and chroma bit depths minus 8, sps_max_sub_layers_minus1,
+    sps_temporal_id_nesting_flag and sps_seq_parameter_set_id."""
+    rbsp = sps if raw else _rbsp(sps, _SPS_PREFIX)
     if len(rbsp) < 13:
         raise _damaged("an HEVC parameter set is cut short")
     sub_layers, nested = rbsp[0] >> 1 & 7, rbsp[0] & 1
@@ -983,7 +969,7 @@ def _sps_fields(sps: bytes) -> tuple[bytes, int, int, int, int, int]:
     for profile, level in present:
         bits.bits(88 if profile else 0)
         bits.bits(8 if level else 0)
-    bits.ue()  # sps_seq_parameter_set_id
+    sps_id = bits.ue()
     chroma = bits.ue()
     if chroma == 3:
         bits.bits(1)  # separate_colour_plane_flag
@@ -995,7 +981,94 @@ def _sps_fields(sps: bytes) -> tuple[bytes, int, int, int, int, int]:
     luma, chroma_depth = bits.ue(), bits.ue()
     if chroma > 3 or luma > 7 or chroma_depth > 7:
         raise _damaged("an HEVC parameter set has an impossible format")
-    return rbsp[1:13], chroma, luma, chroma_depth, sub_layers, nested
+    return rbsp[1:13], chroma, luma, chroma_depth, sub_layers, nested, sps_id
+
+
+def _hvcc_arrays(data: bytes, box: Box) -> tuple[int, list[tuple[int, list[bytes]]]]:
+    """lengthSizeMinusOne and the parameter-set arrays (array head, NAL units) of an hvcC."""
+    reader = _reader(data, box.body, box.end)
+    if reader.uint(1) != 1:
+        raise _damaged("unknown HEVC configuration version")
+    reader.take(20)  # the fixed fields, rebuilt from the SPS
+    length_size = reader.uint(1) & 3
+    found: list[tuple[int, list[bytes]]] = []
+    for _ in range(reader.uint(1)):
+        head = reader.uint(1)
+        units = [reader.take(reader.uint(2)) for _ in range(reader.uint(2))]
+        if head & 0x3F in _HEVC_PARAMETER_SETS:
+            found.append((head & 0xBF, units))
+    return length_size, found
+
+
+def _rebuilt_size(data: bytes, box: Box) -> int | None:
+    """The size a kept property has once rebuilt (None: it goes), without always building it."""
+    if box.type == b"hvcC":
+        _, found = _hvcc_arrays(data, box)
+        return 8 + 23 + sum(3 + sum(2 + len(unit) for unit in units) for _, units in found)
+    rebuilt = _new_property(data, box)
+    return None if rebuilt is None else len(rebuilt)
+
+
+def _referenced(
+    found: list[tuple[int, list[bytes]]], used: set[int]
+) -> list[tuple[int, list[bytes]]]:
+    """Only the picture parameter sets the slices name, the sequence parameter sets those name
+    and the video parameter sets those name: an unused parameter set is not picture data. When
+    an id cannot be read, every parameter set stays."""
+    try:
+        pps = {u for _, units in found for u in units if u[0] >> 1 & 0x3F == 34}
+        pps = {u for u in pps if _parameter_ids(u)[0] in used}
+        sps_ids = {_parameter_ids(u)[1] for u in pps}
+        sps = {u for _, units in found for u in units if u[0] >> 1 & 0x3F == 33}
+        sps = {u for u in sps if _parameter_ids(u)[0] in sps_ids}
+        vps_ids = {_parameter_ids(u)[1] for u in sps}
+        vps = {u for _, units in found for u in units if u[0] >> 1 & 0x3F == 32}
+        vps = {u for u in vps if _parameter_ids(u)[0] in vps_ids}
+    except DamagedImage:
+        return found
+    if not pps or not sps:
+        return found
+    keep = pps | sps | vps
+    kept = [(head, [u for u in units if u in keep]) for head, units in found]
+    return [(head, units) for head, units in kept if units]
+
+
+def _parameter_ids(unit: bytes) -> tuple[int, int]:
+    """A parameter set's own id and the id of the set it refers to (VPS: none, 0)."""
+    kind = unit[0] >> 1 & 0x3F
+    rbsp = _rbsp(unit, _SPS_PREFIX)
+    if not rbsp:
+        raise _damaged("a parameter set is cut short")
+    if kind == 32:
+        return rbsp[0] >> 4, 0
+    if kind == 34:
+        bits = _Bits(rbsp)
+        return bits.ue(), bits.ue()
+    return _sps_fields(rbsp, raw=True)[6], rbsp[0] >> 4
+
+
+def _slice_pps(unit: _Buffer) -> int:
+    """The picture parameter set a slice segment names (its header's third field)."""
+    kind = unit[0] >> 1 & 0x3F
+    bits = _Bits(_rbsp(bytes(unit[:40]), 32))
+    bits.bits(1)  # first_slice_segment_in_pic_flag
+    if 16 <= kind <= 23:
+        bits.bits(1)  # no_output_of_prior_pics_flag
+    return bits.ue()
+
+
+def _used_pps(data: bytes, meta: _Meta, items: list[int]) -> set[int] | None:
+    """The picture parameter set ids the slices of `items` name; None if one cannot be read."""
+    used: set[int] = set()
+    try:
+        for item in items:
+            payload = _item_view(data, meta, item)
+            for start, end in _nal_units(payload, _length_size(data, meta, item)):
+                if payload[start] >> 1 & 0x3F <= 21:
+                    used.add(_slice_pps(payload[start:end]))
+    except DamagedImage:
+        return None
+    return used
 
 
 def _counted(units: list[bytes]) -> bytes:
@@ -1446,12 +1519,23 @@ def _new_iref(layout: _Layout, ids: dict[int, int]) -> bytes:
     return isobmff.full(b"iref", 0, 0, b"".join(refs)) if refs else b""
 
 
+def _props_of(meta: _Meta, item: int) -> tuple[tuple[int, bool], ...]:
+    association = meta.associations.get(item)
+    return association.properties if association else ()
+
+
 def _new_iprp(data: bytes, layout: _Layout, order: list[int]) -> bytes:
     meta = layout.meta
     remap: dict[int, int] = {}
     written = []
     for old in layout.kept_properties:
-        rebuilt = _new_property(data, meta.properties[old - 1])
+        box = meta.properties[old - 1]
+        if box.type == b"hvcC":
+            users = [i for i in order if old in {p for p, _ in _props_of(meta, i)}]
+            hevc = [i for i in users if meta.items[i].type == b"hvc1"]
+            rebuilt = _hvcc(data, box, _used_pps(data, meta, hevc) if hevc == users else None)
+        else:
+            rebuilt = _new_property(data, box)
         if rebuilt is not None:
             written.append(rebuilt)
             remap[old] = len(written)
