@@ -43,9 +43,10 @@ sets kept); JPEG items ('jpeg') are cleaned by the JPEG scrubber (bot/formats/jp
 
 Residual (documented, not rebuilt): the configuration properties of rarer codecs (vvcC, lhvC,
 jpgC, j2kH, uncC, cmpd, ...) and the data of items in those codecs are copied as they are;
-inside kept NAL units and OBUs nothing is parsed beyond the SPS fields hvcC/avcC repeat and the
-AV1 sequence header (cut at its last field): bytes after an HEVC/AVC parameter set's last
-field, unused parameter sets, slice and tile padding remain.
+inside kept NAL units and OBUs nothing is parsed beyond the SPS fields hvcC/avcC repeat, the
+parameter-set ids (an hvcC keeps only the sets its items' slices name) and the AV1 sequence
+header (cut at its last field): bytes after an HEVC/AVC parameter set's last field, unused
+parameter sets in a sequence's sample entry or in avcC, slice and tile padding remain.
 """
 
 import datetime
