@@ -16,7 +16,16 @@ from bot.formats.base import BlockKind
 from bot.metadata import exif
 from bot.scrub import Limits, inspect, scrub
 from tests.conftest import corpus_files, corpus_params
-from tests.pictures import assert_clean, malformed_params, orientation, plant, secrets
+from tests.judge import exiftool_tags
+from tests.pictures import (
+    assert_clean,
+    assert_code_gone,
+    malformed_params,
+    orientation,
+    plant,
+    planted_code,
+    secrets,
+)
 
 
 def chunk(kind: bytes, body: bytes, crc: int | None = None) -> bytes:
@@ -267,3 +276,122 @@ def test_corrupted_bytes_are_cleaned_or_refused(draw: st.DataObject) -> None:
 def test_too_many_chunks_is_refused() -> None:
     with pytest.raises(TooLarge):
         scrub(insert(small_png(), chunk(b"tEXt", b"a\0b") * png.MAX_CHUNKS))
+
+
+def indexed_png(depth: int, palette: bytes, trns: bytes = b"") -> bytes:
+    """A 16x8 indexed PNG of bit depth `depth` using only indices 0 and 1, written by hand."""
+    per_byte = 8 // depth
+    rows = b"".join(
+        b"\0" + bytes(((y + x) % 2) << (8 - depth) for x in range(0, 16, per_byte))
+        for y in range(8)
+    )
+    header = struct.pack(">IIBBBBB", 16, 8, depth, 3, 0, 0, 0)
+    extra = chunk(b"tRNS", trns) if trns else b""
+    body = chunk(b"IHDR", header) + chunk(b"PLTE", palette) + extra
+    return png.SIGNATURE + body + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def assert_png_without(data: bytes, code: bytes, tmp_path: Path) -> list[tuple[bytes, bytes]]:
+    """Clean `data` with every invariant, `code` nowhere in the output (IDAT inflated too)."""
+    cleaned = assert_clean(data, tmp_path, "out.png")
+    found = chunks(cleaned)
+    assert_code_gone(cleaned, code, b"".join(body for kind, body in found if kind == b"IDAT"))
+    assert exiftool_tags_of(cleaned, tmp_path) == exiftool_tags_of(scrub(cleaned).data, tmp_path)
+    return found
+
+
+def exiftool_tags_of(data: bytes, tmp_path: Path) -> dict[str, object]:
+    path = tmp_path / "judged.png"
+    path.write_bytes(data)
+    tags = exiftool_tags(path)
+    return {k: v for k, v in tags.items() if not k.startswith(("File:", "System:"))}
+
+
+SPEC_CHUNKS = [
+    (b"pHYs", struct.pack(">IIB", 2835, 2835, 1)),
+    (b"sRGB", b"\0"),
+    (b"gAMA", struct.pack(">I", 45455)),
+    (b"cHRM", struct.pack(">8I", 31270, 32900, 64000, 33000, 30000, 60000, 15000, 6000)),
+    (b"cICP", bytes([1, 13, 0, 1])),
+    (b"sBIT", b"\x08\x07\x08"),
+    (b"bKGD", struct.pack(">3H", 1, 2, 3)),
+    (b"tRNS", struct.pack(">3H", 4, 5, 6)),
+]
+
+
+@pytest.mark.parametrize(("seed", "kind", "body"), [(i, *c) for i, c in enumerate(SPEC_CHUNKS)])
+def test_kept_chunk_longer_than_its_specification_is_cut(
+    seed: int, kind: bytes, body: bytes, tmp_path: Path
+) -> None:
+    code = planted_code(seed)
+    data = insert(small_png(), chunk(kind, body + code))
+    assert (kind, body) in assert_png_without(data, code, tmp_path)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_repeated_or_misplaced_kept_chunks_are_dropped(seed: int, tmp_path: Path) -> None:
+    code = planted_code(seed)
+    first = chunk(b"pHYs", struct.pack(">IIB", 2835, 2835, 1))
+    second = chunk(b"pHYs", code[:8] + b"\1")
+    late = chunk(b"gAMA", code[8:12]) + chunk(b"tEXt", b"k\0" + code)
+    data = insert(insert(small_png(), first + second), late, before=b"IEND")
+    found = assert_png_without(data, code[:8], tmp_path)
+    assert_code_gone(bytes(b for _, body in found for b in body), code[8:12])
+    assert [kind for kind, _ in found] == [b"IHDR", b"pHYs", b"IDAT", b"IEND"]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_palette_entries_no_index_can_reach_are_dropped(seed: int, tmp_path: Path) -> None:
+    code = planted_code(seed)
+    # 1-bit pixels reach 2 entries; 254 more carry the code, and tRNS outgrows the palette
+    palette = bytes([10, 20, 30, 200, 100, 50]) + (code * 48)[: 3 * 254]
+    data = indexed_png(1, palette, b"\xff\x80" + code)
+    found = assert_png_without(data, code, tmp_path)
+    assert dict(found)[b"PLTE"] == palette[:6]
+    assert dict(found)[b"tRNS"] == b"\xff\x80"
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_suggested_palette_of_a_true_colour_picture_is_dropped(seed: int, tmp_path: Path) -> None:
+    code = planted_code(seed)
+    data = insert(small_png(), chunk(b"PLTE", code[:15] * 3))
+    assert b"PLTE" not in dict(assert_png_without(data, code[:15], tmp_path))
+
+
+def test_picture_data_is_split_into_fixed_chunks(tmp_path: Path) -> None:
+    data = small_png()
+    [(_, stream)] = [c for c in chunks(data) if c[0] == b"IDAT"]
+    sizes = [1, 7, 2, len(stream) - 10]  # how a file is split can spell out bits
+    pieces, at = b"", 0
+    for size in sizes:
+        pieces, at = pieces + chunk(b"IDAT", stream[at : at + size]), at + size
+    start = data.index(b"IDAT") - 4
+    split = data[:start] + pieces + data[start + 12 + len(stream) :]
+    cleaned = assert_clean(split, tmp_path, "out.png")
+    assert cleaned == data
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_animation_chunks_are_rebuilt(seed: int, tmp_path: Path) -> None:
+    code = planted_code(seed)
+    data = apng()
+    found = chunks(data)
+    out = [png.SIGNATURE]
+    for kind, body in found:
+        if kind in (b"acTL", b"fcTL"):
+            body += code
+        out.append(chunk(kind, body))
+    found = assert_png_without(b"".join(out), code, tmp_path)
+    assert [len(body) for kind, body in found if kind == b"fcTL"] == [26] * 4
+    assert [body for kind, body in found if kind == b"acTL"] == [struct.pack(">II", 4, 0)]
+    numbers = [body[:4] for kind, body in found if kind in (b"fcTL", b"fdAT")]
+    assert numbers == [struct.pack(">I", n) for n in range(len(numbers))]
+
+
+def test_frames_past_the_declared_count_are_dropped(tmp_path: Path) -> None:
+    code = planted_code(7)
+    data = apng()
+    frame = chunk(b"fcTL", struct.pack(">IIIIIHHBB", 99, 20, 12, 0, 0, 1, 10, 0, 0))
+    frame += chunk(b"fdAT", struct.pack(">I", 100) + zlib.compress(code))
+    found = assert_png_without(insert(data, frame, before=b"IEND"), code, tmp_path)
+    assert [kind for kind, _ in found].count(b"fcTL") == 4
