@@ -1,6 +1,7 @@
 """GIF: corpus files, planted metadata, extensions kept and dropped, frames, damage."""
 
 import io
+import random
 import struct
 from pathlib import Path
 
@@ -14,7 +15,14 @@ from bot.formats import gif
 from bot.formats.base import BlockKind
 from bot.scrub import Limits, inspect, scrub
 from tests.conftest import corpus_params
-from tests.pictures import assert_clean, malformed_params, plant, secrets
+from tests.pictures import (
+    assert_clean,
+    assert_code_gone,
+    malformed_params,
+    plant,
+    planted_code,
+    secrets,
+)
 
 
 def sub_blocks(payload: bytes) -> bytes:
@@ -197,3 +205,109 @@ def test_plain_text_extension_is_reported_and_dropped(tmp_path: Path) -> None:
     assert any(f.key == "comment" and f.value == text.decode() for f in found)
     cleaned = assert_clean(data, tmp_path, "out.gif")
     assert text not in cleaned
+
+
+def parts(data: bytes) -> list[bytes]:
+    """The raw bytes of every frame and extension, in order (trailer included)."""
+    return [data[p.start : p.end] for p in gif._parts(data)]
+
+
+def assert_gif_without(data: bytes, code: bytes, tmp_path: Path) -> bytes:
+    cleaned = assert_clean(data, tmp_path, "out.gif")
+    assert_code_gone(cleaned, code)
+    return cleaned
+
+
+def timing(flags: int, delay: int, index: int, extra: bytes = b"") -> bytes:
+    body = struct.pack("<BHB", flags, delay, index) + extra
+    return bytes([0x21, 0xF9, len(body)]) + body
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_graphic_control_extension_is_written_at_its_four_bytes(seed: int, tmp_path: Path) -> None:
+    code = planted_code(seed)
+    data = small_gif(frames=2)
+    frames = [p for p in parts(data) if p[0] == gif.IMAGE]
+    stream = data[: gif._stream_start(data)]
+    # reserved bits set, a transparent index without the flag, a longer block, more blocks
+    dirty = timing(0xE0 | 0x08, 5, code[0], code[1:5]) + sub_blocks(code)[:-1] + b"\0"
+    clean = timing(0x08, 5, 0) + b"\0"
+    cleaned = assert_gif_without(stream + dirty + frames[0] + frames[1] + b";", code, tmp_path)
+    assert cleaned == stream + clean + frames[0] + frames[1] + b";"
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_loop_extension_is_rebuilt_and_kept_once(seed: int, tmp_path: Path) -> None:
+    code = planted_code(seed)
+    data = small_gif(frames=3)
+    start = gif._stream_start(data)
+    loop = extension(0xFF, b"\x01\x02\x00", app=b"NETSCAPE2.0")
+    body = [p for p in parts(data) if not p.startswith(b"\x21\xff")]
+    dirty_loop = bytes([0x21, 0xFF, 11]) + b"NETSCAPE2.0"
+    dirty_loop += bytes([3 + len(code[:8])]) + b"\x01\x02\x00" + code[:8] + sub_blocks(code)
+    late_loop = extension(0xFF, b"\x01" + code[8:10], app=b"NETSCAPE2.0")
+    dirty = data[:start] + dirty_loop + dirty_loop + body[0] + late_loop + b"".join(body[1:])
+    cleaned = assert_gif_without(dirty, code, tmp_path)
+    assert_code_gone(cleaned, code[8:10])
+    assert cleaned == data[:start] + loop + b"".join(body)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_picture_data_is_split_into_full_sub_blocks(seed: int, tmp_path: Path) -> None:
+    rng = random.Random(seed)
+    image = Image.frombytes("P", (64, 64), rng.randbytes(64 * 64))
+    image.putpalette(list(range(256)) * 3)
+    buffer = io.BytesIO()
+    image.save(buffer, "GIF")
+    data = buffer.getvalue()
+    [frame] = [p for p in gif._parts(data) if p.label == gif.IMAGE]
+    code_size = frame.start + 10 + gif._table_size(data[frame.start + 9])
+    payload = gif._sub_blocks(data, code_size + 1, frame.end, limit=frame.end)
+    assert len(payload) > 600
+    odd, at = b"", 0
+    for size in [1, 7, 100, 254] * (len(payload) // 362 + 1):  # how a file is split spells bits
+        odd, at = odd + bytes([len(payload[at : at + size])]) + payload[at : at + size], at + size
+        if at >= len(payload):
+            break
+    split = data[: code_size + 1] + odd + b"\0" + data[frame.end :]
+    assert assert_clean(split, tmp_path, "out.gif") == data
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_screen_and_frame_descriptors_have_no_free_bits(seed: int, tmp_path: Path) -> None:
+    code = planted_code(seed)
+    image = Image.new("RGB", (16, 10), (10, 20, 30))
+    buffer = io.BytesIO()
+    image.save(buffer, "GIF")
+    data = bytearray(buffer.getvalue())
+    # move the global table into the frame: the screen then has no table of its own
+    table_end = 13 + gif._table_size(data[10])
+    table, screen_flags = bytes(data[13:table_end]), data[10]
+    rest = bytes(data[table_end:])
+    at = rest.index(b",")
+    descriptor = bytearray(rest[at : at + 10])
+    descriptor[9] = 0x80 | 0x18 | (screen_flags & 7)  # local table, reserved bits set
+    dirty_screen = bytes(data[:10]) + bytes([(screen_flags & 0x70) | 5, code[0], 0])
+    clean_screen = bytes(data[:10]) + bytes([screen_flags & 0x70, 0, 0])
+    tail = table + rest[at + 10 :]
+    dirty = dirty_screen + rest[:at] + bytes(descriptor) + tail
+    descriptor[9] = 0x80 | (screen_flags & 7)
+    assert (
+        assert_clean(dirty, tmp_path, "out.gif")
+        == clean_screen + rest[:at] + bytes(descriptor) + tail
+    )
+
+
+def test_timing_block_after_the_last_frame_is_dropped(tmp_path: Path) -> None:
+    code = planted_code(11)
+    data = small_gif()
+    dirty = data[:-1] + timing(0, int.from_bytes(code[:2], "little"), code[2]) + b"\0;"
+    assert assert_gif_without(dirty, code[:3], tmp_path) == data
+
+
+def test_two_timing_blocks_for_one_frame_are_refused() -> None:
+    data = small_gif()
+    start = gif._stream_start(data)
+    double = timing(0, 5, 0) + b"\0" + timing(1, 7, 3) + b"\0"
+    with pytest.raises(DamagedImage):
+        scrub(data[:start] + double + data[start:])

@@ -8,10 +8,14 @@ What a GIF can carry besides pixels:
   tool chose to store; unknown extension labels;
 - data after the trailer.
 
-How we remove it: copy the header, screen descriptor and colour table, every frame (image
-descriptor, colour table and LZW data) with its graphic control extension, the looping
-extension and the ICC profile extension byte for byte, and drop everything else. Every
-sub-block chain is walked with bounds; nothing is decompressed.
+How we remove it: write a new stream from the parsed fields: the header and screen descriptor
+(table size and background index only with a global table), the global colour table, one
+looping extension (sub-block 1, loop count) if it came before the first frame, every frame
+(image descriptor with reserved bits 0, local colour table, LZW data re-split into 255-byte
+sub-blocks) with its graphic control extension at its 4 bytes (reserved bits 0, transparent
+index 0 unless used), the ICC profile extension, and drop everything else. Every sub-block chain
+is walked with bounds; nothing is decompressed (THREAT_MODEL.md: what may hide in the LZW data
+and in colour table entries no pixel uses).
 """
 
 import struct
@@ -76,11 +80,88 @@ def parse(data: bytes) -> Parsed:
 
 
 def strip(data: bytes, parsed: Parsed) -> bytes:
-    """The header, screen and colour table, then only the kept parts, then the trailer."""
-    out = [data[: _stream_start(data)]]
-    out.extend(data[part.start : part.end] for part in _parts(data) if part.kept)
+    """A new stream from the parsed fields: screen, loop count, frames with their timing."""
+    out = [_screen_descriptor(data)]
+    timing: Part | None = None  # the graphic control extension waiting for its frame
+    looped = framed = False
+    for part in _parts(data):
+        if part.label == GRAPHIC_CONTROL:
+            if timing is not None:
+                raise DamagedImage("A GIF frame has two timing blocks.")
+            timing = part
+        elif part.label == IMAGE:
+            if timing is not None:
+                out.append(_graphic_control(data, timing))
+                timing = None
+            out.extend(_frame(data, part))
+            framed = True
+        elif part.app in LOOPING_APPS and not framed and not looped:
+            # Read before the first frame only; at most one.
+            looped = True
+            out.append(_loop(data, part))
+        elif part.app == ICC_APP:
+            out.append(data[part.start : part.end])
     out.append(bytes([TRAILER]))
     return b"".join(out)
+
+
+def _screen_descriptor(data: bytes) -> bytes:
+    """Header, logical screen descriptor and global colour table; table size and background
+    index only when there is a table (readers ignore them otherwise)."""
+    width, height, flags, background, aspect = struct.unpack_from("<HHBBB", data, 6)
+    end = _stream_start(data)
+    if not flags & 0x80:
+        flags, background = flags & 0x78, 0
+    fields = struct.pack("<HHBBB", width, height, flags, background, aspect)
+    return data[:6] + fields + data[SCREEN_END:end]
+
+
+def _graphic_control(data: bytes, part: Part) -> bytes:
+    """The 4 fields of a graphic control extension: flags (reserved bits 0), delay and the
+    transparent index (0 unless the transparency flag is set); later sub-blocks dropped."""
+    flags, delay, index = struct.unpack_from("<BHB", data, part.start + 3)
+    flags &= 0x1F
+    return struct.pack(
+        "<BBBBHBB", EXTENSION, GRAPHIC_CONTROL, 4, flags, delay, index * (flags & 1), 0
+    )
+
+
+def _loop(data: bytes, part: Part) -> bytes:
+    """The looping extension: identifier, then sub-block 1 with the loop count."""
+    at = part.payload_start
+    count = data[at + 2 : at + 4] if data[at] >= 3 and data[at + 1] == 1 else b"\0\0"
+    return bytes([EXTENSION, APPLICATION, 11]) + part.app + b"\x03\x01" + count + b"\0"
+
+
+def _frame(data: bytes, part: Part) -> list[bytes]:
+    """Image descriptor (reserved bits 0, no table size without a table), local colour table,
+    code size and the LZW data in 255-byte sub-blocks (how data is split can carry bits)."""
+    left, top, width, height, flags = struct.unpack_from("<4HB", data, part.start + 1)
+    code_size = part.start + 10 + _table_size(flags)
+    flags &= 0xE7 if flags & 0x80 else 0x60
+    descriptor = struct.pack("<B4HB", IMAGE, left, top, width, height, flags)
+    table = data[part.start + 10 : code_size]
+    return [descriptor, table, *_lzw(data, code_size, part.end)]
+
+
+def _lzw(data: bytes, code_size: int, end: int) -> list[bytes]:
+    """The code size byte and the data sub-blocks; copied when already in 255-byte blocks."""
+    start = code_size + 1
+    sizes = data[start:end:256]  # the length bytes, if every block but the last holds 255
+    last = sizes[-1]
+    full = len(sizes) - 1
+    if (
+        sizes.count(255) == full
+        and last != 255
+        and end - start == 256 * full + last + 1 + bool(last)
+    ):
+        return [data[code_size:end]]
+    payload = _sub_blocks(data, start, end, limit=end)
+    pieces = [data[code_size : code_size + 1]]
+    for at in range(0, len(payload), 255):
+        piece = payload[at : at + 255]
+        pieces += [bytes([len(piece)]), piece]
+    return [*pieces, b"\0"]
 
 
 def _screen(data: bytes) -> tuple[int, int]:
@@ -147,8 +228,8 @@ def _extension(data: bytes, pos: int, budget: _Budget) -> Part:
     need(data, pos + 2, "GIF extension")
     label = data[pos + 1]
     end = _sub_blocks_end(data, pos + 2, budget)
-    if label == GRAPHIC_CONTROL and (data[pos + 2] != 4 or end != pos + 8):
-        # We copy it unchanged, so it must be exactly its 4 bytes: no room for hidden data.
+    if label == GRAPHIC_CONTROL and data[pos + 2] < 4:
+        # Readers take the 4 fields from the first sub-block (we write nothing else).
         raise DamagedImage("A GIF frame's timing block is broken.")
     if label != APPLICATION or data[pos + 2] != 11:
         return Part(pos, end, label, payload_start=pos + 2)
@@ -170,14 +251,14 @@ def _sub_blocks_end(data: bytes, pos: int, budget: _Budget) -> int:
     raise DamagedImage("The file ends in the middle of its GIF data blocks, so it is incomplete.")
 
 
-def _sub_blocks(data: bytes, start: int, end: int) -> bytes:
-    """The payload of a sub-block chain without its length bytes, cut at REPORT_LIMIT."""
+def _sub_blocks(data: bytes, start: int, end: int, limit: int = REPORT_LIMIT) -> bytes:
+    """The payload of a sub-block chain without its length bytes, cut at `limit`."""
     out = bytearray()
     pos = start
-    while pos < end and data[pos] and len(out) < REPORT_LIMIT:
+    while pos < end and data[pos] and len(out) < limit:
         out += data[pos + 1 : pos + 1 + data[pos]]
         pos += 1 + data[pos]
-    return bytes(out[:REPORT_LIMIT])
+    return bytes(out[:limit])
 
 
 def _block(data: bytes, part: Part) -> Block | None:
