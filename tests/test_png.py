@@ -395,3 +395,29 @@ def test_frames_past_the_declared_count_are_dropped(tmp_path: Path) -> None:
     frame += chunk(b"fdAT", struct.pack(">I", 100) + zlib.compress(code))
     found = assert_png_without(insert(data, frame, before=b"IEND"), code, tmp_path)
     assert [kind for kind, _ in found].count(b"fcTL") == 4
+
+
+def xmp_orientation(value: int) -> bytes:
+    return (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+        'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description '
+        f'xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="{value}"/>'
+        "</rdf:RDF></x:xmpmeta>"
+    ).encode()
+
+
+@pytest.mark.parametrize("value", [3, 6, 8])
+def test_xmp_orientation_is_written_back_when_exif_has_none(value: int, tmp_path: Path) -> None:
+    packet = chunk(b"iTXt", b"XML:com.adobe.xmp\0\0\0\0\0" + xmp_orientation(value))
+    for extra in (packet, chunk(b"eXIf", exif.minimal(1)[:8] + b"\0\0\0\0\0\0") + packet):
+        data = insert(small_png(), extra)
+        assert orientation(data) == value
+        cleaned = assert_clean(data, tmp_path, "out.png")
+        [body] = [body for kind, body in chunks(cleaned) if kind == b"eXIf"]
+        assert exif.orientation(body) == value
+
+
+def test_exif_orientation_wins_over_xmp(tmp_path: Path) -> None:
+    packet = chunk(b"iTXt", b"XML:com.adobe.xmp\0\0\0\0\0" + xmp_orientation(6))
+    data = insert(small_png(), chunk(b"eXIf", exif.minimal(3)) + packet)
+    assert orientation(assert_clean(data, tmp_path, "out.png")) == 3

@@ -339,3 +339,17 @@ def test_a_second_colour_profile_is_dropped() -> None:
         vp8x(0x20, 24, 16), chunk(b"ICCP", icc), chunk(b"ICCP", b"xy"), bitstream(lossless=True)
     )
     assert [f for f, _ in chunks(scrub(data).data)].count(b"ICCP") <= 1
+
+
+@pytest.mark.parametrize("value", [2, 6, 7])
+def test_xmp_orientation_is_written_back_when_exif_has_none(value: int, tmp_path: Path) -> None:
+    packet = (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+        'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description '
+        f'xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="{value}"/>'
+        "</rdf:RDF></x:xmpmeta>"
+    ).encode()
+    data = riff(vp8x(0x04, 24, 16), bitstream(lossless=True), chunk(b"XMP ", packet))
+    assert orientation(data) == value
+    cleaned = assert_clean(data, tmp_path, "out.webp")
+    assert [p for f, p in chunks(cleaned) if f == b"EXIF"] == [exif.minimal(value)]

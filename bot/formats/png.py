@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from bot.errors import DamagedImage, TooLarge, UnsupportedFormat
 from bot.formats.base import Block, BlockKind, Format, Parsed, need
-from bot.metadata import exif
+from bot.metadata import exif, xmp
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_CHUNKS = 100_000  # real files have a few thousand (APNG frames, 8 KiB IDATs)
@@ -495,15 +495,19 @@ def _unwrap(decoded: bytes) -> bytes:
 
 
 def _orientation(parsed: Parsed) -> int:
-    """The displayed orientation: from eXIf, else from an ImageMagick raw EXIF profile."""
+    """The displayed orientation, read as Pillow reads it: the eXIf chunk, else an ImageMagick
+    raw EXIF profile; when that has no Orientation tag, XMP's tiff:Orientation; else 1."""
     exifs = [block for block in parsed.blocks if block.kind is BlockKind.EXIF]
-    for block in exifs:
-        if block.name == EXIF_CHUNK_NAME:
-            return exif.orientation(block.data)
-    for block in exifs:
-        if block.name.endswith(f"'{RAW_EXIF_KEYWORD}'"):
-            return exif.orientation(block.data)
-    return 1
+    chunk = next((b for b in exifs if b.name == EXIF_CHUNK_NAME), None)
+    raw = next((b for b in exifs if b.name.endswith(f"'{RAW_EXIF_KEYWORD}'")), None)
+    source = chunk or raw
+    found = exif.declared_orientation(source.data) if source else None
+    if found is None:
+        xmps = [block for block in parsed.blocks if block.kind is BlockKind.XMP]
+        xmps.sort(key=lambda block: not block.name.endswith(f"'{XMP_KEYWORD.decode()}'"))
+        packet = xmps[0].data if xmps else b""
+        found = xmp.orientation(packet) if packet else None
+    return found or 1
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from bot.errors import DamagedImage, TooLarge
 from bot.formats.base import Block, BlockKind, Format, Parsed, need
-from bot.metadata import exif
+from bot.metadata import exif, xmp
 
 MAX_CHUNKS = 100_000  # a long animation has a few thousand frames
 FRAME_HEADER = 16  # ANMF: x, y, width - 1, height - 1, duration (24 bits each) and flags
@@ -245,10 +245,13 @@ def _frame_blocks(data: bytes, chunk: Chunk) -> Iterator[Block]:
 
 
 def _orientation(parsed: Parsed) -> int:
-    for block in parsed.blocks:
-        if block.kind is BlockKind.EXIF:
-            return exif.orientation(block.data)
-    return 1
+    """EXIF's Orientation, or when EXIF has none, XMP's tiff:Orientation; 1 when neither."""
+    block = next((b for b in parsed.blocks if b.kind is BlockKind.EXIF), None)
+    found = exif.declared_orientation(block.data) if block else None
+    if found is None:
+        packet = next((b.data for b in parsed.blocks if b.kind is BlockKind.XMP), b"")
+        found = xmp.orientation(packet) if packet else None
+    return found or 1
 
 
 def _shown(fourcc: bytes) -> str:
