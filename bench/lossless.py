@@ -4,10 +4,11 @@ inside their compressed picture data (issue 12, point 5).
 Usage: .venv/bin/python bench/lossless.py [--runs N] [--costs]
 
 The pictures are 4032x3024 (12 MP) gradient plus noise, made in memory (not timed): a PNG
-(RGB, Pillow's default compression), a lossy WebP (quality 85), a lossless WebP, and a GIF
-(256-colour palette). Each figure is the best of --runs passes. With --costs it also times the
-decoding each point-5 check needs: inflating a PNG's IDAT stream to its end, decoding a GIF's
-LZW data and a WebP's bitstream (libwebp through Pillow).
+(RGB, Pillow's default compression), an indexed PNG (256 colours), a lossy WebP (quality 85), a
+lossless WebP, and a GIF (256 colours). Each figure is the best of --runs passes. With --costs
+it also times the decoding each point-5 check needs: inflating a PNG's IDAT stream to its end,
+counting the palette entries an indexed PNG uses, decoding a GIF's LZW data and a WebP's
+bitstream (libwebp through Pillow).
 """
 
 import argparse
@@ -39,12 +40,14 @@ def pictures() -> dict[str, bytes]:
     out = {}
     for name, fmt, options in (
         ("png", "PNG", {}),
+        ("png-indexed", "PNG", {}),
         ("webp-lossy", "WEBP", {"quality": 85}),
         ("webp-lossless", "WEBP", {"lossless": True, "method": 0}),
         ("gif", "GIF", {}),
     ):
         buffer = io.BytesIO()
-        source = image.quantize(256) if fmt == "GIF" else image
+        indexed = fmt == "GIF" or name.endswith("indexed")
+        source = image.quantize(256) if indexed else image
         source.save(buffer, fmt, **options)
         out[name] = buffer.getvalue()
     return out
@@ -62,6 +65,12 @@ def inflate_to_end(stream: bytes) -> bytes:
         inflater.decompress(rest, 1 << 20)
         rest = inflater.unconsumed_tail
     return inflater.unused_data
+
+
+def palette_use(data: bytes) -> int:
+    """How many palette entries the pixels use: decode, then count (what pruning would need)."""
+    with Image.open(io.BytesIO(data)) as image:
+        return len(set(image.histogram()) - {0})
 
 
 def decode(data: bytes) -> None:
@@ -86,7 +95,8 @@ def main() -> int:
     print("\npoint 5: decoding needed to look inside the picture data")
     for what, step in (
         ("png: inflate IDAT to its end", lambda: inflate_to_end(stream)),
-        ("png: full decode (palette use)", lambda: decode(files["png"])),
+        ("png: full decode", lambda: decode(files["png"])),
+        ("png indexed: palette use", lambda: palette_use(files["png-indexed"])),
         ("gif: LZW decode", lambda: decode(files["gif"])),
         ("webp lossy: VP8 decode", lambda: decode(files["webp-lossy"])),
         ("webp lossless: VP8L decode", lambda: decode(files["webp-lossless"])),

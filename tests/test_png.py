@@ -1,6 +1,7 @@
 """PNG and APNG: corpus files, planted metadata, text chunk decoding, orientation, damage."""
 
 import io
+import random
 import struct
 import zlib
 from pathlib import Path
@@ -421,3 +422,16 @@ def test_exif_orientation_wins_over_xmp(tmp_path: Path) -> None:
     packet = chunk(b"iTXt", b"XML:com.adobe.xmp\0\0\0\0\0" + xmp_orientation(6))
     data = insert(small_png(), chunk(b"eXIf", exif.minimal(3)) + packet)
     assert orientation(assert_clean(data, tmp_path, "out.png")) == 3
+
+
+def test_picture_data_longer_than_one_chunk_is_split_at_fixed_sizes(tmp_path: Path) -> None:
+    image = Image.frombytes("RGB", (700, 700), random.Random(5).randbytes(700 * 700 * 3))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", compress_level=1)
+    data = buffer.getvalue()
+    stream = b"".join(body for kind, body in chunks(data) if kind == b"IDAT")
+    assert len(stream) > png.DATA_CHUNK
+    cleaned = assert_clean(data, tmp_path, "out.png")
+    sizes = [len(body) for kind, body in chunks(cleaned) if kind == b"IDAT"]
+    assert sizes == [png.DATA_CHUNK, len(stream) - png.DATA_CHUNK]
+    assert b"".join(body for kind, body in chunks(cleaned) if kind == b"IDAT") == stream

@@ -192,7 +192,7 @@ class _Writer:
     def __init__(self, data: bytes, header: Header, rotation: int, declared: int) -> None:
         self.data, self.header, self.rotation = data, header, rotation
         self.declared = declared  # frames the acTL announces; 0 for a still picture
-        self.out: list[bytes] = [SIGNATURE]
+        self.out: list[bytes | memoryview] = [SIGNATURE]
         self.seen: set[bytes] = set()
         self.palette = 0  # entries of the kept PLTE
         self.state = _BEFORE_IDAT
@@ -236,7 +236,7 @@ class _Writer:
         if self.actl_at >= 0 and not self.frames:
             del self.out[self.actl_at]  # an animation without frames is a still picture
         elif self.actl_at >= 0:
-            plays = self.out[self.actl_at][-8:-4]
+            plays = bytes(self.out[self.actl_at][-8:-4])
             self.out[self.actl_at] = _chunk(b"acTL", struct.pack(">I", self.frames) + plays)
         return b"".join(self.out)
 
@@ -246,15 +246,15 @@ class _Writer:
     def _write_idat(self) -> None:
         """One run of IDAT chunks; copied whole when already split as we would split it."""
         first, last = self.idat[0], self.idat[-1]
+        view = memoryview(self.data)
         sizes = [chunk.end - chunk.start - 12 for chunk in self.idat]
         if all(size == DATA_CHUNK for size in sizes[:-1]) and 0 < sizes[-1] <= DATA_CHUNK:
-            self.out.append(self.data[first.start : last.end])  # CRCs checked by _chunks
+            self.out.append(view[first.start : last.end])  # CRCs checked by _chunks
             return
-        stream = b"".join(chunk.body(self.data) for chunk in self.idat)
-        if not stream:
+        if not sum(sizes):
             raise DamagedImage("The PNG has no image data.")
-        for at in range(0, len(stream), DATA_CHUNK):
-            self._write(b"IDAT", stream[at : at + DATA_CHUNK])
+        bodies = [view[chunk.start + 8 : chunk.end - 4] for chunk in self.idat]
+        self.out.extend(_split(b"IDAT", bodies))
 
     def _end_frame(self) -> None:
         """Write the fdAT data gathered since the last fcTL, with fresh sequence numbers."""
@@ -350,6 +350,26 @@ class _Writer:
     def iend(self, body: bytes) -> None:
         self._end_frame()
         self._write(b"IEND", b"")
+
+
+def _split(kind: bytes, bodies: list[memoryview]) -> Iterator[bytes | memoryview]:
+    """Chunks of DATA_CHUNK bytes (the last shorter) holding `bodies` one after the other, as
+    pieces to join: the data itself is not copied here, its CRC is computed piece by piece."""
+    total = sum(len(body) for body in bodies)
+    parts = iter(bodies)
+    part = next(parts)
+    for _ in range(0, total, DATA_CHUNK):
+        size = min(DATA_CHUNK, total)
+        total -= size
+        yield struct.pack(">I", size) + kind
+        crc, left = zlib.crc32(kind), size
+        while left:
+            while not part:
+                part = next(parts)
+            piece, part = part[:left], part[left:]
+            crc, left = zlib.crc32(piece, crc), left - len(piece)
+            yield piece
+        yield struct.pack(">I", crc)
 
 
 _BEFORE_IDAT, _IN_IDAT, _AFTER_IDAT, _PAST_FRAMES = range(4)
