@@ -318,3 +318,33 @@ def test_corpus_output_is_canonical(path: Path) -> None:
     # Parse the output and write it again from the parse: the same bytes, exactly.
     cleaned = scrub(path.read_bytes()).data
     assert gif.strip(cleaned, gif.parse(cleaned)) == cleaned
+
+
+def lzw(indices: list[int], code_size: int) -> bytes:
+    """LZW data a decoder reads back as `indices`: literal codes only, a clear code before every
+    two, so the code width never grows."""
+    clear, width = 1 << code_size, code_size + 1
+    codes = [c for at in range(0, len(indices), 2) for c in (clear, *indices[at : at + 2])]
+    bits = sum(code << (width * n) for n, code in enumerate([*codes, clear + 1]))
+    return bits.to_bytes((width * (len(codes) + 1) + 7) // 8, "little")
+
+
+def hand_made_gif(table: bytes, local: bool) -> bytes:
+    """A 16x10 GIF89a using indices 0-3 (code size 2) with `table` global or local."""
+    indices = [(x // 4 + y) % 4 for y in range(10) for x in range(16)]
+    size = (len(table) // 3).bit_length() - 2
+    screen = struct.pack("<HHBBB", 16, 10, (0x80 | size) if not local else 0, 0, 0)
+    descriptor = struct.pack("<B4HB", 0x2C, 0, 0, 16, 10, (0x80 | size) if local else 0)
+    head = b"GIF89a" + screen + (b"" if local else table) + descriptor + (table if local else b"")
+    return head + b"\x02" + sub_blocks(lzw(indices, 2)) + b";"
+
+
+@pytest.mark.parametrize(("seed", "local"), [(0, False), (1, False), (2, True)])
+def test_colour_table_entries_no_index_can_reach_are_dropped(
+    seed: int, local: bool, tmp_path: Path
+) -> None:
+    code = planted_code(seed)
+    table = bytes([10, 20, 30, 200, 100, 50, 0, 255, 0, 9, 9, 9])
+    big = table + (code * 48)[: 768 - len(table)]  # 256 entries: the rest spell the code
+    cleaned = assert_gif_without(hand_made_gif(big, local), code, tmp_path)
+    assert cleaned == hand_made_gif(table, local)

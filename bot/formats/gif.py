@@ -81,39 +81,75 @@ def parse(data: bytes) -> Parsed:
 
 def strip(data: bytes, parsed: Parsed) -> bytes:
     """A new stream from the parsed fields: screen, loop count, frames with their timing."""
-    out = [_screen_descriptor(data)]
-    timing: Part | None = None  # the graphic control extension waiting for its frame
-    looped = framed = False
+    frames = list(_frames(data))
+    reach = [bits for frame, bits in frames if not data[frame.image.start + 9] & 0x80]
+    out = [_screen_descriptor(data, max(reach, default=8))]
+    looped = False
+    for frame, bits in frames:
+        for part in frame.before:
+            if part.app in LOOPING_APPS and frame is frames[0][0] and not looped:
+                looped = True  # read before the first frame only; at most one
+                out.append(_loop(data, part))
+            elif part.app == ICC_APP:
+                out.append(data[part.start : part.end])
+        if frame.timing is not None:
+            out.append(_graphic_control(data, frame.timing))
+        out.extend(_frame(data, frame.image, bits))
+    out.append(bytes([TRAILER]))
+    return b"".join(out)
+
+
+@dataclass(frozen=True)
+class _Frame:
+    before: list[Part]  # the extensions since the previous frame, timing block aside
+    timing: Part | None  # its graphic control extension
+    image: Part
+
+
+def _frames(data: bytes) -> Iterator[tuple[_Frame, int]]:
+    """Every frame with the index bits it can reach: its LZW code size, or more when its
+    transparent index lies beyond (colour table entries past them are never shown)."""
+    before: list[Part] = []
+    timing: Part | None = None
     for part in _parts(data):
         if part.label == GRAPHIC_CONTROL:
             if timing is not None:
                 raise DamagedImage("A GIF frame has two timing blocks.")
             timing = part
         elif part.label == IMAGE:
-            if timing is not None:
-                out.append(_graphic_control(data, timing))
-                timing = None
-            out.extend(_frame(data, part))
-            framed = True
-        elif part.app in LOOPING_APPS and not framed and not looped:
-            # Read before the first frame only; at most one.
-            looped = True
-            out.append(_loop(data, part))
-        elif part.app == ICC_APP:
-            out.append(data[part.start : part.end])
-    out.append(bytes([TRAILER]))
-    return b"".join(out)
+            bits = data[part.start + 10 + _table_size(data[part.start + 9])]
+            if timing is not None and data[timing.start + 3] & 1:
+                bits = max(bits, _bits(data[timing.start + 6]))
+            yield _Frame(before, timing, part), bits
+            before, timing = [], None
+        else:
+            before.append(part)
 
 
-def _screen_descriptor(data: bytes) -> bytes:
-    """Header, logical screen descriptor and global colour table; table size and background
-    index only when there is a table (readers ignore them otherwise)."""
+def _bits(index: int) -> int:
+    """The fewest index bits (at least 1) that reach `index`."""
+    return max(1, index.bit_length())
+
+
+def _table(table: bytes, flags: int, bits: int) -> tuple[int, bytes]:
+    """A colour table cut to the 2**bits entries indices can reach (never below 2 entries)."""
+    size = flags & 7
+    if bits <= size:
+        size = bits - 1
+    return (flags & ~7) | size, table[: 3 * 2 ** (size + 1)]
+
+
+def _screen_descriptor(data: bytes, reach: int) -> bytes:
+    """Header, logical screen descriptor and global colour table (cut to what the frames that
+    use it and the background index reach); table size and background index only when there is
+    a table (readers ignore them otherwise)."""
     width, height, flags, background, aspect = struct.unpack_from("<HHBBB", data, 6)
-    end = _stream_start(data)
-    if not flags & 0x80:
+    table = data[SCREEN_END : _stream_start(data)]
+    if flags & 0x80:
+        flags, table = _table(table, flags, max(reach, _bits(background)))
+    else:
         flags, background = flags & 0x78, 0
-    fields = struct.pack("<HHBBB", width, height, flags, background, aspect)
-    return data[:6] + fields + data[SCREEN_END:end]
+    return data[:6] + struct.pack("<HHBBB", width, height, flags, background, aspect) + table
 
 
 def _graphic_control(data: bytes, part: Part) -> bytes:
@@ -133,14 +169,18 @@ def _loop(data: bytes, part: Part) -> bytes:
     return bytes([EXTENSION, APPLICATION, 11]) + part.app + b"\x03\x01" + count + b"\0"
 
 
-def _frame(data: bytes, part: Part) -> list[bytes]:
-    """Image descriptor (reserved bits 0, no table size without a table), local colour table,
-    code size and the LZW data in 255-byte sub-blocks (how data is split can carry bits)."""
+def _frame(data: bytes, part: Part, bits: int) -> list[bytes]:
+    """Image descriptor (reserved bits 0, no table size without a table), local colour table
+    cut to the entries `bits` reach, code size and the LZW data in 255-byte sub-blocks (how
+    data is split can carry bits)."""
     left, top, width, height, flags = struct.unpack_from("<4HB", data, part.start + 1)
     code_size = part.start + 10 + _table_size(flags)
-    flags &= 0xE7 if flags & 0x80 else 0x60
-    descriptor = struct.pack("<B4HB", IMAGE, left, top, width, height, flags)
     table = data[part.start + 10 : code_size]
+    if flags & 0x80:
+        flags, table = _table(table, flags & 0xE7, bits)
+    else:
+        flags &= 0x60
+    descriptor = struct.pack("<B4HB", IMAGE, left, top, width, height, flags)
     return [descriptor, table, *_lzw(data, code_size, part.end)]
 
 
