@@ -9,7 +9,8 @@ What a GIF can carry besides pixels:
 - data after the trailer.
 
 How we remove it: write a new stream from the parsed fields: the header and screen descriptor
-(table size and background index only with a global table), the global colour table, one
+(table size and background index only with a global table), the colour tables cut to the
+entries an index can reach (LZW code size, transparent and background index), one
 looping extension (sub-block 1, loop count) if it came before the first frame, every frame
 (image descriptor with reserved bits 0, local colour table, LZW data re-split into 255-byte
 sub-blocks) with its graphic control extension at its 4 bytes (reserved bits 0, transparent
