@@ -1,5 +1,10 @@
 """What every format scrubber hands back: the hidden-data `Block`s it found, and the image size.
 
+The rule (THREAT_MODEL.md): the output holds only what a decoder needs for the same pixels, plus
+orientation and a colour profile reduced to its colour data (`bot.formats.icc`). Every structure
+that survives is re-serialised from its parsed fields at its specified length, never copied
+whole; `bot.scrub.verify` proves it by re-parsing the output (fail closed).
+
 A format module has two pure functions over bytes:
 
     parse(data) -> Parsed      walk the container (bounded), list every metadata block
