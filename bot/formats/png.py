@@ -8,7 +8,9 @@ What a PNG can carry besides pixels:
 - unknown ancillary chunks (anything a tool chose to store) and data after IEND.
 
 How we remove it: copy the chunks that decode or colour the picture byte for byte (critical
-chunks, colour and display chunks, APNG animation chunks) and drop every other chunk. When the
+chunks, colour and display chunks, APNG animation chunks) and drop every other chunk. The iCCP
+profile is rebuilt with only its colour data (`bot.formats.icc`) under a neutral name, and
+compressed again deterministically; a profile that holds nothing valid is dropped. When the
 picture had a non-default EXIF orientation we write a minimal eXIf holding only that orientation.
 Compressed text is never inflated past a small bound just to report it.
 """
@@ -19,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from bot.errors import DamagedImage, TooLarge, UnsupportedFormat
+from bot.formats import icc
 from bot.formats.base import Block, BlockKind, Format, Parsed, need
 from bot.metadata import exif
 
@@ -28,6 +31,7 @@ MAX_DIMENSION = 2**31 - 1  # also the largest chunk length PNG allows
 TEXT_LIMIT = 64 * 1024  # how much inflated text we read to report one text chunk
 PROFILE_LIMIT = 2 * 1024 * 1024  # XMP packets and hex-encoded raw profiles are larger
 INFLATE_BUDGET = 16 * 1024 * 1024  # inflated bytes per file, over all text chunks
+ICC_NAME = b"ICC Profile"  # the neutral iCCP profile name we write
 
 CRITICAL = frozenset({b"IHDR", b"PLTE", b"IDAT", b"IEND"})
 # Chunks that decode, colour or animate the picture: copied unchanged.
@@ -92,8 +96,12 @@ def strip(data: bytes, parsed: Parsed) -> bytes:
     """Copy the kept chunks; add a minimal eXIf after IHDR when the orientation is not 1."""
     out = [SIGNATURE]
     rotation = _orientation(parsed)
+    profile = _iccp(parsed)
     for chunk in _chunks(data):
-        if chunk.type in KEPT:
+        if chunk.type == b"iCCP":
+            out.append(profile)
+            profile = b""  # one profile, where the first iCCP was
+        elif chunk.type in KEPT:
             out.append(data[chunk.start : chunk.end])
         if chunk.type == b"IHDR" and rotation != 1:
             out.append(_chunk(b"eXIf", exif.minimal(rotation)))
@@ -185,6 +193,15 @@ def _blocks(data: bytes, chunk: Chunk, budget: _Budget) -> Iterator[Block]:
         yield Block(BlockKind.C2PA, "PNG caBX chunk", body)
     else:
         yield Block(BlockKind.OTHER, f"PNG {kind.decode('ascii')} chunk", body)
+
+
+def _iccp(parsed: Parsed) -> bytes:
+    """The iCCP chunk we write: the rebuilt profile, neutral name, zlib level 9; or nothing."""
+    found = next((b.data for b in parsed.blocks if b.kind is BlockKind.ICC), None)
+    profile = icc.clean(found) if found else None
+    if not profile:
+        return b""
+    return _chunk(b"iCCP", ICC_NAME + b"\0\0" + zlib.compress(profile, 9))
 
 
 def _icc(body: bytes, budget: _Budget) -> bytes:
