@@ -5,7 +5,9 @@ What a WebP can carry besides pixels:
 - an XMP chunk ("XMP "): the XMP packet;
 - unknown chunks, at the top level or inside animation frames, and data after the RIFF end.
 
-How we remove it: copy VP8X, ICCP, ANIM, ALPH, VP8 and VP8L chunks byte for byte, rebuild each
+How we remove it: rebuild the ICCP profile with only its colour data (`bot.formats.icc`;
+dropped, with its VP8X flag, when it holds nothing valid), copy VP8X, ANIM, ALPH, VP8 and VP8L
+chunks byte for byte, rebuild each
 ANMF frame from its header and image chunks, drop everything else, then fix the VP8X flags and the
 RIFF size. When an extended file's EXIF orientation was not 1 we write an EXIF chunk holding
 only the orientation and keep the VP8X EXIF flag set.
@@ -16,12 +18,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from bot.errors import DamagedImage, TooLarge
+from bot.formats import icc
 from bot.formats.base import Block, BlockKind, Format, Parsed, need
 from bot.metadata import exif
 
 MAX_CHUNKS = 100_000  # a long animation has a few thousand frames
 FRAME_HEADER = 16  # ANMF: x, y, width - 1, height - 1, duration (24 bits each) and flags
 EXIF_FLAG, XMP_FLAG = 0x08, 0x04  # VP8X flags we rewrite; ICC, alpha and animation stay
+ICC_FLAG = 0x20  # cleared when the profile is dropped
 KEPT = frozenset({b"VP8X", b"ICCP", b"ANIM", b"ALPH", b"VP8 ", b"VP8L"})
 FRAME_KEPT = frozenset({b"ALPH", b"VP8 ", b"VP8L"})  # the image chunks inside an ANMF frame
 XMP_CHUNKS = frozenset({b"XMP ", b"XMP\0"})  # the second is written by some tools
@@ -62,9 +66,15 @@ def strip(data: bytes, parsed: Parsed) -> bytes:
     # Only an extended file carries EXIF: readers ignore chunks after a simple file's bitstream.
     rotation = _orientation(parsed) if chunks[0].fourcc == b"VP8X" else 1
     body: list[bytes] = []
+    found = next((b.data for b in parsed.blocks if b.kind is BlockKind.ICC), None)
+    profile = icc.clean(found) if found else None
     for chunk in chunks:
         if chunk.fourcc == b"VP8X":
-            body.append(_vp8x(data, chunk, rotation != 1))
+            body.append(_vp8x(data, chunk, rotation != 1, profile is not None))
+        elif chunk.fourcc == b"ICCP":
+            if profile:
+                body.append(_chunk(b"ICCP", profile))
+            profile = b""  # one profile, where the first ICCP was
         elif chunk.fourcc == b"ANMF":
             body.append(_frame(data, chunk))
         elif chunk.fourcc in KEPT:
@@ -168,10 +178,10 @@ def _frame(data: bytes, chunk: Chunk) -> bytes:
     return _chunk(b"ANMF", header + b"".join(inner))
 
 
-def _vp8x(data: bytes, chunk: Chunk, with_exif: bool) -> bytes:
+def _vp8x(data: bytes, chunk: Chunk, with_exif: bool, with_icc: bool = True) -> bytes:
     """The VP8X chunk with the XMP flag cleared and the EXIF flag set only for orientation."""
     payload = bytearray(chunk.payload(data))
-    payload[0] &= ~(EXIF_FLAG | XMP_FLAG) & 0xFF
+    payload[0] &= ~(EXIF_FLAG | XMP_FLAG | (0 if with_icc else ICC_FLAG)) & 0xFF
     if with_exif:
         payload[0] |= EXIF_FLAG
     return _chunk(b"VP8X", bytes(payload))
