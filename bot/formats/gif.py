@@ -9,9 +9,10 @@ What a GIF can carry besides pixels:
 - data after the trailer.
 
 How we remove it: copy the header, screen descriptor and colour table, every frame (image
-descriptor, colour table and LZW data) with its graphic control extension, the looping
-extension and the ICC profile extension byte for byte, and drop everything else. Every
-sub-block chain is walked with bounds; nothing is decompressed.
+descriptor, colour table and LZW data) with its graphic control extension and the looping
+extension byte for byte, rebuild the ICC profile extension from the profile with only its
+colour data (`bot.formats.icc`; dropped when it holds nothing valid), and drop everything
+else. Every sub-block chain is walked with bounds; nothing is decompressed.
 """
 
 import struct
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from bot.errors import DamagedImage, TooLarge
+from bot.formats import icc
 from bot.formats.base import Block, BlockKind, Format, Parsed, need
 
 HEADERS = (b"GIF87a", b"GIF89a")
@@ -78,9 +80,28 @@ def parse(data: bytes) -> Parsed:
 def strip(data: bytes, parsed: Parsed) -> bytes:
     """The header, screen and colour table, then only the kept parts, then the trailer."""
     out = [data[: _stream_start(data)]]
-    out.extend(data[part.start : part.end] for part in _parts(data) if part.kept)
+    profile = _icc_extension(parsed)
+    for part in _parts(data):
+        if part.app == ICC_APP and part.label == APPLICATION:
+            out.append(profile)
+            profile = b""  # one profile, where the first one was
+        elif part.kept:
+            out.append(data[part.start : part.end])
     out.append(bytes([TRAILER]))
     return b"".join(out)
+
+
+def _icc_extension(parsed: Parsed) -> bytes:
+    """The ICCRGBG1012 application extension holding the rebuilt profile, or nothing."""
+    found = next((b.data for b in parsed.blocks if b.kind is BlockKind.ICC), None)
+    profile = icc.clean(found) if found else None
+    if not profile:
+        return b""
+    blocks = b"".join(
+        bytes([len(piece)]) + piece
+        for piece in (profile[i : i + 255] for i in range(0, len(profile), 255))
+    )
+    return bytes([EXTENSION, APPLICATION, 11]) + ICC_APP + blocks + b"\0"
 
 
 def _screen(data: bytes) -> tuple[int, int]:
