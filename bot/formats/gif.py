@@ -230,4 +230,8 @@ def _xmp(raw: bytes) -> bytes:
     return raw[:cut] if cut >= 0 else raw
 
 
-FORMAT = Format("gif", "image/gif", "gif", parse, strip)
+def accepts(head: bytes) -> bool:
+    return head[:6] in HEADERS
+
+
+FORMAT = Format("gif", "image/gif", "gif", parse, strip, accepts=accepts)

@@ -990,5 +990,23 @@ def strip(data: bytes, parsed: Parsed) -> bytes:
     return bytes(out)
 
 
-FORMAT = Format("heif", "image/heic", "heic", parse, strip)
-AVIF_FORMAT = Format("avif", "image/avif", "avif", parse, strip)
+def _brand_format(head: bytes) -> str | None:
+    """'heif' or 'avif' for an ISO file whose brands name one, else None."""
+    if head[4:8] != b"ftyp":
+        return None
+    try:
+        return sniff_brand(head, FORMAT).name
+    except UnsupportedFormat:
+        return None
+
+
+def accepts(head: bytes) -> bool:
+    return _brand_format(head) == "heif"
+
+
+def accepts_avif(head: bytes) -> bool:
+    return _brand_format(head) == "avif"
+
+
+FORMAT = Format("heif", "image/heic", "heic", parse, strip, accepts=accepts, label="HEIC")
+AVIF_FORMAT = Format("avif", "image/avif", "avif", parse, strip, accepts=accepts_avif)

@@ -269,4 +269,8 @@ def _keep(marker: int, payload: memoryview) -> bool:
     return not (APP0 <= marker <= APP15 or marker == COM)
 
 
-FORMAT = Format("jpeg", "image/jpeg", "jpg", parse, strip)
+def accepts(head: bytes) -> bool:
+    return head.startswith(b"\xff\xd8\xff")
+
+
+FORMAT = Format("jpeg", "image/jpeg", "jpg", parse, strip, accepts=accepts)

@@ -286,4 +286,8 @@ def _chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
 
 
-FORMAT = Format("png", "image/png", "png", parse, strip)
+def accepts(head: bytes) -> bool:
+    return head.startswith(SIGNATURE)
+
+
+FORMAT = Format("png", "image/png", "png", parse, strip, accepts=accepts)

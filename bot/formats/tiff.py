@@ -274,4 +274,8 @@ def _align(out: bytearray) -> None:
         out += b"\0"
 
 
-FORMAT = Format("tiff", "image/tiff", "tif", parse, strip)
+def accepts(head: bytes) -> bool:
+    return head[:4] in (b"II*\0", b"MM\0*")
+
+
+FORMAT = Format("tiff", "image/tiff", "tif", parse, strip, accepts=accepts)

@@ -208,4 +208,8 @@ def _chunk(fourcc: bytes, payload: bytes) -> bytes:
     return fourcc + struct.pack("<I", len(payload)) + payload + pad
 
 
-FORMAT = Format("webp", "image/webp", "webp", parse, strip)
+def accepts(head: bytes) -> bool:
+    return head[:4] == b"RIFF" and head[8:12] == b"WEBP"
+
+
+FORMAT = Format("webp", "image/webp", "webp", parse, strip, accepts=accepts, label="WebP")
