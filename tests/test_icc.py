@@ -188,7 +188,10 @@ def _matrix_tags(codes: list[bytes], gamma: float = 2.2) -> list[tuple[bytes, by
         (b"rTRC", curve),
         (b"gTRC", para),
         (b"bTRC", curve),
-        (b"chad", b"sf32" + b"".join(_s15(v) for v in (1, 0, 0, 0, 1, 0, 0, 0, 1)) + codes[3]),
+        (
+            b"chad",
+            b"sf32\0\0\0\0" + b"".join(_s15(v) for v in (1, 0, 0, 0, 1, 0, 0, 0, 1)) + codes[3],
+        ),
     ]
 
 
