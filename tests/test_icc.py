@@ -376,6 +376,14 @@ def test_a_colour_tag_we_cannot_read_falls_back_to_the_claimed_space() -> None:
     assert icc.clean(_profile(claims_p3)) == icc.display_p3()
     with pytest.raises(DamagedImage):
         icc.clean(_profile([*tags, (b"desc", _text(b"mluc", b"Studio 4"))]))
+    with pytest.raises(DamagedImage):  # the description decides, not a mention elsewhere
+        icc.clean(
+            _profile(
+                [*tags, (b"desc", _text(b"mluc", b"Wide")), (b"cprt", _text(b"mluc", b"not sRGB"))]
+            )
+        )
+    float_lut = [*_matrix_tags(_codes(4, 4)), (b"D2B0", b"mpet\0\0\0\0" + bytes(16))]
+    assert icc.clean(_profile([*float_lut, (b"desc", _text(b"mluc", b"sRGB"))])) == icc.srgb()
     assert not icc.is_canonical(_profile(tags))
 
 

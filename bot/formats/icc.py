@@ -62,6 +62,11 @@ RENDERING_TAGS = frozenset(
         b"cicp",
     }
 )
+# Float LUTs (multiProcessElementType) take precedence over A2B/B2A in littleCMS; we do not
+# rebuild them, and dropping them would change colours, so a profile with them is not rebuilt.
+FLOAT_LUT_TAGS = frozenset(
+    {b"D2B0", b"D2B1", b"D2B2", b"D2B3", b"B2D0", b"B2D1", b"B2D2", b"B2D3"}
+)
 # Tags whose text says who or what made the profile: reported as findings, then dropped.
 NAMING_TAGS = (b"desc", b"cprt", b"dmnd", b"dmdd")
 
@@ -127,7 +132,8 @@ def _clean(profile: bytes) -> bytes | None:
         standard = _claimed_standard(profile)
         return standard() if standard else None
     except BadProfile as error:
-        standard = _claimed_standard(profile)
+        names = named(profile)  # the table is sound: the description says what it claims
+        standard = _claimed_standard(names[0].encode("utf-8")) if names else None
         if standard is None:
             raise DamagedImage(
                 "The picture's colour profile is damaged, so its colours cannot be kept."
@@ -148,6 +154,8 @@ def rebuild(parsed: Profile) -> bytes:
     version = parsed.version
     if not 2 <= version <= 4:
         raise BadProfile("version")
+    if any(sig in FLOAT_LUT_TAGS for sig, _ in parsed.tags):
+        raise BadProfile("float LUTs")
     tags = [(sig, _tag(sig, data)) for sig, data in parsed.tags if sig in RENDERING_TAGS]
     if not tags:
         raise BadProfile("no colour data")
@@ -483,7 +491,7 @@ def display_p3() -> bytes:
 
 
 def _claimed_standard(profile: bytes) -> Callable[[], bytes] | None:
-    """The standard profile a damaged one names itself as, from the raw bytes."""
+    """The standard profile a damaged one names itself as, from its description or raw bytes."""
     head = profile[: 64 * 1024]
     lowered = head.replace(b"\0", b"").lower()  # UTF-16 text too
     if b"display p3" in lowered:
