@@ -38,6 +38,18 @@ GRID = Image.frombytes(
     ),
 )
 GREY = Image.frombytes("L", (256, 1), bytes(range(256)))
+CMYK_GRID = Image.frombytes(
+    "CMYK",
+    (16 * 16 * 16, 16),
+    bytes(
+        v
+        for c in range(0, 256, 17)
+        for m in range(0, 256, 17)
+        for y in range(0, 256, 17)
+        for k in range(0, 256, 17)
+        for v in (c, m, y, k)
+    ),
+)
 
 
 @functools.cache
@@ -70,13 +82,14 @@ def _cms(profile: bytes) -> ImageCms.ImageCmsProfile:
 
 def _rendered(profile: bytes, intent: int, inverse: bool = False) -> bytes:
     """The grid transformed from `profile` to sRGB (or from sRGB to `profile`)."""
-    grey = profile[16:20] == b"GRAY"
-    mode = "L" if grey else "RGB"
+    mode, grid = {b"GRAY": ("L", GREY), b"CMYK": ("CMYK", CMYK_GRID)}.get(
+        profile[16:20], ("RGB", GRID)
+    )
     source, target = (SRGB, _cms(profile)) if inverse else (_cms(profile), SRGB)
     transform = ImageCms.buildTransform(
         source, target, "RGB" if inverse else mode, mode if inverse else "RGB", intent
     )
-    return ImageCms.applyTransform(GRID if inverse or not grey else GREY, transform).tobytes()
+    return ImageCms.applyTransform(GRID if inverse else grid, transform).tobytes()
 
 
 def assert_same_colours(original: bytes, rebuilt: bytes, *, inverse: bool = False) -> None:
@@ -357,6 +370,32 @@ def test_lut_a_to_b_elements_are_rebuilt_without_what_lies_between() -> None:
     assert len(curves) == 9
     assert all(rebuilt[i + 14 : i + 16] == b"\0\0" for i in curves)  # padding zeroed
     assert icc.is_canonical(rebuilt)
+
+
+def test_a_cmyk_lut_loses_what_its_unused_matrix_held() -> None:
+    """A lut16Type with four inputs: its matrix is never applied, so it may hold a code."""
+    rng = random.Random(4)
+    codes = _codes(44, 5)
+    head = b"mft2\0\0\0\0" + bytes((4, 3, 5, 0)) + b"".join(codes[:4]) + codes[4][:4]
+    lut = head + struct.pack(">HH", 2, 2) + struct.pack(">HH", 0, 65535) * 4
+    lut += _clut(rng, 4, 3, 5, 2) + struct.pack(">HH", 0, 65535) * 3
+    profile = _profile(
+        [(b"wtpt", _xyz(0.9642, 1.0, 0.8249)), (b"A2B0", lut)],
+        version=2,
+        space=b"CMYK",
+        pcs=b"Lab ",
+        cls=b"prtr",
+    )
+    rebuilt = icc.clean(profile)
+    assert rebuilt is not None
+    assert_same_colours(profile, rebuilt)
+    assert_absent(codes[:4], rebuilt)
+    assert icc.IDENTITY in rebuilt
+
+
+def test_unknown_colour_spaces_are_not_rebuilt() -> None:
+    with pytest.raises(DamagedImage):
+        icc.clean(_profile(_matrix_tags(_codes(6, 4)), space=b"K123"))
 
 
 # --- damaged profiles ---

@@ -37,6 +37,13 @@ MAX_CURVE = 65_536  # entries of one sampled curve
 MAX_CHANNELS = 15  # the most colour channels ICC allows (15CLR)
 D50 = bytes.fromhex("0000f6d6 00010000 0000d32d")  # the PCS illuminant, as s15Fixed16 XYZ
 NEUTRAL_NAME = "ICC Profile"
+IDENTITY = b"".join(struct.pack(">i", v) for v in (65536, 0, 0, 0, 65536, 0, 0, 0, 65536))
+CLASSES = frozenset({b"scnr", b"mntr", b"prtr", b"link", b"spac", b"abst", b"nmcl"})
+SPACES = frozenset(
+    {b"XYZ ", b"Lab ", b"Luv ", b"YCbr", b"Yxy ", b"RGB ", b"GRAY", b"HSV ", b"HLS ", b"CMYK"}
+    | {b"CMY "}
+    | {f"{n:X}CLR".encode() for n in range(2, 16)}
+)
 
 # The tags that change how colours render, kept (rebuilt); every other tag is dropped.
 RENDERING_TAGS = frozenset(
@@ -154,6 +161,9 @@ def rebuild(parsed: Profile) -> bytes:
     version = parsed.version
     if not 2 <= version <= 4:
         raise BadProfile("version")
+    cls, space, pcs = parsed.header[12:16], parsed.header[16:20], parsed.header[20:24]
+    if cls not in CLASSES or space not in SPACES or pcs not in SPACES:
+        raise BadProfile("class or colour space")
     if any(sig in FLOAT_LUT_TAGS for sig, _ in parsed.tags):
         raise BadProfile("float LUTs")
     tags = [(sig, _tag(sig, data)) for sig, data in parsed.tags if sig in RENDERING_TAGS]
@@ -191,7 +201,8 @@ def _header(found: bytes, size: int) -> bytes:
     (intent,) = struct.unpack_from(">I", found, 64)
     out = bytearray(HEADER)
     struct.pack_into(">I", out, 0, size)
-    out[8:10] = found[8:10]  # major version, minor and bug-fix version
+    out[8] = found[8]  # major version
+    out[9] = found[9] & 0xF0  # minor version; the bug-fix version changes nothing we keep
     out[12:24] = found[12:24]  # device class, colour space, PCS
     out[36:40] = b"acsp"
     struct.pack_into(">I", out, 64, intent if intent <= 3 else 0)
@@ -307,7 +318,9 @@ def _lut(data: bytes, precision: int) -> bytes:
     end = start + precision * (inputs * in_entries + points * outputs + outputs * out_entries)
     _need(data, end)
     kind = b"mft1" if precision == 1 else b"mft2"
-    return kind + b"\0\0\0\0" + data[8:11] + b"\0" + data[12:end]
+    # The matrix applies to three input channels only; otherwise it is unused: identity.
+    matrix = data[12:48] if inputs == 3 else IDENTITY
+    return kind + b"\0\0\0\0" + data[8:11] + b"\0" + matrix + data[48:end]
 
 
 def _grid_points(grid: list[int], limit: int) -> int:
