@@ -9,6 +9,7 @@ import functools
 import gc
 import hashlib
 import io
+import os
 import random
 import struct
 import time
@@ -16,6 +17,8 @@ import types
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageCms
 
 from bot import scrub
@@ -489,3 +492,52 @@ def test_rebuilding_a_typical_profile_takes_well_under_a_millisecond() -> None:
             rebuild(profile)
     per_profile = (time.perf_counter() - start) / (20 * len(samples))
     assert per_profile < 0.0005
+
+
+# --- fuzzing: hostile numbers in every field the parser reads ---
+
+
+def _fuzz_seeds() -> list[bytes]:
+    lut = b"mft2\0\0\0\0" + bytes((3, 3, 2, 0)) + icc.IDENTITY + struct.pack(">HH", 2, 2)
+    lut += struct.pack(">HH", 0, 65535) * 3 + bytes(2 * 3 * 8) + struct.pack(">HH", 0, 65535) * 3
+    return [
+        _profile([*_matrix_tags(_codes(20, 4)), (b"desc", _text(b"mluc", b"sRGB"))]),
+        _profile([(b"wtpt", _xyz(0.9642, 1.0, 0.8249)), (b"A2B0", lut)], version=2, cls=b"scnr"),
+        icc.display_p3(),
+    ]
+
+
+_EXAMPLES = int(os.environ.get("SCRUBBOT_FUZZ_EXAMPLES", "60"))
+
+
+@settings(max_examples=_EXAMPLES, derandomize=True, deadline=None)
+@given(
+    seed=st.sampled_from(_fuzz_seeds()),
+    edits=st.lists(
+        st.tuples(
+            st.integers(0, 2000),
+            st.sampled_from([0, 1, 2, 0xFF, 0x7FFFFFFF, 0xFFFFFFFF, 128, 132, 4096]),
+            st.sampled_from([1, 2, 4]),
+        ),
+        max_size=6,
+    ),
+    cut=st.integers(0, 3000),
+)
+def test_hostile_profiles_give_a_profile_none_or_a_refusal(
+    seed: bytes, edits: list[tuple[int, int, int]], cut: int
+) -> None:
+    data = bytearray(seed)
+    for offset, value, width in edits:
+        if offset + width <= len(data):
+            data[offset : offset + width] = (value & (2 ** (8 * width) - 1)).to_bytes(width, "big")
+    hostile = bytes(data[: max(cut, 1)])
+    start = time.perf_counter()
+    try:
+        result = icc.clean(hostile)
+    except DamagedImage:
+        result = None
+    icc.named(hostile)
+    assert time.perf_counter() - start < 0.5
+    if result is not None:
+        assert icc.is_canonical(result)
+        assert icc.clean(result) == result
