@@ -5,7 +5,8 @@ Texts that only make sense on one network (Telegram's "send as file" hint) live 
 
 from bot.errors import DamagedImage, NotClean, ScrubError, TooLarge, UnsupportedFormat
 from bot.findings import Kind
-from bot.i18n import translations
+from bot.i18n import babel_locale, translations
+from bot.scrub import supported
 from bot.store import CLEANED, REFUSED, Counts
 
 
@@ -13,9 +14,11 @@ def refusal(error: ScrubError, language: str) -> str:
     """Why a file was not cleaned, without any detail from the file itself."""
     _ = translations(language).gettext
     if isinstance(error, UnsupportedFormat):
-        return _(
-            "This file is not a photo I can clean. I can clean JPEG, PNG, WebP, GIF, TIFF, HEIC "
-            "and AVIF files."
+        from babel.lists import format_list
+
+        formats = format_list(list(supported()), locale=babel_locale(language))  # the registry
+        return _("This file is not a photo I can clean. I can clean {formats} files.").format(
+            formats=formats
         )
     if isinstance(error, DamagedImage):
         return _("This file is damaged or incomplete, so I could not clean it.")

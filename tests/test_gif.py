@@ -13,6 +13,7 @@ from PIL import Image
 from bot.errors import DamagedImage, ScrubError, TooLarge
 from bot.formats import gif
 from bot.formats.base import BlockKind
+from bot.formats.icc import srgb
 from bot.scrub import Limits, inspect, scrub
 from tests.conftest import corpus_params
 from tests.pictures import (
@@ -99,7 +100,7 @@ def test_planted_metadata_is_found_and_removed(seed: int, exiftool: str, tmp_pat
 
 
 def test_extensions_are_sorted_into_kept_and_dropped() -> None:
-    icc = b"\0\0\x01\x00fake colour profile" * 20
+    icc = srgb()  # a profile as we write it, so kept byte for byte
     grid = bytes([12, 0, 0, 0, 0, 16, 0, 10, 0, 8, 8, 1, 0])  # position, cell size, colours
     kept = extension(0xFF, b"\x01\x00\x00", app=b"NETSCAPE2.0") + extension(
         0xFF, icc, app=b"ICCRGBG1012"

@@ -13,6 +13,7 @@ from PIL import Image
 from bot.errors import DamagedImage, ScrubError, TooLarge
 from bot.formats import webp
 from bot.formats.base import BlockKind
+from bot.formats.icc import srgb
 from bot.metadata import exif
 from bot.scrub import Limits, inspect, scrub
 from tests.conftest import corpus_params
@@ -155,7 +156,7 @@ def test_planted_metadata_is_found_and_removed(
 
 
 def test_icc_profile_is_kept() -> None:
-    icc = b"\0\0\0\x20fake colour profile...."
+    icc = srgb()  # a profile as we write it, so kept byte for byte
     data = riff(vp8x(0x20, 24, 16), chunk(b"ICCP", icc), bitstream(lossless=True))
     assert [(b.kind, b.data) for b in webp.parse(data).blocks] == [(BlockKind.ICC, icc)]
     assert scrub(data).data == data

@@ -10,13 +10,14 @@ What a GIF can carry besides pixels:
 
 How we remove it: write a new stream from the parsed fields: the header and screen descriptor
 (table size and background index only with a global table), the colour tables cut to the
-entries an index can reach (LZW code size, transparent and background index), one
-looping extension (sub-block 1, loop count) if it came before the first frame, every frame
-(image descriptor with reserved bits 0, local colour table, LZW data re-split into 255-byte
+entries an index can reach (LZW code size, transparent and background index), one looping
+extension (sub-block 1, loop count) if it came before the first frame, every frame (image
+descriptor with reserved bits 0, local colour table, LZW data re-split into 255-byte
 sub-blocks) with its graphic control extension at its 4 bytes (reserved bits 0, transparent
-index 0 unless used), the ICC profile extension, and drop everything else. Every sub-block chain
-is walked with bounds; nothing is decompressed (THREAT_MODEL.md: what may hide in the LZW data
-and in colour table entries no pixel uses).
+index 0 unless used), the ICC profile extension rebuilt from the profile with only its colour
+data (`bot.formats.icc`; dropped when it holds nothing valid), and drop everything else. Every
+sub-block chain is walked with bounds; nothing is decompressed (THREAT_MODEL.md: what may hide
+in the LZW data and in colour table entries no pixel uses).
 """
 
 import struct
@@ -24,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from bot.errors import DamagedImage, TooLarge
+from bot.formats import icc
 from bot.formats.base import Block, BlockKind, Format, Parsed, need
 
 HEADERS = (b"GIF87a", b"GIF89a")
@@ -86,13 +88,15 @@ def strip(data: bytes, parsed: Parsed) -> bytes:
     reach = [bits for frame, bits in frames if not data[frame.image.start + 9] & 0x80]
     out = [_screen_descriptor(data, max(reach, default=8))]
     looped = False
+    profile = _icc_extension(parsed)
     for frame, bits in frames:
         for part in frame.before:
             if part.app in LOOPING_APPS and frame is frames[0][0] and not looped:
                 looped = True  # read before the first frame only; at most one
                 out.append(_loop(data, part))
-            elif part.app == ICC_APP:
-                out.append(data[part.start : part.end])
+            elif part.app == ICC_APP and part.label == APPLICATION:
+                out.append(profile)
+                profile = b""  # one profile, where the first one was
         if frame.timing is not None:
             out.append(_graphic_control(data, frame.timing))
         out.extend(_frame(data, frame.image, bits))
@@ -203,6 +207,19 @@ def _lzw(data: bytes, code_size: int, end: int) -> list[bytes]:
         piece = payload[at : at + 255]
         pieces += [bytes([len(piece)]), piece]
     return [*pieces, b"\0"]
+
+
+def _icc_extension(parsed: Parsed) -> bytes:
+    """The ICCRGBG1012 application extension holding the rebuilt profile, or nothing."""
+    found = next((b.data for b in parsed.blocks if b.kind is BlockKind.ICC), None)
+    profile = icc.clean(found) if found else None
+    if not profile:
+        return b""
+    blocks = b"".join(
+        bytes([len(piece)]) + piece
+        for piece in (profile[i : i + 255] for i in range(0, len(profile), 255))
+    )
+    return bytes([EXTENSION, APPLICATION, 11]) + ICC_APP + blocks + b"\0"
 
 
 def _screen(data: bytes) -> tuple[int, int]:
@@ -331,4 +348,8 @@ def _xmp(raw: bytes) -> bytes:
     return raw[:cut] if cut >= 0 else raw
 
 
-FORMAT = Format("gif", "image/gif", "gif", parse, strip)
+def accepts(head: bytes) -> bool:
+    return head[:6] in HEADERS
+
+
+FORMAT = Format("gif", "image/gif", "gif", parse, strip, accepts=accepts)

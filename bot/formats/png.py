@@ -9,9 +9,11 @@ What a PNG can carry besides pixels:
 
 How we remove it: write a new file from the parsed fields of the chunks a decoder needs for the
 same pixels, each at the length its specification gives (see `_Writer`): IHDR, PLTE, tRNS,
-the colour and display chunks (sRGB, gAMA, cHRM, cICP, sBIT, pHYs, bKGD, iCCP) and the APNG
-chunks (acTL, fcTL, fdAT with renumbered sequence numbers); the picture data (IDAT, fdAT) is
-re-split into fixed-size chunks. Every other chunk is dropped. When the picture had a
+the colour and display chunks (sRGB, gAMA, cHRM, cICP, sBIT, pHYs, bKGD) and the APNG chunks
+(acTL, fcTL, fdAT with renumbered sequence numbers); the picture data (IDAT, fdAT) is re-split
+into fixed-size chunks. The iCCP profile is rebuilt with only its colour data
+(`bot.formats.icc`) under a neutral name and compressed again deterministically; a profile that
+holds nothing valid is dropped. Every other chunk is dropped. When the picture had a
 non-default EXIF orientation we write a minimal eXIf holding only that orientation. Compressed
 text is never inflated past a small bound just to report it; the picture data is never inflated
 (THREAT_MODEL.md: what may still hide inside it).
@@ -23,6 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from bot.errors import DamagedImage, TooLarge, UnsupportedFormat
+from bot.formats import icc
 from bot.formats.base import Block, BlockKind, Format, Parsed, need
 from bot.metadata import exif, xmp
 
@@ -32,6 +35,7 @@ MAX_DIMENSION = 2**31 - 1  # also the largest chunk length PNG allows
 TEXT_LIMIT = 64 * 1024  # how much inflated text we read to report one text chunk
 PROFILE_LIMIT = 2 * 1024 * 1024  # XMP packets and hex-encoded raw profiles are larger
 INFLATE_BUDGET = 16 * 1024 * 1024  # inflated bytes per file, over all text chunks
+ICC_NAME = b"ICC Profile"  # the neutral iCCP profile name we write
 
 CRITICAL = frozenset({b"IHDR", b"PLTE", b"IDAT", b"IEND"})
 # Chunks that decode, colour or animate the picture: copied unchanged.
@@ -99,7 +103,12 @@ def strip(data: bytes, parsed: Parsed) -> bytes:
         chunks = [Chunk(kind.to_bytes(4), start, end) for kind, start, end in parsed.layout]
     else:
         chunks = list(_chunks(data))
-    writer = _Writer(data, _header(data, chunks), _orientation(parsed), _declared(data, chunks))
+    header, rotation, declared = (
+        _header(data, chunks),
+        _orientation(parsed),
+        _declared(data, chunks),
+    )
+    writer = _Writer(data, header, rotation, declared, _iccp(parsed))
     for chunk in chunks:
         writer.add(chunk)
     return writer.finish()
@@ -189,8 +198,11 @@ class _Writer:
     animation frames after it; at most one of each; everything else is dropped.
     """
 
-    def __init__(self, data: bytes, header: Header, rotation: int, declared: int) -> None:
+    def __init__(
+        self, data: bytes, header: Header, rotation: int, declared: int, profile: bytes
+    ) -> None:
         self.data, self.header, self.rotation = data, header, rotation
+        self.profile = profile  # the iCCP chunk bot.formats.icc rebuilt, or b""
         self.declared = declared  # frames the acTL announces; 0 for a still picture
         self.out: list[bytes | memoryview] = [SIGNATURE]
         self.seen: set[bytes] = set()
@@ -315,7 +327,8 @@ class _Writer:
         self.fixed(b"sBIT", body, size, all(1 <= bits <= depth for bits in body[:size]))
 
     def iccp(self, body: bytes) -> None:
-        self._write(b"iCCP", body)
+        if self.profile:  # the first iCCP; a profile that holds nothing valid is dropped
+            self.out.append(self.profile)
 
     def actl(self, body: bytes) -> None:
         self.actl_at = len(self.out)
@@ -449,6 +462,15 @@ def _blocks(data: bytes, chunk: Chunk, budget: _Budget) -> Iterator[Block]:
         yield Block(BlockKind.OTHER, f"PNG {kind.decode('ascii')} chunk", body)
 
 
+def _iccp(parsed: Parsed) -> bytes:
+    """The iCCP chunk we write: the rebuilt profile, neutral name, zlib level 9; or nothing."""
+    found = next((b.data for b in parsed.blocks if b.kind is BlockKind.ICC), None)
+    profile = icc.clean(found) if found else None
+    if not profile:
+        return b""
+    return _chunk(b"iCCP", ICC_NAME + b"\0\0" + zlib.compress(profile, 9))
+
+
 def _icc(body: bytes, budget: _Budget) -> bytes:
     _, _, rest = body.partition(b"\0")
     return budget.inflate(rest[1:], PROFILE_LIMIT)
@@ -535,4 +557,8 @@ def _chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
 
 
-FORMAT = Format("png", "image/png", "png", parse, strip)
+def accepts(head: bytes) -> bool:
+    return head.startswith(SIGNATURE)
+
+
+FORMAT = Format("png", "image/png", "png", parse, strip, accepts=accepts)

@@ -7,12 +7,14 @@ What a WebP can carry besides pixels:
 
 How we remove it: write a new RIFF from the parsed fields. A simple file keeps its first
 bitstream chunk only. An extended file gets a VP8X of 10 bytes (flags from what is kept,
-reserved bits 0), the first ICCP, then either ANIM (6 bytes) and every ANMF frame (16-byte
-header, reserved bits 0) or the still picture; a picture, still or frame, is one bitstream with
-the ALPH chunk before it when it is VP8 (uncompressed alpha cut at width x height bytes). Pad
-bytes are written as 0; every other chunk is dropped. When an extended file's EXIF orientation
-was not 1 we write an EXIF chunk holding only the orientation and set the VP8X EXIF flag. The
-bitstreams are copied as they are: what may hide inside them is in THREAT_MODEL.md.
+reserved bits 0), the ICCP profile rebuilt with only its colour data (`bot.formats.icc`;
+dropped, with its VP8X flag, when it holds nothing valid), then either ANIM (6 bytes) and every
+ANMF frame (16-byte header, reserved bits 0) or the still picture; a picture, still or frame, is
+one bitstream with the ALPH chunk before it when it is VP8 (uncompressed alpha cut at width x
+height bytes). Pad bytes are written as 0; every other chunk is dropped. When an extended
+file's EXIF orientation was not 1 we write an EXIF chunk holding only the orientation and set
+the VP8X EXIF flag. The bitstreams are copied as they are: what may hide inside them is in
+THREAT_MODEL.md.
 """
 
 import struct
@@ -20,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from bot.errors import DamagedImage, TooLarge
+from bot.formats import icc
 from bot.formats.base import Block, BlockKind, Format, Parsed, need
 from bot.metadata import exif, xmp
 
@@ -74,13 +77,14 @@ def strip(data: bytes, parsed: Parsed) -> bytes:
         return _riff([*_piece(first.fourcc, _bitstream(data, first))])
     payload = first.payload(data)
     animated = bool(payload[0] & ANIMATION_FLAG)
-    icc = next((chunk for chunk in chunks if chunk.fourcc == b"ICCP"), None)
+    found = next((b.data for b in parsed.blocks if b.kind is BlockKind.ICC), None)
+    profile = icc.clean(found) if found else None  # from the first ICCP
     rotation = _orientation(parsed)
     flags = payload[0] & (ALPHA_FLAG | ANIMATION_FLAG)
-    flags |= (ICC_FLAG if icc else 0) | (EXIF_FLAG if rotation != 1 else 0)
+    flags |= (ICC_FLAG if profile else 0) | (EXIF_FLAG if rotation != 1 else 0)
     pieces = [*_piece(b"VP8X", bytes([flags, 0, 0, 0]) + payload[4:10])]
-    if icc is not None:
-        pieces += _piece(b"ICCP", icc.payload(data))
+    if profile:
+        pieces += _piece(b"ICCP", profile)
     if animated:
         pieces += _animation(data, chunks)
     else:
@@ -263,4 +267,8 @@ def _u24(data: bytes, pos: int) -> int:
     return int.from_bytes(data[pos : pos + 3], "little")
 
 
-FORMAT = Format("webp", "image/webp", "webp", parse, strip)
+def accepts(head: bytes) -> bool:
+    return head[:4] == b"RIFF" and head[8:12] == b"WEBP"
+
+
+FORMAT = Format("webp", "image/webp", "webp", parse, strip, accepts=accepts, label="WebP")
