@@ -444,3 +444,42 @@ def test_corpus_output_is_canonical(path: Path) -> None:
     cleaned = scrub(path.read_bytes()).data
     assert png.strip(cleaned, png.parse(cleaned)) == cleaned
     assert png.strip(cleaned, replace(png.parse(cleaned), layout=())) == cleaned
+
+
+# Field values no picture has: each spells 4 bytes of a planted code, so each must go.
+def field_codes(code: bytes) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"pHYs", code[:4] + code[:4] + b"\1"),  # 31 million dots per inch
+        (b"pHYs", struct.pack(">IIB", 2835, 3000, 1)),  # not square: no decoder needs it
+        (b"gAMA", code[4:8]),
+        (b"cHRM", code[:8] * 4),
+        (b"bKGD", code[8:14]),  # samples past 8 bits
+        (b"tRNS", code[8:14]),
+        (b"cICP", bytes([1, 13]) + code[14:16]),  # matrix must be 0 for RGB
+    ]
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_field_values_no_picture_has_are_dropped(seed: int, tmp_path: Path) -> None:
+    code = planted_code(seed)
+    for kind, body in field_codes(code):
+        found = assert_png_without(insert(small_png(), chunk(kind, body)), code[:4], tmp_path)
+        assert kind not in dict(found)
+        assert_code_gone(b"".join(b for _, b in found), code[4:])
+
+
+def test_density_is_written_in_whole_dots_per_inch(tmp_path: Path) -> None:
+    data = insert(small_png(), chunk(b"pHYs", struct.pack(">IIB", 11811, 11811, 1)))  # 300 dpi
+    found = dict(chunks(assert_clean(data, tmp_path, "out.png")))
+    assert found[b"pHYs"] == struct.pack(">IIB", 11811, 11811, 1)
+    data = insert(small_png(), chunk(b"pHYs", struct.pack(">IIB", 11800, 11800, 1)))
+    assert dict(chunks(scrub(data).data))[b"pHYs"] == struct.pack(">IIB", 11811, 11811, 1)
+
+
+def test_absurd_play_count_is_written_as_for_ever(tmp_path: Path) -> None:
+    code = planted_code(3)
+    out = [png.SIGNATURE]
+    for kind, body in chunks(apng()):
+        out.append(chunk(kind, body[:4] + code[:4] if kind == b"acTL" else body))
+    found = assert_png_without(b"".join(out), code[:4], tmp_path)
+    assert dict(found)[b"acTL"] == struct.pack(">II", 4, 0)

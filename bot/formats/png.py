@@ -309,12 +309,32 @@ class _Writer:
             return  # the picture has an alpha channel: tRNS does not apply
         if len(body) < size:
             raise DamagedImage("The PNG transparency chunk is broken.")
-        self._write(b"tRNS", body[:size])
+        # A key beyond what a sample can hold matches no pixel (nor, past 8 bits, one Pillow
+        # scaled up from fewer bits): it changes nothing, so it goes.
+        if all(value >> max(self.header.depth, 8) == 0 for value in _u16s(body[:size])):
+            self._write(b"tRNS", body[:size])
 
     def bkgd(self, body: bytes) -> None:
         size = {0: 2, 4: 2, 2: 6, 6: 6, 3: 1}[self.header.colour]
-        if len(body) >= size and (self.header.colour != 3 or body[0] < self.palette):
+        if len(body) < size:
+            return
+        if self.header.colour == 3:
+            valid = body[0] < self.palette
+        else:  # samples within the bit depth
+            valid = all(value >> self.header.depth == 0 for value in _u16s(body[:size]))
+        if valid:
             self._write(b"bKGD", body[:size])
+
+    def phys(self, body: bytes) -> None:
+        """Square pixels at a whole number of dots per inch (what every tool writes); other
+        densities, unknown units and a bare aspect ratio are dropped: no decoder needs them."""
+        if len(body) < 9:
+            return
+        x, y, unit = struct.unpack_from(">IIB", body)
+        dpi = round(x * 0.0254)
+        if unit == 1 and x == y and 1 <= dpi <= MAX_DPI:
+            per_metre = round(dpi / 0.0254)
+            self._write(b"pHYs", struct.pack(">IIB", per_metre, per_metre, 1))
 
     def fixed(self, kind: bytes, body: bytes, size: int, valid: bool = True) -> None:
         """A chunk of one specified size; dropped when it is shorter or out of range."""
@@ -332,7 +352,9 @@ class _Writer:
 
     def actl(self, body: bytes) -> None:
         self.actl_at = len(self.out)
-        self._write(b"acTL", body[:8])
+        (plays,) = struct.unpack_from(">I", body, 4)
+        # More than 65535 plays (GIF's limit too) is shown as playing for ever: written as 0.
+        self._write(b"acTL", body[:4] + struct.pack(">I", plays if plays <= 0xFFFF else 0))
 
     def fctl(self, body: bytes) -> None:
         """A frame header; frames past the count acTL declares are not shown, so dropped."""
@@ -385,7 +407,22 @@ def _split(kind: bytes, bodies: list[memoryview]) -> Iterator[bytes | memoryview
         yield struct.pack(">I", crc)
 
 
+def _u16s(body: bytes) -> tuple[int, ...]:
+    return struct.unpack(f">{len(body) // 2}H", body[: len(body) // 2 * 2])
+
+
+def _u32(body: bytes) -> int:
+    return int.from_bytes(body[:4]) if len(body) >= 4 else 0
+
+
+def _chromaticities(body: bytes) -> bool:
+    """Eight CIE x, y values times 100000: each below 1."""
+    return len(body) >= 32 and all(v <= 100_000 for v in struct.unpack_from(">8I", body))
+
+
 _BEFORE_IDAT, _IN_IDAT, _AFTER_IDAT, _PAST_FRAMES = range(4)
+MAX_DPI = 10_000  # denser than any screen or printer: a density past it is not one
+GAMMA = (1_000, 1_000_000)  # gAMA (file gamma times 100000) from 0.01 to 10
 DATA_CHUNK = 1 << 20  # IDAT/fdAT payload size we split picture data into
 DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
 SBIT_SIZES = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}
@@ -402,11 +439,11 @@ _HANDLERS: dict[bytes, Callable[[_Writer, bytes], None]] = {
     b"bKGD": _Writer.bkgd,
     b"sBIT": _Writer.sbit,
     b"iCCP": _Writer.iccp,
-    b"pHYs": lambda w, body: w.fixed(b"pHYs", body, 9, body[8:9] in (b"\0", b"\1")),
+    b"pHYs": _Writer.phys,
     b"sRGB": lambda w, body: w.fixed(b"sRGB", body, 1, body[:1] < b"\4"),
-    b"gAMA": lambda w, body: w.fixed(b"gAMA", body, 4, body[:4] != b"\0\0\0\0"),
-    b"cHRM": lambda w, body: w.fixed(b"cHRM", body, 32),
-    b"cICP": lambda w, body: w.fixed(b"cICP", body, 4, body[3:4] in (b"\0", b"\1")),
+    b"gAMA": lambda w, body: w.fixed(b"gAMA", body, 4, GAMMA[0] <= _u32(body) <= GAMMA[1]),
+    b"cHRM": lambda w, body: w.fixed(b"cHRM", body, 32, _chromaticities(body)),
+    b"cICP": lambda w, body: w.fixed(b"cICP", body, 4, body[2:3] == b"\0" and body[3:4] < b"\2"),
     b"acTL": _Writer.actl,
     b"fcTL": _Writer.fctl,
     b"fdAT": _Writer.fdat,
