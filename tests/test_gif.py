@@ -349,3 +349,10 @@ def test_colour_table_entries_no_index_can_reach_are_dropped(
     big = table + (code * 48)[: 768 - len(table)]  # 256 entries: the rest spell the code
     cleaned = assert_gif_without(hand_made_gif(big, local), code, tmp_path)
     assert cleaned == hand_made_gif(table, local)
+
+
+def test_pixel_aspect_ratio_is_written_as_zero(tmp_path: Path) -> None:
+    data = small_gif(frames=2)
+    assert data[12] == 0
+    dirty = data[:12] + b"I" + data[13:]
+    assert assert_clean(dirty, tmp_path, "out.gif") == data

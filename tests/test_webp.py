@@ -361,3 +361,15 @@ def test_corpus_output_is_canonical(path: Path) -> None:
     # Parse the output and write it again from the parse: the same bytes, exactly.
     cleaned = scrub(path.read_bytes()).data
     assert webp.strip(cleaned, webp.parse(cleaned)) == cleaned
+
+
+def test_animation_background_colour_is_written_as_zero(tmp_path: Path) -> None:
+    code = planted_code(21)
+    reference = animated()
+    out = []
+    for fourcc, payload in chunks(reference):
+        if fourcc == b"ANIM":
+            assert payload[:4] == bytes(4)
+            payload = code[:4] + payload[4:]
+        out.append(chunk(fourcc, payload))
+    assert assert_webp_without(riff(*out), code[:4], tmp_path, reference) == reference

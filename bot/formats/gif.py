@@ -9,10 +9,10 @@ What a GIF can carry besides pixels:
 - data after the trailer.
 
 How we remove it: write a new stream from the parsed fields: the header and screen descriptor
-(table size and background index only with a global table), the colour tables cut to the
-entries an index can reach (LZW code size, transparent and background index), one looping
-extension (sub-block 1, loop count) if it came before the first frame, every frame (image
-descriptor with reserved bits 0, local colour table, LZW data re-split into 255-byte
+(table size and background index only with a global table, aspect ratio 0), the colour tables
+cut to the entries an index can reach (LZW code size, transparent and background index), one
+looping extension (sub-block 1, loop count) if it came before the first frame, every frame
+(image descriptor with reserved bits 0, local colour table, LZW data re-split into 255-byte
 sub-blocks) with its graphic control extension at its 4 bytes (reserved bits 0, transparent
 index 0 unless used), the ICC profile extension rebuilt from the profile with only its colour
 data (`bot.formats.icc`; dropped when it holds nothing valid), and drop everything else. Every
@@ -148,13 +148,14 @@ def _screen_descriptor(data: bytes, reach: int) -> bytes:
     """Header, logical screen descriptor and global colour table (cut to what the frames that
     use it and the background index reach); table size and background index only when there is
     a table (readers ignore them otherwise)."""
-    width, height, flags, background, aspect = struct.unpack_from("<HHBBB", data, 6)
+    width, height, flags, background = struct.unpack_from("<HHBB", data, 6)
     table = data[SCREEN_END : _stream_start(data)]
     if flags & 0x80:
         flags, table = _table(table, flags, max(reach, _bits(background)))
     else:
         flags, background = flags & 0x78, 0
-    return data[:6] + struct.pack("<HHBBB", width, height, flags, background, aspect) + table
+    # The pixel aspect ratio is a hint no browser, phone or Pillow uses: written as 0.
+    return data[:6] + struct.pack("<HHBBB", width, height, flags, background, 0) + table
 
 
 def _graphic_control(data: bytes, part: Part) -> bytes:

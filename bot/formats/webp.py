@@ -8,13 +8,13 @@ What a WebP can carry besides pixels:
 How we remove it: write a new RIFF from the parsed fields. A simple file keeps its first
 bitstream chunk only. An extended file gets a VP8X of 10 bytes (flags from what is kept,
 reserved bits 0), the ICCP profile rebuilt with only its colour data (`bot.formats.icc`;
-dropped, with its VP8X flag, when it holds nothing valid), then either ANIM (6 bytes) and every
-ANMF frame (16-byte header, reserved bits 0) or the still picture; a picture, still or frame, is
-one bitstream with the ALPH chunk before it when it is VP8 (uncompressed alpha cut at width x
-height bytes). Pad bytes are written as 0; every other chunk is dropped. When an extended
-file's EXIF orientation was not 1 we write an EXIF chunk holding only the orientation and set
-the VP8X EXIF flag. The bitstreams are copied as they are: what may hide inside them is in
-THREAT_MODEL.md.
+dropped, with its VP8X flag, when it holds nothing valid), then either ANIM (6 bytes, background
+colour 0) and every ANMF frame (16-byte header, reserved bits 0) or the still picture; a
+picture, still or frame, is one bitstream with the ALPH chunk before it when it is VP8
+(uncompressed alpha cut at width x height bytes). Pad bytes are written as 0; every other chunk
+is dropped. When an extended file's EXIF orientation was not 1 we write an EXIF chunk holding
+only the orientation and set the VP8X EXIF flag. The bitstreams are copied as they are: what may
+hide inside them is in THREAT_MODEL.md.
 """
 
 import struct
@@ -111,7 +111,9 @@ def _animation(data: bytes, chunks: list[Chunk]) -> list[bytes | memoryview]:
     frames = [chunk for chunk in chunks if chunk.fourcc == b"ANMF"]
     if anim is None or len(anim.payload(data)) < ANIM_SIZE or not frames:
         raise DamagedImage("The WebP animation header is broken.")
-    pieces = _piece(b"ANIM", anim.payload(data)[:ANIM_SIZE])
+    # The background colour is a hint libwebp and browsers ignore (frames are disposed to
+    # transparent): written as 0, so its 4 bytes carry nothing. The loop count is kept.
+    pieces = _piece(b"ANIM", bytes(4) + anim.payload(data)[4:ANIM_SIZE])
     for frame in frames:
         inner = _image(data, list(_frame_chunks(data, frame)))  # checks the header fits
         start = frame.payload_start
