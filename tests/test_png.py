@@ -483,3 +483,27 @@ def test_absurd_play_count_is_written_as_for_ever(tmp_path: Path) -> None:
         out.append(chunk(kind, body[:4] + code[:4] if kind == b"acTL" else body))
     found = assert_png_without(b"".join(out), code[:4], tmp_path)
     assert dict(found)[b"acTL"] == struct.pack(">II", 4, 0)
+
+
+def renumbered(found: list[tuple[bytes, bytes]]) -> bytes:
+    """A PNG of `found` chunks with APNG sequence numbers 0, 1, 2... in order."""
+    out, number = [png.SIGNATURE], 0
+    for kind, body in found:
+        if kind in (b"fcTL", b"fdAT"):
+            body, number = struct.pack(">I", number) + body[4:], number + 1
+        out.append(chunk(kind, body))
+    return b"".join(out)
+
+
+def test_frame_data_split_around_a_dropped_chunk_is_written_as_one(tmp_path: Path) -> None:
+    code = planted_code(9)
+    found = chunks(apng())
+    at = [kind for kind, _ in found].index(b"fdAT")
+    _, body = found[at]
+    half = 4 + (len(body) - 4) // 2
+    split = [(b"fdAT", body[:half]), (b"tEXt", b"k\0" + code), (b"fdAT", body[:4] + body[half:])]
+    dirty = renumbered(found[:at] + split + found[at + 1 :])
+    # Pillow stops a frame at the text chunk; the output has the frame whole, as apng() does.
+    cleaned = scrub(dirty).data
+    assert_code_gone(cleaned, code)
+    assert cleaned == scrub(apng()).data

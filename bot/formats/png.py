@@ -216,7 +216,7 @@ class _Writer:
 
     def add(self, chunk: Chunk) -> None:
         kind = chunk.type
-        if kind != b"fdAT":
+        if kind == b"fcTL":  # a frame's data ends at the next frame (or IEND), whatever between
             self._end_frame()
         if kind == b"IDAT":
             if self.state >= _AFTER_IDAT:
