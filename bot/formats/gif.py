@@ -191,14 +191,14 @@ def _sub_blocks_end(data: bytes, pos: int, budget: _Budget) -> int:
     raise DamagedImage("The file ends in the middle of its GIF data blocks, so it is incomplete.")
 
 
-def _sub_blocks(data: bytes, start: int, end: int) -> bytes:
-    """The payload of a sub-block chain without its length bytes, cut at REPORT_LIMIT."""
+def _sub_blocks(data: bytes, start: int, end: int, limit: int = REPORT_LIMIT) -> bytes:
+    """The payload of a sub-block chain without its length bytes, cut at `limit`."""
     out = bytearray()
     pos = start
-    while pos < end and data[pos] and len(out) < REPORT_LIMIT:
+    while pos < end and data[pos] and len(out) < limit:
         out += data[pos + 1 : pos + 1 + data[pos]]
         pos += 1 + data[pos]
-    return bytes(out[:REPORT_LIMIT])
+    return bytes(out[:limit])
 
 
 def _block(data: bytes, part: Part) -> Block | None:
@@ -216,7 +216,8 @@ def _block(data: bytes, part: Part) -> Block | None:
         return Block(BlockKind.OTHER, f"GIF extension 0x{part.label:02X}")
     name = f"GIF application extension '{part.app.decode('ascii', 'replace')}'"
     if part.app == ICC_APP:
-        return Block(BlockKind.ICC, name, _sub_blocks(data, part.payload_start, part.end))
+        profile = _sub_blocks(data, part.payload_start, part.end, icc.MAX_PROFILE)  # whole
+        return Block(BlockKind.ICC, name, profile)
     if part.app == XMP_APP:
         raw = data[part.payload_start : min(part.end - 1, part.payload_start + REPORT_LIMIT)]
         return Block(BlockKind.XMP, name, _xmp(raw))
