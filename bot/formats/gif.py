@@ -335,7 +335,8 @@ def _block(data: bytes, part: Part) -> Block | None:
         return Block(BlockKind.OTHER, f"GIF extension 0x{part.label:02X}")
     name = f"GIF application extension '{part.app.decode('ascii', 'replace')}'"
     if part.app == ICC_APP:
-        return Block(BlockKind.ICC, name, _sub_blocks(data, part.payload_start, part.end))
+        profile = _sub_blocks(data, part.payload_start, part.end, icc.MAX_PROFILE)  # whole
+        return Block(BlockKind.ICC, name, profile)
     if part.app == XMP_APP:
         raw = data[part.payload_start : min(part.end - 1, part.payload_start + REPORT_LIMIT)]
         return Block(BlockKind.XMP, name, _xmp(raw))

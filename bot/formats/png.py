@@ -510,7 +510,7 @@ def _iccp(parsed: Parsed) -> bytes:
 
 def _icc(body: bytes, budget: _Budget) -> bytes:
     _, _, rest = body.partition(b"\0")
-    return budget.inflate(rest[1:], PROFILE_LIMIT)
+    return budget.inflate(rest[1:], icc.MAX_PROFILE)  # whole, or its colours would be lost
 
 
 def _text_block(kind: bytes, body: bytes, budget: _Budget) -> Block:
