@@ -27,6 +27,7 @@ from tests.pictures import (
     plant,
     planted_code,
     secrets,
+    shown_frames,
 )
 
 
@@ -517,3 +518,12 @@ def test_the_judge_finds_a_code_in_every_form(form: str) -> None:
     hidden = zlib.compress(code) if form == "deflate" else code.decode().encode(form)
     with pytest.raises(AssertionError):
         assert_code_gone(small_png()[:-12] + chunk(b"prVt", hidden) + small_png()[-12:], code)
+
+
+def test_animation_header_after_the_image_data_makes_a_still_picture(tmp_path: Path) -> None:
+    found = chunks(apng())
+    actl = found.pop([kind for kind, _ in found].index(b"acTL"))
+    at = [kind for kind, _ in found].index(b"IEND")
+    cleaned = scrub(renumbered([*found[:at], actl, *found[at:]])).data
+    assert [kind for kind, _ in chunks(cleaned)] == [b"IHDR", b"IDAT", b"IEND"]
+    assert shown_frames(cleaned) == shown_frames(apng())[:1]

@@ -177,9 +177,11 @@ def _header(data: bytes, chunks: list[Chunk]) -> Header:
 
 
 def _declared(data: bytes, chunks: list[Chunk]) -> int:
-    """Frames an APNG's acTL declares (0 for a still PNG); a broken acTL is damage."""
+    """Frames an APNG's acTL declares (0 for a still PNG); a broken acTL is damage. An acTL
+    after the image data makes no animation (decoders have shown the still picture by then)."""
+    first_idat = next((i for i, c in enumerate(chunks) if c.type == b"IDAT"), len(chunks))
     controls = [chunk for chunk in chunks if chunk.type == b"acTL"]
-    if not controls:
+    if not any(chunk.type == b"acTL" for chunk in chunks[:first_idat]):
         return 0
     (frames,) = struct.unpack_from(">I", data, controls[0].start + 8)
     if len(controls) > 1 or controls[0].end - controls[0].start < 20 or frames == 0:
