@@ -416,6 +416,8 @@ def test_a_colour_tag_we_cannot_read_falls_back_to_the_claimed_space() -> None:
     tags[4] = (b"rTRC", b"mpet\0\0\0\0" + bytes(16))  # a type we do not rebuild
     claims_p3 = [*tags, (b"desc", _text(b"mluc", b"Display P3"))]
     assert icc.clean(_profile(claims_p3)) == icc.display_p3()
+    samsung = [*tags, (b"desc", _text(b"mluc", b"DCI-P3 D65 Gamut with sRGB Transfer"))]
+    assert icc.clean(_profile(samsung)) == icc.display_p3()
     with pytest.raises(DamagedImage):
         icc.clean(_profile([*tags, (b"desc", _text(b"mluc", b"Studio 4"))]))
     with pytest.raises(DamagedImage):  # the description decides, not a mention elsewhere
