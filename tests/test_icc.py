@@ -347,6 +347,12 @@ def test_lut_profiles_keep_their_colours(precision: int) -> None:
     assert rebuilt is not None
     assert_same_colours(profile, rebuilt)
     assert_absent(codes, rebuilt)
+    assert _tag_data(rebuilt, b"A2B0")[11] == 0  # the pad byte
+
+
+def _tag_data(profile: bytes, signature: bytes) -> bytes:
+    (offset, size) = next((o, n) for sig, o, n in _entries(profile) if sig == signature)
+    return profile[offset : offset + size]
 
 
 def _mab_curves(n: int, codes: list[bytes]) -> bytes:
@@ -385,6 +391,7 @@ def test_lut_a_to_b_elements_are_rebuilt_without_what_lies_between() -> None:
         assert code[:4] not in rebuilt  # reserved bytes
     curves = [i for i in range(len(rebuilt)) if rebuilt.startswith(b"curv", i)]
     assert len(curves) == 9
+    assert _tag_data(rebuilt, b"A2B0")[10:12] == b"\0\0"  # reserved
     assert all(rebuilt[i + 14 : i + 16] == b"\0\0" for i in curves)  # padding zeroed
     assert icc.is_canonical(rebuilt)
 
