@@ -115,6 +115,7 @@ def test_corpus_profiles_keep_their_colours_and_lose_their_names(profile: bytes)
     assert_same_colours(profile, rebuilt, inverse=True)
     assert icc.is_canonical(rebuilt)
     assert not icc.is_canonical(profile)
+    assert_packed(rebuilt)
     assert icc.clean(rebuilt) == rebuilt
     names = icc.named(profile)
     assert names  # every real profile names itself or its maker
@@ -236,6 +237,7 @@ def test_planted_codes_leave_the_profile_and_colours_stay(version: int) -> None:
         56: codes[14][:8],  # device attributes
         80: codes[15][:4],  # creator
         84: codes[15] + codes[14][:8],  # profile ID
+        68: codes[10][:4] + codes[9],  # PCS illuminant (the specification says D50)
         100: codes[13] + codes[12] + codes[11][:4],  # reserved
     }
     profile = _profile(
@@ -244,7 +246,8 @@ def test_planted_codes_leave_the_profile_and_colours_stay(version: int) -> None:
     rebuilt = icc.clean(profile)
     assert rebuilt is not None
     assert_same_colours(profile, rebuilt, inverse=True)
-    assert_absent([c[:4] for c in codes[11:]] + codes, rebuilt)
+    assert_absent([c[:4] for c in codes[9:]] + codes, rebuilt)
+    assert_packed(rebuilt)
     assert icc.is_canonical(rebuilt)
     assert {b"Calibrated by " + codes[4], codes[5], codes[6], codes[7]} == {
         n.encode() for n in icc.named(profile)
@@ -274,6 +277,17 @@ def test_identical_tag_data_is_stored_once() -> None:
     entries = {sig: offset for sig, offset, _ in _entries(rebuilt)}
     assert entries[b"rTRC"] == entries[b"bTRC"] != entries[b"gTRC"]
     assert len(rebuilt) % 4 == 0
+
+
+def assert_packed(profile: bytes) -> None:
+    """Tag data follows the table with no gaps: each distinct tag at its length, padded to 4."""
+    spans = sorted({(offset, size) for _, offset, size in _entries(profile)})
+    position = 128 + 4 + 12 * len(_entries(profile))
+    for offset, size in spans:
+        assert offset == position
+        assert profile[offset + size : offset + size + (-size % 4)] == bytes(-size % 4)
+        position = offset + size + (-size % 4)
+    assert position == len(profile) == struct.unpack_from(">I", profile)[0]
 
 
 def _entries(profile: bytes) -> list[tuple[bytes, int, int]]:
@@ -333,6 +347,12 @@ def test_lut_profiles_keep_their_colours(precision: int) -> None:
     assert rebuilt is not None
     assert_same_colours(profile, rebuilt)
     assert_absent(codes, rebuilt)
+    assert _tag_data(rebuilt, b"A2B0")[11] == 0  # the pad byte
+
+
+def _tag_data(profile: bytes, signature: bytes) -> bytes:
+    (offset, size) = next((o, n) for sig, o, n in _entries(profile) if sig == signature)
+    return profile[offset : offset + size]
 
 
 def _mab_curves(n: int, codes: list[bytes]) -> bytes:
@@ -371,6 +391,7 @@ def test_lut_a_to_b_elements_are_rebuilt_without_what_lies_between() -> None:
         assert code[:4] not in rebuilt  # reserved bytes
     curves = [i for i in range(len(rebuilt)) if rebuilt.startswith(b"curv", i)]
     assert len(curves) == 9
+    assert _tag_data(rebuilt, b"A2B0")[10:12] == b"\0\0"  # reserved
     assert all(rebuilt[i + 14 : i + 16] == b"\0\0" for i in curves)  # padding zeroed
     assert icc.is_canonical(rebuilt)
 
@@ -416,6 +437,8 @@ def test_a_colour_tag_we_cannot_read_falls_back_to_the_claimed_space() -> None:
     tags[4] = (b"rTRC", b"mpet\0\0\0\0" + bytes(16))  # a type we do not rebuild
     claims_p3 = [*tags, (b"desc", _text(b"mluc", b"Display P3"))]
     assert icc.clean(_profile(claims_p3)) == icc.display_p3()
+    samsung = [*tags, (b"desc", _text(b"mluc", b"DCI-P3 D65 Gamut with sRGB Transfer"))]
+    assert icc.clean(_profile(samsung)) == icc.display_p3()
     with pytest.raises(DamagedImage):
         icc.clean(_profile([*tags, (b"desc", _text(b"mluc", b"Studio 4"))]))
     with pytest.raises(DamagedImage):  # the description decides, not a mention elsewhere

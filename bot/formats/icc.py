@@ -507,8 +507,8 @@ def _claimed_standard(profile: bytes) -> Callable[[], bytes] | None:
     """The standard profile a damaged one names itself as, from its description or raw bytes."""
     head = profile[: 64 * 1024]
     lowered = head.replace(b"\0", b"").lower()  # UTF-16 text too
-    if b"display p3" in lowered:
-        return display_p3
+    if b"display p3" in lowered or (b"p3" in lowered and b"d65" in lowered):
+        return display_p3  # Apple's name, or Samsung's "DCI-P3 D65 Gamut with sRGB Transfer"
     if b"srgb" in lowered or b"iec61966-2" in lowered:
         return srgb
     return None
