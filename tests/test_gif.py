@@ -10,11 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from bot.errors import DamagedImage, ScrubError, TooLarge
+from bot.errors import DamagedImage, NotClean, ScrubError, TooLarge
 from bot.formats import gif
 from bot.formats.base import BlockKind
 from bot.formats.icc import srgb
-from bot.scrub import Limits, inspect, scrub
+from bot.scrub import Limits, inspect, scrub, verify
 from tests.conftest import corpus_params
 from tests.pictures import (
     assert_clean,
@@ -356,3 +356,12 @@ def test_pixel_aspect_ratio_is_written_as_zero(tmp_path: Path) -> None:
     assert data[12] == 0
     dirty = data[:12] + b"I" + data[13:]
     assert assert_clean(dirty, tmp_path, "out.gif") == data
+
+
+def test_verify_refuses_a_block_strip_would_not_write() -> None:
+    cleaned = scrub(small_gif(frames=2)).data
+    assert verify(gif.FORMAT, cleaned) is None
+    with pytest.raises(NotClean):  # an aspect ratio strip writes as 0
+        verify(gif.FORMAT, cleaned[:12] + b"\x31" + cleaned[13:])
+    with pytest.raises(NotClean):  # a timing block after the last frame
+        verify(gif.FORMAT, cleaned[:-1] + timing(0, 5, 0) + b"\0;")

@@ -12,11 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from bot.errors import DamagedImage, ScrubError, TooLarge
+from bot.errors import DamagedImage, NotClean, ScrubError, TooLarge
 from bot.formats import png
 from bot.formats.base import BlockKind
 from bot.metadata import exif
-from bot.scrub import Limits, inspect, scrub
+from bot.scrub import Limits, inspect, scrub, verify
 from tests.conftest import corpus_files, corpus_params
 from tests.judge import exiftool_tags
 from tests.pictures import (
@@ -527,3 +527,14 @@ def test_animation_header_after_the_image_data_makes_a_still_picture(tmp_path: P
     cleaned = scrub(renumbered([*found[:at], actl, *found[at:]])).data
     assert [kind for kind, _ in chunks(cleaned)] == [b"IHDR", b"IDAT", b"IEND"]
     assert shown_frames(cleaned) == shown_frames(apng())[:1]
+
+
+def test_verify_refuses_a_kept_chunk_strip_would_not_write() -> None:
+    cleaned = scrub(small_png()).data
+    assert verify(png.FORMAT, cleaned) is None
+    for extra in (
+        chunk(b"pHYs", struct.pack(">IIB", 2835, 2835, 0)),  # no unit: strip drops it
+        chunk(b"gAMA", struct.pack(">I", 45455) + b"x"),  # longer than its 4 bytes
+    ):
+        with pytest.raises(NotClean):
+            verify(png.FORMAT, insert(cleaned, extra))

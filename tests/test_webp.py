@@ -10,12 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from bot.errors import DamagedImage, ScrubError, TooLarge
+from bot.errors import DamagedImage, NotClean, ScrubError, TooLarge
 from bot.formats import webp
 from bot.formats.base import BlockKind
 from bot.formats.icc import srgb
 from bot.metadata import exif
-from bot.scrub import Limits, inspect, scrub
+from bot.scrub import Limits, inspect, scrub, verify
 from tests.conftest import corpus_params
 from tests.judge import leftovers
 from tests.pictures import (
@@ -373,3 +373,13 @@ def test_animation_background_colour_is_written_as_zero(tmp_path: Path) -> None:
             payload = code[:4] + payload[4:]
         out.append(chunk(fourcc, payload))
     assert assert_webp_without(riff(*out), code[:4], tmp_path, reference) == reference
+
+
+def test_verify_refuses_a_structure_strip_would_not_write() -> None:
+    cleaned = scrub(riff(vp8x(0, 24, 16), bitstream(lossless=True))).data
+    assert verify(webp.FORMAT, cleaned) is None
+    reserved = cleaned[:21] + b"\x01" + cleaned[22:]  # a reserved VP8X byte set
+    with pytest.raises(NotClean):
+        verify(webp.FORMAT, reserved)
+    with pytest.raises(NotClean):
+        verify(webp.FORMAT, riff(*[chunk(f, p) for f, p in chunks(cleaned)], bitstream(True)))
