@@ -538,3 +538,11 @@ def test_verify_refuses_a_kept_chunk_strip_would_not_write() -> None:
     ):
         with pytest.raises(NotClean):
             verify(png.FORMAT, insert(cleaned, extra))
+
+
+def test_image_data_after_the_first_run_of_idat_chunks_is_dropped(tmp_path: Path) -> None:
+    code = planted_code(12)
+    data = small_png()
+    late = chunk(b"tEXt", b"k\0v") + chunk(b"IDAT", zlib.compress(code)) + chunk(b"IDAT", code)
+    cleaned = assert_png_without(insert(data, late, before=b"IEND"), code, tmp_path)
+    assert png.SIGNATURE + b"".join(chunk(k, b) for k, b in cleaned) == data

@@ -222,7 +222,7 @@ class _Writer:
             self._end_frame()
         if kind == b"IDAT":
             if self.state >= _AFTER_IDAT:
-                raise DamagedImage("The PNG's image data is split by other chunks.")
+                return  # decoders read one run of IDAT chunks and stop at the first other chunk
             self.state = _IN_IDAT
             self.idat.append(chunk)
             return
