@@ -20,7 +20,8 @@ kept box copied whole ('ftyp', 'meta', one 'mdat', in that order):
   'imir', 'clap', 'pasp', 'colr' nclx, 'auxC' with a standard alpha URN only, 'hvcC' with only
   VPS/SPS/PPS arrays and its fixed fields from the SPS, 'av1C' with only sequence header OBUs,
   'avcC', 'clli', 'mdcv', 'a1op', 'a1lx', 'lsel', 'cloc', 'rloc', 'tols'); a property longer
-  than its fields is reported; 'colr' prof/rICC profiles go through `_colour_profile`;
+  than its fields is reported; a 'colr' prof/rICC profile is rebuilt with only its colour data
+  by `bot.formats.icc`;
 - inside the picture data, by its own framing: HEVC NAL units other than base-layer slices and
   parameter sets (SEI prefix/suffix, filler, AUD, reserved and unspecified types) and AV1 OBUs
   other than sequence/frame headers, tile groups and frames (metadata, padding, temporal
@@ -56,7 +57,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 from bot.errors import DamagedImage, NotClean, UnsupportedFormat
-from bot.formats import isobmff, jpeg
+from bot.formats import icc, isobmff, jpeg
 from bot.formats.base import Block, BlockKind, Format, Parsed
 from bot.formats.isobmff import Box, Budget, Reader, boxes
 from bot.formats.isobmff import name as _name
@@ -757,8 +758,9 @@ def _size(data: bytes, meta: _Meta) -> tuple[int, int]:
 
 
 def _colour_profile(profile: bytes) -> bytes:
-    """The ICC profile a 'colr' prof/rICC keeps: the one place bot/formats/icc.py plugs in."""
-    return profile
+    """The ICC profile a 'colr' prof/rICC keeps, rebuilt with only its colour data by
+    `bot.formats.icc` (b"" when it is dropped)."""
+    return icc.clean(profile)
 
 
 def _ispe(data: bytes, box: Box) -> bytes | None:
@@ -849,7 +851,8 @@ def _colr(data: bytes, box: Box) -> bytes | None:
         fields = reader.take(6) + bytes([reader.uint(1) & 0x80])  # full_range_flag, reserved 0
         return isobmff.box(b"colr", kind + fields)
     if kind in (b"prof", b"rICC"):
-        return isobmff.box(b"colr", kind + _colour_profile(reader.rest()))
+        profile = _colour_profile(reader.rest())
+        return isobmff.box(b"colr", kind + profile) if profile else None
     return None
 
 
@@ -2045,5 +2048,23 @@ def strip(data: bytes, parsed: Parsed) -> bytes:
     return _write(data, _read(data, with_blocks=False))
 
 
-FORMAT = Format("heif", "image/heic", "heic", parse, strip)
-AVIF_FORMAT = Format("avif", "image/avif", "avif", parse, strip)
+def _brand_format(head: bytes) -> str | None:
+    """'heif' or 'avif' for an ISO file whose brands name one, else None."""
+    if head[4:8] != b"ftyp":
+        return None
+    try:
+        return sniff_brand(head, FORMAT).name
+    except UnsupportedFormat:
+        return None
+
+
+def accepts(head: bytes) -> bool:
+    return _brand_format(head) == "heif"
+
+
+def accepts_avif(head: bytes) -> bool:
+    return _brand_format(head) == "avif"
+
+
+FORMAT = Format("heif", "image/heic", "heic", parse, strip, accepts=accepts, label="HEIC")
+AVIF_FORMAT = Format("avif", "image/avif", "avif", parse, strip, accepts=accepts_avif)
