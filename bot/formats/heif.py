@@ -757,9 +757,9 @@ def _size(data: bytes, meta: _Meta) -> tuple[int, int]:
 # --- rebuilding kept properties from their fields ------------------------------------------------
 
 
-def _colour_profile(profile: bytes) -> bytes:
+def _colour_profile(profile: bytes) -> bytes | None:
     """The ICC profile a 'colr' prof/rICC keeps, rebuilt with only its colour data by
-    `bot.formats.icc` (b"" when it is dropped)."""
+    `bot.formats.icc` (None when it is dropped)."""
     return icc.clean(profile)
 
 
@@ -1327,9 +1327,10 @@ _HEVC_DELIMITERS = (35, 36, 37)  # access unit delimiter, end of sequence, end o
 
 
 def _empty_delimiter(payload: _Buffer, start: int, end: int) -> bool:
-    """A delimiter NAL unit of at most its standard size (3 bytes): dropped, but no finding."""
+    """An HEVC delimiter NAL unit of at most its standard size (3 bytes): dropped, but no
+    finding (AVC units are judged by the same header bits; any error is only a finding more
+    or less, never a unit kept)."""
     return payload[start] >> 1 & 0x3F in _HEVC_DELIMITERS and end - start <= 3
-    # (an AVC delimiter has another header; it is reported, which only errs on the safe side)
 
 
 def _length_size(data: bytes, meta: _Meta, item: int, kind: bytes = b"hvcC") -> int:
