@@ -275,9 +275,7 @@ def _clean_one(job: Job, messages: Messages, limits: Limits) -> tuple[bool, str]
         if job.target == STDIO:
             cli_files.write_stdout(cleaned)
         else:
-            folder = os.path.dirname(job.target)
-            if folder and not job.replace:
-                os.makedirs(folder, exist_ok=True)  # the layout under --out-dir -r
+            cli_files.make_folders(os.path.dirname(job.target))  # the layout under -d with -r
             cli_files.write_atomically(
                 job.target, cleaned, replace=job.replace, keep_mode=job.keep_mode
             )

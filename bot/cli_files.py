@@ -182,6 +182,16 @@ def write_stdout(data: bytes) -> None:
     out.flush()
 
 
+def make_folders(folder: str) -> None:
+    """Create `folder` and its parents as needed; a file in the way is "Not a directory"."""
+    if not folder or os.path.isdir(folder):
+        return
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except FileExistsError:
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), folder) from None
+
+
 def write_atomically(target: str, data: bytes, *, replace: bool, keep_mode: bool = False) -> None:
     """Write `data` as `target`, all or nothing. Without `replace` an existing `target` raises
     FileExistsError and is left alone; with it, the old file is swapped for the new in one
