@@ -142,8 +142,8 @@ def _collect(
                     os.close(each.inbox)
                     each.inbox = -1
 
-    for worker in list(workers.values()):
-        for _ in range(QUEUED):
+    for _ in range(QUEUED):  # round by round, so a short batch is spread over every worker
+        for worker in list(workers.values()):
             if worker.inbox >= 0:
                 hand_out(worker)
     poller = select.poll()

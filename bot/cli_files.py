@@ -14,7 +14,6 @@ temporary name is used, remembered in `TEMPORARY` and removed on error or Ctrl-C
 import contextlib
 import errno
 import os
-import secrets
 import stat
 import sys
 from collections.abc import Iterator, Sequence
@@ -166,13 +165,26 @@ def read_input(source: str, limits: Limits) -> bytes:
         data = sys.stdin.buffer.read(limits.max_bytes + 1)
         limits.check_size(len(data))
         return data
-    with open(source, "rb", buffering=0) as handle:  # raw: one read into one bytes object
-        info = os.fstat(handle.fileno())
-        if stat.S_ISREG(info.st_mode):
-            limits.check_size(info.st_size)
-        data = handle.read(limits.max_bytes + 1)
-    limits.check_size(len(data or b""))
-    return data or b""
+    with open(source, "rb", buffering=0) as handle:
+        fd = handle.fileno()
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):  # a pipe or device: its size is known at the end
+            data = handle.read(limits.max_bytes + 1) or b""
+            limits.check_size(len(data))
+            return data
+        limits.check_size(info.st_size)
+        # One read into a bytes object of exactly the file's size: no buffer to grow or copy.
+        data = os.read(fd, info.st_size) if info.st_size else b""
+        while len(data) < info.st_size:  # only if it is shrinking under us, or a slow read
+            more = os.read(fd, info.st_size - len(data))
+            if not more:
+                break
+            data += more
+        if os.read(fd, 1):  # it grew while we read it: read it whole, within the limit
+            os.lseek(fd, 0, os.SEEK_SET)
+            data = handle.read(limits.max_bytes + 1) or b""
+            limits.check_size(len(data))
+    return data
 
 
 def write_stdout(data: bytes) -> None:
@@ -223,15 +235,20 @@ def _open_unnamed(folder: str) -> int | None:
 
 def _link_unnamed(fd: int, target: str, folder: str, replace: bool) -> bool:
     """Give the complete unnamed file its name; False when the kernel will not link it."""
-    proc = f"/proc/self/fd/{fd}"
+    # linkat(AT_SYMLINK_FOLLOW) on /proc/self/fd/N names the unnamed file; os.link calls
+    # linkat (rather than link, which would refuse) only when given a directory fd.
+    try:
+        proc = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return False
     try:
         if not replace:
-            os.link(proc, target)  # fails if target exists: no race with another writer
+            os.link(str(fd), target, src_dir_fd=proc)  # fails if target exists: no race
             return True
         temporary = _temporary_name(target, folder)
         TEMPORARY.add(temporary)
         try:
-            os.link(proc, temporary)
+            os.link(str(fd), temporary, src_dir_fd=proc)
             os.replace(temporary, target)
         finally:
             _remove(temporary)
@@ -240,6 +257,8 @@ def _link_unnamed(fd: int, target: str, folder: str, replace: bool) -> bool:
         if error.errno in (errno.ENOENT, errno.EPERM, errno.EXDEV, errno.EOPNOTSUPP):
             return False
         raise
+    finally:
+        os.close(proc)
 
 
 def _write_named(
@@ -269,7 +288,7 @@ def _write_named(
 
 
 def _temporary_name(target: str, folder: str) -> str:
-    name = f".{os.path.basename(target)}.{os.getpid()}-{secrets.token_hex(4)}.scrubbot-partial"
+    name = f".{os.path.basename(target)}.{os.getpid()}-{os.urandom(4).hex()}.scrubbot-partial"
     return os.path.join(folder, name)
 
 
