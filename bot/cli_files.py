@@ -13,6 +13,7 @@ temporary name is used, remembered in `TEMPORARY` and removed on error or Ctrl-C
 
 import contextlib
 import errno
+import itertools
 import os
 import stat
 import sys
@@ -139,7 +140,9 @@ def _free_name(
 ) -> tuple[str, str]:
     """(target, "") for `wanted` or the first free "stem-N.ext", or ("", why not)."""
     stem, extension = os.path.splitext(wanted)
-    candidates = [wanted, *(f"{stem}-{n}{extension}" for n in range(1, MAX_RENAMES))]
+    candidates = itertools.chain(
+        [wanted], (f"{stem}-{n}{extension}" for n in range(1, MAX_RENAMES))
+    )
     first = True
     for candidate in candidates:
         if os.path.abspath(candidate) in taken:
