@@ -20,9 +20,8 @@ from collections.abc import Mapping, Sequence
 
 from bot import cli_files
 from bot.cli_files import STDIO, Job
-from bot.cli_text import Messages
+from bot.cli_text import ENGLISH, Messages
 from bot.errors import ScrubError
-from bot.i18n import language_for
 from bot.scrub import Limits
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
@@ -359,6 +358,16 @@ def _run() -> int:
         print(f"scrubbot: {error}", file=sys.stderr)
         return EXIT_REFUSED
     return EXIT_OK
+
+
+def language_for(tag: str | None) -> str:
+    """bot.i18n.language_for, without loading the catalogs' machinery for English."""
+    primary = (tag or "").replace("_", "-").split("-")[0].split(".")[0].strip().lower()
+    if primary in ("", ENGLISH, "c", "posix"):
+        return ENGLISH
+    from bot.i18n import language_for as known
+
+    return known(tag)
 
 
 def _terminal_language(env: Mapping[str, str]) -> str | None:

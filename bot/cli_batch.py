@@ -4,14 +4,14 @@
 
 Scrubbing is CPU-bound Python, so the work is spread over forked worker processes, one per core
 this process may run on. Each worker reads the inputs and writes its outputs itself; only the
-job's index goes to it and a short result (a line of JSON) comes back, never a photo. A worker
+job's index goes to it and a short result (done or not, and a line of text) comes back, never
+a photo. A worker
 gets its next job as soon as it hands back a result, so a large photo does not hold up the rest.
 Ctrl-C (SIGINT to the whole process group) or SIGTERM from the parent stops the workers after
 their write has cleaned up (see bot.cli_files); the parent then raises KeyboardInterrupt.
 """
 
 import contextlib
-import json
 import os
 import select
 import signal
@@ -55,7 +55,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def _serve(inbox: int, outbox: int, jobs: Sequence[_J], work: Callable[[_J], Result]) -> None:
-    """A worker: job indices in (4 bytes each), one JSON line per result out. Never returns."""
+    """A worker: job indices in (4 bytes each), one framed result out per job. Never returns."""
     code = 0
     try:
         signal.signal(signal.SIGTERM, _interrupt)
@@ -63,7 +63,7 @@ def _serve(inbox: int, outbox: int, jobs: Sequence[_J], work: Callable[[_J], Res
             while len(raw := indices.read(4)) == 4:
                 index = int.from_bytes(raw, "little")
                 done, line = work(jobs[index])
-                results.write(json.dumps([index, done, line]).encode() + b"\n")
+                results.write(_frame(index, done, line))
                 results.flush()
     except KeyboardInterrupt:
         code = EXIT_INTERRUPTED
@@ -71,6 +71,29 @@ def _serve(inbox: int, outbox: int, jobs: Sequence[_J], work: Callable[[_J], Res
         code = 70
     finally:
         os._exit(code)
+
+
+_HEAD = 9  # index (4 bytes), done (1), length of the text (4)
+
+
+def _frame(index: int, done: bool, line: str) -> bytes:
+    text = line.encode("utf-8", "surrogateescape")  # file names need not be UTF-8
+    head = index.to_bytes(4, "little") + bytes([done]) + len(text).to_bytes(4, "little")
+    return head + text
+
+
+def _unframe(buffer: bytes) -> tuple[list[tuple[int, Result]], bytes]:
+    """The complete results at the start of `buffer`, and the rest."""
+    found = []
+    while len(buffer) >= _HEAD:
+        size = int.from_bytes(buffer[5:9], "little")
+        if len(buffer) < _HEAD + size:
+            break
+        index = int.from_bytes(buffer[:4], "little")
+        text = buffer[_HEAD : _HEAD + size].decode("utf-8", "surrogateescape")
+        found.append((index, (bool(buffer[4]), text)))
+        buffer = buffer[_HEAD + size :]
+    return found, buffer
 
 
 class _Worker:
@@ -161,11 +184,10 @@ def _collect(
                     results[index] = lost
                 worker.pending.clear()
                 continue
-            *lines, worker.buffer = (worker.buffer + chunk).split(b"\n")
-            for line in lines:
-                index, done, text = json.loads(line)
+            found, worker.buffer = _unframe(worker.buffer + chunk)
+            for index, result in found:
                 worker.pending.remove(index)
-                results[index] = (bool(done), str(text))
+                results[index] = result
                 hand_out(worker)
         while following in results:
             report(following, results.pop(following))

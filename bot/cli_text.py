@@ -7,7 +7,8 @@ language names the kind of refusal, since those messages are written in English.
 from gettext import NullTranslations
 
 from bot.errors import DamagedImage, NotClean, ScrubError, TooLarge, UnsupportedFormat
-from bot.i18n import translations
+
+ENGLISH = "en"  # the language of the source strings: no catalog to load
 
 
 class Messages:
@@ -15,7 +16,11 @@ class Messages:
 
     def __init__(self, language: str) -> None:
         self.language = language
-        self.tr: NullTranslations = translations(language)
+        self.tr = NullTranslations()
+        if language != ENGLISH:
+            from bot.i18n import translations
+
+            self.tr = translations(language)
 
     def refused(self, file: str, reason: str) -> str:
         return self.tr.gettext("{file}: not cleaned: {reason}").format(file=file, reason=reason)

@@ -182,7 +182,7 @@ def test_ctrl_c_leaves_no_temporary_or_partial_file_and_exits_130(tmp_path: Path
 
 def test_ctrl_c_during_in_place_keeps_every_original_or_its_whole_copy(tmp_path: Path) -> None:
     big = photo(0, (3000, 2000))
-    for n in range(60):
+    for n in range(100):  # enough that the batch is still running when Ctrl-C comes
         (tmp_path / f"p{n:02}.jpg").write_bytes(big)
     command = [sys.executable, "-m", "bot", "clean", "--in-place", "-r", str(tmp_path)]
     process = subprocess.Popen(
@@ -201,7 +201,7 @@ def test_ctrl_c_during_in_place_keeps_every_original_or_its_whole_copy(tmp_path:
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     contents = [p.read_bytes() for p in sorted(tmp_path.iterdir())]
-    assert len(contents) == 60  # no temporary file beside them
+    assert len(contents) == 100  # no temporary file beside them
     assert all(data in (big, expected) for data in contents)
     assert expected in contents
 
