@@ -11,7 +11,9 @@ Each round runs every contender once, back to back, into fresh folders, and the 
 (contender's time / scrubbot's time, so "2.5" means scrubbot took 1/2.5 of the time) are
 printed; the verdict is the median of the rounds' ratios, which keeps this machine's drift
 between rounds out of the comparison. Start-up is included: that is what a user waits for.
-The machine (nproc, CPU model, load) is printed first.
+Each tool's CPU time (user + system, its child processes included) is printed too: it tells
+how the ratio moves when other jobs take cores away. `startup` is `scrubbot --version`, which
+loads what `clean` loads and cleans nothing. The machine (nproc, CPU model, load) comes first.
 Goal (issue 16): scrubbot at least 2.5x faster than ExifTool, median of 9 rounds.
 Usage: .venv/bin/python bench/versus.py [--photos N] [--rounds N] [--no-pillow]
 """
@@ -19,6 +21,7 @@ Usage: .venv/bin/python bench/versus.py [--photos N] [--rounds N] [--no-pillow]
 import argparse
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -75,23 +78,37 @@ def commands(files: list[Path], out: Path, use_mat2: bool, pillow: bool) -> dict
     return found
 
 
-def timed(name: str, command: list[str], out_dir: Path, files: list[Path]) -> float:
-    """Seconds for `command`, which must succeed and leave one file per photo in `out_dir`."""
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(name: str, command: list[str], out_dir: Path, files: list[Path]) -> tuple[float, float]:
+    """Wall and CPU seconds for `command`, which must succeed and leave one file per photo in
+    `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     if name == "mat2":  # mat2 cleans in place: give it its own copies (not timed)
         for f in files:
             shutil.copyfile(f, out_dir / f.name)
     os.sync()  # flush what the previous tool wrote, so its writeback does not slow this one
+    cpu = cpu_seconds()
     start = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - start
+    cpu = cpu_seconds() - cpu
     written = len(list(out_dir.iterdir()))
     if result.returncode != 0 or written != len(files):
         sys.exit(
             f"{name} failed (exit {result.returncode}, {written}/{len(files)}"
             f" files written):\n{result.stderr.strip()}"
         )
-    return seconds
+    return seconds, cpu
+
+
+def startup() -> float:
+    start = time.perf_counter()
+    subprocess.run([str(SCRUBBOT), "--version"], capture_output=True, check=True)
+    return time.perf_counter() - start
 
 
 def missing_tools() -> str | None:
@@ -126,10 +143,15 @@ def main() -> int:
             print("mat2 is not on PATH: left out")
 
         seconds: dict[str, list[float]] = {}
+        cpu: dict[str, list[float]] = {}
+        starts: list[float] = []
         for round_ in range(args.rounds):
             out = work / f"round{round_}"
+            starts.append(startup())
             for name, command in commands(files, out, use_mat2, not args.no_pillow).items():
-                seconds.setdefault(name, []).append(timed(name, command, out / name, files))
+                wall, used = timed(name, command, out / name, files)
+                seconds.setdefault(name, []).append(wall)
+                cpu.setdefault(name, []).append(used)
             shutil.rmtree(out)
             ratios = "  ".join(
                 f"{name} {times[-1] / seconds['scrubbot'][-1]:.2f}x"
@@ -138,12 +160,21 @@ def main() -> int:
             )
             print(f"round {round_ + 1}: scrubbot {seconds['scrubbot'][-1]:.3f} s  {ratios}")
 
-    print(f"\n{'tool':<10} {'median s':>8} {'min-max s':>13}  median ratio (range) to scrubbot")
+    print(
+        f"\n{'tool':<10} {'median s':>8} {'min-max s':>13} {'CPU s (range)':>20}"
+        "  median ratio (range) to scrubbot"
+    )
     for name, times in seconds.items():
         ratios = [t / s for t, s in zip(times, seconds["scrubbot"], strict=True)]
         spread = f"{min(times):.3f}-{max(times):.3f}"
+        used = cpu[name]
+        cpus = f"{statistics.median(used):.3f} ({min(used):.2f}-{max(used):.2f})"
         ratio = f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
-        print(f"{name:<10} {statistics.median(times):>8.3f} {spread:>13}  {ratio}")
+        print(f"{name:<10} {statistics.median(times):>8.3f} {spread:>13} {cpus:>20}  {ratio}")
+    print(
+        f"startup    {statistics.median(starts):>8.3f} {min(starts):.3f}-{max(starts):.3f}"
+        "  (scrubbot --version)"
+    )
     paired = [e / s for e, s in zip(seconds["exiftool"], seconds["scrubbot"], strict=True)]
     verdict = "met" if statistics.median(paired) >= GOAL else "NOT met"
     print(

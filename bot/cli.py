@@ -414,7 +414,8 @@ def _inspect(
         if as_json:
             reports.append(cli_json.file_report(source.path, report))
         else:
-            text = render(report.findings, language, cleaned=False).text
+            verdict, *rest = render(report.findings, language).text.split("\n")
+            text = "\n".join([messages.would_remove(verdict), *rest])
             print(f"{source.path} ({report.format.name})\n{text}\n", flush=True)
     if as_json:
         json.dump(cli_json.document(reports), sys.stdout, indent=2, ensure_ascii=False)

@@ -45,10 +45,8 @@ def render(
     language: str = "en",
     detail: Detail = Detail.PRIVATE,
     photos: int = 1,
-    cleaned: bool = True,
 ) -> Summary:
-    """The message for `photos` cleaned files (an album has several) and all their findings;
-    `cleaned=False` (`scrubbot inspect`) says what cleaning would remove."""
+    """The message for `photos` cleaned files (an album has several) and all their findings."""
     tr = translations(language)
     groups = by_kind(findings)
     if not groups:
@@ -58,7 +56,7 @@ def render(
             photos,
         ).format(n=photos)
         return Summary(nothing, html.escape(nothing))
-    verdict = _verdict(groups, tr, language, photos, cleaned)
+    verdict = _verdict(groups, tr, language, photos)
     if detail is Detail.GROUP:
         return Summary(verdict, html.escape(verdict))
     lines = [
@@ -84,22 +82,12 @@ def _fit(verdict: str, lines: list[tuple[str, str]]) -> Summary:
 
 
 def _verdict(
-    groups: dict[Kind, list[Finding]],
-    tr: NullTranslations,
-    language: str,
-    photos: int,
-    cleaned: bool = True,
+    groups: dict[Kind, list[Finding]], tr: NullTranslations, language: str, photos: int
 ) -> str:
     from babel.lists import format_list  # Babel is loaded when first needed
 
     phrases = [_phrase(kind, items, tr) for kind, items in groups.items()]
     listed = format_list(phrases, locale=babel_locale(language))
-    if not cleaned:
-        return tr.ngettext(
-            "This photo contains {items}. Cleaning it would remove all of it.",
-            "These {n} photos contain {items}. Cleaning them would remove all of it.",
-            photos,
-        ).format(items=listed, n=photos)
     return tr.ngettext(
         "This photo contained {items}. I removed all of it.",
         "These {n} photos contained {items}. I removed all of it.",
