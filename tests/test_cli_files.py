@@ -68,7 +68,7 @@ def test_a_failed_write_leaves_nothing(
     with pytest.raises(type(failure)):
         cli_files.write_atomically(str(target), b"x" * 100_000, replace=False)
     assert list(tmp_path.iterdir()) == []
-    assert cli_files.TEMPORARY == set()
+    assert set() == cli_files.TEMPORARY
 
 
 def test_an_existing_file_stays_whole_when_its_replacement_fails(
