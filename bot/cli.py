@@ -209,7 +209,7 @@ def _clean(args: argparse.Namespace, messages: Messages, limits: Limits) -> int:
 
     lost = (False, messages.unexpected("a worker process stopped"))
     cli_batch.run(jobs, work, report, cli_batch.cores(), lost)
-    progress.finish(show_summary=not args.quiet and len(jobs) > 1)
+    progress.finish(show_summary=not args.quiet and len(jobs) != 1)  # 0: an empty folder
     return EXIT_REFUSED if progress.refused else EXIT_OK
 
 
