@@ -26,6 +26,7 @@ from bot.scrub import Limits
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader of our output went away
 
 EPILOG = """\
@@ -43,6 +44,7 @@ exit status:
   1    at least one photo was refused: one line per photo on stderr says why
   2    the command line is wrong
   130  interrupted (Ctrl-C): no partial or temporary file is left behind
+  143  stopped by SIGTERM, likewise
   141  the program reading our output went away (a broken pipe)
 """
 
@@ -117,15 +119,24 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, `timeout`): stopped like Ctrl-C, with its own exit status."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """The command; its exit status (see EPILOG). Ctrl-C and broken pipes end it quietly."""
+    """The command; its exit status (see EPILOG). Ctrl-C, SIGTERM and broken pipes end it
+    quietly, removing what was not complete."""
     language = language_for(_terminal_language(os.environ))
     try:
         return _main(argv)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         cli_files.remove_temporaries()
         _say(Messages(language).interrupted())
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED
     except BrokenPipeError:
         cli_files.remove_temporaries()
         _silence(sys.stdout)  # or Python complains again while flushing it at exit
@@ -161,6 +172,9 @@ def _main(argv: Sequence[str] | None) -> int:
             parser.error('"-" (standard input) can be given only once')
     if args.command == "clean":
         _check_clean(parser, args)
+        import signal
+
+        signal.signal(signal.SIGTERM, _terminate)
         from bot.memory import reuse_freed_buffers
 
         reuse_freed_buffers()
@@ -207,7 +221,10 @@ def _clean(args: argparse.Namespace, messages: Messages, limits: Limits) -> int:
     def work(job: Job) -> cli_batch.Result:
         return _clean_one(job, messages, limits)
 
-    lost = (False, messages.unexpected("a worker process stopped"))
+    def lost(index: int) -> cli_batch.Result:
+        why = messages.unexpected("its worker process stopped")
+        return False, messages.refused(jobs[index].source, why)
+
     cli_batch.run(jobs, work, report, cli_batch.cores(), lost)
     progress.finish(show_summary=not args.quiet and len(jobs) != 1)  # 0: an empty folder
     return EXIT_REFUSED if progress.refused else EXIT_OK
@@ -284,7 +301,7 @@ def _clean_one(job: Job, messages: Messages, limits: Limits) -> tuple[bool, str]
         return False, messages.refused(job.source, messages.exists(job.target))
     except OSError as error:
         return False, messages.refused(job.source, messages.cannot_write(job.target, _why(error)))
-    return True, messages.renamed(job.source, job.note) if job.note else ""
+    return True, job.note
 
 
 def _why(error: OSError) -> str:

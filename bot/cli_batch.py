@@ -38,10 +38,10 @@ def run(
     work: Callable[[_J], Result],
     report: Callable[[int, Result], None],
     workers: int,
-    lost: Result,
+    lost: Callable[[int], Result],
 ) -> None:
-    """`work` over `jobs`; `report` sees each result in input order. `lost` stands in for the
-    result of a job whose worker died (it was killed, or ran out of memory)."""
+    """`work` over `jobs`; `report` sees each result in input order. `lost(index)` stands in
+    for the result of a job whose worker died (it was killed, or ran out of memory)."""
     workers = min(workers, len(jobs))
     if workers <= 1 or not hasattr(os, "fork"):
         for index, job in enumerate(jobs):
@@ -108,7 +108,7 @@ def _forked(
     work: Callable[[_J], Result],
     report: Callable[[int, Result], None],
     count: int,
-    lost: Result,
+    lost: Callable[[int], Result],
 ) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
@@ -147,7 +147,7 @@ def _collect(
     jobs: Sequence[object],
     report: Callable[[int, Result], None],
     workers: dict[int, _Worker],
-    lost: Result,
+    lost: Callable[[int], Result],
 ) -> None:
     results: dict[int, Result] = {}
     following = 0  # the next index to report
@@ -181,7 +181,7 @@ def _collect(
                 poller.unregister(fd)
                 live -= 1
                 for index in worker.pending:
-                    results[index] = lost
+                    results[index] = lost(index)
                 worker.pending.clear()
                 continue
             found, worker.buffer = _unframe(worker.buffer + chunk)
@@ -193,5 +193,5 @@ def _collect(
             report(following, results.pop(following))
             following += 1
     while following < len(jobs):  # handed to no one: every worker died early
-        report(following, results.pop(following, lost))
+        report(following, results.pop(following) if following in results else lost(following))
         following += 1

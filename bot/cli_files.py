@@ -44,7 +44,7 @@ class Job:
     keep_mode: bool = False  # --in-place: the copy gets the original's permissions
     problem: str = ""  # why nothing is written (the reason part of a refusal line)
     folder: bool = False  # the source is a folder named without -r
-    note: str = ""  # told on the way (the copy got another name)
+    note: str = ""  # the line to print once it is done (its copy got another name, ...)
 
 
 def sources(names: Sequence[str], recursive: bool, skip: str | None = None) -> list[Source]:
@@ -75,6 +75,13 @@ def _walk(root: str, top: str, skipped: str | None) -> Iterator[Source]:
             yield Source(os.path.join(folder, file), relative)
 
 
+def _links(path: str) -> int:
+    try:
+        return os.stat(path).st_nlink
+    except (OSError, ValueError):
+        return 1
+
+
 def _identity(path: str) -> tuple[int, int] | None:
     try:
         info = os.stat(path)
@@ -89,6 +96,10 @@ class PlanMessages(Protocol):
     def exists(self, target: str) -> str: ...
 
     def is_input(self, target: str) -> str: ...
+
+    def other_links(self, file: str) -> str: ...
+
+    def renamed(self, file: str, target: str) -> str: ...
 
 
 def plan(
@@ -117,14 +128,16 @@ def plan(
                 continue  # the same file named twice: cleaned once
             if ident is not None:
                 seen_inputs.add(ident)
-            jobs.append(Job(source.path, os.path.realpath(source.path), True, keep_mode=True))
+            target = os.path.realpath(source.path)
+            note = messages.other_links(source.path) if _links(target) > 1 else ""
+            jobs.append(Job(source.path, target, True, keep_mode=True, note=note))
             continue
         wanted = output if output is not None else os.path.join(out_dir or ".", source.relative)
         if wanted == STDIO:
             jobs.append(Job(source.path, STDIO))
             continue
         target, problem = _free_name(wanted, taken, inputs, overwrite, messages)
-        note = "" if not target or target == wanted else target
+        note = messages.renamed(source.path, target) if target and target != wanted else ""
         if target:
             taken.add(os.path.abspath(target))
         jobs.append(Job(source.path, target, overwrite, problem=problem, note=note))
@@ -212,16 +225,16 @@ def write_atomically(target: str, data: bytes, *, replace: bool, keep_mode: bool
     FileExistsError and is left alone; with it, the old file is swapped for the new in one
     rename, after the new one is on disk (`keep_mode`: with the old one's permissions)."""
     folder = os.path.dirname(target) or "."
-    mode = stat.S_IMODE(os.stat(target).st_mode) if keep_mode else None
+    like = os.stat(target) if keep_mode else None
     unnamed = _open_unnamed(folder)
     if unnamed is not None:
         try:
-            _write_all(unnamed, data, mode, sync=keep_mode)
+            _write_all(unnamed, data, like, sync=keep_mode)
             if _link_unnamed(unnamed, target, folder, replace):
                 return
         finally:
             os.close(unnamed)
-    _write_named(target, folder, data, mode, replace, sync=keep_mode)
+    _write_named(target, folder, data, like, replace, sync=keep_mode)
 
 
 def _open_unnamed(folder: str) -> int | None:
@@ -265,14 +278,20 @@ def _link_unnamed(fd: int, target: str, folder: str, replace: bool) -> bool:
 
 
 def _write_named(
-    target: str, folder: str, data: bytes, mode: int | None, replace: bool, *, sync: bool
+    target: str,
+    folder: str,
+    data: bytes,
+    like: os.stat_result | None,
+    replace: bool,
+    *,
+    sync: bool,
 ) -> None:
     temporary = _temporary_name(target, folder)
     TEMPORARY.add(temporary)
     try:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
         try:
-            _write_all(fd, data, mode, sync=sync)
+            _write_all(fd, data, like, sync=sync)
         finally:
             os.close(fd)
         if replace:
@@ -295,15 +314,20 @@ def _temporary_name(target: str, folder: str) -> str:
     return os.path.join(folder, name)
 
 
-def _write_all(fd: int, data: bytes, mode: int | None, *, sync: bool) -> None:
+def _write_all(fd: int, data: bytes, like: os.stat_result | None, *, sync: bool) -> None:
+    """All of `data` into `fd`; with `like` (the file it replaces) its permissions and, where
+    we may set them, its owner and group."""
     view = memoryview(data)
     while view:
         written = os.write(fd, view)
         if written <= 0:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         view = view[written:]
-    if mode is not None:
-        os.fchmod(fd, mode)
+    if like is not None:
+        if (like.st_uid, like.st_gid) != (os.geteuid(), os.getegid()):
+            with contextlib.suppress(PermissionError):
+                os.fchown(fd, like.st_uid, like.st_gid)
+        os.fchmod(fd, stat.S_IMODE(like.st_mode))  # after fchown, which may clear set-id bits
     if sync:  # --in-place: the new copy is on disk before it replaces the only original
         os.fsync(fd)
 

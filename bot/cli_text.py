@@ -83,6 +83,11 @@ class Messages:
             "{target} is one of the photos being cleaned (--in-place replaces them)."
         ).format(target=target)
 
+    def other_links(self, file: str) -> str:
+        return self.tr.gettext(
+            "{file}: cleaned, but another name (a hard link) of this file still shows the original"
+        ).format(file=file)
+
     def folder(self) -> str:
         return self.tr.gettext("it is a folder (-r cleans folders).")
 

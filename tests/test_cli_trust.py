@@ -454,3 +454,72 @@ def test_every_photo_is_reported_in_order_whatever_the_workers(workers: int, cou
     processes = {text.split(" in ")[1] for _, (_, text) in seen}
     assert len(processes) == workers  # the work really was spread
     assert str(os.getpid()) not in processes or workers == 1
+
+
+def test_sigterm_stops_a_batch_like_ctrl_c_with_status_143(tmp_path: Path) -> None:
+    source = tmp_path / "photos"
+    source.mkdir()
+    big = photo(0, (3000, 2000))
+    for n in range(100):
+        (source / f"p{n:02}.jpg").write_bytes(big)
+    out = tmp_path / "out"
+    out.mkdir()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "clean", "-r", str(source), "-d", str(out)],
+        stderr=subprocess.PIPE,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+    )
+    deadline = time.monotonic() + 60
+    while not any(out.rglob("*.jpg")) and time.monotonic() < deadline:
+        time.sleep(0.002)
+    process.terminate()  # SIGTERM to scrubbot alone, as `kill` or `timeout` send it
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143
+    assert "Traceback" not in stderr.decode()
+    written = sorted((out / "photos").iterdir())
+    time.sleep(0.5)  # its workers were stopped too: nothing more appears
+    assert sorted((out / "photos").iterdir()) == written
+    assert 0 < len(written) < 100
+    expected = cleaned(big)
+    assert all(p.read_bytes() == expected for p in written)
+
+
+def test_in_place_says_when_a_hard_link_still_shows_the_original(tmp_path: Path) -> None:
+    original = photo()
+    (tmp_path / "a.jpg").write_bytes(original)
+    os.link(tmp_path / "a.jpg", tmp_path / "backup.jpg")
+    result = run("clean", "a.jpg", "--in-place", cwd=tmp_path)
+    assert result.returncode == 0, err(result)
+    assert err(result) == (
+        "a.jpg: cleaned, but another name (a hard link) of this file still shows the original\n"
+    )
+    assert (tmp_path / "a.jpg").read_bytes() == cleaned(original)
+    assert (tmp_path / "backup.jpg").read_bytes() == original
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file to another user")
+def test_in_place_keeps_the_owner(tmp_path: Path) -> None:
+    (tmp_path / "a.jpg").write_bytes(photo())
+    os.chown(tmp_path / "a.jpg", 4321, 4321)
+    result = run("clean", str(tmp_path / "a.jpg"), "--in-place")
+    assert result.returncode == 0, err(result)
+    info = (tmp_path / "a.jpg").stat()
+    assert (info.st_uid, info.st_gid) == (4321, 4321)
+
+
+def test_a_worker_that_dies_costs_only_its_own_photos() -> None:
+    from bot import cli_batch
+
+    seen: dict[int, cli_batch.Result] = {}
+
+    def work(job: int) -> cli_batch.Result:
+        if job == 7:
+            os._exit(9)  # as if killed, or out of memory
+        return True, ""
+
+    cli_batch.run(list(range(20)), work, seen.__setitem__, 2, lambda i: (False, f"photo {i} lost"))
+    assert sorted(seen) == list(range(20))
+    lost = [i for i, (done, _) in seen.items() if not done]
+    assert 7 in lost
+    assert len(lost) <= 1 + cli_batch.QUEUED  # at most what that worker held
+    assert all(seen[i] == (False, f"photo {i} lost") for i in lost)
