@@ -4,8 +4,10 @@ What a JPEG can carry, and what we do with it:
 - APP0 JFIF: kept (pixel density) without its thumbnail; JFXX thumbnails and other APP0 dropped.
 - APP1 EXIF (GPS, times, camera, serials, MakerNotes, thumbnail), XMP and Extended XMP (names, face
   regions, edit history, document IDs, Google depth/motion data): dropped.
-- APP2 ICC_PROFILE: kept (all chunks, colours depend on it); APP2 MPF and its secondary images
-  (stereo pair, gain map, depth map): dropped.
+- APP2 ICC_PROFILE: the profile (chunks put together in sequence order) is rebuilt with only
+  its colour data (`bot.formats.icc`) and written back in canonical chunks where the first one
+  was; chunks holding no valid profile are dropped. APP2 MPF and its secondary images (stereo
+  pair, gain map, depth map): dropped.
 - APP11 JUMBF/C2PA, APP13 Photoshop/IPTC (Facebook's FBMD code), other APPn, COM: dropped.
 - APP14 Adobe: kept (CMYK/YCCK colours depend on its transform flag).
 - Anything after EOI (motion-photo MP4, Samsung SEFT, MPF images, appended archives): dropped.
@@ -16,6 +18,7 @@ import re
 import struct
 
 from bot.errors import DamagedImage
+from bot.formats import icc
 from bot.formats.base import Block, BlockKind, Format, Parsed, need
 from bot.metadata import exif
 from bot.metadata.ifd import Ifds
@@ -31,6 +34,8 @@ _EXIF_IDS = (b"Exif\0\0", b"Exif\0\xff")
 _XMP_ID = b"http://ns.adobe.com/xap/1.0/\0"
 _XMP_EXT_ID = b"http://ns.adobe.com/xmp/extension/\0"
 _ICC_ID = b"ICC_PROFILE\0"
+_ICC_CHUNK = 65533 - len(_ICC_ID) - 2  # profile bytes per APP2 segment
+_ICC_NAME = "ICC colour profile"
 _MPF_ID = b"MPF\0"
 _PHOTOSHOP_ID = b"Photoshop 3.0\0"
 _MAX_EXTENDED_XMP = 16 * 1024 * 1024
@@ -87,7 +92,7 @@ def parse(data: bytes) -> Parsed:
     segments = _segments(data)
     blocks: list[Block] = []
     width = height = 0
-    icc: list[bytes] = []
+    icc_chunks: list[bytes] = []
     photoshop: list[bytes] = []
     extended_xmp: dict[bytes, bytearray] = {}
     for marker, start, end in segments:
@@ -100,7 +105,7 @@ def parse(data: bytes) -> Parsed:
         elif marker == APP1:
             blocks.append(_app1_block(payload, extended_xmp))
         elif marker == APP2 and payload.startswith(_ICC_ID):
-            icc.append(payload[len(_ICC_ID) + 2 :])
+            icc_chunks.append(payload[len(_ICC_ID) :])
         elif marker == APP2 and payload.startswith(_MPF_ID):
             blocks.extend(_mpf_blocks(data, start + len(_MPF_ID), payload[len(_MPF_ID) :]))
         elif marker == APP11 and payload.startswith(b"JP"):
@@ -116,8 +121,8 @@ def parse(data: bytes) -> Parsed:
             blocks.append(Block(BlockKind.COMMENT, "JPEG comment", payload))
     if width == 0 or height == 0:
         raise DamagedImage("The file has no picture dimensions.")
-    if icc:
-        blocks.append(Block(BlockKind.ICC, "ICC colour profile", b"".join(icc)))
+    if icc_chunks:
+        blocks.append(Block(BlockKind.ICC, _ICC_NAME, _icc_profile(icc_chunks)))
     if photoshop:
         blocks.append(Block(BlockKind.PHOTOSHOP, "Photoshop/IPTC segment", b"".join(photoshop)))
     blocks.extend(
@@ -126,6 +131,29 @@ def parse(data: bytes) -> Parsed:
     )
     blocks.extend(_trailer_blocks(data, segments[-1][2], blocks))
     return Parsed(width, height, tuple(blocks), layout=tuple(segments))
+
+
+def _icc_profile(chunks: list[bytes]) -> bytes:
+    """The profile from its APP2 chunks (sequence number, count, bytes), in sequence order."""
+    numbers = [chunk[0] for chunk in chunks if len(chunk) >= 2]
+    if sorted(numbers) == list(range(1, len(chunks) + 1)):
+        chunks = sorted(chunks, key=lambda chunk: chunk[0])
+    return b"".join(chunk[2:] for chunk in chunks)
+
+
+def _icc_segments(parsed: Parsed) -> list[bytes]:
+    """The rebuilt profile in canonical APP2 chunks; none when it is best dropped."""
+    found = next((b.data for b in parsed.blocks if b.kind is BlockKind.ICC), None)
+    profile = icc.clean(found) if found else None
+    if not profile:
+        return []
+    pieces = [profile[i : i + _ICC_CHUNK] for i in range(0, len(profile), _ICC_CHUNK)]
+    if len(pieces) > 255:
+        raise DamagedImage("The picture's colour profile is too large.")
+    return [
+        _segment(APP2, _ICC_ID + bytes((n, len(pieces))) + piece)
+        for n, piece in enumerate(pieces, 1)
+    ]
 
 
 def _app_name(marker: int, payload: bytes) -> str:
@@ -210,6 +238,7 @@ def strip(data: bytes, parsed: Parsed) -> bytes:
     out: list[bytes | memoryview] = [b"\xff\xd8"]
     view = memoryview(data)
     pending_exif = orientation != 1
+    icc_segments = _icc_segments(parsed)
     for index, (marker, start, end) in enumerate(segments):
         if marker == EOI:
             out.append(view[start - 2 : end])  # EOI itself; everything after it is dropped
@@ -220,6 +249,10 @@ def strip(data: bytes, parsed: Parsed) -> bytes:
             if pending_exif:
                 out.append(_segment(APP1, _EXIF_IDS[0] + exif.minimal(orientation)))
                 pending_exif = False
+            if marker == APP2:  # the colour profile, the only APP2 kept: rebuilt once
+                out.extend(icc_segments)
+                icc_segments = []
+                continue
             # a segment, and for SOS the entropy-coded data up to the next segment
             stop = segments[index + 1][1] - 4 if marker == SOS else end
             if marker == SOS and segments[index + 1][0] == EOI:
@@ -236,4 +269,8 @@ def _keep(marker: int, payload: memoryview) -> bool:
     return not (APP0 <= marker <= APP15 or marker == COM)
 
 
-FORMAT = Format("jpeg", "image/jpeg", "jpg", parse, strip)
+def accepts(head: bytes) -> bool:
+    return head.startswith(b"\xff\xd8\xff")
+
+
+FORMAT = Format("jpeg", "image/jpeg", "jpg", parse, strip, accepts=accepts)

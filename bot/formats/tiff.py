@@ -11,15 +11,17 @@ What a TIFF can carry:
 How we remove it: we do not edit the file in place. We write a fresh TIFF in the same byte
 order holding, for every full-resolution page of the main IFD chain, only the tags that say
 how to decode its pixels (`exif.STRUCTURAL_TAGS`, which keeps the ICC profile and Orientation)
-and a verbatim copy of its strips or tiles. Everything else (EXIF/GPS/SubIFDs, thumbnails,
-unreferenced bytes) is simply not copied. DNG raw files are refused: they are not photos we can
-rewrite without losing the picture.
+and a verbatim copy of its strips or tiles. The ICC profile (InterColorProfile) is rebuilt with
+only its colour data (`bot.formats.icc`), or dropped when it holds nothing valid. Everything
+else (EXIF/GPS/SubIFDs, thumbnails, unreferenced bytes) is simply not copied. DNG raw files
+are refused: they are not photos we can rewrite without losing the picture.
 """
 
 import struct
 from dataclasses import dataclass
 
 from bot.errors import DamagedImage, UnsupportedFormat
+from bot.formats import icc
 from bot.formats.base import Block, BlockKind, Format, Parsed
 from bot.metadata.exif import NEW_SUBFILE_TYPE, STRUCTURAL_TAGS
 from bot.metadata.ifd import TYPE_SIZES, Directory, Entry, Ifds
@@ -28,6 +30,7 @@ SUBFILE_TYPE = 0x00FF
 IMAGE_WIDTH, IMAGE_LENGTH, COMPRESSION = 0x0100, 0x0101, 0x0103
 STRIP_OFFSETS, STRIP_BYTE_COUNTS = 0x0111, 0x0117
 TILE_OFFSETS, TILE_BYTE_COUNTS = 0x0144, 0x0145
+ICC_PROFILE, UNDEFINED = 0x8773, 7
 JPEG_THUMB_OFFSET, JPEG_THUMB_LENGTH = 0x0201, 0x0202
 DNG_VERSION = 0xC612
 OLD_JPEG = 6
@@ -240,6 +243,9 @@ def _write_directory(out: bytearray, ifds: Ifds, page: _Image, new_offsets: list
     """Append one directory and its out-of-line values; return where its next-IFD link is."""
     order = ifds.order
     unique = {e.tag: e for e in reversed(page.directory.entries) if e.tag in STRUCTURAL_TAGS}
+    profile = icc.clean(ifds.raw(unique[ICC_PROFILE])) if ICC_PROFILE in unique else None
+    if profile is None:
+        unique.pop(ICC_PROFILE, None)
     kept = [unique[tag] for tag in sorted(unique)]  # ascending, first copy of a repeated tag
     start = len(out)
     link = start + 2 + 12 * len(kept)
@@ -251,6 +257,8 @@ def _write_directory(out: bytearray, ifds: Ifds, page: _Image, new_offsets: list
         typ, count, raw = entry.type, entry.count, ifds.raw(entry)
         if entry.tag == page.offsets_tag:
             typ, raw = 4, struct.pack(f"{order}{len(new_offsets)}I", *new_offsets)
+        if entry.tag == ICC_PROFILE and profile is not None:
+            typ, count, raw = UNDEFINED, len(profile), profile
         if len(raw) <= 4:
             fields.append(struct.pack(order + "HHI", entry.tag, typ, count) + raw.ljust(4, b"\0"))
         else:
@@ -266,4 +274,8 @@ def _align(out: bytearray) -> None:
         out += b"\0"
 
 
-FORMAT = Format("tiff", "image/tiff", "tif", parse, strip)
+def accepts(head: bytes) -> bool:
+    return head[:4] in (b"II*\0", b"MM\0*")
+
+
+FORMAT = Format("tiff", "image/tiff", "tif", parse, strip, accepts=accepts)
