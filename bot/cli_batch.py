@@ -155,11 +155,16 @@ def _collect(
 
     def hand_out(worker: _Worker) -> None:
         nonlocal queued
-        if queued < len(jobs):
-            os.write(worker.inbox, queued.to_bytes(4, "little"))
+        if queued < len(jobs) and worker.inbox >= 0:
+            try:
+                os.write(worker.inbox, queued.to_bytes(4, "little"))
+            except BrokenPipeError:  # it died: the job stays for the others
+                os.close(worker.inbox)
+                worker.inbox = -1
+                return
             worker.pending.append(queued)
             queued += 1
-        if queued == len(jobs) and worker.inbox >= 0:
+        if queued == len(jobs):
             for each in workers.values():  # no more jobs: each worker ends after its last
                 if each.inbox >= 0:
                     os.close(each.inbox)
