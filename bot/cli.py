@@ -209,6 +209,8 @@ def _check_clean(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
         parser.error(f"--output {args.output} is a folder; use --out-dir for a folder")
     if args.out_dir is not None and not os.path.isdir(args.out_dir):
         parser.error(f"--out-dir {args.out_dir} is not a folder")
+    if args.output == STDIO and sys.stdout.isatty():
+        parser.error("--output - would print the photo's bytes on the terminal; redirect it")
     if STDIO in args.photos and args.output is None:
         parser.error('"-" (standard input) has no name: give --output FILE or --output -')
 

@@ -269,6 +269,23 @@ def test_dash_reads_standard_input_and_writes_standard_output(tmp_path: Path) ->
     assert b'"file": "-"' in result.stdout
 
 
+def test_a_photo_is_not_printed_on_a_terminal(tmp_path: Path) -> None:
+    (tmp_path / "a.jpg").write_bytes(photo())
+    primary, secondary = pty.openpty()
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "clean", "a.jpg", "-o", "-"],
+        cwd=tmp_path,
+        stdout=secondary,
+        stderr=subprocess.PIPE,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+        check=False,
+    )
+    os.close(secondary)
+    os.close(primary)
+    assert result.returncode == 2
+    assert b"redirect it" in result.stderr
+
+
 def test_dash_without_an_output_is_a_usage_error() -> None:
     result = run("clean", "-", "-d", ".", stdin=photo())
     assert result.returncode == 2
