@@ -1,29 +1,61 @@
-"""JPEG: segment surgery; the entropy-coded picture data is copied, never decoded.
+"""JPEG: every kept segment is written again from its parsed fields; the entropy-coded picture
+data is copied (one copy, from memoryview slices), never decoded.
 
 What a JPEG can carry, and what we do with it:
-- APP0 JFIF: kept (pixel density) without its thumbnail; JFXX thumbnails and other APP0 dropped.
+- APP0 JFIF: rebuilt at its specified 16 bytes (version, density), without its thumbnail; JFXX
+  thumbnails and other APP0 dropped.
 - APP1 EXIF (GPS, times, camera, serials, MakerNotes, thumbnail), XMP and Extended XMP (names, face
   regions, edit history, document IDs, Google depth/motion data): dropped.
-- APP2 ICC_PROFILE: kept (all chunks, colours depend on it); APP2 MPF and its secondary images
-  (stereo pair, gain map, depth map): dropped.
+- APP2 ICC_PROFILE: kept (colours depend on it); APP2 MPF and its secondary images (stereo pair,
+  gain map, depth map): dropped.
 - APP11 JUMBF/C2PA, APP13 Photoshop/IPTC (Facebook's FBMD code), other APPn, COM: dropped.
-- APP14 Adobe: kept (CMYK/YCCK colours depend on its transform flag).
-- Anything after EOI (motion-photo MP4, Samsung SEFT, MPF images, appended archives): dropped.
-Orientation survives as a minimal EXIF block holding only the Orientation tag.
+- APP14 Adobe: rebuilt at its specified 14 bytes; only the colour transform is kept (version and
+  flags are written as 100, 0, 0).
+- Frame (SOFn) and scan (SOS) headers, DRI and DNL: rebuilt from their fields at their specified
+  lengths, so nothing can ride after the fields a decoder reads.
+- DQT, DHT and DAC: only the tables the frame and its scans use, each definition judged where it
+  stands (a table redefined between scans is kept only where a later scan uses it; quantisation
+  tables as libjpeg latches them, at the first scan of each component). DNL only when the frame
+  leaves its height to it.
+- Fill bytes (0xFF) before markers, restart and TEM markers between segments, reserved markers
+  (JPGn, RES) and anything after EOI (motion-photo MP4, Samsung SEFT, MPF images, appended
+  archives): dropped. Hierarchical (differential) and JPEG-LS files are refused.
+Orientation survives as a minimal EXIF block holding only the Orientation tag: EXIF's, or when
+EXIF has none, the XMP `tiff:Orientation`.
+
+Tolerance: a dropped metadata segment (APP1, APP3-APP13, APP15, COM) whose length field is up to
+SEGMENT_LENGTH_SLACK bytes short is read as libjpeg reads it: the bytes between its declared end
+and the next marker (0xFF then neither 0x00 nor 0xFF) belong to it and are dropped with it. Any
+other gap between segments refuses the file.
+
+What stays out of reach without decoding the entropy-coded data (bytes after a scan's last MCU,
+or after the last MCU of a restart interval): see THREAT_MODEL.md.
 """
 
 import re
 import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
 
-from bot.errors import DamagedImage
+from bot.errors import DamagedImage, UnsupportedFormat
 from bot.formats.base import Block, BlockKind, Format, Parsed, need
-from bot.metadata import exif
+from bot.metadata import exif, xmp
 from bot.metadata.ifd import Ifds
 
-SOI, EOI, SOS, COM = 0xD8, 0xD9, 0xDA, 0xFE
+SOI, EOI, SOS, COM, DQT, DHT, DAC, DRI, DNL = 0xD8, 0xD9, 0xDA, 0xFE, 0xDB, 0xC4, 0xCC, 0xDD, 0xDC
 APP0, APP1, APP2, APP11, APP13, APP14, APP15 = 0xE0, 0xE1, 0xE2, 0xEB, 0xED, 0xEE, 0xEF
-_SOF_MARKERS = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE})
+DATA = -1  # a layout entry for the entropy-coded data after a scan header
+_SEQUENTIAL = frozenset({0xC0, 0xC1, 0xC9})
+_PROGRESSIVE = frozenset({0xC2, 0xCA})
+_LOSSLESS = frozenset({0xC3, 0xCB})
+_ARITHMETIC = frozenset({0xC9, 0xCA, 0xCB})
+_SOF_MARKERS = _SEQUENTIAL | _PROGRESSIVE | _LOSSLESS
+_HIERARCHICAL = frozenset({0xC5, 0xC6, 0xC7, 0xCD, 0xCE, 0xCF, 0xDE, 0xDF})  # + DHP, EXP
+_JPEG_LS = frozenset({0xF7, 0xF8})
 _STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
+# Segments we drop whole, so a length a few bytes short cannot make us keep a wrong byte.
+_SLACK_ALLOWED = frozenset({APP1, *range(0xE3, 0xEE), APP15, COM})
+SEGMENT_LENGTH_SLACK = 256
 # A marker after entropy-coded data: 0xFF followed by anything but stuffing (00), RSTn or fill.
 _NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 
@@ -33,6 +65,9 @@ _XMP_EXT_ID = b"http://ns.adobe.com/xmp/extension/\0"
 _ICC_ID = b"ICC_PROFILE\0"
 _MPF_ID = b"MPF\0"
 _PHOTOSHOP_ID = b"Photoshop 3.0\0"
+_JFIF_ID = b"JFIF\0"
+_ADOBE_ID = b"Adobe"
+_ADOBE_VERSION = 100
 _MAX_EXTENDED_XMP = 16 * 1024 * 1024
 
 _MP_TYPES = {
@@ -44,23 +79,26 @@ _MP_TYPES = {
     0x030000: "picture",
 }
 
+Layout = list[tuple[int, int, int]]
 
-def _segments(data: bytes) -> list[tuple[int, int, int]]:
+
+def _segments(data: bytes) -> Layout:
     """(marker, payload start, payload end) for each segment up to EOI, then (EOI, end, end).
 
-    Entropy-coded data after each SOS is skipped with one regex scan, so this stays fast on
-    large photos; markers between progressive scans are listed like any other.
+    After each SOS comes (DATA, start, end): its entropy-coded data, found with one regex scan so
+    this stays fast on large photos, without the fill bytes before the next marker. Markers
+    between progressive scans are listed like any other.
     """
     if not data.startswith(b"\xff\xd8"):
         raise DamagedImage
-    out: list[tuple[int, int, int]] = []
+    out: Layout = []
     pos, size = 2, len(data)
     while True:
-        while pos < size and data[pos] == 0xFF and pos + 1 < size and data[pos + 1] == 0xFF:
+        while pos + 1 < size and data[pos] == 0xFF and data[pos + 1] == 0xFF:
             pos += 1  # fill bytes before a marker
         need(data, pos + 2, "structure")
         if data[pos] != 0xFF:
-            raise DamagedImage("The file has a broken JPEG structure.")
+            pos = _after_short_segment(data, pos, out)
         marker = data[pos + 1]
         if marker == EOI:
             out.append((EOI, pos + 2, pos + 2))
@@ -80,21 +118,46 @@ def _segments(data: bytes) -> list[tuple[int, int, int]]:
             found = _NEXT_MARKER.search(data, pos)
             if found is None:
                 raise DamagedImage("The picture data ends before the end-of-image marker.")
+            stop = found.start()
+            while stop > pos and data[stop - 1] == 0xFF:
+                stop -= 1  # fill bytes, not picture data (a data 0xFF is always stuffed)
+            out.append((DATA, pos, stop))
             pos = found.start()
+
+
+def _after_short_segment(data: bytes, pos: int, out: Layout) -> int:
+    """Where the next marker starts when the segment before ends a little after its length
+    says (see the module docstring); that segment is extended to it."""
+    found = _NEXT_MARKER.search(data, pos, pos + SEGMENT_LENGTH_SLACK + 2)
+    if not out or out[-1][0] not in _SLACK_ALLOWED or found is None:
+        raise DamagedImage("The file has a broken JPEG structure.")
+    marker, start, _ = out[-1]
+    out[-1] = (marker, start, found.start())
+    return found.start()
 
 
 def parse(data: bytes) -> Parsed:
     segments = _segments(data)
     blocks: list[Block] = []
     width = height = 0
+    frames = 0
     icc: list[bytes] = []
     photoshop: list[bytes] = []
     extended_xmp: dict[bytes, bytearray] = {}
     for marker, start, end in segments:
+        if marker == DATA:
+            continue
         payload = data[start:end]
-        if marker in _SOF_MARKERS and width == 0:
+        if marker in _SOF_MARKERS:
+            frames += 1
             need(payload, 5, "frame header")
             height, width = struct.unpack_from(">HH", payload, 1)
+        elif marker == DNL and height == 0 and len(payload) >= 2:
+            (height,) = struct.unpack_from(">H", payload)
+        elif marker in _HIERARCHICAL:
+            raise UnsupportedFormat("A hierarchical JPEG")
+        elif marker in _JPEG_LS:
+            raise UnsupportedFormat("A JPEG-LS image")
         elif marker == APP0:
             blocks.extend(_app0_blocks(payload))
         elif marker == APP1:
@@ -108,14 +171,18 @@ def parse(data: bytes) -> Parsed:
             blocks.append(Block(kind, "APP11 JUMBF segment", payload))
         elif marker == APP13 and payload.startswith(_PHOTOSHOP_ID):
             photoshop.append(payload[len(_PHOTOSHOP_ID) :])
-        elif marker == APP14 and payload.startswith(b"Adobe"):
+        elif marker == APP14 and payload.startswith(_ADOBE_ID):
             pass  # colour transform flag: part of the picture
         elif APP0 <= marker <= APP15:
             blocks.append(Block(BlockKind.OTHER, _app_name(marker, payload), payload))
         elif marker == COM:
             blocks.append(Block(BlockKind.COMMENT, "JPEG comment", payload))
+    if frames > 1:
+        raise DamagedImage("The file has more than one picture frame.")
     if width == 0 or height == 0:
         raise DamagedImage("The file has no picture dimensions.")
+    if not any(marker == DATA for marker, _, _ in segments):
+        raise DamagedImage("The file has no picture data.")
     if icc:
         blocks.append(Block(BlockKind.ICC, "ICC colour profile", b"".join(icc)))
     if photoshop:
@@ -135,9 +202,11 @@ def _app_name(marker: int, payload: bytes) -> str:
 
 
 def _app0_blocks(payload: bytes) -> list[Block]:
-    if payload.startswith(b"JFIF\0") and len(payload) >= 14:
+    if payload.startswith(_JFIF_ID) and len(payload) >= 14:
         if payload[12] and payload[13]:
             return [Block(BlockKind.THUMBNAIL, "JFIF thumbnail", b"")]
+        if len(payload) > 14:
+            return [Block(BlockKind.OTHER, "data after the JFIF header", payload[14:])]
         return []
     if payload.startswith(b"JFXX\0"):
         return [Block(BlockKind.THUMBNAIL, "JFXX thumbnail", payload[6:])]
@@ -196,44 +265,232 @@ def _trailer_blocks(data: bytes, end: int, blocks: list[Block]) -> list[Block]:
     return [Block(BlockKind.OTHER, "data after the end of the picture", trailer)]
 
 
+# -- the canonical writer ----------------------------------------------------------------------
+
+
 def _segment(marker: int, payload: bytes) -> bytes:
     return struct.pack(">BBH", 0xFF, marker, len(payload) + 2) + payload
 
 
-def strip(data: bytes, parsed: Parsed) -> bytes:
-    segments = list(parsed.layout) or _segments(data)
-    orientation = 1
+@dataclass(frozen=True)
+class _Frame:
+    marker: int
+    fields: bytes  # P, Y, X, Nf and three bytes per component, exactly as specified
+    quant: dict[int, int]  # component id -> quantisation table slot
+
+
+def _frame(marker: int, payload: bytes) -> _Frame:
+    need(payload, 6, "frame header")
+    count = payload[5]
+    size = 6 + 3 * count
+    need(payload, size, "frame header")
+    quant = {}
+    for i in range(6, size, 3):
+        if payload[i + 2] > 3 or payload[i] in quant:
+            raise DamagedImage("The JPEG frame header is broken.")
+        quant[payload[i]] = payload[i + 2]
+    if not quant:
+        raise DamagedImage("The JPEG frame header is broken.")
+    return _Frame(marker, bytes(payload[:size]), quant)
+
+
+def _scan(payload: bytes, frame: _Frame) -> tuple[bytes, list[tuple[int, int]]]:
+    """The scan header's fields, and (class, slot) of every entropy table the scan decodes
+    with: class 0 for DC, 1 for AC (Huffman tables, or arithmetic conditioning)."""
+    need(payload, 1, "scan header")
+    count = payload[0]
+    size = 4 + 2 * count
+    need(payload, size, "scan header")
+    if not 1 <= count <= 4:
+        raise DamagedImage("The JPEG scan header is broken.")
+    ss, se, ah = payload[size - 3], payload[size - 2], payload[size - 1] >> 4
+    if frame.marker in _LOSSLESS:
+        dc, ac = True, False
+    elif frame.marker in _PROGRESSIVE:
+        dc, ac = ss == 0 and ah == 0, ss > 0
+    else:
+        dc, ac = True, se > 0
+    uses = []
+    for i in range(1, size - 3, 2):
+        if payload[i] not in frame.quant or payload[i + 1] >> 4 > 3 or payload[i + 1] & 15 > 3:
+            raise DamagedImage("The JPEG scan header is broken.")
+        if dc:
+            uses.append((0, payload[i + 1] >> 4))
+        if ac:
+            uses.append((1, payload[i + 1] & 15))
+    return bytes(payload[:size]), uses
+
+
+def _tables(marker: int, payload: bytes) -> Iterator[tuple[tuple[int, int, int], bytes]]:
+    """Each table a DQT, DHT or DAC segment defines: ((marker, class, slot), its bytes)."""
+    pos, size = 0, len(payload)
+    if size == 0:
+        raise DamagedImage("A JPEG table segment is empty.")
+    while pos < size:
+        head = payload[pos]
+        if marker == DQT:
+            precision, slot, kind = head >> 4, head & 15, 2
+            length = 1 + 64 * (precision + 1)
+            bad = precision > 1
+        elif marker == DHT:
+            kind, slot = head >> 4, head & 15
+            need(payload, pos + 17, "Huffman table")
+            length = 17 + sum(payload[pos + 1 : pos + 17])
+            bad = kind > 1 or length > 17 + 256
+        else:  # DAC: class and slot, one conditioning value
+            kind, slot, length = head >> 4, head & 15, 2
+            bad = kind > 1
+        if bad or slot > 3 or pos + length > size:
+            raise DamagedImage("A JPEG table is broken.")
+        yield (marker, kind, slot), bytes(payload[pos : pos + length])
+        pos += length
+
+
+def _orientation(data: bytes, segments: Layout) -> int:
+    """EXIF's Orientation, or when EXIF has none, XMP's tiff:Orientation; 1 when neither."""
+    packet = b""
     for marker, start, end in segments:
         if marker == APP1 and data[start : start + 6] in _EXIF_IDS:
-            orientation = exif.orientation(data[start + 6 : end])
+            found = _exif_orientation(data[start + 6 : end])
+            if found is not None:
+                return found
+        elif marker == APP1 and not packet and data.startswith(_XMP_ID, start):
+            packet = data[start + len(_XMP_ID) : end]
+        elif marker == SOS:
             break
-    out: list[bytes | memoryview] = [b"\xff\xd8"]
-    view = memoryview(data)
-    pending_exif = orientation != 1
+    return (xmp.orientation(packet) if packet else None) or 1
+
+
+def _exif_orientation(block: bytes) -> int | None:
+    """The EXIF Orientation tag (1 when out of range), or None when the block has none."""
+    try:
+        ifds = Ifds(block, follow_chain=False)
+        entry = ifds.find("IFD0", exif.ORIENTATION)
+        values = ifds.ints(entry) if entry else ()
+    except (ValueError, IndexError, struct.error):
+        return None
+    if not values:
+        return None
+    return values[0] if 1 <= values[0] <= 8 else 1
+
+
+def _used(data: bytes, segments: Layout) -> tuple[set[tuple[int, int]], _Frame]:
+    """(segment index, table index) of every table definition a scan decodes with, and the
+    frame. DRI counts as a table (class 0, slot 0) used by the scans after it."""
+    current: dict[tuple[int, int, int], tuple[int, int]] = {}
+    used: set[tuple[int, int]] = set()
+    latched: set[int] = set()  # components whose quantisation table is fixed (libjpeg latches)
+    frame: _Frame | None = None
     for index, (marker, start, end) in enumerate(segments):
-        if marker == EOI:
-            out.append(view[start - 2 : end])  # EOI itself; everything after it is dropped
+        if marker in (DQT, DHT, DAC):
+            for number, (key, _) in enumerate(_tables(marker, data[start:end])):
+                current[key] = (index, number)
+        elif marker == DRI:
+            current[DRI, 0, 0] = (index, 0)
+        elif marker in _SOF_MARKERS:
+            frame = _frame(marker, data[start:end])
+        elif marker == SOS:
+            if frame is None:
+                raise DamagedImage("A JPEG scan comes before its frame header.")
+            _, uses = _scan(data[start:end], frame)
+            table = DAC if frame.marker in _ARITHMETIC else DHT
+            keys = [(table, kind, slot) for kind, slot in uses] + [(DRI, 0, 0)]
+            for i in range(start + 1, start + 1 + 2 * data[start], 2):
+                if data[i] not in latched:
+                    latched.add(data[i])
+                    keys.append((DQT, 2, frame.quant[data[i]]))
+            used.update(current[key] for key in keys if key in current)
+    if frame is None:
+        raise DamagedImage("The file has no picture frame.")
+    return used, frame
+
+
+def _header_segments(data: bytes, segments: Layout) -> list[bytes]:
+    """JFIF, orientation, colour profile and Adobe colour transform, in that order."""
+    out = []
+    jfif = next(
+        (
+            data[start + 5 : start + 12]
+            for marker, start, end in segments
+            if marker == APP0 and end - start >= 14 and data.startswith(_JFIF_ID, start)
+        ),
+        None,
+    )
+    if jfif is not None:  # version, units, densities; no thumbnail
+        out.append(_segment(APP0, _JFIF_ID + jfif + b"\0\0"))
+    turned = _orientation(data, segments)
+    if turned != 1:
+        out.append(_segment(APP1, _EXIF_IDS[0] + exif.minimal(turned)))
+    # The colour profile: every ICC_PROFILE chunk as it came (bot/formats/icc.py rebuilds it).
+    out.extend(
+        _segment(APP2, data[start:end])
+        for marker, start, end in segments
+        if marker == APP2 and data.startswith(_ICC_ID, start)
+    )
+    adobe = next(
+        (
+            data[start + 11]
+            for marker, start, end in segments
+            if marker == APP14 and end - start >= 12 and data.startswith(_ADOBE_ID, start)
+        ),
+        None,
+    )
+    if adobe is not None:
+        out.append(_segment(APP14, _ADOBE_ID + struct.pack(">HHHB", _ADOBE_VERSION, 0, 0, adobe)))
+    return out
+
+
+def strip(data: bytes, parsed: Parsed) -> bytes:
+    """The same picture, written from its parsed fields; `data` itself when that is identical
+    (so checking our own output costs no copy)."""
+    segments = list(parsed.layout) or _segments(data)
+    used, frame = _used(data, segments)
+    pieces: list[bytes | tuple[int, int]] = [b"\xff\xd8", *_header_segments(data, segments)]
+    lines_left = struct.unpack_from(">H", frame.fields, 1)[0] == 0  # the DNL says the height
+    for index, (marker, start, end) in enumerate(segments):
+        if marker == DATA:
+            pieces.append((start, end))
+        elif marker in (DQT, DHT, DAC):
+            kept = [
+                raw
+                for number, (_, raw) in enumerate(_tables(marker, data[start:end]))
+                if (index, number) in used
+            ]
+            if kept:
+                pieces.append(_segment(marker, b"".join(kept)))
+        elif marker == DRI and (index, 0) in used:
+            need(data, start + 2, "restart interval")
+            pieces.append(_segment(DRI, data[start : start + 2]))
+        elif marker in _SOF_MARKERS:
+            pieces.append(_segment(marker, frame.fields))
+        elif marker == SOS:
+            pieces.append(_segment(SOS, _scan(data[start:end], frame)[0]))
+        elif marker == DNL and lines_left and index and segments[index - 1][0] == DATA:
+            need(data, start + 2, "number of lines")
+            pieces.append(_segment(DNL, data[start : start + 2]))
+            lines_left = False
+        elif marker == EOI:
+            pieces.append(b"\xff\xd9")  # everything after it is dropped
+    return _same_or_joined(data, pieces)
+
+
+def _same_or_joined(data: bytes, pieces: list[bytes | tuple[int, int]]) -> bytes:
+    """`data` when the pieces spell it exactly (its own ranges in place), else the pieces joined:
+    written parts as they are, ranges (start, end) of `data` as views, so each is copied once."""
+    pos = 0
+    for piece in pieces:
+        if isinstance(piece, tuple):
+            same, size = piece[0] == pos, piece[1] - piece[0]
+        else:
+            same, size = data.startswith(piece, pos), len(piece)
+        if not same:
             break
-        if marker == APP0 and bytes(view[start : start + 5]) == b"JFIF\0" and end - start >= 14:
-            out.append(_segment(APP0, bytes(view[start : start + 12]) + b"\0\0"))
-        elif _keep(marker, view[start:end]):
-            if pending_exif:
-                out.append(_segment(APP1, _EXIF_IDS[0] + exif.minimal(orientation)))
-                pending_exif = False
-            # a segment, and for SOS the entropy-coded data up to the next segment
-            stop = segments[index + 1][1] - 4 if marker == SOS else end
-            if marker == SOS and segments[index + 1][0] == EOI:
-                stop = segments[index + 1][1] - 2
-            out.append(view[start - 4 : stop])
-    return b"".join(out)
-
-
-def _keep(marker: int, payload: memoryview) -> bool:
-    if marker == APP2:
-        return bytes(payload[: len(_ICC_ID)]) == _ICC_ID
-    if marker == APP14:
-        return bytes(payload[:5]) == b"Adobe"
-    return not (APP0 <= marker <= APP15 or marker == COM)
+        pos += size
+    else:
+        if pos == len(data):
+            return data
+    view = memoryview(data)
+    return b"".join(view[p[0] : p[1]] if isinstance(p, tuple) else p for p in pieces)
 
 
 FORMAT = Format("jpeg", "image/jpeg", "jpg", parse, strip)
