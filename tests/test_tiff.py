@@ -436,3 +436,107 @@ def test_corrupted_files_are_refused_or_clean(planted_lzw: bytes) -> None:
         for _ in range(rng.randrange(1, 6)):
             data[rng.randrange(len(data))] = rng.randrange(256)
         _scrub_or_refuse(bytes(data))
+
+
+# -- every kept tag rebuilt at its specified count (issue 12) ----------------------------------
+
+
+def _leaks(cleaned: bytes, planted: bytes) -> bool:
+    text = planted.decode()
+    forms = (planted, planted[-12:], text.encode("utf-16-le"), text.encode("utf-16-be"))
+    return any(form in cleaned for form in forms)
+
+
+def _segment(marker: int, payload: bytes) -> bytes:
+    return struct.pack(">BBH", 0xFF, marker, len(payload) + 2) + payload
+
+
+def _xmp_turned(turned: int) -> bytes:
+    return (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF'
+        ' xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/"'
+        f' tiff:Orientation="{turned}"/></rdf:RDF></x:xmpmeta>'
+    ).encode()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_tags_jpeg_tables_and_strips_are_rebuilt(seed: int, tmp_path: Path, exiftool: str) -> None:
+    """Longer structural tags than specified, InkNames and sample statistics, a JPEGTables and
+    JPEG strips with APPn/COM inside, all holding a planted code; XMP-only orientation."""
+    rng = random.Random(seed)
+    planted = f"PLANT{rng.randrange(10**15, 10**16)}ab".encode()  # 23 bytes
+    out = io.BytesIO()
+    _picture("RGB", seed, (40, 24)).save(out, "TIFF", compression="jpeg")
+    base = out.getvalue()
+    ifds = Ifds(base)
+    offsets, counts, tables = (ifds.find("IFD0", tag) for tag in (0x0111, 0x0117, 0x015B))
+    assert offsets is not None
+    assert counts is not None
+    assert tables is not None
+    rows = ifds.find("IFD0", 0x0116)
+    assert rows is not None
+    hidden = _segment(0xFE, planted) + _segment(0xE9, planted)
+    plain = [base[o : o + n] for o, n in zip(ifds.ints(offsets), ifds.ints(counts), strict=True)]
+    strips = [strip[:2] + hidden + strip[2:] for strip in plain]
+    words = list(struct.unpack("<10H", planted[:20]))
+    raw_tables = ifds.raw(tables)
+    tags: Tags = {
+        0x0100: (LONG, [40, *words[:2]]),
+        0x0101: (LONG, [24]),
+        0x0102: (SHORT, [8, 8, 8, *words]),
+        0x0103: (SHORT, [7]),
+        0x0106: (SHORT, [2]),
+        0x0115: (SHORT, [3]),
+        0x0116: (SHORT, list(ifds.ints(rows))),
+        0x011A: (RATIONAL, [72, 1, *words[:4]]),
+        0x011B: (RATIONAL, [144, 2]),
+        0x011C: (SHORT, [1]),
+        0x0128: (SHORT, [2, *words[:3]]),
+        0x014D: (ASCII, planted + b"\0"),
+        0x0118: (SHORT, words[:3]),
+        0x0119: (SHORT, words[3:6]),
+        0x015B: (7, raw_tables[:2] + hidden + raw_tables[2:]),
+        0x02BC: (1, _xmp_turned(6)),
+    }
+    data = _handmade([(tags, strips)])
+    assert data.count(planted) > 3
+    cleaned = scrub.scrub(data).data
+    path = tmp_path / "cleaned.tif"
+    path.write_bytes(cleaned)
+    assert leftovers(path) == {}
+    assert not _leaks(cleaned, planted)
+    assert exif.only_structure(cleaned)
+    assert tiff.strip(cleaned, tiff.parse(cleaned)) == cleaned
+    reference = _rgb_tags(40, 24) | {
+        0x0103: (SHORT, [7]),
+        0x0112: (SHORT, [6]),
+        0x0116: (SHORT, list(ifds.ints(rows))),
+        0x015B: (7, raw_tables),
+    }
+    assert _pictures(cleaned) == _pictures(_handmade([(reference, plain)]))
+    assert _orientation(cleaned) == 6
+    kept = Ifds(cleaned)
+    counts_of = {e.tag: e.count for _, e in kept.all_entries()}
+    assert (counts_of[0x0100], counts_of[0x0102], counts_of[0x0128]) == (1, 3, 1)
+    assert counts_of[0x011A] == 1
+    assert not {0x014D, 0x0118, 0x0119} & set(counts_of)
+    resolution = kept.find("IFD0", 0x011B)
+    assert resolution is not None
+    assert kept.raw(resolution) == struct.pack("<II", 72, 1)
+
+
+def test_one_bits_per_sample_value_is_given_to_every_sample() -> None:
+    tags = _rgb_tags(4, 2) | {0x0102: (SHORT, [8])}
+    data = _handmade([(tags, [_noise(24, 5)])])
+    cleaned = scrub.scrub(data).data
+    entry = Ifds(cleaned).find("IFD0", 0x0102)
+    assert entry is not None
+    assert Ifds(cleaned).ints(entry) == (8, 8, 8)
+    assert _pictures(cleaned) == _pictures(data)
+
+
+@pytest.mark.parametrize("path", corpus_params("tiff"))
+def test_corpus_output_is_canonical(path: Path) -> None:
+    cleaned = scrub.scrub(path.read_bytes()).data
+    assert tiff.strip(cleaned, tiff.parse(cleaned)) == cleaned

@@ -445,9 +445,37 @@ def strip(data: bytes, parsed: Parsed) -> bytes:
     """The same picture, written from its parsed fields; `data` itself when that is identical
     (so checking our own output costs no copy)."""
     segments = list(parsed.layout) or _segments(data)
-    used, frame = _used(data, segments)
-    pieces: list[bytes | tuple[int, int]] = [b"\xff\xd8", *_header_segments(data, segments)]
-    lines_left = struct.unpack_from(">H", frame.fields, 1)[0] == 0  # the DNL says the height
+    return _rebuild(data, segments, _header_segments(data, segments))
+
+
+def strip_stream(data: bytes) -> bytes:
+    """A JPEG stream inside another file (a TIFF strip or tile, TIFF JPEGTables) written from its
+    fields: tables, frame, scans and the Adobe colour transform; no JFIF, EXIF, ICC or APPn/COM.
+    An abbreviated stream (tables only, or picture data whose tables are elsewhere) stays so."""
+    segments = _segments(data)
+    if any(marker in _HIERARCHICAL or marker in _JPEG_LS for marker, _, _ in segments):
+        raise DamagedImage("A JPEG stream inside the file uses a process we cannot rewrite.")
+    headers = [part for part in _header_segments(data, segments) if part[1] == APP14]
+    if not any(marker in _SOF_MARKERS for marker, _, _ in segments):  # tables only
+        return _rebuild(data, segments, headers, keep_all_tables=True)
+    return _rebuild(data, segments, headers)
+
+
+def _rebuild(
+    data: bytes, segments: Layout, headers: list[bytes], *, keep_all_tables: bool = False
+) -> bytes:
+    if keep_all_tables:
+        used = {
+            (index, number)
+            for index, (marker, start, end) in enumerate(segments)
+            if marker in (DQT, DHT, DAC)
+            for number, _ in enumerate(_tables(marker, data[start:end]))
+        }
+        frame = None
+    else:
+        used, frame = _used(data, segments)
+    pieces: list[bytes | tuple[int, int]] = [b"\xff\xd8", *headers]
+    lines_left = frame is not None and struct.unpack_from(">H", frame.fields, 1)[0] == 0
     for index, (marker, start, end) in enumerate(segments):
         if marker == DATA:
             pieces.append((start, end))
@@ -462,9 +490,9 @@ def strip(data: bytes, parsed: Parsed) -> bytes:
         elif marker == DRI and (index, 0) in used:
             need(data, start + 2, "restart interval")
             pieces.append(_segment(DRI, data[start : start + 2]))
-        elif marker in _SOF_MARKERS:
+        elif marker in _SOF_MARKERS and frame is not None:
             pieces.append(_segment(marker, frame.fields))
-        elif marker == SOS:
+        elif marker == SOS and frame is not None:
             pieces.append(_segment(SOS, _scan(data[start:end], frame)[0]))
         elif marker == DNL and lines_left and index and segments[index - 1][0] == DATA:
             need(data, start + 2, "number of lines")

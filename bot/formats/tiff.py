@@ -10,18 +10,32 @@ What a TIFF can carry:
 
 How we remove it: we do not edit the file in place. We write a fresh TIFF in the same byte
 order holding, for every full-resolution page of the main IFD chain, only the tags that say
-how to decode its pixels (`exif.STRUCTURAL_TAGS`, which keeps the ICC profile and Orientation)
-and a verbatim copy of its strips or tiles. Everything else (EXIF/GPS/SubIFDs, thumbnails,
-unreferenced bytes) is simply not copied. DNG raw files are refused: they are not photos we can
-rewrite without losing the picture.
+how to decode its pixels (`KEPT_TAGS`: `exif.STRUCTURAL_TAGS` without InkNames and the sample
+statistics, keeping the ICC profile and Orientation) and its strips or tiles. Every kept tag is
+written again from its parsed values with exactly the count its specification gives (extra
+values dropped, one BitsPerSample/SampleFormat value given to every sample, rationals reduced);
+JPEG strips and tiles (compression 7) and JPEGTables are rewritten by `jpeg.strip_stream`
+(tables, frame and scans from their fields, no APPn/COM). Everything else (EXIF/GPS/SubIFDs,
+thumbnails, unreferenced bytes) is simply not copied. When a page has no Orientation but its
+XMP has `tiff:Orientation`, that becomes its Orientation tag.
+
+Refused: DNG raw files (not photos we can rewrite without losing the picture) and old-style
+JPEG compression (6): its tables and offsets point into a JPEG stream that libtiff rebuilds by
+guesswork, so we cannot say which bytes are the picture. Other compressed strips are copied
+as they are; what a codec ignores inside them (padding after a strip's last row) is listed in
+THREAT_MODEL.md.
 """
 
+import math
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.errors import DamagedImage, UnsupportedFormat
+from bot.formats import jpeg
 from bot.formats.base import Block, BlockKind, Format, Parsed
-from bot.metadata.exif import NEW_SUBFILE_TYPE, STRUCTURAL_TAGS
+from bot.metadata import xmp
+from bot.metadata.exif import NEW_SUBFILE_TYPE, ORIENTATION, STRUCTURAL_TAGS
 from bot.metadata.ifd import TYPE_SIZES, Directory, Entry, Ifds
 
 SUBFILE_TYPE = 0x00FF
@@ -30,7 +44,82 @@ STRIP_OFFSETS, STRIP_BYTE_COUNTS = 0x0111, 0x0117
 TILE_OFFSETS, TILE_BYTE_COUNTS = 0x0144, 0x0145
 JPEG_THUMB_OFFSET, JPEG_THUMB_LENGTH = 0x0201, 0x0202
 DNG_VERSION = 0xC612
-OLD_JPEG = 6
+OLD_JPEG, NEW_JPEG = 6, 7
+BITS_PER_SAMPLE, SAMPLES_PER_PIXEL, COLOR_MAP = 0x0102, 0x0115, 0x0140
+JPEG_TABLES, XMP_TAG, ICC_PROFILE = 0x015B, 0x02BC, 0x8773
+SHORT, LONG, RATIONAL, UNDEFINED = 3, 4, 5, 7
+
+# Structural tags that only describe or annotate (no reader needs them for the pixels): dropped.
+# InkNames is free text; the others are statistics and hints a writer may fill with anything.
+_DROPPED = frozenset({0x0107, 0x0118, 0x0119, 0x014D, 0x0150, 0x0154, 0x0155})
+KEPT_TAGS = STRUCTURAL_TAGS - _DROPPED
+
+Counts = Callable[[int, int, int], tuple[int, ...]]  # (samples, bits, given count) -> allowed
+
+
+def _one(samples: int, bits: int, given: int) -> tuple[int, ...]:
+    return (1,)
+
+
+def _each_sample(samples: int, bits: int, given: int) -> tuple[int, ...]:
+    return (samples,)
+
+
+def _fixed(n: int) -> Counts:
+    return lambda samples, bits, given: (n,)
+
+
+def _transfer(samples: int, bits: int, given: int) -> tuple[int, ...]:
+    """TransferFunction: one curve or three, of 2**BitsPerSample entries each."""
+    return (1 << bits, 3 << bits) if bits <= 16 else ()
+
+
+def _palette(samples: int, bits: int, given: int) -> tuple[int, ...]:
+    """ColorMap: red, green and blue curves of 2**BitsPerSample entries."""
+    return (3 << bits,) if bits <= 16 else ()
+
+
+def _extra(samples: int, bits: int, given: int) -> tuple[int, ...]:
+    return tuple(range(1, samples + 1))
+
+
+_S, _SL, _L, _R = (SHORT,), (SHORT, LONG), (LONG,), (RATIONAL,)
+# tag -> (types a value may have, the last one written when it has another; allowed counts)
+_SPEC: dict[int, tuple[tuple[int, ...], Counts]] = {
+    0x00FE: (_L, _one),  # NewSubfileType
+    0x00FF: (_S, _one),  # SubfileType
+    0x0100: (_SL, _one),  # ImageWidth
+    0x0101: (_SL, _one),  # ImageLength
+    0x0102: (_S, _each_sample),  # BitsPerSample
+    0x0103: (_S, _one),  # Compression
+    0x0106: (_S, _one),  # PhotometricInterpretation
+    0x010A: (_S, _one),  # FillOrder
+    0x0112: (_S, _one),  # Orientation
+    0x0115: (_S, _one),  # SamplesPerPixel
+    0x0116: (_SL, _one),  # RowsPerStrip
+    0x011A: (_R, _one),  # XResolution
+    0x011B: (_R, _one),  # YResolution
+    0x011C: (_S, _one),  # PlanarConfiguration
+    0x0124: (_L, _one),  # T4Options
+    0x0125: (_L, _one),  # T6Options
+    0x0128: (_S, _one),  # ResolutionUnit
+    0x012D: (_S, _transfer),  # TransferFunction
+    0x013D: (_S, _one),  # Predictor
+    0x013E: (_R, _fixed(2)),  # WhitePoint
+    0x013F: (_R, _fixed(6)),  # PrimaryChromaticities
+    0x0140: (_S, _palette),  # ColorMap
+    0x0142: (_SL, _one),  # TileWidth
+    0x0143: (_SL, _one),  # TileLength
+    0x014C: (_S, _one),  # InkSet
+    0x014E: (_S, _one),  # NumberOfInks
+    0x0152: (_S, _extra),  # ExtraSamples: at most one per sample
+    0x0153: (_S, _each_sample),  # SampleFormat
+    0x0211: (_R, _fixed(3)),  # YCbCrCoefficients
+    0x0212: (_S, _fixed(2)),  # YCbCrSubSampling
+    0x0213: (_S, _one),  # YCbCrPositioning
+    0x0214: (_R, _fixed(6)),  # ReferenceBlackWhite
+}
+_PER_SAMPLE = frozenset({0x0102, 0x0153})
 
 # Embedded containers that the findings step interprets on their own.
 CONTAINER_TAGS = {
@@ -213,52 +302,136 @@ def _data_end(ifds: Ifds, directory: Directory, offsets_tag: int) -> int:
 
 
 def _rebuild(ifds: Ifds, pages: list[_Image]) -> bytes:
-    """A fresh TIFF: per page, its strips or tiles verbatim, then its structural tags."""
+    """A fresh TIFF: per page, its strips or tiles (JPEG ones rewritten), then its tags."""
     order = ifds.order
     out = bytearray(ifds.data[:4] + b"\0\0\0\0")
     link = 4  # where the offset of the next directory goes
-    copied: dict[tuple[int, int], int] = {}  # shared strips stay shared
+    copied: dict[tuple[int, int], tuple[int, int]] = {}  # shared strips stay shared
     budget = len(ifds.data)
     for page in pages:
-        new_offsets = []
+        rewrite = _int(ifds, page.directory, COMPRESSION, 1) == NEW_JPEG
+        placed = []
         for offset, length in page.pieces:
             if (offset, length) not in copied:
                 budget -= length
                 if budget < 0:
                     raise DamagedImage("The TIFF pixel strips overlap, so the file is damaged.")
+                piece = ifds.data[offset : offset + length]
+                if rewrite and length:
+                    piece = jpeg.strip_stream(piece)
                 _align(out)
-                copied[offset, length] = len(out)
-                out += ifds.data[offset : offset + length]
-            new_offsets.append(copied[offset, length])
+                copied[offset, length] = (len(out), len(piece))
+                out += piece
+            placed.append(copied[offset, length])
         _align(out)
         struct.pack_into(order + "I", out, link, len(out))
-        link = _write_directory(out, ifds, page, new_offsets)
+        link = _write_directory(out, ifds, page, placed)
     return bytes(out)
 
 
-def _write_directory(out: bytearray, ifds: Ifds, page: _Image, new_offsets: list[int]) -> int:
+def _write_directory(
+    out: bytearray, ifds: Ifds, page: _Image, placed: list[tuple[int, int]]
+) -> int:
     """Append one directory and its out-of-line values; return where its next-IFD link is."""
     order = ifds.order
-    unique = {e.tag: e for e in reversed(page.directory.entries) if e.tag in STRUCTURAL_TAGS}
-    kept = [unique[tag] for tag in sorted(unique)]  # ascending, first copy of a repeated tag
+    fields = _fields(ifds, page, placed)
     start = len(out)
-    link = start + 2 + 12 * len(kept)
+    link = start + 2 + 12 * len(fields)
     values = bytearray()
-    fields = []
-    for entry in kept:
-        if entry.type not in TYPE_SIZES:
-            raise DamagedImage("A TIFF tag has an unknown value type.")
-        typ, count, raw = entry.type, entry.count, ifds.raw(entry)
-        if entry.tag == page.offsets_tag:
-            typ, raw = 4, struct.pack(f"{order}{len(new_offsets)}I", *new_offsets)
+    entries = []
+    for tag, (typ, count, raw) in sorted(fields.items()):
         if len(raw) <= 4:
-            fields.append(struct.pack(order + "HHI", entry.tag, typ, count) + raw.ljust(4, b"\0"))
+            entries.append(struct.pack(order + "HHI", tag, typ, count) + raw.ljust(4, b"\0"))
         else:
             at = link + 4 + len(values)
-            fields.append(struct.pack(order + "HHII", entry.tag, typ, count, at))
+            entries.append(struct.pack(order + "HHII", tag, typ, count, at))
             values += raw + b"\0" * (len(raw) % 2)  # values start on a word boundary
-    out += struct.pack(order + "H", len(kept)) + b"".join(fields) + b"\0\0\0\0" + values
+    out += struct.pack(order + "H", len(fields)) + b"".join(entries) + b"\0\0\0\0" + values
     return link
+
+
+def _fields(
+    ifds: Ifds, page: _Image, placed: list[tuple[int, int]]
+) -> dict[int, tuple[int, int, bytes]]:
+    """tag -> (type, count, value bytes) for every tag a page keeps, each written again from
+    its parsed values with the count its specification gives."""
+    order, directory = ifds.order, page.directory
+    unique = {e.tag: e for e in reversed(directory.entries) if e.tag in KEPT_TAGS}
+    samples = _int(ifds, directory, SAMPLES_PER_PIXEL, 1)
+    bits = _int(ifds, directory, BITS_PER_SAMPLE, 1)
+    fields: dict[int, tuple[int, int, bytes]] = {}
+    for tag, entry in unique.items():
+        if entry.type not in TYPE_SIZES:
+            raise DamagedImage("A TIFF tag has an unknown value type.")
+        if tag in (STRIP_OFFSETS, TILE_OFFSETS, STRIP_BYTE_COUNTS, TILE_BYTE_COUNTS):
+            continue
+        if tag in (JPEG_TABLES, ICC_PROFILE):
+            raw = ifds.raw(entry)
+            if tag == JPEG_TABLES:
+                raw = jpeg.strip_stream(raw)
+            fields[tag] = (UNDEFINED, len(raw), raw)  # the ICC profile: bot/formats/icc.py
+            continue
+        value = _canonical(ifds, entry, samples, bits)
+        if value is not None:
+            fields[tag] = value
+    counts_tag = TILE_BYTE_COUNTS if page.offsets_tag == TILE_OFFSETS else STRIP_BYTE_COUNTS
+    n = len(placed)
+    fields[page.offsets_tag] = (LONG, n, struct.pack(f"{order}{n}I", *(p[0] for p in placed)))
+    fields[counts_tag] = (LONG, n, struct.pack(f"{order}{n}I", *(p[1] for p in placed)))
+    if ORIENTATION not in fields and XMP_TAG in {e.tag for e in directory.entries}:
+        xmp_entry = _entry(directory, XMP_TAG)
+        turned = xmp.orientation(ifds.raw(xmp_entry)) if xmp_entry else None
+        if turned is not None and turned != 1:
+            fields[ORIENTATION] = (SHORT, 1, struct.pack(order + "H", turned))
+    return fields
+
+
+def _canonical(ifds: Ifds, entry: Entry, samples: int, bits: int) -> tuple[int, int, bytes] | None:
+    """One tag's (type, count, bytes) at its specified count, or None to drop it (values
+    unreadable, or fewer than a decoder needs of a tag that only describes colours)."""
+    types, counts = _SPEC[entry.tag]
+    allowed = counts(samples, bits, entry.count)
+    if not allowed:
+        return None
+    order = ifds.order
+    if types == (RATIONAL,):
+        pairs = _rationals(ifds, entry)
+        if pairs is None:
+            return None
+        values: list[int] = []
+        if len(pairs) < min(allowed):
+            return None
+        pairs = pairs[: max(n for n in allowed if n <= len(pairs))]
+        for numerator, denominator in pairs:
+            common = math.gcd(numerator, denominator) or 1
+            values += (numerator // common, denominator // common)
+        return RATIONAL, len(pairs), struct.pack(f"{order}{len(values)}I", *values)
+    ints = list(ifds.ints(entry)) if entry.type in (1, 3, 4) else []
+    if not ints or min(ints) < 0:
+        return None
+    if len(ints) < min(allowed):
+        if len(ints) != 1 or entry.tag not in _PER_SAMPLE:
+            if entry.tag == COLOR_MAP:
+                raise DamagedImage("A TIFF palette is shorter than its pixels need.")
+            return None
+        ints = ints * min(allowed)  # one value for every sample, as readers take it
+    ints = ints[: max(n for n in allowed if n <= len(ints))]
+    typ = entry.type if entry.type in types else types[-1]
+    if typ == SHORT and max(ints) > 0xFFFF:
+        raise DamagedImage("A TIFF tag holds a value too large for its type.")
+    return typ, len(ints), struct.pack(f"{order}{len(ints)}{'H' if typ == SHORT else 'I'}", *ints)
+
+
+def _rationals(ifds: Ifds, entry: Entry) -> list[tuple[int, int]] | None:
+    if entry.type in (1, 3, 4):
+        return [(value, 1) for value in ifds.ints(entry)]
+    if entry.type not in (5, 10):
+        return None
+    code = "I" if entry.type == 5 else "i"
+    parts = struct.unpack(f"{ifds.order}{2 * entry.count}{code}", ifds.raw(entry))
+    if min(parts, default=0) < 0:
+        return None
+    return list(zip(parts[::2], parts[1::2], strict=True))
 
 
 def _align(out: bytearray) -> None:
