@@ -380,8 +380,9 @@ def test_directory_loop_is_refused() -> None:
 
 
 def test_overlapping_strips_cannot_blow_up_the_output() -> None:
+    """Compressed (PackBits) strips: uncompressed ones are cut to the bytes their rows need."""
     n = 2000
-    tags = _rgb_tags(1, n, {0x0116: (LONG, [1])})
+    tags = _rgb_tags(1, n, {0x0116: (LONG, [1]), 0x0103: (SHORT, [32773])})
     data = bytearray(_handmade([(tags, [_noise(3, i) for i in range(n)])]))
     ifds = Ifds(bytes(data))
     offsets, counts = ifds.find("IFD0", 0x0111), ifds.find("IFD0", 0x0117)
@@ -539,4 +540,27 @@ def test_one_bits_per_sample_value_is_given_to_every_sample() -> None:
 @pytest.mark.parametrize("path", corpus_params("tiff"))
 def test_corpus_output_is_canonical(path: Path) -> None:
     cleaned = scrub.scrub(path.read_bytes()).data
+    assert tiff.strip(cleaned, tiff.parse(cleaned)) == cleaned
+
+
+@pytest.mark.parametrize("planar", [1, 2])
+@pytest.mark.parametrize("tiled", [False, True])
+def test_padding_after_uncompressed_rows_is_cut(planar: int, tiled: bool, tmp_path: Path) -> None:
+    planted = f"PLANT{random.Random(planar).randrange(10**15, 10**16)}".encode()
+    width, height = 20, 7
+    if tiled:  # 2 x 1 tiles of 16 x 16, each 16*16*3 bytes (chunky) or 16*16 (a plane)
+        size = 16 * 16 * (3 if planar == 1 else 1)
+        extra: Tags = {0x0142: (LONG, [16]), 0x0143: (LONG, [16])}
+        count = 2 * (1 if planar == 1 else 3)
+        pieces = [_noise(size, i) + planted for i in range(count)]
+    else:  # 3 rows a strip: 3, 3, 1 rows
+        row = width * (3 if planar == 1 else 1)
+        extra = {0x0116: (LONG, [3])}
+        rows = [3, 3, 1] * (1 if planar == 1 else 3)
+        pieces = [_noise(row * r, i) + planted for i, r in enumerate(rows)]
+    data = _handmade([(_rgb_tags(width, height, extra | {0x011C: (SHORT, [planar])}), pieces)])
+    assert data.count(planted) == len(pieces)
+    cleaned = scrub.scrub(data).data
+    assert not _leaks(cleaned, planted)
+    assert _pictures(cleaned) == _pictures(data)
     assert tiff.strip(cleaned, tiff.parse(cleaned)) == cleaned

@@ -406,8 +406,17 @@ def _used(data: bytes, segments: Layout) -> tuple[set[tuple[int, int]], _Frame]:
     return used, frame
 
 
-def _header_segments(data: bytes, segments: Layout) -> list[bytes]:
-    """JFIF, orientation, colour profile and Adobe colour transform, in that order."""
+def _icc_segments(data: bytes, segments: Layout) -> list[bytes]:
+    """The colour profile: every ICC_PROFILE chunk as it came (bot/formats/icc.py rebuilds it)."""
+    return [
+        _segment(APP2, data[start:end])
+        for marker, start, end in segments
+        if marker == APP2 and data.startswith(_ICC_ID, start)
+    ]
+
+
+def _header_segments(data: bytes, segments: Layout, profile: list[bytes]) -> list[bytes]:
+    """JFIF, orientation, the colour profile's segments and Adobe's colour transform."""
     out = []
     jfif = next(
         (
@@ -422,12 +431,7 @@ def _header_segments(data: bytes, segments: Layout) -> list[bytes]:
     turned = _orientation(data, segments)
     if turned != 1:
         out.append(_segment(APP1, _EXIF_IDS[0] + exif.minimal(turned)))
-    # The colour profile: every ICC_PROFILE chunk as it came (bot/formats/icc.py rebuilds it).
-    out.extend(
-        _segment(APP2, data[start:end])
-        for marker, start, end in segments
-        if marker == APP2 and data.startswith(_ICC_ID, start)
-    )
+    out.extend(profile)
     adobe = next(
         (
             data[start + 11]
@@ -445,7 +449,9 @@ def strip(data: bytes, parsed: Parsed) -> bytes:
     """The same picture, written from its parsed fields; `data` itself when that is identical
     (so checking our own output costs no copy)."""
     segments = list(parsed.layout) or _segments(data)
-    return _rebuild(data, segments, _header_segments(data, segments))
+    return _rebuild(
+        data, segments, _header_segments(data, segments, _icc_segments(data, segments))
+    )
 
 
 def strip_stream(data: bytes) -> bytes:
@@ -455,7 +461,7 @@ def strip_stream(data: bytes) -> bytes:
     segments = _segments(data)
     if any(marker in _HIERARCHICAL or marker in _JPEG_LS for marker, _, _ in segments):
         raise DamagedImage("A JPEG stream inside the file uses a process we cannot rewrite.")
-    headers = [part for part in _header_segments(data, segments) if part[1] == APP14]
+    headers = [part for part in _header_segments(data, segments, []) if part[1] == APP14]
     if not any(marker in _SOF_MARKERS for marker, _, _ in segments):  # tables only
         return _rebuild(data, segments, headers, keep_all_tables=True)
     return _rebuild(data, segments, headers)

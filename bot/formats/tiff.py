@@ -15,14 +15,15 @@ statistics, keeping the ICC profile and Orientation) and its strips or tiles. Ev
 written again from its parsed values with exactly the count its specification gives (extra
 values dropped, one BitsPerSample/SampleFormat value given to every sample, rationals reduced);
 JPEG strips and tiles (compression 7) and JPEGTables are rewritten by `jpeg.strip_stream`
-(tables, frame and scans from their fields, no APPn/COM). Everything else (EXIF/GPS/SubIFDs,
-thumbnails, unreferenced bytes) is simply not copied. When a page has no Orientation but its
+(tables, frame and scans from their fields, no APPn/COM); uncompressed strips and tiles are cut
+to the bytes their rows need. Everything else (EXIF/GPS/SubIFDs, thumbnails, unreferenced
+bytes) is simply not copied. When a page has no Orientation but its
 XMP has `tiff:Orientation`, that becomes its Orientation tag.
 
 Refused: DNG raw files (not photos we can rewrite without losing the picture) and old-style
 JPEG compression (6): its tables and offsets point into a JPEG stream that libtiff rebuilds by
 guesswork, so we cannot say which bytes are the picture. Other compressed strips are copied
-as they are; what a codec ignores inside them (padding after a strip's last row) is listed in
+as they are; what a codec ignores inside them (bytes after a stream's end) is listed in
 THREAT_MODEL.md.
 """
 
@@ -310,8 +311,10 @@ def _rebuild(ifds: Ifds, pages: list[_Image]) -> bytes:
     budget = len(ifds.data)
     for page in pages:
         rewrite = _int(ifds, page.directory, COMPRESSION, 1) == NEW_JPEG
+        sizes = _uncompressed_sizes(ifds, page)
         placed = []
-        for offset, length in page.pieces:
+        for number, (offset, whole) in enumerate(page.pieces):
+            length = min(whole, sizes[number]) if sizes else whole  # no padding after the rows
             if (offset, length) not in copied:
                 budget -= length
                 if budget < 0:
@@ -327,6 +330,37 @@ def _rebuild(ifds: Ifds, pages: list[_Image]) -> bytes:
         struct.pack_into(order + "I", out, link, len(out))
         link = _write_directory(out, ifds, page, placed)
     return bytes(out)
+
+
+def _uncompressed_sizes(ifds: Ifds, page: _Image) -> list[int] | None:
+    """For uncompressed pages, the bytes each strip or tile holds pixels for (a reader ignores
+    the rest); None for compressed or subsampled pages, whose sizes only decoding tells."""
+    directory = page.directory
+    photometric = _int(ifds, directory, 0x0106, 2)
+    if _int(ifds, directory, COMPRESSION, 1) != 1 or photometric == 6:
+        return None
+    width, height = _int(ifds, directory, IMAGE_WIDTH), _int(ifds, directory, IMAGE_LENGTH)
+    samples = _int(ifds, directory, SAMPLES_PER_PIXEL, 1)
+    entry = _entry(directory, BITS_PER_SAMPLE)
+    bits = list(ifds.ints(entry)) if entry else [1]
+    bits = (bits * samples if len(bits) == 1 else bits)[:samples]
+    if len(bits) != samples or not 0 < samples <= 16 or not all(0 < b <= 64 for b in bits):
+        return None
+    planes = samples if _int(ifds, directory, 0x011C, 1) == 2 else 1
+    pixel_bits = sum(bits) if planes == 1 else bits[0]
+    if planes > 1 and len(set(bits)) != 1:
+        return None
+    n = len(page.pieces)
+    if page.offsets_tag == TILE_OFFSETS:
+        tile_w, tile_h = _int(ifds, directory, 0x0142), _int(ifds, directory, 0x0143)
+        return [(tile_w * pixel_bits + 7) // 8 * tile_h] * n
+    rows = min(_int(ifds, directory, 0x0116, height), height) or height
+    per_plane = -(-height // rows)
+    if per_plane * planes != n:
+        return None
+    row_bytes = (width * pixel_bits + 7) // 8
+    last = height - rows * (per_plane - 1)
+    return [row_bytes * (last if i % per_plane == per_plane - 1 else rows) for i in range(n)]
 
 
 def _write_directory(
