@@ -116,10 +116,8 @@ def sniff(data: bytes) -> Format:
         return FORMATS["gif"]
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return FORMATS["webp"]
-    if head[:4] in (b"II*\0", b"MM\0*"):
+    if head[:4] in (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+"):  # TIFF and BigTIFF
         return FORMATS["tiff"]
-    if head[:4] in (b"II+\0", b"MM\0+"):
-        raise UnsupportedFormat("A BigTIFF image")
     if head[4:8] == b"ftyp":
         return heif.sniff_brand(data, FORMATS["heif"])
     for signature, offset, what in _OTHER_SIGNATURES:

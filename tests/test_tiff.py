@@ -564,3 +564,29 @@ def test_padding_after_uncompressed_rows_is_cut(planar: int, tiled: bool, tmp_pa
     assert not _leaks(cleaned, planted)
     assert _pictures(cleaned) == _pictures(data)
     assert tiff.strip(cleaned, tiff.parse(cleaned)) == cleaned
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "I;16"])
+def test_bigtiff_comes_out_as_a_clean_classic_tiff(mode: str, tmp_path: Path) -> None:
+    planted = f"PLANT{random.Random(mode).randrange(10**15, 10**16)}".encode()
+    out = io.BytesIO()
+    info = {0x013B: planted.decode(), 0x010F: "Make" + planted.decode(), 0x0112: 8}
+    _picture(mode, 3, (33, 21)).save(out, "TIFF", big_tiff=True, tiffinfo=info)
+    data = out.getvalue()
+    assert data[:4] == b"II+\0"
+    assert planted in data
+    found = " ".join(f.value for f in scrub.inspect(data).findings)
+    assert planted.decode() in found
+    cleaned = _assert_clean(data, tmp_path)
+    assert cleaned[:4] == b"II*\0"
+    assert not _leaks(cleaned, planted)
+    assert _orientation(cleaned) == 8
+
+
+def test_bigtiff_directory_out_of_range_is_refused() -> None:
+    out = io.BytesIO()
+    _picture("L", 4, (8, 8)).save(out, "TIFF", big_tiff=True)
+    data = bytearray(out.getvalue())
+    struct.pack_into("<Q", data, 8, len(data) + 100)
+    with pytest.raises(DamagedImage):
+        scrub.scrub(bytes(data))

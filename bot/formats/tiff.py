@@ -20,6 +20,8 @@ to the bytes their rows need. Everything else (EXIF/GPS/SubIFDs, thumbnails, unr
 bytes) is simply not copied. When a page has no Orientation but its
 XMP has `tiff:Orientation`, that becomes its Orientation tag.
 
+BigTIFF (8-byte offsets) comes out as a classic TIFF: our files are far below 4 GB.
+
 Refused: DNG raw files (not photos we can rewrite without losing the picture) and old-style
 JPEG compression (6): its tables and offsets point into a JPEG stream that libtiff rebuilds by
 guesswork, so we cannot say which bytes are the picture. Other compressed strips are copied
@@ -212,7 +214,7 @@ def _image(ifds: Ifds, directory: Directory) -> _Image:
     offsets_tag = TILE_OFFSETS if tiled else STRIP_OFFSETS
     counts_tag = TILE_BYTE_COUNTS if tiled else STRIP_BYTE_COUNTS
     offsets, counts = _entry(directory, offsets_tag), _entry(directory, counts_tag)
-    if offsets is None or counts is None or {offsets.type, counts.type} - {3, 4}:
+    if offsets is None or counts is None or {offsets.type, counts.type} - {3, 4, 16}:
         raise DamagedImage("A TIFF page does not say where its pixels are.")
     if offsets.count != counts.count or not 0 < offsets.count <= MAX_PIECES:
         raise DamagedImage("A TIFF page has a broken list of pixel strips.")
@@ -279,7 +281,7 @@ def _trailing(ifds: Ifds) -> list[Block]:
     """Bytes after everything the directories point to: an appended video or other payload."""
     end = 8
     for directory in ifds.directories:
-        end = max(end, directory.offset + 2 + 12 * len(directory.entries) + 4)
+        end = max(end, ifds.end(directory))
         for entry in directory.entries:
             end = max(end, entry.offset + entry.size)
             if entry.tag in (STRIP_OFFSETS, TILE_OFFSETS, JPEG_THUMB_OFFSET):
@@ -305,7 +307,7 @@ def _data_end(ifds: Ifds, directory: Directory, offsets_tag: int) -> int:
 def _rebuild(ifds: Ifds, pages: list[_Image]) -> bytes:
     """A fresh TIFF: per page, its strips or tiles (JPEG ones rewritten), then its tags."""
     order = ifds.order
-    out = bytearray(ifds.data[:4] + b"\0\0\0\0")
+    out = bytearray((b"II*\0" if order == "<" else b"MM\0*") + b"\0\0\0\0")  # BigTIFF too
     link = 4  # where the offset of the next directory goes
     copied: dict[tuple[int, int], tuple[int, int]] = {}  # shared strips stay shared
     budget = len(ifds.data)
@@ -440,7 +442,7 @@ def _canonical(ifds: Ifds, entry: Entry, samples: int, bits: int) -> tuple[int, 
             common = math.gcd(numerator, denominator) or 1
             values += (numerator // common, denominator // common)
         return RATIONAL, len(pairs), struct.pack(f"{order}{len(values)}I", *values)
-    ints = list(ifds.ints(entry)) if entry.type in (1, 3, 4) else []
+    ints = list(ifds.ints(entry)) if entry.type in (1, 3, 4, 16) else []
     if not ints or min(ints) < 0:
         return None
     if len(ints) < min(allowed):
@@ -457,7 +459,7 @@ def _canonical(ifds: Ifds, entry: Entry, samples: int, bits: int) -> tuple[int, 
 
 
 def _rationals(ifds: Ifds, entry: Entry) -> list[tuple[int, int]] | None:
-    if entry.type in (1, 3, 4):
+    if entry.type in (1, 3, 4, 16):
         return [(value, 1) for value in ifds.ints(entry)]
     if entry.type not in (5, 10):
         return None
