@@ -304,13 +304,25 @@ def _data_end(ifds: Ifds, directory: Directory, offsets_tag: int) -> int:
     return max(offset + length for offset, length in pieces)
 
 
+_Part = tuple[
+    int, bytes | bytearray | memoryview
+]  # (where in the input it comes from or -1, bytes)
+
+
 def _rebuild(ifds: Ifds, pages: list[_Image]) -> bytes:
-    """A fresh TIFF: per page, its strips or tiles (JPEG ones rewritten), then its tags."""
-    order = ifds.order
-    out = bytearray((b"II*\0" if order == "<" else b"MM\0*") + b"\0\0\0\0")  # BigTIFF too
-    link = 4  # where the offset of the next directory goes
+    """A fresh TIFF: per page, its strips or tiles (JPEG ones rewritten), then its tags.
+
+    Pixel data is joined from views of the input, so it is copied once; when the result would
+    be the input byte for byte (our own output, checked again), the input itself is returned.
+    """
+    order, data = ifds.order, ifds.data
+    view = memoryview(data)
+    header = bytearray((b"II*\0" if order == "<" else b"MM\0*") + b"\0\0\0\0")  # BigTIFF too
+    parts: list[_Part] = [(-1, header)]
+    size = len(header)
+    link_part, link_at = header, 4  # where the offset of the next directory goes
     copied: dict[tuple[int, int], tuple[int, int]] = {}  # shared strips stay shared
-    budget = len(ifds.data)
+    budget = len(data)
     for page in pages:
         rewrite = _int(ifds, page.directory, COMPRESSION, 1) == NEW_JPEG
         sizes = _uncompressed_sizes(ifds, page)
@@ -321,17 +333,41 @@ def _rebuild(ifds: Ifds, pages: list[_Image]) -> bytes:
                 budget -= length
                 if budget < 0:
                     raise DamagedImage("The TIFF pixel strips overlap, so the file is damaged.")
-                piece = ifds.data[offset : offset + length]
+                piece: bytes | memoryview = view[offset : offset + length]
+                source = offset
                 if rewrite and length:
-                    piece = jpeg.strip_stream(piece)
-                _align(out)
-                copied[offset, length] = (len(out), len(piece))
-                out += piece
+                    source, piece = -1, jpeg.strip_stream(bytes(piece))
+                if size % 2:
+                    parts.append((-1, b"\0"))
+                    size += 1
+                copied[offset, length] = (size, len(piece))
+                parts.append((source, piece))
+                size += len(piece)
             placed.append(copied[offset, length])
-        _align(out)
-        struct.pack_into(order + "I", out, link, len(out))
-        link = _write_directory(out, ifds, page, placed)
-    return bytes(out)
+        if size % 2:
+            parts.append((-1, b"\0"))
+            size += 1
+        struct.pack_into(order + "I", link_part, link_at, size)
+        directory, link_at = _directory(ifds, page, placed, size)
+        parts.append((-1, directory))
+        size += len(directory)
+        link_part = directory
+    return _same_or_joined(data, parts)
+
+
+def _same_or_joined(data: bytes, parts: list[_Part]) -> bytes:
+    """`data` when the parts spell it exactly (views of it in place), else the parts joined."""
+    position = 0
+    for source, piece in parts:
+        if source >= 0 and source != position:
+            break
+        if source < 0 and not data.startswith(piece, position):
+            break
+        position += len(piece)
+    else:
+        if position == len(data):
+            return data
+    return b"".join(piece for _, piece in parts)
 
 
 def _uncompressed_sizes(ifds: Ifds, page: _Image) -> list[int] | None:
@@ -365,25 +401,25 @@ def _uncompressed_sizes(ifds: Ifds, page: _Image) -> list[int] | None:
     return [row_bytes * (last if i % per_plane == per_plane - 1 else rows) for i in range(n)]
 
 
-def _write_directory(
-    out: bytearray, ifds: Ifds, page: _Image, placed: list[tuple[int, int]]
-) -> int:
-    """Append one directory and its out-of-line values; return where its next-IFD link is."""
+def _directory(
+    ifds: Ifds, page: _Image, placed: list[tuple[int, int]], start: int
+) -> tuple[bytearray, int]:
+    """One directory written at `start` with its out-of-line values, and where in it the
+    next-directory link is."""
     order = ifds.order
     fields = _fields(ifds, page, placed)
-    start = len(out)
-    link = start + 2 + 12 * len(fields)
+    link = 2 + 12 * len(fields)
     values = bytearray()
     entries = []
     for tag, (typ, count, raw) in sorted(fields.items()):
         if len(raw) <= 4:
             entries.append(struct.pack(order + "HHI", tag, typ, count) + raw.ljust(4, b"\0"))
         else:
-            at = link + 4 + len(values)
+            at = start + link + 4 + len(values)
             entries.append(struct.pack(order + "HHII", tag, typ, count, at))
             values += raw + b"\0" * (len(raw) % 2)  # values start on a word boundary
-    out += struct.pack(order + "H", len(fields)) + b"".join(entries) + b"\0\0\0\0" + values
-    return link
+    out = bytearray(struct.pack(order + "H", len(fields)) + b"".join(entries) + b"\0\0\0\0")
+    return out + values, link
 
 
 def _fields(
@@ -468,11 +504,6 @@ def _rationals(ifds: Ifds, entry: Entry) -> list[tuple[int, int]] | None:
     if min(parts, default=0) < 0:
         return None
     return list(zip(parts[::2], parts[1::2], strict=True))
-
-
-def _align(out: bytearray) -> None:
-    if len(out) % 2:
-        out += b"\0"
 
 
 FORMAT = Format("tiff", "image/tiff", "tif", parse, strip)
