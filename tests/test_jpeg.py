@@ -500,3 +500,15 @@ def test_corpus_output_is_canonical(path: Path) -> None:
     """Parse and re-serialise every corpus output: the same bytes (the very object)."""
     cleaned = scrub(path.read_bytes()).data
     assert jpeg.strip(cleaned, jpeg.parse(cleaned)) is cleaned
+
+
+def test_only_the_first_exif_segment_says_the_orientation(tmp_path: Path) -> None:
+    """Viewers read the first EXIF segment; a second one's Orientation must not turn the photo."""
+    first = piexif.dump({"0th": {piexif.ImageIFD.Make: b"Canon"}})
+    second = piexif.dump({"0th": {piexif.ImageIFD.Orientation: 6}})
+    dirty = insert_after_soi(
+        photo((60, 40)), segment(jpeg.APP1, first), segment(jpeg.APP1, second)
+    )
+    assert shown(dirty)[2] == 1
+    cleaned = assert_clean(dirty, tmp_path, "out.jpg")
+    assert shown(cleaned)[2] == 1

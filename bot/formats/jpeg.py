@@ -348,13 +348,15 @@ def _tables(marker: int, payload: bytes) -> Iterator[tuple[tuple[int, int, int],
 
 
 def _orientation(data: bytes, segments: Layout) -> int:
-    """EXIF's Orientation, or when EXIF has none, XMP's tiff:Orientation; 1 when neither."""
-    packet = b""
+    """The first EXIF segment's Orientation (the one viewers read), or when it has none, XMP's
+    tiff:Orientation; 1 when neither."""
+    packet, seen_exif = b"", False
     for marker, start, end in segments:
-        if marker == APP1 and data[start : start + 6] in _EXIF_IDS:
+        if marker == APP1 and not seen_exif and data[start : start + 6] in _EXIF_IDS:
             found = _exif_orientation(data[start + 6 : end])
             if found is not None:
                 return found
+            seen_exif = True
         elif marker == APP1 and not packet and data.startswith(_XMP_ID, start):
             packet = data[start + len(_XMP_ID) : end]
         elif marker == SOS:
