@@ -590,3 +590,15 @@ def test_bigtiff_directory_out_of_range_is_refused() -> None:
     struct.pack_into("<Q", data, 8, len(data) + 100)
     with pytest.raises(DamagedImage):
         scrub.scrub(bytes(data))
+
+
+def test_jpeg_tables_on_a_page_that_is_not_jpeg_and_a_bad_orientation_are_dropped() -> None:
+    planted = b"PLANT" + b"7" * 20
+    tables = b"\xff\xd8" + _segment(0xFE, planted) + b"\xff\xd9"
+    tags = _rgb_tags(4, 2, {0x015B: (7, tables), 0x0112: (SHORT, [0x5A5A])})
+    data = _handmade([(tags, [_noise(24, 8)])])
+    cleaned = scrub.scrub(data).data
+    tags_left = {e.tag for _, e in Ifds(cleaned).all_entries()}
+    assert not {0x015B, 0x0112} & tags_left
+    assert not _leaks(cleaned, planted)
+    assert _pictures(cleaned) == _pictures(data)

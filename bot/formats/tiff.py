@@ -437,6 +437,8 @@ def _fields(
             raise DamagedImage("A TIFF tag has an unknown value type.")
         if tag in (STRIP_OFFSETS, TILE_OFFSETS, STRIP_BYTE_COUNTS, TILE_BYTE_COUNTS):
             continue
+        if tag == JPEG_TABLES and _int(ifds, directory, COMPRESSION, 1) != NEW_JPEG:
+            continue  # only a JPEG page reads them
         if tag in (JPEG_TABLES, ICC_PROFILE):
             raw = ifds.raw(entry)
             if tag == JPEG_TABLES:
@@ -488,6 +490,8 @@ def _canonical(ifds: Ifds, entry: Entry, samples: int, bits: int) -> tuple[int, 
             return None
         ints = ints * min(allowed)  # one value for every sample, as readers take it
     ints = ints[: max(n for n in allowed if n <= len(ints))]
+    if entry.tag == ORIENTATION and not 1 <= ints[0] <= 8:
+        return None  # no such orientation: viewers show the picture as it is stored
     typ = entry.type if entry.type in types else types[-1]
     if typ == SHORT and max(ints) > 0xFFFF:
         raise DamagedImage("A TIFF tag holds a value too large for its type.")
