@@ -2,8 +2,8 @@
 data is copied (one copy, from memoryview slices), never decoded.
 
 What a JPEG can carry, and what we do with it:
-- APP0 JFIF: rebuilt at its specified 16 bytes (version, density), without its thumbnail; JFXX
-  thumbnails and other APP0 dropped.
+- APP0 JFIF: rebuilt at its specified 16 bytes (version written as 1.02, units and density),
+  without its thumbnail; JFXX thumbnails and other APP0 dropped.
 - APP1 EXIF (GPS, times, camera, serials, MakerNotes, thumbnail), XMP and Extended XMP (names, face
   regions, edit history, document IDs, Google depth/motion data): dropped.
 - APP2 ICC_PROFILE: kept (colours depend on it); APP2 MPF and its secondary images (stereo pair,
@@ -12,7 +12,8 @@ What a JPEG can carry, and what we do with it:
 - APP14 Adobe: rebuilt at its specified 14 bytes; only the colour transform is kept (version and
   flags are written as 100, 0, 0).
 - Frame (SOFn) and scan (SOS) headers, DRI and DNL: rebuilt from their fields at their specified
-  lengths, so nothing can ride after the fields a decoder reads.
+  lengths, so nothing can ride after the fields a decoder reads; table selectors a scan does
+  not decode with are written as 0, a sequential scan's spectral fields as 0, 63, 0, 0.
 - DQT, DHT and DAC: only the tables the frame and its scans use, each definition judged where it
   stands (a table redefined between scans is kept only where a later scan uses it; quantisation
   tables as libjpeg latches them, at the first scan of each component). DNL only when the frame
@@ -296,30 +297,38 @@ def _frame(marker: int, payload: bytes) -> _Frame:
 
 
 def _scan(payload: bytes, frame: _Frame) -> tuple[bytes, list[tuple[int, int]]]:
-    """The scan header's fields, and (class, slot) of every entropy table the scan decodes
-    with: class 0 for DC, 1 for AC (Huffman tables, or arithmetic conditioning)."""
+    """The scan header's fields as written back, and (class, slot) of every entropy table the
+    scan decodes with: class 0 for DC, 1 for AC (Huffman tables, or arithmetic conditioning).
+
+    A table selector the scan does not decode with is written as 0, and a sequential scan's
+    spectral selection and approximation as 0, 63, 0, 0 (libjpeg reads any other values as
+    those, with a warning: some baseline files have zeroes there)."""
     need(payload, 1, "scan header")
     count = payload[0]
     size = 4 + 2 * count
     need(payload, size, "scan header")
     if not 1 <= count <= 4:
         raise DamagedImage("The JPEG scan header is broken.")
-    ss, se, ah = payload[size - 3], payload[size - 2], payload[size - 1] >> 4
+    tail = payload[size - 3 : size]
+    ss, ah = tail[0], tail[2] >> 4
     if frame.marker in _LOSSLESS:
         dc, ac = True, False
     elif frame.marker in _PROGRESSIVE:
         dc, ac = ss == 0 and ah == 0, ss > 0
     else:
-        dc, ac = True, se > 0
+        dc, ac, tail = True, True, b"\0\x3f\0"
     uses = []
+    fields = bytearray(payload[: size - 3])
     for i in range(1, size - 3, 2):
         if payload[i] not in frame.quant or payload[i + 1] >> 4 > 3 or payload[i + 1] & 15 > 3:
             raise DamagedImage("The JPEG scan header is broken.")
+        dc_slot, ac_slot = (payload[i + 1] >> 4) * dc, (payload[i + 1] & 15) * ac
+        fields[i + 1] = dc_slot << 4 | ac_slot
         if dc:
-            uses.append((0, payload[i + 1] >> 4))
+            uses.append((0, dc_slot))
         if ac:
-            uses.append((1, payload[i + 1] & 15))
-    return bytes(payload[:size]), uses
+            uses.append((1, ac_slot))
+    return bytes(fields + tail), uses
 
 
 def _tables(marker: int, payload: bytes) -> Iterator[tuple[tuple[int, int, int], bytes]]:
@@ -428,8 +437,9 @@ def _header_segments(data: bytes, segments: Layout, profile: list[bytes]) -> lis
         ),
         None,
     )
-    if jfif is not None:  # version, units, densities; no thumbnail
-        out.append(_segment(APP0, _JFIF_ID + jfif + b"\0\0"))
+    if jfif is not None:  # version 1.02, units, densities; no thumbnail
+        units = jfif[2] if jfif[2] <= 2 else 0
+        out.append(_segment(APP0, _JFIF_ID + b"\x01\x02" + bytes([units]) + jfif[3:] + b"\0\0"))
     turned = _orientation(data, segments)
     if turned != 1:
         out.append(_segment(APP1, _EXIF_IDS[0] + exif.minimal(turned)))
