@@ -329,6 +329,8 @@ def _rebuild(ifds: Ifds, pages: list[_Image]) -> bytes:
         placed = []
         for number, (offset, whole) in enumerate(page.pieces):
             length = min(whole, sizes[number]) if sizes else whole  # no padding after the rows
+            if sizes and whole < sizes[number]:  # readers disagree on what such a strip shows
+                raise DamagedImage("A TIFF strip holds fewer bytes than its rows need.")
             if (offset, length) not in copied:
                 budget -= length
                 if budget < 0:
