@@ -260,6 +260,8 @@ def pieces(data: bytes) -> list[Piece]:
     """The file after SOI as (marker, bytes) pieces: whole segments, entropy data (DATA), EOI."""
     out = []
     for marker, start, end in jpeg._segments(data):
+        if marker == jpeg.RESTART:
+            continue  # inside the DATA before it
         if marker == jpeg.DATA:
             out.append((marker, data[start:end]))
         elif marker == jpeg.EOI:
@@ -550,3 +552,78 @@ def test_sequential_scan_fields_and_unused_selectors_are_normalised(tmp_path: Pa
     cleaned = scrub(dirty).data
     assert cleaned == scrub(progressive).data
     judged(cleaned, tmp_path, b"PLANTnothing-planted-here")
+
+
+RESTART_CASES = [
+    ((97, 61), {"restart_marker_blocks": 3}),
+    ((97, 61), {"restart_marker_blocks": 1, "subsampling": 0}),
+    ((130, 45), {"restart_marker_rows": 1, "subsampling": 1}),
+    ((64, 64), {"restart_marker_blocks": 5, "progressive": True}),
+    ((75, 33), {"restart_marker_blocks": 2, "progressive": True, "subsampling": 2}),
+]
+
+
+@pytest.mark.parametrize(("size", "save"), RESTART_CASES)
+def test_restart_intervals_are_counted_as_libjpeg_writes_them(
+    size: tuple[int, int], save: dict[str, object]
+) -> None:
+    """Every scan libjpeg writes has exactly one restart marker fewer than its intervals."""
+    original = photo(size, **save)
+    layout = jpeg._segments(original)
+    frame = None
+    interval = 0
+    checked = 0
+    for index, (marker, start, end) in enumerate(layout):
+        if marker in jpeg._SOF_MARKERS:
+            frame = jpeg._frame(marker, original[start:end])
+        elif marker == jpeg.DRI:
+            (interval,) = struct.unpack_from(">H", original, start)
+        elif marker == jpeg.SOS:
+            assert frame is not None
+            components = list(original[start + 1 : start + 1 + 2 * original[start] : 2])
+            intervals = -(-frame.mcus(components) // interval)
+            restarts = 0
+            for later, _, _ in layout[index + 2 :]:
+                if later != jpeg.RESTART:
+                    break
+                restarts += 1
+            assert restarts == intervals - 1
+            checked += 1
+    assert checked >= 1
+    cleaned = scrub(original).data  # nothing to cut: every restart marker stays
+    assert [cleaned.count(bytes([0xFF, n])) for n in range(0xD0, 0xD8)] == [
+        original.count(bytes([0xFF, n])) for n in range(0xD0, 0xD8)
+    ]
+
+
+@pytest.mark.parametrize(("size", "save"), RESTART_CASES)
+def test_data_after_the_last_restart_interval_is_cut(
+    size: tuple[int, int], save: dict[str, object], tmp_path: Path
+) -> None:
+    """Extra restart intervals after the last MCU (decoders skip them) and fill bytes before
+    restart markers carry a planted code; the output is the clean photo's, byte for byte."""
+    planted = code(random.Random(str(size)))
+    original = photo(size, **save)
+    parts = []
+    for marker, raw in pieces(original):
+        if marker == jpeg.DATA:
+            at = raw.find(b"\xff\xd1")
+            if at > 0:
+                raw = raw[:at] + b"\xff\xff\xff" + raw[at:]  # fill before a restart marker
+            raw += b"\xff\xd3" + planted + b"\xff\xd4" + planted  # intervals no MCU needs
+        parts.append((marker, raw))
+    dirty = joined(parts)
+    assert decoded(dirty) == decoded(original)
+    cleaned = scrub(dirty).data
+    judged(cleaned, tmp_path, planted)
+    assert cleaned == scrub(original).data
+    assert decoded(cleaned) == decoded(original)
+
+
+def test_scan_with_more_restarts_than_listed_is_copied_whole(tmp_path: Path) -> None:
+    original = photo((288, 240), restart_marker_blocks=1, subsampling=0)  # 1,079 RSTn
+    restarts = sum(1 for m, _, _ in jpeg._segments(original) if m == jpeg.RESTART)
+    assert restarts == 0  # over MAX_RESTARTS: not listed
+    assert original.count(b"\xff\xd7") * 8 > jpeg.MAX_RESTARTS
+    cleaned = assert_clean(original, tmp_path, "out.jpg")
+    assert decoded(cleaned) == decoded(original)

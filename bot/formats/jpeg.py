@@ -29,8 +29,10 @@ SEGMENT_LENGTH_SLACK bytes short is read as libjpeg reads it: the bytes between 
 and the next marker (0xFF then neither 0x00 nor 0xFF) belong to it and are dropped with it. Any
 other gap between segments refuses the file.
 
-What stays out of reach without decoding the entropy-coded data (bytes after a scan's last MCU,
-or after the last MCU of a restart interval): see THREAT_MODEL.md.
+Inside the entropy-coded data, restart markers (RSTn) lose the fill bytes before them, and
+whole restart intervals after the last one the scan's MCUs fill are cut. What stays out of reach
+without decoding it (bytes after the last MCU of a scan or of a restart interval): see
+THREAT_MODEL.md.
 """
 
 import re
@@ -47,6 +49,10 @@ SOI, EOI, SOS, COM, DQT, DHT, DAC, DRI, DNL = 0xD8, 0xD9, 0xDA, 0xFE, 0xDB, 0xC4
 APP0, APP1, APP2, APP11, APP13, APP14, APP15 = 0xE0, 0xE1, 0xE2, 0xEB, 0xED, 0xEE, 0xEF
 SOF_BASELINE, SOF_PROGRESSIVE = 0xC0, 0xC2
 DATA = -1  # a layout entry for the entropy-coded data after a scan header
+RESTART = -2  # a layout entry for a restart marker (RSTn) inside that data, after DATA
+MAX_RESTARTS = (
+    1024  # RSTn listed per scan (each costs ~3 us a scrub); a scan with more is copied whole
+)
 _SEQUENTIAL = frozenset({0xC0, 0xC1, 0xC9})
 _PROGRESSIVE = frozenset({0xC2, 0xCA})
 _LOSSLESS = frozenset({0xC3, 0xCB})
@@ -60,6 +66,7 @@ _SLACK_ALLOWED = frozenset({APP1, *range(0xE3, 0xEE), APP15, COM})
 SEGMENT_LENGTH_SLACK = 256
 # A marker after entropy-coded data: 0xFF followed by anything but stuffing (00), RSTn or fill.
 _NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+_NEXT_MARKER_OR_RESTART = re.compile(rb"\xff[^\x00\xff]")
 
 _EXIF_IDS = (b"Exif\0\0", b"Exif\0\xff")
 _XMP_ID = b"http://ns.adobe.com/xap/1.0/\0"
@@ -88,13 +95,15 @@ def _segments(data: bytes) -> Layout:
     """(marker, payload start, payload end) for each segment up to EOI, then (EOI, end, end).
 
     After each SOS comes (DATA, start, end): its entropy-coded data, found with one regex scan so
-    this stays fast on large photos, without the fill bytes before the next marker. Markers
+    this stays fast on large photos, without the fill bytes before the next marker; when a
+    restart interval is set, (RESTART, at, at + 2) for each RSTn inside it follows. Markers
     between progressive scans are listed like any other.
     """
     if not data.startswith(b"\xff\xd8"):
         raise DamagedImage
     out: Layout = []
     pos, size = 2, len(data)
+    restarts = False
     while True:
         while pos + 1 < size and data[pos] == 0xFF and data[pos + 1] == 0xFF:
             pos += 1  # fill bytes before a marker
@@ -115,16 +124,44 @@ def _segments(data: bytes) -> Layout:
         end = pos + 2 + length
         need(data, end, "segment")
         out.append((marker, pos + 4, end))
+        if marker == DRI and length >= 4:
+            restarts = data[pos + 4] != 0 or data[pos + 5] != 0
         pos = end
         if marker == SOS:
-            found = _NEXT_MARKER.search(data, pos)
-            if found is None:
-                raise DamagedImage("The picture data ends before the end-of-image marker.")
-            stop = found.start()
-            while stop > pos and data[stop - 1] == 0xFF:
-                stop -= 1  # fill bytes, not picture data (a data 0xFF is always stuffed)
+            stop, found, marks = _scan_data(data, pos, restarts)
             out.append((DATA, pos, stop))
-            pos = found.start()
+            out.extend((RESTART, at, at + 2) for at in marks)
+            pos = found
+
+
+def _scan_data(data: bytes, start: int, restarts: bool) -> tuple[int, int, list[int]]:
+    """Where a scan's data ends (fill bytes before the next marker left out), where that
+    marker is, and where each restart marker inside it is (only when restarts are set)."""
+    marks: list[int] = []
+    found, resume = None, start
+    if restarts:
+        for match in _NEXT_MARKER_OR_RESTART.finditer(data, start):
+            if not 0xD0 <= data[match.start() + 1] <= 0xD7:
+                found = match.start()
+                break
+            marks.append(match.start())
+            resume = match.start() + 2
+            if len(marks) > MAX_RESTARTS:
+                marks = []
+                break
+    if found is None:
+        last = _NEXT_MARKER.search(data, resume)
+        if last is None:
+            raise DamagedImage("The picture data ends before the end-of-image marker.")
+        found = last.start()
+    return _unfilled(data, start, found), found, marks
+
+
+def _unfilled(data: bytes, start: int, stop: int) -> int:
+    """`stop` without the fill bytes before it (a 0xFF of picture data is always stuffed)."""
+    while stop > start and data[stop - 1] == 0xFF:
+        stop -= 1
+    return stop
 
 
 def _after_short_segment(data: bytes, pos: int, out: Layout) -> int:
@@ -147,7 +184,7 @@ def parse(data: bytes) -> Parsed:
     photoshop: list[bytes] = []
     extended_xmp: dict[bytes, bytearray] = {}
     for marker, start, end in segments:
-        if marker == DATA:
+        if marker in (DATA, RESTART):
             continue
         payload = data[start:end]
         if marker in _SOF_MARKERS:
@@ -279,6 +316,19 @@ class _Frame:
     marker: int
     fields: bytes  # P, Y, X, Nf and three bytes per component, exactly as specified
     quant: dict[int, int]  # component id -> quantisation table slot
+    sampling: dict[int, tuple[int, int]]  # component id -> horizontal, vertical factor
+
+    def mcus(self, components: list[int]) -> int:
+        """How many MCUs a scan of `components` holds (libjpeg's arithmetic); 0 if unknown."""
+        height, width = (int(n) for n in struct.unpack_from(">HH", self.fields, 1))
+        if self.marker in _LOSSLESS or not height or not width:
+            return 0
+        h_max = max(h for h, _ in self.sampling.values())
+        v_max = max(v for _, v in self.sampling.values())
+        if len(components) == 1:  # one block an MCU
+            h, v = self.sampling[components[0]]
+            return -(-width * h // (h_max * 8)) * -(-height * v // (v_max * 8))
+        return -(-width // (h_max * 8)) * -(-height // (v_max * 8))
 
 
 def _frame(marker: int, payload: bytes) -> _Frame:
@@ -286,14 +336,16 @@ def _frame(marker: int, payload: bytes) -> _Frame:
     count = payload[5]
     size = 6 + 3 * count
     need(payload, size, "frame header")
-    quant = {}
+    quant, sampling = {}, {}
     for i in range(6, size, 3):
-        if payload[i + 2] > 3 or payload[i] in quant:
+        h, v = payload[i + 1] >> 4, payload[i + 1] & 15
+        if payload[i + 2] > 3 or payload[i] in quant or not (1 <= h <= 4 and 1 <= v <= 4):
             raise DamagedImage("The JPEG frame header is broken.")
         quant[payload[i]] = payload[i + 2]
+        sampling[payload[i]] = (h, v)
     if not quant:
         raise DamagedImage("The JPEG frame header is broken.")
-    return _Frame(marker, bytes(payload[:size]), quant)
+    return _Frame(marker, bytes(payload[:size]), quant, sampling)
 
 
 def _scan(payload: bytes, frame: _Frame) -> tuple[bytes, list[tuple[int, int]]]:
@@ -494,9 +546,10 @@ def _rebuild(
         used, frame = _used(data, segments)
     pieces: list[bytes | tuple[int, int]] = [b"\xff\xd8", *headers]
     lines_left = frame is not None and struct.unpack_from(">H", frame.fields, 1)[0] == 0
+    interval, intervals = 0, 0
     for index, (marker, start, end) in enumerate(segments):
         if marker == DATA:
-            pieces.append((start, end))
+            _data_pieces(data, segments, index, intervals, pieces)
         elif marker in (DQT, DHT, DAC):
             kept = [
                 raw
@@ -508,10 +561,15 @@ def _rebuild(
         elif marker == DRI and (index, 0) in used:
             need(data, start + 2, "restart interval")
             pieces.append(_segment(DRI, data[start : start + 2]))
+        if marker == DRI and end - start >= 2:
+            (interval,) = struct.unpack_from(">H", data, start)
         elif marker in _SOF_MARKERS and frame is not None:
             pieces.append(_segment(marker, frame.fields))
         elif marker == SOS and frame is not None:
             pieces.append(_segment(SOS, _scan(data[start:end], frame)[0]))
+            components = list(data[start + 1 : start + 1 + 2 * data[start] : 2])
+            mcus = frame.mcus(components) if interval else 0
+            intervals = -(-mcus // interval) if mcus else 0
         elif marker == DNL and lines_left and index and segments[index - 1][0] == DATA:
             need(data, start + 2, "number of lines")
             pieces.append(_segment(DNL, data[start : start + 2]))
@@ -519,6 +577,32 @@ def _rebuild(
         elif marker == EOI:
             pieces.append(b"\xff\xd9")  # everything after it is dropped
     return _same_or_joined(data, pieces)
+
+
+def _data_pieces(
+    data: bytes,
+    segments: Layout,
+    index: int,
+    intervals: int,
+    pieces: list[bytes | tuple[int, int]],
+) -> None:
+    """A scan's data as ranges of `data`: restart markers without the fill bytes before them,
+    and nothing after the last restart interval the scan's MCUs fill (decoders skip whatever
+    follows it, so a code could ride there)."""
+    _, start, end = segments[index]
+    restarts = []
+    for marker, at, _ in segments[index + 1 :]:
+        if marker != RESTART:
+            break
+        restarts.append(at)
+    if intervals and len(restarts) >= intervals:  # more intervals than MCUs to fill them
+        end = _unfilled(data, start, restarts[intervals - 1])
+        restarts = restarts[: intervals - 1]
+    for at in restarts:
+        pieces.append((start, _unfilled(data, start, at)))
+        pieces.append(data[at : at + 2])
+        start = at + 2
+    pieces.append((start, end))
 
 
 def _same_or_joined(data: bytes, pieces: list[bytes | tuple[int, int]]) -> bytes:

@@ -123,6 +123,8 @@ _SPEC: dict[int, tuple[tuple[int, ...], Counts]] = {
     0x0214: (_R, _fixed(6)),  # ReferenceBlackWhite
 }
 _PER_SAMPLE = frozenset({0x0102, 0x0153})
+# Tags that only describe: dropped (not refused) when their values are not as specified.
+_DESCRIPTIVE = frozenset({0x011A, 0x011B, 0x0128, 0x012D, 0x013E, 0x013F, 0x0211, 0x0214, 0x0112})
 
 # Embedded containers that the findings step interprets on their own.
 CONTAINER_TAGS = {
@@ -463,41 +465,37 @@ def _fields(
 
 
 def _canonical(ifds: Ifds, entry: Entry, samples: int, bits: int) -> tuple[int, int, bytes] | None:
-    """One tag's (type, count, bytes) at its specified count, or None to drop it (values
-    unreadable, or fewer than a decoder needs of a tag that only describes colours)."""
+    """One tag's (type, count, bytes), written from its values at a count its specification
+    allows. A tag that only describes (resolution, colour hints, orientation) whose values are
+    unreadable or of another count is dropped; any other such tag refuses the file, because
+    readers disagree on what it means (one takes the first value, another the list)."""
     types, counts = _SPEC[entry.tag]
     allowed = counts(samples, bits, entry.count)
-    if not allowed:
-        return None
-    order = ifds.order
+    values: list[int] = []
     if types == (RATIONAL,):
-        pairs = _rationals(ifds, entry)
-        if pairs is None:
-            return None
-        values: list[int] = []
-        if len(pairs) < min(allowed):
-            return None
-        pairs = pairs[: max(n for n in allowed if n <= len(pairs))]
+        pairs = _rationals(ifds, entry) or []
         for numerator, denominator in pairs:
             common = math.gcd(numerator, denominator) or 1
             values += (numerator // common, denominator // common)
-        return RATIONAL, len(pairs), struct.pack(f"{order}{len(values)}I", *values)
-    ints = list(ifds.ints(entry)) if entry.type in (1, 3, 4, 16) else []
-    if not ints or min(ints) < 0:
-        return None
-    if len(ints) < min(allowed):
-        if len(ints) != 1 or entry.tag not in _PER_SAMPLE:
-            if entry.tag == COLOR_MAP:
-                raise DamagedImage("A TIFF palette is shorter than its pixels need.")
+        n = len(pairs)
+    else:
+        values = list(ifds.ints(entry)) if entry.type in (1, 3, 4, 16) else []
+        if len(values) == 1 and entry.tag in _PER_SAMPLE and allowed:
+            values *= allowed[0]  # one value for every sample, as readers take it
+        n = len(values)
+    if not values or min(values) < 0 or n not in allowed:
+        if entry.tag in _DESCRIPTIVE:
             return None
-        ints = ints * min(allowed)  # one value for every sample, as readers take it
-    ints = ints[: max(n for n in allowed if n <= len(ints))]
-    if entry.tag == ORIENTATION and not 1 <= ints[0] <= 8:
+        raise DamagedImage("A TIFF tag has values its kind does not allow.")
+    if entry.tag == ORIENTATION and not 1 <= values[0] <= 8:
         return None  # no such orientation: viewers show the picture as it is stored
+    order = ifds.order
+    if types == (RATIONAL,):
+        return RATIONAL, n, struct.pack(f"{order}{len(values)}I", *values)
     typ = entry.type if entry.type in types else types[-1]
-    if typ == SHORT and max(ints) > 0xFFFF:
+    if typ == SHORT and max(values) > 0xFFFF:
         raise DamagedImage("A TIFF tag holds a value too large for its type.")
-    return typ, len(ints), struct.pack(f"{order}{len(ints)}{'H' if typ == SHORT else 'I'}", *ints)
+    return typ, n, struct.pack(f"{order}{n}{'H' if typ == SHORT else 'I'}", *values)
 
 
 def _rationals(ifds: Ifds, entry: Entry) -> list[tuple[int, int]] | None:
