@@ -12,8 +12,9 @@ How we remove it: we do not edit the file in place. We write a fresh TIFF in the
 order holding, for every full-resolution page of the main IFD chain, only the tags that say
 how to decode its pixels (`KEPT_TAGS`: `exif.STRUCTURAL_TAGS` without InkNames and the sample
 statistics, keeping the ICC profile and Orientation) and its strips or tiles. Every kept tag is
-written again from its parsed values with exactly the count its specification gives (extra
-values dropped, one BitsPerSample/SampleFormat value given to every sample, rationals reduced);
+written again from its parsed values with exactly the count its specification gives (one
+BitsPerSample/SampleFormat value given to every sample, rationals reduced; see `_canonical` for
+tags with other counts);
 JPEG strips and tiles (compression 7) and JPEGTables are rewritten by `jpeg.strip_stream`
 (tables, frame and scans from their fields, no APPn/COM); uncompressed strips and tiles are cut
 to the bytes their rows need. Everything else (EXIF/GPS/SubIFDs, thumbnails, unreferenced
