@@ -1,9 +1,9 @@
-"""The one use case every chat adapter calls: photos in, summary and cleaned files out.
+"""The one use case the chat core (`bot.chat`) calls: photos in, summary and scrubbed files out.
 
     service = Service(limits)
     async with service.slot():                 # bounds the photos held in memory at once
         data = await download()
-        reply = await service.clean([data], language, Detail.PRIVATE)
+        reply = await service.scrub([data], language, Detail.PRIVATE)
 
 The CPU work (parsing, stripping, verifying, rendering) runs in a small thread pool, never on the
 event loop. Nothing is written to disk; logs carry format, size, counts and durations only.
@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from bot import metrics
 from bot.errors import ScrubError
 from bot.findings import Finding, Kind
 from bot.scrub import Limits, scrub
@@ -29,13 +30,13 @@ NEUTRAL_NAME = "photo"
 
 
 @dataclass(frozen=True)
-class CleanedFile:
+class ScrubbedFile:
     data: bytes = field(repr=False)
     file_name: str  # neutral: "photo.jpg", "photo-2.heic"
     mime: str
     kinds: frozenset[Kind]  # what it held, for usage counts (never values)
     format: str
-    source: int = 0  # which of the photos passed to `clean` it came from
+    source: int = 0  # which of the photos passed to `scrub` it came from
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,9 @@ class Reply:
     and one localized reason per refused file."""
 
     summary: Summary | None
-    files: tuple[CleanedFile, ...]
+    files: tuple[ScrubbedFile, ...]
     refusals: tuple[str, ...]
+    reasons: tuple[str, ...] = ()  # ScrubError.reason of each refusal, for metrics
 
     @property
     def found_anything(self) -> bool:
@@ -65,12 +67,16 @@ class Service:
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         """Hold one of the bounded places for a photo in memory (download to reply)."""
-        async with self._slots:
+        with metrics.queued():
+            await self._slots.acquire()
+        try:
             yield
+        finally:
+            self._slots.release()
 
-    async def clean(self, photos: Sequence[bytes], language: str, detail: Detail) -> Reply:
+    async def scrub(self, photos: Sequence[bytes], language: str, detail: Detail) -> Reply:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self._clean, photos, language, detail)
+        return await loop.run_in_executor(self._pool, self._scrub, photos, language, detail)
 
     async def warm_up(self) -> None:
         """Load the place index and the catalogs now, so the first parent does not wait."""
@@ -81,10 +87,11 @@ class Service:
     def close(self) -> None:
         self._pool.shutdown(wait=True)
 
-    def _clean(self, photos: Sequence[bytes], language: str, detail: Detail) -> Reply:
-        files: list[CleanedFile] = []
+    def _scrub(self, photos: Sequence[bytes], language: str, detail: Detail) -> Reply:
+        files: list[ScrubbedFile] = []
         findings: list[Finding] = []
         refusals: list[str] = []
+        reasons: list[str] = []
         for index, data in enumerate(photos, start=1):
             started = time.perf_counter()
             try:
@@ -92,12 +99,13 @@ class Service:
             except ScrubError as error:
                 log.info("refused %s: %d bytes", type(error).__name__, len(data))
                 refusals.append(refusal(error, language))
+                reasons.append(error.reason)
                 continue
             fmt = result.format
             suffix = f"-{index}" if len(photos) > 1 else ""
             kinds = frozenset(f.kind for f in result.findings)
             name = f"{NEUTRAL_NAME}{suffix}.{fmt.extension}"
-            files.append(CleanedFile(result.data, name, fmt.mime, kinds, fmt.name, index - 1))
+            files.append(ScrubbedFile(result.data, name, fmt.mime, kinds, fmt.name, index - 1))
             findings.extend(result.findings)
             log.info(
                 "cleaned %s: %d -> %d bytes, %d findings, %.0f ms",
@@ -108,4 +116,4 @@ class Service:
                 (time.perf_counter() - started) * 1000,
             )
         summary = render(findings, language, detail, photos=len(files)) if files else None
-        return Reply(summary, tuple(files), tuple(refusals))
+        return Reply(summary, tuple(files), tuple(refusals), tuple(reasons))

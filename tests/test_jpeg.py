@@ -10,11 +10,11 @@ from pathlib import Path
 
 import piexif
 import pytest
-from PIL import Image, ImageOps
+from PIL import Image, ImageCms, ImageOps
 
 from bot.errors import DamagedImage, ScrubError, UnsupportedFormat
 from bot.findings import Kind
-from bot.formats import jpeg
+from bot.formats import icc, jpeg
 from bot.metadata import xmp
 from bot.scrub import inspect, scrub
 from tests.conftest import CORPUS, corpus_params
@@ -187,7 +187,7 @@ def test_mpo_second_view_is_reported_and_dropped(tmp_path: Path) -> None:
         {"progressive": True},
         {"restart_marker_blocks": 2},
         {"subsampling": 0},
-        {"icc_profile": b"\0" * 128 + b"acsp" + bytes(200)},
+        {"icc_profile": ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()},
         {"comment": b"secret comment"},
     ],
     ids=["progressive", "restart-markers", "444", "icc", "comment"],
@@ -198,7 +198,7 @@ def test_encodings_keep_their_pixels(save: dict[str, object], tmp_path: Path) ->
     cleaned = assert_clean(original, tmp_path, "out.jpg")
     if "icc_profile" in save:
         with Image.open(io.BytesIO(cleaned)) as image:
-            assert image.info.get("icc_profile") == save["icc_profile"]
+            assert image.info.get("icc_profile") == icc.clean(save["icc_profile"])  # type: ignore[arg-type]
 
 
 def test_cmyk_keeps_the_adobe_segment_and_colours(tmp_path: Path) -> None:

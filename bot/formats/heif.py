@@ -12,9 +12,9 @@ What these files can carry besides the picture:
 How we remove it, losslessly and without moving a single byte of picture data:
 - the `meta` box is rewritten without the removed items (their 'infe', 'iloc' entries, every
   'iref' reference from or to them, their 'ipma' associations, entity groups naming them), and
-  only decoding properties of the kept items stay in 'ipco' (colour profile and 'irot'/'imir'
-  orientation included); a 'free' box pads it back to its old size, so every absolute 'iloc'
-  offset stays valid;
+  only decoding properties of the kept items stay in 'ipco' ('irot'/'imir' orientation
+  included; a 'colr' profile rebuilt with only its colour data by `bot.formats.icc`); a
+  'free' box pads it back to its old size, so every absolute 'iloc' offset stays valid;
 - every 'mdat'/'idat' byte that no kept item uses is zeroed (removed items, gaps, old data);
 - other top-level boxes before the last needed box become zero-filled 'free' boxes of the same
   size, and those after it are cut off.
@@ -28,6 +28,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from bot.errors import DamagedImage, NotClean, UnsupportedFormat
+from bot.formats import icc
 from bot.formats.base import Block, BlockKind, Format, Parsed
 
 MAX_BOXES = 20_000  # boxes read in one file; an iPhone photo has a few hundred
@@ -848,8 +849,10 @@ def _new_iref(data: bytes, layout: _Layout, box: _Box) -> bytes:
 
 def _new_iprp(data: bytes, layout: _Layout, box: _Box) -> bytes:
     meta = layout.meta
-    remap = {old: new for new, old in enumerate(layout.kept_properties, start=1)}
-    ipco = b"".join(data[meta.properties[i - 1].start : meta.properties[i - 1].end] for i in remap)
+    written = [(i, _property_bytes(data, meta.properties[i - 1])) for i in layout.kept_properties]
+    written = [(i, box) for i, box in written if box]
+    remap = {old: new for new, (old, _) in enumerate(written, start=1)}
+    ipco = b"".join(box for _, box in written)
     children = [_box(b"ipco", ipco)]
     wide = len(remap) > 127
     out = []
@@ -866,6 +869,15 @@ def _new_iprp(data: bytes, layout: _Layout, box: _Box) -> bytes:
     head = struct.pack(">B3sI", version, (1 if wide else 0).to_bytes(3, "big"), len(out))
     children.append(_box(b"ipma", head + entries))
     return _box(b"iprp", b"".join(children))
+
+
+def _property_bytes(data: bytes, box: _Box) -> bytes:
+    """A kept property as written: a colour profile rebuilt (`bot.formats.icc`) or dropped."""
+    kind = data[box.body : box.body + 4]
+    if box.type == b"colr" and kind in (b"prof", b"rICC"):
+        profile = icc.clean(data[box.body + 4 : box.end])
+        return _box(b"colr", kind + profile) if profile else b""
+    return data[box.start : box.end]
 
 
 def _association(index: int, essential: bool, wide: bool) -> bytes:
@@ -978,5 +990,23 @@ def strip(data: bytes, parsed: Parsed) -> bytes:
     return bytes(out)
 
 
-FORMAT = Format("heif", "image/heic", "heic", parse, strip)
-AVIF_FORMAT = Format("avif", "image/avif", "avif", parse, strip)
+def _brand_format(head: bytes) -> str | None:
+    """'heif' or 'avif' for an ISO file whose brands name one, else None."""
+    if head[4:8] != b"ftyp":
+        return None
+    try:
+        return sniff_brand(head, FORMAT).name
+    except UnsupportedFormat:
+        return None
+
+
+def accepts(head: bytes) -> bool:
+    return _brand_format(head) == "heif"
+
+
+def accepts_avif(head: bytes) -> bool:
+    return _brand_format(head) == "avif"
+
+
+FORMAT = Format("heif", "image/heic", "heic", parse, strip, accepts=accepts, label="HEIC")
+AVIF_FORMAT = Format("avif", "image/avif", "avif", parse, strip, accepts=accepts_avif)

@@ -6,8 +6,10 @@ What a JPEG can carry, and what we do with it:
   without its thumbnail; JFXX thumbnails and other APP0 dropped.
 - APP1 EXIF (GPS, times, camera, serials, MakerNotes, thumbnail), XMP and Extended XMP (names, face
   regions, edit history, document IDs, Google depth/motion data): dropped.
-- APP2 ICC_PROFILE: kept (colours depend on it); APP2 MPF and its secondary images (stereo pair,
-  gain map, depth map): dropped.
+- APP2 ICC_PROFILE: the profile (chunks put together in sequence order) is rebuilt with only
+  its colour data (`bot.formats.icc`) and written back in canonical chunks where the first one
+  was; chunks holding no valid profile are dropped. APP2 MPF and its secondary images (stereo
+  pair, gain map, depth map): dropped.
 - APP11 JUMBF/C2PA, APP13 Photoshop/IPTC (Facebook's FBMD code), other APPn, COM: dropped.
 - APP14 Adobe: rebuilt at its specified 14 bytes; only the colour transform is kept (version and
   flags are written as 100, 0, 0).
@@ -41,6 +43,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from bot.errors import DamagedImage, UnsupportedFormat
+from bot.formats import icc
 from bot.formats.base import Block, BlockKind, Format, Parsed, need
 from bot.metadata import exif, xmp
 from bot.metadata.ifd import Ifds
@@ -72,6 +75,8 @@ _EXIF_IDS = (b"Exif\0\0", b"Exif\0\xff")
 _XMP_ID = b"http://ns.adobe.com/xap/1.0/\0"
 _XMP_EXT_ID = b"http://ns.adobe.com/xmp/extension/\0"
 _ICC_ID = b"ICC_PROFILE\0"
+_ICC_CHUNK = 65533 - len(_ICC_ID) - 2  # profile bytes per APP2 segment
+_ICC_NAME = "ICC colour profile"
 _MPF_ID = b"MPF\0"
 _PHOTOSHOP_ID = b"Photoshop 3.0\0"
 _JFIF_ID = b"JFIF\0"
@@ -180,7 +185,7 @@ def parse(data: bytes) -> Parsed:
     blocks: list[Block] = []
     width = height = 0
     frames = 0
-    icc: list[bytes] = []
+    icc_chunks: list[bytes] = []
     photoshop: list[bytes] = []
     extended_xmp: dict[bytes, bytearray] = {}
     for marker, start, end in segments:
@@ -202,7 +207,7 @@ def parse(data: bytes) -> Parsed:
         elif marker == APP1:
             blocks.append(_app1_block(payload, extended_xmp))
         elif marker == APP2 and payload.startswith(_ICC_ID):
-            icc.append(payload[len(_ICC_ID) + 2 :])
+            icc_chunks.append(payload[len(_ICC_ID) :])
         elif marker == APP2 and payload.startswith(_MPF_ID):
             blocks.extend(_mpf_blocks(data, start + len(_MPF_ID), payload[len(_MPF_ID) :]))
         elif marker == APP11 and payload.startswith(b"JP"):
@@ -222,8 +227,8 @@ def parse(data: bytes) -> Parsed:
         raise DamagedImage("The file has no picture dimensions.")
     if not any(marker == DATA for marker, _, _ in segments):
         raise DamagedImage("The file has no picture data.")
-    if icc:
-        blocks.append(Block(BlockKind.ICC, "ICC colour profile", b"".join(icc)))
+    if icc_chunks:
+        blocks.append(Block(BlockKind.ICC, _ICC_NAME, _icc_profile(icc_chunks)))
     if photoshop:
         blocks.append(Block(BlockKind.PHOTOSHOP, "Photoshop/IPTC segment", b"".join(photoshop)))
     blocks.extend(
@@ -232,6 +237,29 @@ def parse(data: bytes) -> Parsed:
     )
     blocks.extend(_trailer_blocks(data, segments[-1][2], blocks))
     return Parsed(width, height, tuple(blocks), layout=tuple(segments))
+
+
+def _icc_profile(chunks: list[bytes]) -> bytes:
+    """The profile from its APP2 chunks (sequence number, count, bytes), in sequence order."""
+    numbers = [chunk[0] for chunk in chunks if len(chunk) >= 2]
+    if sorted(numbers) == list(range(1, len(chunks) + 1)):
+        chunks = sorted(chunks, key=lambda chunk: chunk[0])
+    return b"".join(chunk[2:] for chunk in chunks)
+
+
+def _icc_segments(parsed: Parsed) -> list[bytes]:
+    """The rebuilt profile in canonical APP2 chunks; none when it is best dropped."""
+    found = next((b.data for b in parsed.blocks if b.kind is BlockKind.ICC), None)
+    profile = icc.clean(found) if found else None
+    if not profile:
+        return []
+    pieces = [profile[i : i + _ICC_CHUNK] for i in range(0, len(profile), _ICC_CHUNK)]
+    if len(pieces) > 255:
+        raise DamagedImage("The picture's colour profile is too large.")
+    return [
+        _segment(APP2, _ICC_ID + bytes((n, len(pieces))) + piece)
+        for n, piece in enumerate(pieces, 1)
+    ]
 
 
 def _app_name(marker: int, payload: bytes) -> str:
@@ -469,15 +497,6 @@ def _used(data: bytes, segments: Layout) -> tuple[set[tuple[int, int]], _Frame]:
     return used, frame
 
 
-def _icc_segments(data: bytes, segments: Layout) -> list[bytes]:
-    """The colour profile: every ICC_PROFILE chunk as it came (bot/formats/icc.py rebuilds it)."""
-    return [
-        _segment(APP2, data[start:end])
-        for marker, start, end in segments
-        if marker == APP2 and data.startswith(_ICC_ID, start)
-    ]
-
-
 def _header_segments(data: bytes, segments: Layout, profile: list[bytes]) -> list[bytes]:
     """JFIF, orientation, the colour profile's segments and Adobe's colour transform."""
     out = []
@@ -513,9 +532,7 @@ def strip(data: bytes, parsed: Parsed) -> bytes:
     """The same picture, written from its parsed fields; `data` itself when that is identical
     (so checking our own output costs no copy)."""
     segments = list(parsed.layout) or _segments(data)
-    return _rebuild(
-        data, segments, _header_segments(data, segments, _icc_segments(data, segments))
-    )
+    return _rebuild(data, segments, _header_segments(data, segments, _icc_segments(parsed)))
 
 
 def strip_stream(data: bytes) -> bytes:
@@ -624,4 +641,8 @@ def _same_or_joined(data: bytes, pieces: list[bytes | tuple[int, int]]) -> bytes
     return b"".join(view[p[0] : p[1]] if isinstance(p, tuple) else p for p in pieces)
 
 
-FORMAT = Format("jpeg", "image/jpeg", "jpg", parse, strip)
+def accepts(head: bytes) -> bool:
+    return head.startswith(b"\xff\xd8\xff")
+
+
+FORMAT = Format("jpeg", "image/jpeg", "jpg", parse, strip, accepts=accepts)

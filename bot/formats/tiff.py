@@ -18,8 +18,9 @@ tags with other counts);
 JPEG strips and tiles (compression 7) and JPEGTables are rewritten by `jpeg.strip_stream`
 (tables, frame and scans from their fields, no APPn/COM); uncompressed strips and tiles are cut
 to the bytes their rows need. Everything else (EXIF/GPS/SubIFDs, thumbnails, unreferenced
-bytes) is simply not copied. When a page has no Orientation but its
-XMP has `tiff:Orientation`, that becomes its Orientation tag.
+bytes) is simply not copied. When a page has no Orientation but its XMP has
+`tiff:Orientation`, that becomes its Orientation tag. The ICC profile (InterColorProfile) is
+rebuilt with only its colour data (`bot.formats.icc`), or dropped when it holds nothing valid.
 
 BigTIFF (8-byte offsets) comes out as a classic TIFF: our files are far below 4 GB.
 
@@ -36,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.errors import DamagedImage, UnsupportedFormat
-from bot.formats import jpeg
+from bot.formats import icc, jpeg
 from bot.formats.base import Block, BlockKind, Format, Parsed
 from bot.metadata import xmp
 from bot.metadata.exif import NEW_SUBFILE_TYPE, ORIENTATION, STRUCTURAL_TAGS
@@ -444,11 +445,14 @@ def _fields(
             continue
         if tag == JPEG_TABLES and _int(ifds, directory, COMPRESSION, 1) != NEW_JPEG:
             continue  # only a JPEG page reads them
-        if tag in (JPEG_TABLES, ICC_PROFILE):
-            raw = ifds.raw(entry)
-            if tag == JPEG_TABLES:
-                raw = jpeg.strip_stream(raw)
-            fields[tag] = (UNDEFINED, len(raw), raw)  # the ICC profile: bot/formats/icc.py
+        if tag == JPEG_TABLES:
+            raw = jpeg.strip_stream(ifds.raw(entry))
+            fields[tag] = (UNDEFINED, len(raw), raw)
+            continue
+        if tag == ICC_PROFILE:  # rebuilt with only its colour data, or dropped
+            profile = icc.clean(ifds.raw(entry))
+            if profile is not None:
+                fields[tag] = (UNDEFINED, len(profile), profile)
             continue
         value = _canonical(ifds, entry, samples, bits)
         if value is not None:
@@ -511,4 +515,8 @@ def _rationals(ifds: Ifds, entry: Entry) -> list[tuple[int, int]] | None:
     return list(zip(parts[::2], parts[1::2], strict=True))
 
 
-FORMAT = Format("tiff", "image/tiff", "tif", parse, strip)
+def accepts(head: bytes) -> bool:
+    return head[:4] in (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")  # TIFF and BigTIFF
+
+
+FORMAT = Format("tiff", "image/tiff", "tif", parse, strip, accepts=accepts)
