@@ -22,12 +22,13 @@ in order.
 
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
 
-from bot import texts
+from bot import metrics, texts
 from bot.errors import DamagedImage
 from bot.i18n import DEFAULT, available, language_for
 from bot.ratelimit import RateLimit
@@ -196,8 +197,10 @@ class Chat:
         service: Service,
         store: Store,
         limit: RateLimit | None = None,
+        source_url: str = texts.SOURCE_URL,
     ) -> None:
         self.network = network
+        self.source_url = source_url
         self.dialect = dialect
         self.service = service
         self.store = store
@@ -242,6 +245,7 @@ class Chat:
 
     async def photos(self, event: Photos) -> list[Action]:
         """One photo or one album: checked, fetched, scrubbed, counted and answered."""
+        started = time.perf_counter()
         where = event.where
         mode, rights = await self.mode(where) if where.group else (Mode.WARN, Rights())
         if mode is Mode.OFF:
@@ -265,13 +269,17 @@ class Chat:
                 actions.append(Say(self.dialect.too_large(language, int(limit))))
         detail = Detail.GROUP if where.group else Detail.PRIVATE
         async with self.service.slot():
-            fetched = [(i, d) for i in wanted if (d := await event.photos[i].fetch()) is not None]
-            unfetched = len(wanted) - len(fetched)
-            if not fetched:
-                reply = Reply(None, (), ())
-            else:
-                reply = await self.service.scrub([d for _, d in fetched], language, detail)
-                await self.store.record(self.key(where), *reply.usage())
+            with metrics.in_flight(self.network, started):
+                fetched = [
+                    (i, d) for i in wanted if (d := await event.photos[i].fetch()) is not None
+                ]
+                unfetched = len(wanted) - len(fetched)
+                if not fetched:
+                    reply = Reply(None, (), ())
+                else:
+                    reply = await self.service.scrub([d for _, d in fetched], language, detail)
+                    await self.store.record(self.key(where), *reply.usage())
+                    metrics.count(self.network, reply)
         # each file's `source` is its place among the event's photos, not among those fetched
         files = tuple(replace(f, source=fetched[f.source][0]) for f in reply.files)
         if where.group:
@@ -340,7 +348,7 @@ class Chat:
             await self.store.forget(key)
             return [Say(texts.forgotten(language))]
         if verb == "privacy":
-            return [Say(texts.privacy(language, syntax))]
+            return [Say(texts.privacy(language, syntax, self.source_url))]
         return [Say(f"{texts.welcome(language)}\n\n{self.dialect.how_to_send(language)}")]
 
     async def _mode_command(self, where: Where, args: Sequence[str], language: str) -> Action:

@@ -21,6 +21,7 @@ class ScrubError(Exception):
     """Base of every refusal; `message` is a short, human sentence."""
 
     message = "This file could not be cleaned."
+    reason = "other"  # a label for operators' metrics: which kind of refusal, never details
 
     def __init__(self, message: str | None = None) -> None:
         if message is not None:
@@ -29,20 +30,25 @@ class ScrubError(Exception):
 
 
 class UnsupportedFormat(ScrubError):
+    reason = "unsupported"
+
     def __init__(self, what: str) -> None:
         self.what = what
         super().__init__(f"{what} is not a photo format I can clean.")
 
 
 class DamagedImage(ScrubError):
+    reason = "damaged"
     message = "The file is damaged or incomplete, so it could not be cleaned."
 
 
 class TooLarge(ScrubError):
+    reason = "too_large"
     message = "The file is too large to clean."
 
 
 class NotClean(ScrubError):
+    reason = "not_clean"
     message = "Hidden data could not be removed completely, so no file is sent back."
 
 

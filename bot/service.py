@@ -17,8 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from bot import metrics
 from bot.errors import ScrubError
 from bot.findings import Finding, Kind
+from bot.formats.base import BlockKind, Parsed
+from bot.metadata import exif
 from bot.scrub import Limits, scrub
 from bot.summary import Detail, Summary, render
 from bot.texts import refusal
@@ -36,6 +39,8 @@ class ScrubbedFile:
     kinds: frozenset[Kind]  # what it held, for usage counts (never values)
     format: str
     source: int = 0  # which of the photos passed to `scrub` it came from
+    width: int = 0  # as displayed (EXIF orientation applied), for chat clients' image tiles
+    height: int = 0
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,7 @@ class Reply:
     summary: Summary | None
     files: tuple[ScrubbedFile, ...]
     refusals: tuple[str, ...]
+    reasons: tuple[str, ...] = ()  # ScrubError.reason of each refusal, for metrics
 
     @property
     def found_anything(self) -> bool:
@@ -65,8 +71,12 @@ class Service:
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         """Hold one of the bounded places for a photo in memory (download to reply)."""
-        async with self._slots:
+        with metrics.queued():
+            await self._slots.acquire()
+        try:
             yield
+        finally:
+            self._slots.release()
 
     async def scrub(self, photos: Sequence[bytes], language: str, detail: Detail) -> Reply:
         loop = asyncio.get_running_loop()
@@ -85,6 +95,7 @@ class Service:
         files: list[ScrubbedFile] = []
         findings: list[Finding] = []
         refusals: list[str] = []
+        reasons: list[str] = []
         for index, data in enumerate(photos, start=1):
             started = time.perf_counter()
             try:
@@ -92,12 +103,18 @@ class Service:
             except ScrubError as error:
                 log.info("refused %s: %d bytes", type(error).__name__, len(data))
                 refusals.append(refusal(error, language))
+                reasons.append(error.reason)
                 continue
             fmt = result.format
             suffix = f"-{index}" if len(photos) > 1 else ""
             kinds = frozenset(f.kind for f in result.findings)
             name = f"{NEUTRAL_NAME}{suffix}.{fmt.extension}"
-            files.append(ScrubbedFile(result.data, name, fmt.mime, kinds, fmt.name, index - 1))
+            width, height = _display_size(result.inspection.parsed)
+            files.append(
+                ScrubbedFile(
+                    result.data, name, fmt.mime, kinds, fmt.name, index - 1, width, height
+                )
+            )
             findings.extend(result.findings)
             log.info(
                 "cleaned %s: %d -> %d bytes, %d findings, %.0f ms",
@@ -108,4 +125,13 @@ class Service:
                 (time.perf_counter() - started) * 1000,
             )
         summary = render(findings, language, detail, photos=len(files)) if files else None
-        return Reply(summary, tuple(files), tuple(refusals))
+        return Reply(summary, tuple(files), tuple(refusals), tuple(reasons))
+
+
+def _display_size(parsed: Parsed) -> tuple[int, int]:
+    """Width and height as shown: EXIF orientations 5 to 8 turn the picture by 90 degrees."""
+    turned = any(
+        block.kind is BlockKind.EXIF and exif.orientation(block.data) >= 5
+        for block in parsed.blocks
+    )
+    return (parsed.height, parsed.width) if turned else (parsed.width, parsed.height)

@@ -9,8 +9,13 @@ from dataclasses import dataclass
 
 from bot.errors import DamagedImage, NotClean, ScrubError, TooLarge, UnsupportedFormat
 from bot.findings import Kind
-from bot.i18n import translations
+from bot.i18n import babel_locale, translations
+from bot.scrub import supported
 from bot.store import CLEANED, REFUSED, Counts
+
+# Where /privacy says the bot's source is: whoever runs a modified bot for others must offer
+# them its source (AGPL), so the operator of a changed copy points SCRUBBOT_SOURCE_URL at theirs.
+SOURCE_URL = "https://github.com/scrubbot/scrubbot"
 
 
 @dataclass(frozen=True)
@@ -27,9 +32,11 @@ def refusal(error: ScrubError, language: str) -> str:
     """Why a file was not cleaned, without any detail from the file itself."""
     _ = translations(language).gettext
     if isinstance(error, UnsupportedFormat):
-        return _(
-            "This file is not a photo I can clean. I can clean JPEG, PNG, WebP, GIF, TIFF, HEIC "
-            "and AVIF files."
+        from babel.lists import format_list
+
+        formats = format_list(list(supported()), locale=babel_locale(language))  # the registry
+        return _("This file is not a photo I can clean. I can clean {formats} files.").format(
+            formats=formats
         )
     if isinstance(error, DamagedImage):
         return _("This file is damaged or incomplete, so I could not clean it.")
@@ -62,10 +69,13 @@ def welcome(language: str) -> str:
     )
 
 
-def privacy(language: str, syntax: Syntax) -> str:
+def privacy(language: str, syntax: Syntax, source_url: str) -> str:
+    gettext = translations(language).gettext
+    source = gettext(
+        "My source code is public, so anyone can check what I do with photos: {url}"
+    ).format(url=source_url)
     return (
-        translations(language)
-        .gettext(
+        gettext(
             "What I keep: nothing of your photos. I clean them in memory and forget them as soon "
             "as I have replied; I never store photos, captions, messages, names or locations."
             "\n\nOnly if a chat switches on usage counts with {stats_on} do I count, per day, how "
@@ -73,10 +83,10 @@ def privacy(language: str, syntax: Syntax) -> str:
             "they held. The chat is stored only as a scrambled code, never its name or number. "
             "{stats_off} stops counting and deletes the counts; {forget} deletes everything about "
             "the chat."
-        )
-        .format(
+        ).format(
             stats_on=syntax("stats on"), stats_off=syntax("stats off"), forget=syntax("forget")
         )
+        + f"\n\n{source}"
     )
 
 

@@ -851,6 +851,9 @@ def test_image_sequence_keeps_every_frame(tmp_path: Path, exiftool: str) -> None
     kinds = {block.kind for block in heif.parse(dirty).blocks}
     assert {BlockKind.EXIF, BlockKind.XMP, BlockKind.DATE, BlockKind.OTHER} <= kinds
     assert heif.parse(dirty).frames == 3
+    names = {block.name for block in heif.parse(dirty).blocks}
+    assert {"HEIF track item 2 (Exif)", "HEIF track item 3 (XMP)"} <= names  # libavif's place
+    assert codes[0].decode() in {finding.value for finding in scrub.inspect(dirty).findings}
     cleaned = scrub.scrub(dirty).data
     _assert_codes_gone(cleaned, codes)
     assert shown_frames(cleaned) == shown_frames(dirty)
@@ -1009,3 +1012,109 @@ def test_zero_padding_after_the_last_hevc_unit_is_dropped_not_refused() -> None:
     assert padded == scrub.scrub(_build([_Item(b"hvc1", data, tile)])).data
     with pytest.raises(DamagedImage):
         scrub.scrub(_build([_Item(b"hvc1", data + b"\0\0\0\x09\x26", tile)]))  # cut short
+
+
+def _length_prefixed(*units: bytes) -> bytes:
+    return b"".join(struct.pack(">I", len(unit)) + unit for unit in units)
+
+
+def test_avc_item_keeps_slices_and_parameter_sets_only() -> None:
+    rng = random.Random(1209)
+    codes = [_code(rng) for _ in range(5)]
+    sps = bytes([0x67, 0x42, 0xC0, 0x1E]) + rng.randbytes(8)
+    pps = bytes([0x68, 0xCE, 0x3C, 0x80])
+    slice_ = bytes([0x65]) + rng.randbytes(40)
+    lists = b"\xe1" + struct.pack(">H", len(sps)) + sps + b"\x01" + struct.pack(">H", len(pps))
+    avcc = _box(b"avcC", b"\x01" + codes[0][:3] + b"\x03" + lists + pps + codes[1])
+    data = _length_prefixed(
+        b"\x06" + codes[2], b"\x09\xf0", slice_, b"\x0c" + codes[3], b"\x1e" + codes[4]
+    )
+    _, props = _ingredients("HEIF")
+    dirty = _build([_Item(b"avc1", data, [(avcc, True), (props[b"ispe"], False)])])
+    assert "units decoders skip" in " ".join(b.name for b in heif.parse(dirty).blocks)
+    cleaned = scrub.scrub(dirty).data
+    _assert_codes_gone(cleaned, [codes[0][:3], *codes[1:]])
+    expected = b"\x01\x42\xc0\x1e\xff" + lists + pps
+    assert _box(b"avcC", expected) in cleaned
+    layout = heif._read(cleaned)
+    assert heif._item_bytes(cleaned, layout.meta, layout.meta.primary) == _length_prefixed(slice_)
+    assert scrub.scrub(cleaned).data == cleaned
+
+
+def test_jpeg_item_is_cleaned_as_a_jpeg_file_is() -> None:
+    rng = random.Random(1210)
+    codes = [_code(rng) for _ in range(2)]
+    picture = Image.new("RGB", (64, 64), (200, 30, 60))
+    picture.putpixel((3, 5), (0, 0, 0))
+    out = io.BytesIO()
+    picture.save(out, format="JPEG", exif=_tiff_with(codes[0]), comment=codes[1])
+    original = out.getvalue()
+    _, props = _ingredients("HEIF")
+    dirty = _build([_Item(b"jpeg", original, [(props[b"ispe"], False)])], brands=b"mif1jpeg")
+    kinds = {block.kind for block in heif.parse(dirty).blocks}
+    assert {BlockKind.EXIF, BlockKind.COMMENT} <= kinds
+    cleaned = scrub.scrub(dirty).data
+    _assert_codes_gone(cleaned, codes)
+    layout = heif._read(cleaned)
+    item = heif._item_bytes(cleaned, layout.meta, layout.meta.primary)
+    with Image.open(io.BytesIO(item)) as after, Image.open(io.BytesIO(original)) as before:
+        assert after.tobytes() == before.tobytes()
+    assert scrub.scrub(cleaned).data == cleaned
+
+
+def test_av1_sequence_header_ends_at_its_last_field() -> None:
+    """Bytes after a sequence header's trailing bits (in av1C and in the picture) are cut."""
+    code = _code(random.Random(1211))[:16]
+    data, props = _ingredients("AVIF")
+    av1c = props[b"av1C"]
+    assert data[:2] == b"\x12\x00"  # a temporal delimiter, then the sequence header
+    header = data[2 : 4 + data[3]]
+    assert header[0] == 0x0A
+    padded = bytes([header[0], header[1] + len(code)]) + header[2:] + code
+    config = _box(b"av1C", av1c[8:12] + padded)
+    picture = data.replace(header, padded, 1)
+    assert picture != data
+    ispe = (props[b"ispe"], False)
+    dirty = _build([_Item(b"av01", picture, [(config, True), ispe])], brands=b"avifmif1")
+    plain_config = _box(b"av1C", av1c[8:12] + header)
+    plain = _build([_Item(b"av01", data, [(plain_config, True), ispe])], brands=b"avifmif1")
+    cleaned = scrub.scrub(dirty).data
+    _assert_codes_gone(cleaned, [code])
+    assert cleaned == scrub.scrub(plain).data
+    with Image.open(io.BytesIO(cleaned)) as after, Image.open(io.BytesIO(plain)) as before:
+        assert after.convert("RGB").tobytes() == before.convert("RGB").tobytes()
+
+
+def test_sample_tables_give_every_sample_and_are_bounded() -> None:
+    """Two chunks (two samples, then one), sizes 3, 4, 5: where each sample lies."""
+    stsz = isobmff.full(b"stsz", 0, 0, struct.pack(">IIIII", 0, 3, 3, 4, 5))
+    stsc = isobmff.table(b"stsc", 0, [struct.pack(">III", 1, 2, 1), struct.pack(">III", 2, 1, 1)])
+    stco = isobmff.table(b"stco", 0, [struct.pack(">I", 100), struct.pack(">I", 200)])
+    data = stsz + stsc + stco + bytes(300)
+    budget = isobmff.Budget()
+    table = isobmff.boxes(data, 0, len(stsz + stsc + stco), budget)
+    ranges = isobmff.sample_ranges(data, table, 10, budget)
+    assert ranges == [(100, 103), (103, 107), (200, 205)]
+    with pytest.raises(DamagedImage, match="too many samples"):
+        isobmff.sample_ranges(data, table, 2, budget)
+    assert isobmff.sample_ranges(data, table[:2], 10, budget) is None  # no chunk offsets
+    assert isobmff.sized(5) == (0, b"\0\0\0\5")
+    assert isobmff.sized(2**33)[0] == 1
+
+
+def test_parameter_sets_no_slice_names_are_dropped() -> None:
+    """A second PPS (id 5, which no slice uses) holding a code is not picture data."""
+    code = _code(random.Random(1212))
+    data, props = _ingredients("HEIF")
+    unused = b"\x44\x01\x36" + code  # PPS: pps_id ue(5), sps_id ue(0), then anything
+    body = bytearray(props[b"hvcC"][8:])
+    body[22] += 1
+    array = bytes([0x80 | 34]) + struct.pack(">HH", 1, len(unused)) + unused
+    hvcc = _box(b"hvcC", bytes(body) + array)
+    ispe = (props[b"ispe"], False)
+    dirty = _build([_Item(b"hvc1", data, [(hvcc, True), ispe])])
+    plain = _build([_Item(b"hvc1", data, [(props[b"hvcC"], True), ispe])])
+    cleaned = scrub.scrub(dirty).data
+    _assert_codes_gone(cleaned, [code])
+    assert cleaned == scrub.scrub(plain).data
+    assert _shown(cleaned) == _shown(plain)

@@ -17,8 +17,9 @@ import pytest
 from bot.errors import DamagedImage, ScrubError, UnsupportedFormat
 from bot.findings import Kind
 from bot.formats import isobmff, mp4
+from bot.formats.base import SNIFF_BYTES
 from bot.formats.isobmff import Budget, box, full
-from bot.scrub import inspect, scrub, sniff
+from bot.scrub import FORMATS, inspect, scrub, sniff
 from bot.summary import render
 from tests.pictures import plant
 
@@ -449,6 +450,13 @@ def phone_clip(tmp_path: Path, variant: str, value: dict[str, str], stamp: int =
 
 
 # --- the tests -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", ["mp4", "mov", "3gp", "m4v"])
+def test_each_video_entry_accepts_its_own_files_only(variant: str, tmp_path: Path) -> None:
+    head = make_clip(tmp_path, variant)[:SNIFF_BYTES]
+    assert [name for name, fmt in FORMATS.items() if fmt.accepts(head)] == [variant]
+    assert not FORMATS[variant].accepts(b"")
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))

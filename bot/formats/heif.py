@@ -18,8 +18,10 @@ kept box copied whole ('ftyp', 'meta', one 'mdat', in that order):
   between kept items; 'grpl' only 'altr'/'ster' groups of kept items;
 - every kept property rebuilt from its fields at its specified length ('ispe', 'pixi', 'irot',
   'imir', 'clap', 'pasp', 'colr' nclx, 'auxC' with a standard alpha URN only, 'hvcC' with only
-  VPS/SPS/PPS arrays, 'av1C' with only sequence header OBUs, 'clli', 'mdcv', 'a1op', 'a1lx',
-  'lsel', 'cloc', 'rloc', 'tols'); 'colr' prof/rICC profiles go through `_colour_profile`;
+  VPS/SPS/PPS arrays and its fixed fields from the SPS, 'av1C' with only sequence header OBUs,
+  'avcC', 'clli', 'mdcv', 'a1op', 'a1lx', 'lsel', 'cloc', 'rloc', 'tols'); a property longer
+  than its fields is reported; a 'colr' prof/rICC profile is rebuilt with only its colour data
+  by `bot.formats.icc`;
 - inside the picture data, by its own framing: HEVC NAL units other than base-layer slices and
   parameter sets (SEI prefix/suffix, filler, AUD, reserved and unspecified types) and AV1 OBUs
   other than sequence/frame headers, tile groups and frames (metadata, padding, temporal
@@ -37,19 +39,25 @@ language 'und', empty handler names, sample entries without compressor name and 
 children, one chunk per track, no 'udta'/'meta' in the movie or its tracks, no other tracks).
 A still image whose bytes are exactly a frame's keeps pointing at that frame.
 
-Residual (documented, not rebuilt): the configuration properties of rarer codecs (avcC, vvcC,
-lhvC, jpgC, j2kH, uncC, cmpd, ...) and the data of items in those codecs are copied as they are;
-inside kept NAL units and OBUs (parameter-set extension data, slice padding) nothing is parsed.
+H.264 items ('avc1') are treated like HEVC ones ('avcC' from its SPS, only slices and parameter
+sets kept); JPEG items ('jpeg') are cleaned by the JPEG scrubber (bot/formats/jpeg.py).
+
+Residual (documented, not rebuilt): the configuration properties of rarer codecs (vvcC, lhvC,
+jpgC, j2kH, uncC, cmpd, ...) and the data of items in those codecs are copied as they are;
+inside kept NAL units and OBUs nothing is parsed beyond the SPS fields hvcC/avcC repeat, the
+parameter-set ids (an hvcC keeps only the sets its items' slices name) and the AV1 sequence
+header (cut at its last field): bytes after an HEVC/AVC parameter set's last field, unused
+parameter sets in a sequence's sample entry or in avcC, slice and tile padding remain.
 """
 
 import datetime
 import math
 import struct
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bot.errors import DamagedImage, NotClean, UnsupportedFormat
-from bot.formats import isobmff
+from bot.formats import icc, isobmff, jpeg
 from bot.formats.base import Block, BlockKind, Format, Parsed
 from bot.formats.isobmff import Box, Budget, Reader, boxes
 from bot.formats.isobmff import name as _name
@@ -205,6 +213,9 @@ _KNOWN_META = frozenset(
 )
 
 
+_Buffer = bytes | memoryview  # picture data: a view into the file when it is passed on whole
+
+
 @dataclass(frozen=True)
 class _Item:
     id: int
@@ -217,7 +228,6 @@ class _Item:
 
 @dataclass(frozen=True)
 class _Location:
-    raw: bytes  # the item's entry in 'iloc', copied as is into the new 'iloc'
     extents: tuple[tuple[int, int], ...]  # absolute (start, end) file offsets
     in_idat: bool
 
@@ -241,9 +251,7 @@ class _Meta:
     children: list[Box]
     items: dict[int, _Item] = field(default_factory=dict)
     locations: dict[int, _Location] = field(default_factory=dict)
-    iloc_header: bytes = b""  # version, flags and field sizes of 'iloc'
     refs: list[_Ref] = field(default_factory=list)
-    ref_version: int = 0
     primary: int = -1
     properties: list[Box] = field(default_factory=list)
     associations: dict[int, _Association] = field(default_factory=dict)
@@ -387,11 +395,9 @@ def _read_locations(data: bytes, meta: _Meta) -> None:
     base_size, index_size = (sizes >> 4) & 15, sizes & 15 if version else 0
     if any(size not in (0, 4, 8) for size in (offset_size, length_size, base_size, index_size)):
         raise _damaged("impossible item location field size")
-    meta.iloc_header = data[iloc.body : reader.pos]
     count = reader.uint(2 if version < 2 else 4)
     extents_left = MAX_EXTENTS
     for _ in range(count):
-        start = reader.pos
         item_id = reader.uint(2 if version < 2 else 4)
         method = reader.uint(2) & 15 if version else 0
         reader.take(2)  # data reference index: 0 or a self-contained 'url '
@@ -407,13 +413,10 @@ def _read_locations(data: bytes, meta: _Meta) -> None:
             extents.append((base + offset, reader.uint(length_size)))
         if item_id in meta.locations:
             raise _damaged("an item has two locations")
-        raw = data[start : reader.pos]
-        meta.locations[item_id] = _place(data, meta, method, extents, raw)
+        meta.locations[item_id] = _place(data, meta, method, extents)
 
 
-def _place(
-    data: bytes, meta: _Meta, method: int, extents: list[tuple[int, int]], raw: bytes
-) -> _Location:
+def _place(data: bytes, meta: _Meta, method: int, extents: list[tuple[int, int]]) -> _Location:
     """Turn (offset, length) extents into absolute file ranges inside the file or 'idat'."""
     if method == 0:
         origin, limit = 0, len(data)
@@ -430,7 +433,7 @@ def _place(
         if start > limit or end > limit:
             raise isobmff.truncated(_LABEL)
         ranges.append((start, end))
-    return _Location(raw, tuple(ranges), method == 1)
+    return _Location(tuple(ranges), method == 1)
 
 
 def _read_refs(data: bytes, meta: _Meta, budget: Budget) -> None:
@@ -440,7 +443,6 @@ def _read_refs(data: bytes, meta: _Meta, budget: Budget) -> None:
     version, _, reader = _full_box(data, iref)
     if version > 1:
         raise _damaged("unknown item reference version")
-    meta.ref_version = version
     size = 2 if version == 0 else 4
     for box in boxes(data, reader.pos, iref.end, budget):
         ref = _reader(data, box.body, box.end)
@@ -615,12 +617,12 @@ def _property_blocks(data: bytes, meta: _Meta, kept: frozenset[int]) -> Iterator
             )
             yield Block(kind, label, data[box.body : box.end])
         elif box.type != b"colr":  # (a profile is judged as ICC)
-            rebuilt = _new_property(data, box)
+            size = _rebuilt_size(data, box)
             where = f"HEIF '{_name(box.type)}' property"
-            if rebuilt is None:
+            if size is None:
                 yield Block(BlockKind.OTHER, f"{where} that is not what its fields say")
-            elif len(rebuilt) < box.end - box.start:
-                extra = box.end - box.start - len(rebuilt)
+            elif size < box.end - box.start:
+                extra = box.end - box.start - size
                 yield Block(BlockKind.OTHER, f"{where} with {extra} bytes beyond its fields")
 
 
@@ -726,6 +728,10 @@ def _skipped_unit_blocks(data: bytes, meta: _Meta, kept: frozenset[int]) -> Iter
     skipped = sum(_picture_data(data, meta, meta.items[item])[1] for item in kept)
     if skipped:
         yield Block(BlockKind.OTHER, f"HEIF picture data: {skipped} units decoders skip")
+    for item in kept:
+        if meta.items[item].type == b"jpeg":
+            for block in _jpeg_item(_item_bytes(data, meta, item))[1]:
+                yield Block(block.kind, f"HEIF item {item} (JPEG): {block.name}", block.data)
 
 
 def _check_kept_extents(top: list[Box], meta: _Meta, kept: frozenset[int]) -> None:
@@ -751,9 +757,10 @@ def _size(data: bytes, meta: _Meta) -> tuple[int, int]:
 # --- rebuilding kept properties from their fields ------------------------------------------------
 
 
-def _colour_profile(profile: bytes) -> bytes:
-    """The ICC profile a 'colr' prof/rICC keeps: the one place bot/formats/icc.py plugs in."""
-    return profile
+def _colour_profile(profile: bytes) -> bytes | None:
+    """The ICC profile a 'colr' prof/rICC keeps, rebuilt with only its colour data by
+    `bot.formats.icc` (None when it is dropped)."""
+    return icc.clean(profile)
 
 
 def _ispe(data: bytes, box: Box) -> bytes | None:
@@ -844,56 +851,85 @@ def _colr(data: bytes, box: Box) -> bytes | None:
         fields = reader.take(6) + bytes([reader.uint(1) & 0x80])  # full_range_flag, reserved 0
         return isobmff.box(b"colr", kind + fields)
     if kind in (b"prof", b"rICC"):
-        return isobmff.box(b"colr", kind + _colour_profile(reader.rest()))
+        profile = _colour_profile(reader.rest())
+        return isobmff.box(b"colr", kind + profile) if profile else None
     return None
 
 
 _HEVC_PARAMETER_SETS = (32, 33, 34)  # VPS, SPS, PPS
 
 
-def _hvcc(data: bytes, box: Box) -> bytes | None:
+def _hvcc(data: bytes, box: Box, used: set[int] | None = None) -> bytes | None:
     """HEVCDecoderConfigurationRecord (ISO/IEC 14496-15 8.3.3) with only parameter-set arrays
     (no SEI, no unknown NAL types) and every fixed field taken from the SPS it carries (profile,
     tier, level, chroma format, bit depths, sub-layers) or set to "unknown" (segmentation,
     parallelism, frame rate), reserved bits as the standard sets them."""
-    reader = _reader(data, box.body, box.end)
-    if reader.uint(1) != 1:
-        raise _damaged("unknown HEVC configuration version")
-    reader.take(20)  # the fixed fields, rebuilt from the SPS below
-    length_size = reader.uint(1) & 3
-    arrays, sps = [], b""
-    for _ in range(reader.uint(1)):
-        head = reader.uint(1)
-        units = [reader.take(reader.uint(2)) for _ in range(reader.uint(2))]
-        if head & 0x3F in _HEVC_PARAMETER_SETS:
-            arrays.append(bytes([head & 0xBF]) + _counted(units))
-        if head & 0x3F == 33 and units and not sps:
-            sps = units[0]
+    length_size, found = _hvcc_arrays(data, box)
+    if used is not None:
+        found = _referenced(found, used)
+    arrays = [bytes([head]) + _counted(units) for head, units in found]
+    sps = next((units[0] for head, units in found if head & 0x3F == 33 and units), b"")
     if not sps:
         raise _damaged("an HEVC configuration without sequence parameters")
-    profile, chroma, luma, chroma_depth, sub_layers, nested = _sps_fields(sps)
+    profile, chroma, luma, chroma_depth, sub_layers, nested, _ = _sps_fields(sps)
     fixed = bytes([1]) + profile + struct.pack(">H", 0xF000)
     fixed += bytes([0xFC, 0xFC | chroma, 0xF8 | luma, 0xF8 | chroma_depth]) + bytes(2)
     fixed += bytes([(sub_layers + 1) << 3 | nested << 2 | length_size, len(arrays)])
     return isobmff.box(b"hvcC", fixed + b"".join(arrays))
 
 
+_AVC_HIGH_PROFILES = frozenset({100, 110, 122, 144})
+
+
+def _avcc(data: bytes, box: Box) -> bytes | None:
+    """AVCDecoderConfigurationRecord (ISO/IEC 14496-15 5.3.3): the SPS and PPS lists only, the
+    profile bytes and (for high profiles) chroma format and bit depths taken from the SPS."""
+    reader = _reader(data, box.body, box.end)
+    if reader.uint(1) != 1:
+        raise _damaged("unknown AVC configuration version")
+    reader.take(3)
+    length_size = reader.uint(1) & 3
+    sps = [reader.take(reader.uint(2)) for _ in range(reader.uint(1) & 31)]
+    pps = [reader.take(reader.uint(2)) for _ in range(reader.uint(1))]
+    sps = [unit for unit in sps if unit and unit[0] & 0x1F == 7]
+    pps = [unit for unit in pps if unit and unit[0] & 0x1F == 8]
+    if not sps:
+        raise _damaged("an AVC configuration without sequence parameters")
+    rbsp = _rbsp(sps[0], _SPS_PREFIX, header=1)
+    if len(rbsp) < 3:
+        raise _damaged("an AVC parameter set is cut short")
+    out = bytes([1]) + rbsp[:3] + bytes([0xFC | length_size, 0xE0 | len(sps)])
+    out += b"".join(struct.pack(">H", len(unit)) + unit for unit in sps)
+    out += bytes([len(pps)]) + b"".join(struct.pack(">H", len(unit)) + unit for unit in pps)
+    if rbsp[0] in _AVC_HIGH_PROFILES:
+        bits = _Bits(rbsp, 24)
+        bits.ue()  # seq_parameter_set_id
+        chroma = bits.ue()
+        if chroma == 3:
+            bits.bits(1)
+        luma, chroma_depth = bits.ue(), bits.ue()
+        if chroma > 3 or luma > 6 or chroma_depth > 6:
+            raise _damaged("an AVC parameter set has an impossible format")
+        out += bytes([0xFC | chroma, 0xF8 | luma, 0xF8 | chroma_depth, 0])
+    return isobmff.box(b"avcC", out)
+
+
+def _decoded_avc(payload: _Buffer, start: int) -> bool:
+    """Slices (types 1-5) and parameter sets (7, 8): what a decoder uses."""
+    first = payload[start]
+    if first & 0x80:
+        raise _damaged("an AVC unit has its forbidden bit set")
+    kind = first & 0x1F
+    return 1 <= kind <= 5 or kind in (7, 8)
+
+
 _SPS_PREFIX = 200  # payload bytes of an SPS read to reach its bit depths
 
 
-def _rbsp(unit: bytes, limit: int) -> bytes:
-    """The first `limit` payload bytes of a NAL unit, emulation prevention bytes removed."""
-    out = bytearray()
-    zeros = 0
-    for byte in unit[2 : 2 + limit + limit // 2]:
-        if zeros >= 2 and byte == 3:
-            zeros = 0
-            continue
-        out.append(byte)
-        zeros = zeros + 1 if byte == 0 else 0
-        if len(out) >= limit:
-            break
-    return bytes(out)
+def _rbsp(unit: bytes, limit: int, header: int = 2) -> bytes:
+    """The first `limit` payload bytes of a NAL unit, emulation prevention bytes removed (each
+    00 00 03 is 00 00 in the RBSP)."""
+    return unit[header : header + limit + limit // 2].replace(b"\0\0\3", b"\0\0")[:limit]
 
 
 class _Bits:
@@ -901,29 +937,32 @@ class _Bits:
 
     def __init__(self, data: bytes, pos: int = 0) -> None:
         self.data, self.pos = data, pos
+        self.size = 8 * len(data)
+        self.value = int.from_bytes(data, "big")
 
     def bits(self, count: int) -> int:
-        value = 0
-        for _ in range(count):
-            if self.pos >= 8 * len(self.data):
-                raise _damaged("an HEVC parameter set is cut short")
-            value = value << 1 | (self.data[self.pos >> 3] >> (7 - (self.pos & 7)) & 1)
-            self.pos += 1
-        return value
+        end = self.pos + count
+        if end > self.size:
+            raise _damaged("a parameter set is cut short")
+        self.pos = end
+        return (self.value >> (self.size - end)) & ((1 << count) - 1)
 
     def ue(self) -> int:
-        zeros = 0
-        while not self.bits(1):
-            zeros += 1
-            if zeros > 31:
-                raise _damaged("an HEVC parameter set has an impossible number")
+        """Exp-Golomb: as many zero bits as the value has bits after its leading one."""
+        left = self.size - self.pos
+        rest = self.value & ((1 << left) - 1)
+        zeros = left - rest.bit_length()
+        if zeros > 31 or zeros >= left:
+            raise _damaged("a parameter set has an impossible number")
+        self.pos += zeros + 1
         return (1 << zeros) - 1 + self.bits(zeros)
 
 
-def _sps_fields(sps: bytes) -> tuple[bytes, int, int, int, int, int]:
-    """From an SPS: the general profile/tier/level bytes, chroma_format_idc, luma and chroma
-    bit depths minus 8, sps_max_sub_layers_minus1 and sps_temporal_id_nesting_flag."""
-    rbsp = _rbsp(sps, _SPS_PREFIX)
+def _sps_fields(sps: bytes, raw: bool = False) -> tuple[bytes, int, int, int, int, int, int]:
+    """From an SPS (or its RBSP, `raw`): the general profile/tier/level bytes,
+    chroma_format_idc, luma and chroma bit depths minus 8, sps_max_sub_layers_minus1,
+    sps_temporal_id_nesting_flag and sps_seq_parameter_set_id."""
+    rbsp = sps if raw else _rbsp(sps, _SPS_PREFIX)
     if len(rbsp) < 13:
         raise _damaged("an HEVC parameter set is cut short")
     sub_layers, nested = rbsp[0] >> 1 & 7, rbsp[0] & 1
@@ -934,7 +973,7 @@ def _sps_fields(sps: bytes) -> tuple[bytes, int, int, int, int, int]:
     for profile, level in present:
         bits.bits(88 if profile else 0)
         bits.bits(8 if level else 0)
-    bits.ue()  # sps_seq_parameter_set_id
+    sps_id = bits.ue()
     chroma = bits.ue()
     if chroma == 3:
         bits.bits(1)  # separate_colour_plane_flag
@@ -946,7 +985,94 @@ def _sps_fields(sps: bytes) -> tuple[bytes, int, int, int, int, int]:
     luma, chroma_depth = bits.ue(), bits.ue()
     if chroma > 3 or luma > 7 or chroma_depth > 7:
         raise _damaged("an HEVC parameter set has an impossible format")
-    return rbsp[1:13], chroma, luma, chroma_depth, sub_layers, nested
+    return rbsp[1:13], chroma, luma, chroma_depth, sub_layers, nested, sps_id
+
+
+def _hvcc_arrays(data: bytes, box: Box) -> tuple[int, list[tuple[int, list[bytes]]]]:
+    """lengthSizeMinusOne and the parameter-set arrays (array head, NAL units) of an hvcC."""
+    reader = _reader(data, box.body, box.end)
+    if reader.uint(1) != 1:
+        raise _damaged("unknown HEVC configuration version")
+    reader.take(20)  # the fixed fields, rebuilt from the SPS
+    length_size = reader.uint(1) & 3
+    found: list[tuple[int, list[bytes]]] = []
+    for _ in range(reader.uint(1)):
+        head = reader.uint(1)
+        units = [reader.take(reader.uint(2)) for _ in range(reader.uint(2))]
+        if head & 0x3F in _HEVC_PARAMETER_SETS:
+            found.append((head & 0xBF, units))
+    return length_size, found
+
+
+def _rebuilt_size(data: bytes, box: Box) -> int | None:
+    """The size a kept property has once rebuilt (None: it goes), without always building it."""
+    if box.type == b"hvcC":
+        _, found = _hvcc_arrays(data, box)
+        return 8 + 23 + sum(3 + sum(2 + len(unit) for unit in units) for _, units in found)
+    rebuilt = _new_property(data, box)
+    return None if rebuilt is None else len(rebuilt)
+
+
+def _referenced(
+    found: list[tuple[int, list[bytes]]], used: set[int]
+) -> list[tuple[int, list[bytes]]]:
+    """Only the picture parameter sets the slices name, the sequence parameter sets those name
+    and the video parameter sets those name: an unused parameter set is not picture data. When
+    an id cannot be read, every parameter set stays."""
+    try:
+        pps = {u for _, units in found for u in units if u[0] >> 1 & 0x3F == 34}
+        pps = {u for u in pps if _parameter_ids(u)[0] in used}
+        sps_ids = {_parameter_ids(u)[1] for u in pps}
+        sps = {u for _, units in found for u in units if u[0] >> 1 & 0x3F == 33}
+        sps = {u for u in sps if _parameter_ids(u)[0] in sps_ids}
+        vps_ids = {_parameter_ids(u)[1] for u in sps}
+        vps = {u for _, units in found for u in units if u[0] >> 1 & 0x3F == 32}
+        vps = {u for u in vps if _parameter_ids(u)[0] in vps_ids}
+    except DamagedImage:
+        return found
+    if not pps or not sps:
+        return found
+    keep = pps | sps | vps
+    kept = [(head, [u for u in units if u in keep]) for head, units in found]
+    return [(head, units) for head, units in kept if units]
+
+
+def _parameter_ids(unit: bytes) -> tuple[int, int]:
+    """A parameter set's own id and the id of the set it refers to (VPS: none, 0)."""
+    kind = unit[0] >> 1 & 0x3F
+    rbsp = _rbsp(unit, _SPS_PREFIX)
+    if not rbsp:
+        raise _damaged("a parameter set is cut short")
+    if kind == 32:
+        return rbsp[0] >> 4, 0
+    if kind == 34:
+        bits = _Bits(rbsp)
+        return bits.ue(), bits.ue()
+    return _sps_fields(rbsp, raw=True)[6], rbsp[0] >> 4
+
+
+def _slice_pps(unit: _Buffer) -> int:
+    """The picture parameter set a slice segment names (its header's third field)."""
+    kind = unit[0] >> 1 & 0x3F
+    bits = _Bits(_rbsp(bytes(unit[:40]), 32))
+    bits.bits(1)  # first_slice_segment_in_pic_flag
+    if 16 <= kind <= 23:
+        bits.bits(1)  # no_output_of_prior_pics_flag
+    return bits.ue()
+
+
+def _used_pps(data: bytes, meta: _Meta, items: list[int]) -> set[int] | None:
+    """The picture parameter set ids the slices of `items` name; None if one cannot be read."""
+    used: set[int] = set()
+    try:
+        for item in items:
+            payload = _item_view(data, meta, item)
+            for start, end in _nal_units(payload, _length_size(data, meta, item)):
+                if payload[start] >> 1 & 0x3F <= 21:
+                    used.add(_slice_pps(payload[start:end]))
+    except DamagedImage:
+        return None
+    return used
 
 
 def _counted(units: list[bytes]) -> bytes:
@@ -970,6 +1096,7 @@ def _av1c(data: bytes, box: Box) -> bytes | None:
 
 _REBUILDERS: dict[bytes, Callable[[bytes, Box], bytes | None]] = {
     b"hvcC": _hvcc,
+    b"avcC": _avcc,
     b"av1C": _av1c,
     b"ispe": _ispe,
     b"pixi": _pixi,
@@ -1004,9 +1131,6 @@ _OBU_SEQUENCE = 1
 # Sequence header, frame header, tile group, frame, redundant frame header: what a decoder uses.
 _KEPT_OBUS = frozenset({1, 3, 4, 6, 7})
 _MAX_UNITS = 100_000  # NAL units or OBUs in one item
-
-
-_Buffer = bytes | memoryview
 
 
 def _leb128(payload: _Buffer, pos: int) -> tuple[int, int]:
@@ -1048,13 +1172,113 @@ def _obus(payload: _Buffer) -> tuple[list[tuple[int, int | None, _Buffer]], bool
         if pos + size > len(payload):
             raise isobmff.truncated(_LABEL)
         canonical = canonical and not head & 1 and (extension is None or not extension & 7)
-        found.append(((head >> 3) & 15, extension, payload[pos : pos + size]))
+        kind, body = (head >> 3) & 15, payload[pos : pos + size]
+        if kind == _OBU_SEQUENCE and canonical:
+            canonical = _sequence_header(body) == body
+        found.append((kind, extension, body))
         pos += size
     return found, canonical
 
 
+def _uvlc(bits: "_Bits") -> int:
+    zeros = 0
+    while not bits.bits(1):
+        zeros += 1
+        if zeros >= 32:
+            return 0xFFFFFFFF
+    return (1 << zeros) - 1 + bits.bits(zeros)
+
+
+def _sequence_header(body: _Buffer) -> bytes:
+    """An AV1 sequence header OBU's payload cut at its last field (AV1 5.5), then the standard
+    trailing bits: nothing after what the decoder reads survives."""
+    payload = bytes(body)
+    bits = _Bits(payload)
+    profile = bits.bits(3)
+    bits.bits(1)  # still_picture
+    reduced = bits.bits(1)
+    if reduced:
+        bits.bits(5)  # seq_level_idx[0]
+        decoder_model = display_delay = 0
+    else:
+        decoder_model = display_delay = 0
+        buffer_delay = 0
+        if bits.bits(1):  # timing_info_present_flag
+            bits.bits(64)  # num_units_in_display_tick, time_scale
+            if bits.bits(1):  # equal_picture_interval
+                _uvlc(bits)
+            decoder_model = bits.bits(1)
+            if decoder_model:
+                buffer_delay = bits.bits(5) + 1
+                bits.bits(32 + 5 + 5)
+        display_delay = bits.bits(1)
+        for _ in range(bits.bits(5) + 1):  # operating points
+            bits.bits(12)  # operating_point_idc
+            if bits.bits(5) > 7:  # seq_level_idx
+                bits.bits(1)  # seq_tier
+            if decoder_model and bits.bits(1):
+                bits.bits(2 * buffer_delay + 1)
+            if display_delay and bits.bits(1):
+                bits.bits(4)
+    width_bits, height_bits = bits.bits(4) + 1, bits.bits(4) + 1
+    bits.bits(width_bits + height_bits)
+    if not reduced and bits.bits(1):  # frame_id_numbers_present_flag
+        bits.bits(4 + 3)
+    bits.bits(3)  # 128x128 superblocks, filter intra, intra edge filter
+    if not reduced:
+        bits.bits(4)  # interintra, masked compound, warped motion, dual filter
+        order_hint = bits.bits(1)
+        if order_hint:
+            bits.bits(2)  # jnt_comp, ref_frame_mvs
+        screen_tools = 2 if bits.bits(1) else bits.bits(1)
+        if screen_tools and not bits.bits(1):  # seq_choose_integer_mv
+            bits.bits(1)
+        if order_hint:
+            bits.bits(3)
+    bits.bits(3)  # superres, cdef, restoration
+    _color_config(bits, profile)
+    bits.bits(1)  # film_grain_params_present
+    end = bits.pos
+    out = bytearray(payload[: end // 8 + 1])
+    if len(out) > len(payload):
+        raise _damaged("an AV1 sequence header is cut short")
+    out[end // 8] = (out[end // 8] & (0xFF00 >> (end % 8)) & 0xFF) | (0x80 >> (end % 8))
+    return bytes(out)
+
+
+def _color_config(bits: "_Bits", profile: int) -> None:
+    """AV1 5.5.2: the colour fields of a sequence header (read, to find where it ends)."""
+    high = bits.bits(1)
+    twelve = bits.bits(1) if profile == 2 and high else 0
+    mono = 0 if profile == 1 else bits.bits(1)
+    primaries = transfer = matrix = 2  # unspecified
+    if bits.bits(1):  # color_description_present_flag
+        primaries, transfer, matrix = bits.bits(8), bits.bits(8), bits.bits(8)
+    if mono:
+        bits.bits(1)  # color_range
+        return
+    if (primaries, transfer, matrix) == (1, 13, 0):
+        pass  # sRGB: full range, 4:4:4, nothing more is written
+    else:
+        bits.bits(1)  # color_range
+        if profile == 0:
+            sub_x = sub_y = 1
+        elif profile == 1:
+            sub_x = sub_y = 0
+        elif twelve:
+            sub_x = bits.bits(1)
+            sub_y = bits.bits(1) if sub_x else 0
+        else:
+            sub_x, sub_y = 1, 0
+        if sub_x and sub_y:
+            bits.bits(2)  # chroma_sample_position
+    bits.bits(1)  # separate_uv_delta_q
+
+
 def _obu(kind: int, extension: int | None, body: _Buffer) -> bytes:
     """An OBU with its size field, written as the standard writes it (minimal LEB128)."""
+    if kind == _OBU_SEQUENCE:
+        body = _sequence_header(body)
     head = bytes([kind << 3 | (6 if extension is not None else 2)])
     if extension is not None:
         head += bytes([extension & 0xF8])
@@ -1080,15 +1304,18 @@ def _nal_units(payload: _Buffer, length_size: int) -> list[tuple[int, int]]:
         if size == 0 and not any(payload[pos:]):
             break  # zero padding after the last unit: a writer's filler, not a unit
         pos += length_size
-        if size < 2 or pos + size > len(payload):
-            raise _damaged("an HEVC unit does not fit its item")
+        if size < 1 or pos + size > len(payload):
+            raise _damaged("a coded unit does not fit its item")
         found.append((pos, pos + size))
         pos += size
     return found
 
 
-def _decoded_nal(first: int, second: int) -> bool:
+def _decoded_nal(payload: _Buffer, start: int) -> bool:
     """VCL slices (types 0-21) and parameter sets of the base layer: what a decoder uses."""
+    if start + 2 > len(payload):
+        raise _damaged("an HEVC unit is shorter than its header")
+    first, second = payload[start], payload[start + 1]
     kind = first >> 1 & 0x3F
     layer = (first & 1) << 5 | second >> 3
     if first & 0x80:
@@ -1100,15 +1327,19 @@ _HEVC_DELIMITERS = (35, 36, 37)  # access unit delimiter, end of sequence, end o
 
 
 def _empty_delimiter(payload: _Buffer, start: int, end: int) -> bool:
-    """A delimiter NAL unit of at most its standard size (3 bytes): dropped, but no finding."""
+    """An HEVC delimiter NAL unit of at most its standard size (3 bytes): dropped, but no
+    finding (AVC units are judged by the same header bits; any error is only a finding more
+    or less, never a unit kept)."""
     return payload[start] >> 1 & 0x3F in _HEVC_DELIMITERS and end - start <= 3
 
 
-def _length_size(data: bytes, meta: _Meta, item: int) -> int:
-    config = _property(meta, item, b"hvcC")
-    if config is None or config.end - config.body < 23:
-        raise _damaged("an HEVC picture has no configuration")
-    return (data[config.body + 21] & 3) + 1
+def _length_size(data: bytes, meta: _Meta, item: int, kind: bytes = b"hvcC") -> int:
+    """The size of the length field before each NAL unit, from hvcC (byte 21) or avcC (4)."""
+    config = _property(meta, item, kind)
+    at = 21 if kind == b"hvcC" else 4
+    if config is None or config.end - config.body <= at:
+        raise _damaged("a picture has no decoder configuration")
+    return (data[config.body + at] & 3) + 1
 
 
 def _item_view(data: bytes, meta: _Meta, item: int) -> _Buffer:
@@ -1122,11 +1353,12 @@ def _item_view(data: bytes, meta: _Meta, item: int) -> _Buffer:
 
 def _picture_data(data: bytes, meta: _Meta, item: _Item) -> tuple[_Buffer, int]:
     """The item's data as we write it, and how many units decoders skip were left out."""
-    if item.type == b"hvc1":
+    if item.type in (b"hvc1", b"avc1"):
         payload = _item_view(data, meta, item.id)
-        size = _length_size(data, meta, item.id)
+        size = _length_size(data, meta, item.id, b"hvcC" if item.type == b"hvc1" else b"avcC")
         units = _nal_units(payload, size)
-        kept = [(a, b) for a, b in units if _decoded_nal(payload[a], payload[a + 1])]
+        decoded = _decoded_nal if item.type == b"hvc1" else _decoded_avc
+        kept = [(a, b) for a, b in units if decoded(payload, a)]
         if len(kept) == len(units) and (units[-1][1] if units else 0) == len(payload):
             return payload, 0
         out = b"".join((b - a).to_bytes(size, "big") + payload[a:b] for a, b in kept)
@@ -1141,6 +1373,8 @@ def _picture_data(data: bytes, meta: _Meta, item: _Item) -> tuple[_Buffer, int]:
         dropped = [o for o in obus if o[0] not in _KEPT_OBUS and (o[0] != 2 or len(o[2]))]
         return b"".join(_obu(*obu) for obu in kept_obus), len(dropped)
     payload = _item_bytes(data, meta, item.id)
+    if item.type == b"jpeg":
+        return _jpeg_item(payload)[0], 0
     if item.type == b"grid":
         return _grid(payload), 0
     if item.type == b"iovl":
@@ -1148,6 +1382,15 @@ def _picture_data(data: bytes, meta: _Meta, item: _Item) -> tuple[_Buffer, int]:
     if item.type == b"iden":
         return b"", 0
     return payload, 0
+
+
+def _jpeg_item(payload: bytes) -> tuple[bytes, tuple[Block, ...]]:
+    """A JPEG-coded item, cleaned as a JPEG file is (its own segments rebuilt or dropped), and
+    what that JPEG held."""
+    if not payload.startswith(b"\xff\xd8"):
+        raise UnsupportedFormat("A HEIF image whose JPEG data is split from its tables")
+    parsed = jpeg.FORMAT.parse(payload)
+    return jpeg.FORMAT.strip(payload, parsed), parsed.blocks
 
 
 def _grid(payload: bytes) -> bytes:
@@ -1281,12 +1524,23 @@ def _new_iref(layout: _Layout, ids: dict[int, int]) -> bytes:
     return isobmff.full(b"iref", 0, 0, b"".join(refs)) if refs else b""
 
 
+def _props_of(meta: _Meta, item: int) -> tuple[tuple[int, bool], ...]:
+    association = meta.associations.get(item)
+    return association.properties if association else ()
+
+
 def _new_iprp(data: bytes, layout: _Layout, order: list[int]) -> bytes:
     meta = layout.meta
     remap: dict[int, int] = {}
     written = []
     for old in layout.kept_properties:
-        rebuilt = _new_property(data, meta.properties[old - 1])
+        box = meta.properties[old - 1]
+        if box.type == b"hvcC":
+            users = [i for i in order if old in {p for p, _ in _props_of(meta, i)}]
+            hevc = [i for i in users if meta.items[i].type == b"hvc1"]
+            rebuilt = _hvcc(data, box, _used_pps(data, meta, hevc) if hevc == users else None)
+        else:
+            rebuilt = _new_property(data, box)
         if rebuilt is not None:
             written.append(rebuilt)
             remap[old] = len(written)
@@ -1347,7 +1601,7 @@ def _iloc_size(sizes: list[int]) -> int:
 
 MAX_SAMPLES = 20_000  # frames in one sequence, over all tracks (ten minutes at 30 fps)
 _SEQUENCE_CODECS = frozenset({b"av01", b"hvc1", b"hev1"})
-_IDENTITY = struct.pack(">9i", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
+_IDENTITY = isobmff.IDENTITY
 _UNDETERMINED = 0x55C4  # ISO 639-2 'und', packed
 _ENTRY_CHILDREN = frozenset({b"av1C", b"hvcC", b"colr", b"pasp", b"clli", b"mdcv"})
 _KEPT_TRACK_REFERENCES = frozenset({b"auxl", b"prem"})
@@ -1486,6 +1740,9 @@ def _read_track(data: bytes, trak: Box, budget: Budget, blocks: list[Block]) -> 
     if handler == b"auxv" and not _alpha_entry(entry):
         blocks.append(Block(BlockKind.IMAGE, "auxiliary track that is no alpha plane"))
         return None
+    samples = isobmff.sample_ranges(data, table, MAX_SAMPLES, budget)
+    if samples is None:
+        raise UnsupportedFormat("An image sequence without a plain sample table")
     version, flags, reader = _full_box(data, tkhd)
     reader.take(16 if version == 1 else 8)
     track_id = reader.uint(4)
@@ -1497,9 +1754,11 @@ def _read_track(data: bytes, trak: Box, budget: Budget, blocks: list[Block]) -> 
     version, _, reader = _full_box(data, mdhd)
     timescale = _times(reader, version)
     media_duration = reader.uint(8 if version == 1 else 4)
-    edits, edit_flags = _edits(data, _one(children, b"edts"), budget)
+    edits, edit_flags = isobmff.edit_list(data, _one(children, b"edts"), budget)
     for box in children:
-        if box.type not in (b"tkhd", b"mdia", b"edts", b"tref"):
+        if box.type == b"meta":
+            blocks.extend(_track_meta_blocks(data, box, budget))
+        elif box.type not in (b"tkhd", b"mdia", b"edts", b"tref"):
             blocks.append(Block(BlockKind.OTHER, f"HEIF '{_name(box.type)}' box in a track"))
     track = _Track(
         track_id,
@@ -1516,10 +1775,10 @@ def _read_track(data: bytes, trak: Box, budget: Budget, blocks: list[Block]) -> 
         codec,
         entry,
         length_size,
-        _pairs(data, _one(table, b"stts"), signed=False) or [],
-        _pairs(data, _one(table, b"ctts"), signed=True),
-        _numbers(data, _one(table, b"stss")),
-        _samples(data, table),
+        isobmff.pairs(data, _one(table, b"stts"), _LABEL) or [],
+        isobmff.pairs(data, _one(table, b"ctts"), _LABEL, signed=True),
+        isobmff.numbers(data, _one(table, b"stss"), _LABEL),
+        samples,
     )
     if sum(count for count, _ in track.times) != len(track.samples):
         raise _damaged("the frame times do not match the frames")
@@ -1529,6 +1788,21 @@ def _read_track(data: bytes, trak: Box, budget: Budget, blocks: list[Block]) -> 
             reader = _reader(data, ref.body, ref.end)
             track.refs.append((ref.type, tuple(reader.uint(4) for _ in range(reader.left() // 4))))
     return track
+
+
+def _track_meta_blocks(data: bytes, box: Box, budget: Budget) -> list[Block]:
+    """What a track's own 'meta' holds (libavif puts an animation's Exif and XMP there); it is
+    dropped whole, so one it cannot read is still reported, never a reason to refuse."""
+    try:
+        meta = _Meta(box, boxes(data, box.body + 4, box.end, budget))
+        meta.idat = _one(meta.children, b"idat")
+        _read_items(data, meta, budget)
+        _read_locations(data, meta)
+        found = [_item_block(data, meta, item) for item in meta.items.values()]
+        found = [replace(b, name=b.name.replace("HEIF item", "HEIF track item")) for b in found]
+    except DamagedImage:
+        found = []
+    return found or [Block(BlockKind.OTHER, "HEIF 'meta' box in a track")]
 
 
 def _alpha_entry(entry: bytes) -> bool:
@@ -1548,7 +1822,7 @@ def _sample_entry(data: bytes, stsd: Box | None, budget: Budget) -> tuple[bytes,
         raise UnsupportedFormat("An image sequence with several sample descriptions")
     entry = entries[0]
     if entry.type not in _SEQUENCE_CODECS:
-        raise UnsupportedFormat(f"An image sequence in '{_name(entry.type)}'")
+        raise UnsupportedFormat("An image sequence in a codec other than AV1 or HEVC")
     reader = _reader(data, entry.body, entry.end)
     reader.take(6)
     if reader.uint(2) != 1:
@@ -1579,99 +1853,6 @@ def _sample_entry(data: bytes, stsd: Box | None, budget: Budget) -> tuple[bytes,
     return entry.type, isobmff.box(entry.type, fixed + b"".join(children)), length_size
 
 
-def _edits(
-    data: bytes, edts: Box | None, budget: Budget
-) -> tuple[list[tuple[int, int, int]], int]:
-    elst = _one(boxes(data, edts.body, edts.end, budget), b"elst") if edts else None
-    if elst is None:
-        return [], 0
-    version, flags, reader = _full_box(data, elst)
-    size = 8 if version == 1 else 4
-    count = reader.uint(4)
-    if count * (2 * size + 4) > reader.left():
-        raise isobmff.truncated(_LABEL)
-    edits = []
-    for _ in range(count):
-        duration = reader.uint(size)
-        time = int.from_bytes(reader.take(size), "big", signed=True)
-        edits.append((duration, time, reader.uint(4)))
-    return edits, flags & 1
-
-
-def _pairs(data: bytes, box: Box | None, signed: bool) -> list[tuple[int, int]] | None:
-    if box is None:
-        return None
-    version, _, reader = _full_box(data, box)
-    count = reader.uint(4)
-    if count * 8 > reader.left():
-        raise isobmff.truncated(_LABEL)
-    signed = signed and version == 1
-    return [
-        (reader.uint(4), int.from_bytes(reader.take(4), "big", signed=signed))
-        for _ in range(count)
-    ]
-
-
-def _numbers(data: bytes, box: Box | None) -> list[int] | None:
-    if box is None:
-        return None
-    _, _, reader = _full_box(data, box)
-    count = reader.uint(4)
-    if count * 4 > reader.left():
-        raise isobmff.truncated(_LABEL)
-    return [reader.uint(4) for _ in range(count)]
-
-
-def _samples(data: bytes, table: list[Box]) -> list[tuple[int, int]]:
-    """Where every sample lies, from 'stsz', 'stsc' and 'stco'/'co64'."""
-    stsz, stsc = _one(table, b"stsz"), _one(table, b"stsc")
-    stco, co64 = _one(table, b"stco"), _one(table, b"co64")
-    chunks_box = stco or co64
-    if stsz is None or stsc is None or chunks_box is None:
-        raise UnsupportedFormat("An image sequence without a plain sample table")
-    _, _, reader = _full_box(data, stsz)
-    constant, count = reader.uint(4), reader.uint(4)
-    if count > MAX_SAMPLES or (not constant and count * 4 > reader.left()):
-        raise _damaged("too many frames")
-    sizes = [constant] * count if constant else [reader.uint(4) for _ in range(count)]
-    _, _, reader = _full_box(data, chunks_box)
-    chunk_count = reader.uint(4)
-    width = 8 if co64 else 4
-    if chunk_count > MAX_SAMPLES or chunk_count * width > reader.left():
-        raise _damaged("too many chunks")
-    chunks = [reader.uint(width) for _ in range(chunk_count)]
-    runs = _pairs_of_three(data, stsc)
-    out: list[tuple[int, int]] = []
-    for index, (first, per_chunk, _) in enumerate(runs):
-        last = runs[index + 1][0] - 1 if index + 1 < len(runs) else chunk_count
-        if first < 1 or last > chunk_count:
-            raise _damaged("the sample-to-chunk table points outside the chunks")
-        for chunk in range(first, last + 1):
-            pos = chunks[chunk - 1]
-            for _ in range(per_chunk):
-                if len(out) >= len(sizes):
-                    raise _damaged("more samples in chunks than sizes")
-                size = sizes[len(out)]
-                if pos + size > len(data):
-                    raise isobmff.truncated(_LABEL)
-                out.append((pos, pos + size))
-                pos += size
-    if len(out) != len(sizes):
-        raise _damaged("the chunks do not hold every sample")
-    return out
-
-
-def _pairs_of_three(data: bytes, box: Box) -> list[tuple[int, int, int]]:
-    _, _, reader = _full_box(data, box)
-    count = reader.uint(4)
-    if count * 12 > reader.left() or count > MAX_SAMPLES:
-        raise isobmff.truncated(_LABEL)
-    runs = [(reader.uint(4), reader.uint(4), reader.uint(4)) for _ in range(count)]
-    if any(runs[i][0] >= runs[i + 1][0] for i in range(len(runs) - 1)):
-        raise _damaged("the sample-to-chunk table is out of order")
-    return runs
-
-
 def _sample_data(data: bytes, track: _Track, sample: tuple[int, int]) -> _Buffer:
     """A frame as we write it: the units decoders skip cut out, like in an item."""
     payload = memoryview(data)[sample[0] : sample[1]]
@@ -1682,28 +1863,22 @@ def _sample_data(data: bytes, track: _Track, sample: tuple[int, int]) -> _Buffer
             payload if canonical and len(kept) == len(obus) else b"".join(_obu(*o) for o in kept)
         )
     units = _nal_units(payload, track.length_size)
-    good = [(a, b) for a, b in units if _decoded_nal(payload[a], payload[a + 1])]
+    good = [(a, b) for a, b in units if _decoded_nal(payload, a)]
     if len(good) == len(units) and (units[-1][1] if units else 0) == len(payload):
         return payload
     size = track.length_size
     return b"".join((b - a).to_bytes(size, "big") + payload[a:b] for a, b in good)
 
 
-def _sized(value: int) -> tuple[int, bytes]:
-    """A full box version (0 or 1) and `value` written at the width that version gives."""
-    wide = value > 0xFFFFFFFF
-    return (1 if wide else 0), value.to_bytes(8 if wide else 4, "big")
-
-
 def _new_mvhd(movie: _Movie, next_id: int) -> bytes:
-    version, duration = _sized(movie.duration)
+    version, duration = isobmff.sized(movie.duration)
     body = bytes(16 if version else 8) + struct.pack(">I", movie.timescale) + duration
     body += struct.pack(">IH", 0x10000, 0x100) + bytes(10) + _IDENTITY + bytes(24)
     return isobmff.full(b"mvhd", version, 0, body + struct.pack(">I", next_id))
 
 
 def _new_trak(track: _Track, ids: dict[int, int], sizes: list[int], offset: int) -> bytes:
-    version, duration = _sized(track.duration)
+    version, duration = isobmff.sized(track.duration)
     tkhd = bytes(16 if version else 8) + struct.pack(">II", ids[track.id], 0) + duration
     tkhd += bytes(16) + track.matrix + struct.pack(">II", track.width, track.height)
     parts = [isobmff.full(b"tkhd", version, track.flags, tkhd)]
@@ -1724,7 +1899,7 @@ def _new_trak(track: _Track, ids: dict[int, int], sizes: list[int], offset: int)
             b"elst", int(wide), track.edit_flags, struct.pack(">I", len(track.edits)) + entries
         )
         parts.append(isobmff.box(b"edts", elst))
-    version, duration = _sized(track.media_duration)
+    version, duration = isobmff.sized(track.media_duration)
     mdhd = bytes(16 if version else 8) + struct.pack(">I", track.timescale) + duration
     mdhd = isobmff.full(b"mdhd", version, 0, mdhd + struct.pack(">HH", _UNDETERMINED, 0))
     hdlr = isobmff.full(b"hdlr", 0, 0, bytes(4) + track.handler + bytes(12) + b"\0")
@@ -1740,21 +1915,17 @@ def _new_trak(track: _Track, ids: dict[int, int], sizes: list[int], offset: int)
 def _new_stbl(track: _Track, sizes: list[int], offset: int) -> bytes:
     count = len(sizes)
     out = [isobmff.full(b"stsd", 0, 0, struct.pack(">I", 1) + track.entry)]
-    out.append(_table(b"stts", 0, [struct.pack(">II", c, d) for c, d in track.times]))
+    out.append(isobmff.table(b"stts", 0, [struct.pack(">II", c, d) for c, d in track.times]))
     if track.offsets is not None:
         negative = any(o < 0 for _, o in track.offsets)
         rows = [struct.pack(">Ii" if negative else ">II", c, o) for c, o in track.offsets]
-        out.append(_table(b"ctts", int(negative), rows))
+        out.append(isobmff.table(b"ctts", int(negative), rows))
     if track.sync is not None:
-        out.append(_table(b"stss", 0, [struct.pack(">I", n) for n in track.sync]))
-    out.append(_table(b"stsc", 0, [struct.pack(">III", 1, count, 1)] if count else []))
+        out.append(isobmff.table(b"stss", 0, [struct.pack(">I", n) for n in track.sync]))
+    out.append(isobmff.table(b"stsc", 0, [struct.pack(">III", 1, count, 1)] if count else []))
     out.append(isobmff.full(b"stsz", 0, 0, struct.pack(f">II{count}I", 0, count, *sizes)))
-    out.append(_table(b"stco", 0, [struct.pack(">I", offset)] if count else []))
+    out.append(isobmff.table(b"stco", 0, [struct.pack(">I", offset)] if count else []))
     return b"".join(out)
-
-
-def _table(kind: bytes, version: int, rows: list[bytes]) -> bytes:
-    return isobmff.full(kind, version, 0, struct.pack(">I", len(rows)) + b"".join(rows))
 
 
 def _new_moov(movie: _Movie, first_id: int, sizes: list[list[int]], starts: list[int]) -> bytes:
@@ -1878,5 +2049,23 @@ def strip(data: bytes, parsed: Parsed) -> bytes:
     return _write(data, _read(data, with_blocks=False))
 
 
-FORMAT = Format("heif", "image/heic", "heic", parse, strip)
-AVIF_FORMAT = Format("avif", "image/avif", "avif", parse, strip)
+def _brand_format(head: bytes) -> str | None:
+    """'heif' or 'avif' for an ISO file whose brands name one, else None."""
+    if head[4:8] != b"ftyp":
+        return None
+    try:
+        return sniff_brand(head, FORMAT).name
+    except UnsupportedFormat:
+        return None
+
+
+def accepts(head: bytes) -> bool:
+    return _brand_format(head) == "heif"
+
+
+def accepts_avif(head: bytes) -> bool:
+    return _brand_format(head) == "avif"
+
+
+FORMAT = Format("heif", "image/heic", "heic", parse, strip, accepts=accepts, label="HEIC")
+AVIF_FORMAT = Format("avif", "image/avif", "avif", parse, strip, accepts=accepts_avif)

@@ -10,6 +10,12 @@ are framed, not what they mean:
     full_box(data, box)             version, flags and a bounded `Reader` after them
     box(kind, body), full(kind, version, flags, body), free(size)   the writers
 
+and the sample tables of a track ('stbl', ISO/IEC 14496-12 8.5-8.7), read bounded:
+
+    sample_ranges(data, stbl children, limit, budget)   where each sample lies (stsz/stsc/stco)
+    pairs(...) for stts/ctts, numbers(...) for stss, edit_list(...) for edts/elst
+    table(kind, version, rows), sized(value)            their writers
+
 Every read is bounded: a `Reader` never reads outside its box, and one `Budget` counts the boxes
 of a whole file so hostile nesting cannot make a walk run forever. Damage raises `DamagedImage`.
 """
@@ -172,3 +178,134 @@ def free(size: int) -> bytes:
     if size < 8 or size > _MAX_32:
         raise ValueError("a free box needs 8 to 2**32-1 bytes")
     return struct.pack(">I4s", size, b"free") + bytes(size - 8)
+
+
+# --- sample tables ------------------------------------------------------------------------------
+
+IDENTITY = struct.pack(">9i", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)  # a unit matrix
+
+
+def damaged(label: str, what: str) -> DamagedImage:
+    return DamagedImage(f"The {label} file is damaged ({what}).")
+
+
+def _only(found: Iterable[Box], kind: bytes, label: str) -> Box | None:
+    matches = [box for box in found if box.type == kind]
+    if len(matches) > 1:
+        raise damaged(label, f"more than one '{name(kind)}' box")
+    return matches[0] if matches else None
+
+
+def edit_list(
+    data: bytes, edts: Box | None, budget: Budget
+) -> tuple[list[tuple[int, int, int]], int]:
+    """(segment duration, media time, media rate) of each edit, and the 'elst' flags."""
+    found = boxes(data, edts.body, edts.end, budget) if edts else []
+    elst = _only(found, b"elst", budget.label)
+    if elst is None:
+        return [], 0
+    version, flags, reader = full_box(data, elst, budget.label)
+    size = 8 if version == 1 else 4
+    count = reader.uint(4)
+    if count * (2 * size + 4) > reader.left():
+        raise truncated(budget.label)
+    edits = []
+    for _ in range(count):
+        duration = reader.uint(size)
+        time = int.from_bytes(reader.take(size), "big", signed=True)
+        edits.append((duration, time, reader.uint(4)))
+    return edits, flags & 1
+
+
+def pairs(
+    data: bytes, box: Box | None, label: str, signed: bool = False
+) -> list[tuple[int, int]] | None:
+    """The (count, value) rows of 'stts' or 'ctts' (signed values in a version 1 'ctts')."""
+    if box is None:
+        return None
+    version, _, reader = full_box(data, box, label)
+    count = reader.uint(4)
+    if count * 8 > reader.left():
+        raise truncated(label)
+    signed = signed and version == 1
+    return [
+        (reader.uint(4), int.from_bytes(reader.take(4), "big", signed=signed))
+        for _ in range(count)
+    ]
+
+
+def numbers(data: bytes, box: Box | None, label: str) -> list[int] | None:
+    """The 32-bit entries of a counted table such as 'stss'."""
+    if box is None:
+        return None
+    _, _, reader = full_box(data, box, label)
+    count = reader.uint(4)
+    if count * 4 > reader.left():
+        raise truncated(label)
+    return [reader.uint(4) for _ in range(count)]
+
+
+def sample_ranges(
+    data: bytes, table: list[Box], limit: int, budget: Budget
+) -> list[tuple[int, int]] | None:
+    """Absolute (start, end) of every sample, from 'stsz', 'stsc' and 'stco'/'co64'; None when
+    the track has no such plain tables (compact sizes, fragments)."""
+    label = budget.label
+    stsz, stsc = _only(table, b"stsz", label), _only(table, b"stsc", label)
+    stco, co64 = _only(table, b"stco", label), _only(table, b"co64", label)
+    chunks_box = stco or co64
+    if stsz is None or stsc is None or chunks_box is None:
+        return None
+    _, _, reader = full_box(data, stsz, label)
+    constant, count = reader.uint(4), reader.uint(4)
+    if count > limit or (not constant and count * 4 > reader.left()):
+        raise damaged(label, "too many samples")
+    sizes = [constant] * count if constant else [reader.uint(4) for _ in range(count)]
+    _, _, reader = full_box(data, chunks_box, label)
+    chunk_count = reader.uint(4)
+    width = 8 if co64 else 4
+    if chunk_count > limit or chunk_count * width > reader.left():
+        raise damaged(label, "too many chunks")
+    chunks = [reader.uint(width) for _ in range(chunk_count)]
+    runs = _chunk_runs(data, stsc, limit, label)
+    out: list[tuple[int, int]] = []
+    for index, (first, per_chunk, _) in enumerate(runs):
+        last = runs[index + 1][0] - 1 if index + 1 < len(runs) else chunk_count
+        if first < 1 or last > chunk_count:
+            raise damaged(label, "the sample-to-chunk table points outside the chunks")
+        for chunk in range(first, last + 1):
+            pos = chunks[chunk - 1]
+            for _ in range(per_chunk):
+                if len(out) >= len(sizes):
+                    raise damaged(label, "more samples in chunks than sizes")
+                size = sizes[len(out)]
+                if pos + size > len(data):
+                    raise truncated(label)
+                out.append((pos, pos + size))
+                pos += size
+    if len(out) != len(sizes):
+        raise damaged(label, "the chunks do not hold every sample")
+    return out
+
+
+def _chunk_runs(data: bytes, box: Box, limit: int, label: str) -> list[tuple[int, int, int]]:
+    """The 'stsc' rows (first chunk, samples per chunk, description index), in order."""
+    _, _, reader = full_box(data, box, label)
+    count = reader.uint(4)
+    if count * 12 > reader.left() or count > limit:
+        raise truncated(label)
+    runs = [(reader.uint(4), reader.uint(4), reader.uint(4)) for _ in range(count)]
+    if any(runs[i][0] >= runs[i + 1][0] for i in range(len(runs) - 1)):
+        raise damaged(label, "the sample-to-chunk table is out of order")
+    return runs
+
+
+def sized(value: int) -> tuple[int, bytes]:
+    """A full box version (0 or 1) and `value` written at the width that version gives."""
+    wide = value > 0xFFFFFFFF
+    return (1 if wide else 0), value.to_bytes(8 if wide else 4, "big")
+
+
+def table(kind: bytes, version: int, rows: list[bytes]) -> bytes:
+    """A counted table full box: entry count, then the rows as written."""
+    return full(kind, version, 0, struct.pack(">I", len(rows)) + b"".join(rows))

@@ -40,7 +40,7 @@ sample data itself (e.g. the x264 settings SEI inside the first frame).
 """
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import accumulate, pairwise
 
@@ -1075,19 +1075,26 @@ def _trak(track: _Track, offsets: list[int], wide: bool) -> bytes:
     return isobmff.box(b"trak", b"".join(parts))
 
 
-FORMAT = Format("mp4", "video/mp4", "mp4", parse, strip)
-MOV_FORMAT = Format("mov", "video/quicktime", "mov", parse, strip)
-M4V_FORMAT = Format("m4v", "video/x-m4v", "m4v", parse, strip)
-THREEGP_FORMAT = Format("3gp", "video/3gpp", "3gp", parse, strip)
+def _accepts_as(name: str) -> Callable[[bytes], bool]:
+    def accepts_head(head: bytes) -> bool:
+        return accepts(head) and _family(head) == name
+
+    return accepts_head
 
 
-def sniff(data: bytes) -> Format:
+def _family(head: bytes) -> str:
     """Which of the four registry entries a video is, by its major brand."""
-    major = data[8:12] if data[4:8] == b"ftyp" else b"qt  "
+    major = head[8:12] if head[4:8] == b"ftyp" else b"qt  "
     if major == b"qt  ":
-        return MOV_FORMAT
+        return "mov"
     if major.startswith(b"3g"):
-        return THREEGP_FORMAT
+        return "3gp"
     if major.startswith(b"M4V"):
-        return M4V_FORMAT
-    return FORMAT
+        return "m4v"
+    return "mp4"
+
+
+FORMAT = Format("mp4", "video/mp4", "mp4", parse, strip, accepts=_accepts_as("mp4"))
+MOV_FORMAT = Format("mov", "video/quicktime", "mov", parse, strip, accepts=_accepts_as("mov"))
+M4V_FORMAT = Format("m4v", "video/x-m4v", "m4v", parse, strip, accepts=_accepts_as("m4v"))
+THREEGP_FORMAT = Format("3gp", "video/3gpp", "3gp", parse, strip, accepts=_accepts_as("3gp"))
