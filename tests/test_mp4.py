@@ -34,6 +34,23 @@ VARIANTS = {
     "mov-faststart": ("clip.mov", ["-movflags", "+faststart"]),
     "3gp": ("clip.3gp", ["-ac", "1", "-ar", "8000"]),
     "m4v": ("clip.m4v", ["-f", "ipod"]),
+    "mp4-hevc": (
+        "hevc.mp4",
+        [
+            "-c:v",
+            "libx265",
+            "-tag:v",
+            "hvc1",
+            "-x265-params",
+            "log-level=error",
+            "-color_primaries",
+            "bt709",
+            "-color_trc",
+            "bt709",
+            "-colorspace",
+            "bt709",
+        ],
+    ),
 }
 
 
@@ -157,6 +174,9 @@ _STRUCTURE = {
     "Unknown_wave",
     "Unknown_chan",
     "Unknown_damr",
+    "Unknown_hvcC",
+    "IdependentAndDisposableSamples",  # (sic: ExifTool's name for 'sdtp')
+    "VideoFieldOrder",
     "PurchaseFileFormat",  # 'frma' in a MOV 'wave': the codec's four letters
     "Unknown_mp4a",
     "LayoutFlags",
@@ -620,3 +640,22 @@ def test_fuzzing_the_box_parser_refuses_or_cleans(tmp_path: Path) -> None:
             continue
         assert inspect(cleaned).findings == ()
     assert all(message and "\n" not in message for message in messages)
+
+
+def test_the_hevc_configuration_keeps_only_parameter_sets(tmp_path: Path) -> None:
+    """x265 stores its settings as an SEI array in 'hvcC': the rebuilt record has VPS/SPS/PPS."""
+    data = make_clip(tmp_path, "mp4-hevc")
+    cleaned = scrub(data).data
+
+    def arrays(file: bytes) -> list[int]:
+        record = file.index(b"hvcC") + 4
+        pos, types = record + 23, []
+        for _ in range(file[record + 22]):
+            types.append(file[pos] & 0x3F)
+            pos += 3
+            for _ in range(int.from_bytes(file[pos - 2 : pos], "big")):
+                pos += 2 + int.from_bytes(file[pos : pos + 2], "big")
+        return types
+
+    assert 39 in arrays(data) or 40 in arrays(data)  # the SEI array x265 writes
+    assert arrays(cleaned) == [32, 33, 34]
