@@ -88,6 +88,7 @@ def codes(seed: int) -> dict[str, str]:
         "trailer": f"trailer{rng.randrange(10**9)}",
         "gpmf": f"GPMF{rng.randrange(10**9)}",
         "title": f"title{rng.randrange(10**9)}",
+        "trackname": f"trackname{rng.randrange(10**9)}",
         "lat": f"{rng.uniform(10, 60):+08.4f}",
         "lon": f"{rng.uniform(10, 120):+09.4f}",
     }
@@ -448,7 +449,14 @@ def phone_clip(tmp_path: Path, variant: str, value: dict[str, str], stamp: int =
         }
     )
     udta = box(b"udta", box(b"\xa9xyz", qt_text(place)) + box(b"\xa9mak", qt_text(value["make"])))
-    moov_body = data[moov.body : moov.end] + meta + udta
+    track_udta = box(b"udta", box(b"\xa9nam", qt_text(value["trackname"])))
+    moov_body = b"".join(
+        box(b"trak", data[b.body : b.end] + track_udta)
+        if b.type == b"trak"
+        else data[b.start : b.end]
+        for b in isobmff.boxes(data, moov.body, moov.end, Budget())
+    )
+    moov_body += meta + udta
     # Timed tracks: their samples go into a second 'mdat' after the movie.
     route = [
         box(b"\0\0\0\1", f"{float(value['lat']) + i / 1000:+08.4f}{value['lon']}/".encode())
@@ -506,6 +514,7 @@ def test_a_phone_clip_loses_place_route_device_times_and_ids(tmp_path: Path) -> 
     assert (Kind.HIDDEN_MEDIA, "track") in keys
     values = {f.value for f in found}
     assert {value["make"], value["model"], value["software"], value["identifier"]} <= values
+    assert value["trackname"] in values  # from the user data of a track
     place = next(f.position for f in found if f.key == "coordinates" and f.position)
     assert place == pytest.approx((float(value["lat"]), float(value["lon"])), abs=1e-3)
     assert any(f.kind is Kind.TIME and f.value.startswith("2021") for f in found)
