@@ -114,6 +114,7 @@ class TelegramAdapter:
         files = (PRIVATE | GROUPS) & filters.Document.ALL
         self.app.add_handler(MessageHandler(files, self.on_document))
         self.app.add_handler(MessageHandler(PRIVATE & filters.PHOTO, on_compressed_photo))
+        self.app.add_handler(MessageHandler(PRIVATE & filters.VIDEO, on_compressed_video))
         self.app.add_handler(MessageHandler(PRIVATE & ~filters.COMMAND, self.on_other))
         self.app.add_handler(
             ChatMemberHandler(self.on_membership, ChatMemberHandler.MY_CHAT_MEMBER)
@@ -370,6 +371,17 @@ async def on_compressed_photo(update: Update, context: Context) -> None:
             "Telegram has already compressed this photo: the quality is lower and the hidden "
             "data is gone, so there is nothing for me to clean. To keep the full quality, send "
             "the original as a file: tap the paperclip (📎), choose File, then pick the photo."
+        )
+        await update.effective_message.reply_text(text)
+
+
+async def on_compressed_video(update: Update, context: Context) -> None:
+    """A video sent the usual way: Telegram re-encodes it; the original comes as a file."""
+    if update.effective_message:
+        text = translations(_language(update)).gettext(
+            "Telegram compresses videos sent this way, so I cannot clean the original. To keep "
+            "the full quality, send the video as a file: tap the paperclip (📎), choose File, "
+            "then pick the video."
         )
         await update.effective_message.reply_text(text)
 

@@ -668,3 +668,58 @@ def test_the_hevc_configuration_keeps_only_parameter_sets(tmp_path: Path) -> Non
 
     assert 39 in arrays(data) or 40 in arrays(data)  # the SEI array x265 writes
     assert arrays(cleaned) == [32, 33, 34]
+
+
+# --- the chat networks, end to end (`scrubbot run` against the fake Bot API) ---------------------
+
+
+async def test_telegram_cleans_a_video_file_and_hints_at_a_compressed_video(
+    tmp_path: Path,
+) -> None:
+    from tests.fake_telegram import FakeTelegram
+    from tests.test_telegram import TOKEN, replies, running_bot, sent_file, texts
+
+    value = codes(21)
+    clip = phone_clip(tmp_path, "mov", value)
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    async with FakeTelegram(TOKEN) as fake, running_bot(fake, workdir) as log_path:
+        fake.add_document(
+            clip, user_id=5005, file_name="IMG_0042.MOV", mime_type="video/quicktime"
+        )
+        fake.add_document(clip, user_id=5006, file_name="IMG_0042.MOV", language_code="de")
+        fake._add_message(
+            {
+                "video": {
+                    "file_id": "v1",
+                    "file_unique_id": "v1u",
+                    "width": 64,
+                    "height": 64,
+                    "duration": 1,
+                }
+            },
+            {"user_id": 5007},
+        )
+        await fake.wait_for(
+            lambda calls: (
+                bool(replies(fake, 5005, "sendDocument"))
+                and bool(replies(fake, 5006, "sendDocument"))
+                and bool(texts(fake, 5007))
+            ),
+            timeout=30,
+        )
+        (summary,) = texts(fake, 5005)
+        (german,) = texts(fake, 5006)
+        (hint,) = texts(fake, 5007)
+        name, cleaned = sent_file(fake, replies(fake, 5005, "sendDocument")[0])
+        log = log_path.read_text()
+    assert "a route of 12 positions" in summary
+    assert value["make"] in summary
+    assert "eine Route aus 12 Positionen" in german
+    assert "send the video as a file" in hint
+    assert name is not None
+    assert name.endswith(".mov")
+    assert inspect(cleaned).findings == ()
+    for code in (value["make"], value["identifier"], value["title"], "IMG_0042"):
+        assert code.encode() not in cleaned
+        assert code not in log
