@@ -124,7 +124,8 @@ class Service:
                 len(result.findings),
                 (time.perf_counter() - started) * 1000,
             )
-        summary = render(findings, language, detail, photos=len(files)) if files else None
+        videos = all(file.mime.startswith("video/") for file in files)
+        summary = render(findings, language, detail, len(files), videos) if files else None
         return Reply(summary, tuple(files), tuple(refusals), tuple(reasons))
 
 

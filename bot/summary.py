@@ -67,8 +67,10 @@ def render(
     language: str = "en",
     detail: Detail = Detail.PRIVATE,
     photos: int = 1,
+    videos: bool = False,
 ) -> Summary:
-    """The message for `photos` cleaned files (an album has several) and all their findings."""
+    """The message for `photos` cleaned files (an album has several) and all their findings;
+    `videos` when every one of them is a video."""
     tr = translations(language)
     groups = by_kind(findings)
     if not groups:
@@ -78,7 +80,7 @@ def render(
             photos,
         ).format(n=photos)
         return Summary(nothing)
-    verdict = _verdict(groups, tr, language, photos)
+    verdict = _verdict(groups, tr, language, photos, videos)
     if detail is Detail.GROUP:
         return Summary(verdict)
     lines = [
@@ -94,12 +96,22 @@ def render(
 
 
 def _verdict(
-    groups: dict[Kind, list[Finding]], tr: NullTranslations, language: str, photos: int
+    groups: dict[Kind, list[Finding]],
+    tr: NullTranslations,
+    language: str,
+    photos: int,
+    videos: bool = False,
 ) -> str:
     from babel.lists import format_list  # Babel is loaded when first needed
 
     phrases = [_phrase(kind, items, tr) for kind, items in groups.items()]
     listed = format_list(phrases, locale=babel_locale(language))
+    if videos:
+        return tr.ngettext(
+            "This video contained {items}. I removed all of it.",
+            "These {n} videos contained {items}. I removed all of it.",
+            photos,
+        ).format(items=listed, n=photos)
     return tr.ngettext(
         "This photo contained {items}. I removed all of it.",
         "These {n} photos contained {items}. I removed all of it.",

@@ -713,8 +713,10 @@ async def test_telegram_cleans_a_video_file_and_hints_at_a_compressed_video(
         (hint,) = texts(fake, 5007)
         name, cleaned = sent_file(fake, replies(fake, 5005, "sendDocument")[0])
         log = log_path.read_text()
+    assert summary.startswith("This video contained the route it was recorded along")
     assert "a route of 12 positions" in summary
     assert value["make"] in summary
+    assert german.startswith("Dieses Video enthielt")
     assert "eine Route aus 12 Positionen" in german
     assert "send the video as a file" in hint
     assert name is not None
