@@ -57,10 +57,12 @@ from nio import (
     RoomEncryptedFile,
     RoomEncryptedImage,
     RoomEncryptedMedia,
+    RoomEncryptedVideo,
     RoomMessageFile,
     RoomMessageImage,
     RoomMessagesResponse,
     RoomMessageText,
+    RoomMessageVideo,
     RoomRedactResponse,
     RoomSendResponse,
     SyncResponse,
@@ -116,7 +118,8 @@ DEVICE_NAME = "scrubbot"
 # only its errors are logged.
 NIO_CRYPTO_LOG = "nio.crypto.log"
 PHOTOS = (RoomMessageImage, RoomMessageFile, RoomEncryptedImage, RoomEncryptedFile)
-IMAGES = (RoomMessageImage, RoomEncryptedImage)
+VIDEOS = (RoomMessageVideo, RoomEncryptedVideo)  # cleaned as photos are, answered as m.video
+IMAGES = (RoomMessageImage, RoomEncryptedImage, RoomMessageVideo, RoomEncryptedVideo)
 
 Content = dict[str, Any]
 
@@ -371,7 +374,7 @@ class MatrixAdapter:
         self, client: AsyncClient, room: MatrixRoom, event: Any, files_sent: bool = False
     ) -> Any:
         """Start answering `event`; the task, or None when there is nothing to answer."""
-        if isinstance(event, PHOTOS):
+        if isinstance(event, PHOTOS + VIDEOS):
             return self._spawn(self._on_photo(client, room, event, files_sent))
         if isinstance(event, RoomMessageText) and event.body.strip().startswith(COMMAND):
             return self._spawn(self._on_command(client, room, event))
@@ -406,7 +409,7 @@ class MatrixAdapter:
                 self._waiting.discard(waiting)
         if decrypted is not None:
             log.info("matrix: a room key came; answering the message")
-            if isinstance(decrypted, PHOTOS):
+            if isinstance(decrypted, PHOTOS + VIDEOS):
                 await self._on_photo(client, room, decrypted)
             elif isinstance(decrypted, RoomMessageText) and decrypted.body.strip().startswith(
                 COMMAND

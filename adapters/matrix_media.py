@@ -59,12 +59,14 @@ class Media:
 
 
 def file_content(cleaned: ScrubbedFile, as_image: bool) -> dict[str, Any]:
-    """The message content for a cleaned file (without its url or encrypted `file`)."""
+    """The message content for a cleaned file (without its url or encrypted `file`); `as_image`
+    (the original was an `m.image` or `m.video`) sends an `m.image`, or `m.video` for a video."""
     info: dict[str, Any] = {"mimetype": cleaned.mime, "size": len(cleaned.data)}
     if as_image and cleaned.width > 0 and cleaned.height > 0:
         info.update(w=cleaned.width, h=cleaned.height)
+    shown = "m.video" if cleaned.mime.startswith("video/") else "m.image"
     return {
-        "msgtype": "m.image" if as_image else "m.file",
+        "msgtype": shown if as_image else "m.file",
         "body": cleaned.file_name,
         "filename": cleaned.file_name,
         "info": info,

@@ -28,10 +28,12 @@ from nio import (
     MegolmEvent,
     RoomEncryptedFile,
     RoomEncryptedImage,
+    RoomEncryptedVideo,
     RoomKeyEvent,
     RoomMemberEvent,
     RoomMessageFile,
     RoomMessageImage,
+    RoomMessageVideo,
     SyncResponse,
 )
 from nio.exceptions import EncryptionError, LocalProtocolError
@@ -43,7 +45,8 @@ SYNC_FILTER: dict[str, Any] = {"room": {"timeline": {"limit": TIMELINE_LIMIT}}}
 KEY_WAIT_SECONDS = 20.0  # how long an undecryptable event waits for its room key
 POWER_LEVELS_SECONDS = 60.0
 FILE_REPLIES = (RoomMessageFile, RoomMessageImage, RoomEncryptedFile, RoomEncryptedImage)
-FILE_TYPES = ("m.file", "m.image")
+VIDEO_REPLIES = (RoomMessageVideo, RoomEncryptedVideo)
+FILE_TYPES = ("m.file", "m.image", "m.video")
 REPLACES = "org.scrubbot.replaces"  # on a clean copy posted in place of a redacted original
 
 
@@ -137,7 +140,8 @@ def files_only(events: Iterable[Any], user_id: str) -> set[str]:
         reply = relates.get("m.in_reply_to") if isinstance(relates, dict) else None
         if not isinstance(reply, dict) or not isinstance(reply.get("event_id"), str):
             continue
-        is_file = isinstance(event, FILE_REPLIES) or content.get("msgtype") in FILE_TYPES
+        replies = FILE_REPLIES + VIDEO_REPLIES
+        is_file = isinstance(event, replies) or content.get("msgtype") in FILE_TYPES
         (files if is_file else others).add(reply["event_id"])  # undecryptable: not a file
     return files - others
 

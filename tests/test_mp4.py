@@ -725,3 +725,46 @@ async def test_telegram_cleans_a_video_file_and_hints_at_a_compressed_video(
     for code in (value["make"], value["identifier"], value["title"], "IMG_0042"):
         assert code.encode() not in cleaned
         assert code not in log
+
+
+async def test_matrix_answers_an_m_video_with_an_m_video(tmp_path: Path) -> None:
+    """A real Synapse: a video sent as `m.video` in a plain and in an encrypted room comes back
+    cleaned as an `m.video` (mimetype, size, width, height)."""
+    from nio import RoomEncryptedVideo, RoomMessageVideo
+
+    from tests.synapse import Synapse
+    from tests.test_matrix import Bot, Parent
+
+    value = codes(33)
+    clip = phone_clip(tmp_path, "mp4", value)
+    with Synapse.start(tmp_path / "synapse") as synapse:
+        bot = Bot(synapse, tmp_path / "bot")
+        async with Parent.login(synapse, tmp_path) as parent, bot.running() as log_path:
+            plain = await parent.room_with(bot, encrypted=False)
+            secret = await parent.room_with(bot, encrypted=True)
+            sent = {
+                await parent.send_photo(room, clip, "m.video"): (room, answer)
+                for room, answer in ((plain, RoomMessageVideo), (secret, RoomEncryptedVideo))
+            }
+
+            def videos(room: str, event: str) -> list[object]:
+                found = parent.replies(room, event)
+                return [e for e in found if isinstance(e, (RoomMessageVideo, RoomEncryptedVideo))]
+
+            await parent.sync_until(
+                lambda: all(videos(r, e) and parent.notices(r, e) for e, (r, _) in sent.items())
+            )
+            for event_id, (room, answer) in sent.items():
+                (summary,) = parent.notices(room, event_id)
+                assert summary.startswith("This video contained the route it was recorded along")
+                (video,) = videos(room, event_id)
+                assert type(video) is answer
+                info = video.source["content"]["info"]  # type: ignore[attr-defined]
+                assert info["mimetype"] == "video/mp4"
+                assert (info["w"], info["h"]) == (64, 64)
+                cleaned = await parent.download(video)
+                assert inspect(cleaned).findings == ()
+                assert value["identifier"].encode() not in cleaned
+        log = log_path.read_text()
+    for code in (value["make"], value["identifier"], value["title"]):
+        assert code not in log
