@@ -8,7 +8,7 @@ goes through `bot.logs`' redaction as well.
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from telegram import (
     BotCommand,
@@ -21,7 +21,6 @@ from telegram import (
 from telegram.constants import ChatMemberStatus, ChatType, ParseMode
 from telegram.error import Forbidden, TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CommandHandler,
@@ -30,10 +29,11 @@ from telegram.ext import (
     filters,
 )
 
+from adapters.telegram_delivery import Delivery, Unfetched, fetch
 from bot.config import TelegramSettings
 from bot.i18n import available, language_for, translations
 from bot.ratelimit import RateLimit
-from bot.service import Reply, Service
+from bot.service import CleanedFile, Reply, Service
 from bot.store import Store
 from bot.summary import Detail
 from bot.texts import (
@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 ALBUM_QUIET_SECONDS = 1.0  # an album's files arrive as separate updates within moments
 PHOTOS_PER_MINUTE = 30  # per sender; more gets a friendly "please wait"
 PRIVATE = filters.ChatType.PRIVATE
+ALBUM_MAX = 10  # items Telegram puts in one album
 
 
 class TelegramAdapter:
@@ -67,7 +68,7 @@ class TelegramAdapter:
             .base_url(settings.api_url)
             .base_file_url(settings.file_url)
             .local_mode(settings.local_mode)
-            .rate_limiter(AIORateLimiter(max_retries=3))
+            .rate_limiter(Delivery())
             .concurrent_updates(64)
             .connection_pool_size(16)
             .read_timeout(30)
@@ -261,25 +262,54 @@ async def _answer(context: ContextTypes.DEFAULT_TYPE, messages: list[Message]) -
     documents = [m.document for m in messages if m.document]
     too_big = [d for d in documents if not fits(d, context)]
     if too_big:
-        mb = _download_limit(context) // (1024 * 1024)
-        text = translations(language).gettext(
-            "This file is too large: bots can only download files up to {mb} MB from Telegram."
-        )
-        await first.reply_text(text.format(mb=mb))
+        await first.reply_text(_too_large(language, context))
         documents = [d for d in documents if d not in too_big]
         if not documents:
             return
     async with service.slot():
-        photos = await download(documents)
-        reply = await service.clean(photos, language, Detail.PRIVATE)
-        store: Store = context.bot_data["store"]
-        await store.record(store.chat_key("telegram", first.chat.id), *reply.usage())
+        fetched = await download(documents, context)
+        photos = [data for data in fetched if isinstance(data, bytes)]
+        reply = await service.clean(photos, language, Detail.PRIVATE) if photos else None
+        if reply is not None:
+            store: Store = context.bot_data["store"]
+            await store.record(store.chat_key("telegram", first.chat.id), *reply.usage())
+    if reply is not None:  # sent outside the slot: a flood in this chat holds up no other
         await _send(first, reply)
+    if Unfetched.TOO_BIG in fetched:
+        await first.reply_text(_too_large(language, context))
+    lost = fetched.count(Unfetched.LOST)
+    if lost:
+        await first.reply_text(not_fetched(language, lost))
 
 
-async def download(documents: list[Document]) -> list[bytes]:
-    """The files' bytes, in memory (never through a file on disk)."""
-    return [bytes(await (await d.get_file()).download_as_bytearray()) for d in documents]
+def _too_large(language: str, context: ContextTypes.DEFAULT_TYPE) -> str:
+    mb = _download_limit(context) // (1024 * 1024)
+    text = translations(language).gettext(
+        "This file is too large: bots can only download files up to {mb} MB from Telegram."
+    )
+    return text.format(mb=mb)
+
+
+def not_fetched(language: str, count: int) -> str:
+    """The line for files Telegram would not give, even after retrying."""
+    return (
+        translations(language)
+        .ngettext(
+            "Telegram did not let me download one file. Please send it again.",
+            "Telegram did not let me download {n} files. Please send them again.",
+            count,
+        )
+        .format(n=count)
+    )
+
+
+async def download(
+    documents: list[Document], context: ContextTypes.DEFAULT_TYPE
+) -> list[bytes | Unfetched]:
+    """Each file's bytes, in memory (never through a file on disk), or why there are none:
+    one file Telegram will not give costs only that file."""
+    limit = _download_limit(context)
+    return [await fetch(document, limit) for document in documents]
 
 
 def _download_limit(context: ContextTypes.DEFAULT_TYPE) -> int:
@@ -289,21 +319,31 @@ def _download_limit(context: ContextTypes.DEFAULT_TYPE) -> int:
 
 
 def fits(document: Document, context: ContextTypes.DEFAULT_TYPE) -> bool:
-    """Checked before downloading: Telegram tells the size, and the Bot API caps downloads."""
+    """Checked before downloading when Telegram tells the size (it may not: then `fetch`
+    checks), as the Bot API caps downloads."""
     return (document.file_size or 0) <= _download_limit(context)
 
 
 async def _send(to: Message, reply: Reply) -> None:
-    if reply.summary:
-        await to.reply_text(reply.summary.html, parse_mode=ParseMode.HTML)
-    if reply.refusals:
-        await to.reply_text("\n".join(dict.fromkeys(reply.refusals)))
+    """The files first, then what was in them: no summary promises a file that never came."""
     if len(reply.files) == 1:
         (cleaned,) = reply.files
         await to.reply_document(InputFile(cleaned.data, filename=cleaned.file_name))
     elif reply.files:
-        media = [InputMediaDocument(f.data, filename=f.file_name) for f in reply.files]
-        await to.reply_media_group(media)
+        for part in _albums(reply.files):
+            media = [InputMediaDocument(f.data, filename=f.file_name) for f in part]
+            await to.reply_media_group(media)
+    if reply.summary:
+        await to.reply_text(reply.summary.html, parse_mode=ParseMode.HTML)
+    if reply.refusals:
+        await to.reply_text("\n".join(dict.fromkeys(reply.refusals)))
+
+
+def _albums(files: Sequence[CleanedFile]) -> list[Sequence[CleanedFile]]:
+    """Telegram's albums hold 2 to 10 items: 11 files go as 6 and 5."""
+    parts = -(-len(files) // ALBUM_MAX)
+    size = -(-len(files) // parts)
+    return [files[i : i + size] for i in range(0, len(files), size)]
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

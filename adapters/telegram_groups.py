@@ -31,6 +31,7 @@ from telegram.ext import (
     filters,
 )
 
+from adapters.telegram_delivery import Unfetched
 from bot.i18n import DEFAULT, language_for, translations
 from bot.service import CleanedFile, Reply, Service
 from bot.store import Store
@@ -40,6 +41,7 @@ from bot.texts import MODES, OFF, REPLACE, WARN, admins_only, mode_text
 log = logging.getLogger(__name__)
 
 GROUPS = filters.ChatType.GROUPS
+LOST = Unfetched.LOST
 CAPTION_LIMIT = 1024
 _INSIDE = (ChatMemberStatus.MEMBER, ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
 _ADMINS = (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
@@ -199,7 +201,7 @@ async def on_group_document(update: Update, context: ContextTypes.DEFAULT_TYPE) 
 
 
 async def _clean_in_group(context: ContextTypes.DEFAULT_TYPE, messages: list[Message]) -> None:
-    from adapters.telegram import download, fits  # shared with private chats
+    from adapters.telegram import download, fits, not_fetched  # shared with private chats
 
     chat_id = messages[0].chat.id
     mode, may_delete = await _mode(context, chat_id)
@@ -211,8 +213,16 @@ async def _clean_in_group(context: ContextTypes.DEFAULT_TYPE, messages: list[Mes
         return
     language = await _language(context, chat_id)
     async with service.slot():
-        photos = await download([m.document for m in candidates if m.document])
-        reply = await service.clean(photos, language, Detail.GROUP)
+        fetched = await download([m.document for m in candidates if m.document], context)
+        got = [(m, data) for m, data in zip(candidates, fetched, strict=True) if data != LOST]
+        photos = [data for _, data in got if isinstance(data, bytes)]
+        reply = await service.clean(photos, language, Detail.GROUP) if photos else None
+    if LOST in fetched:  # the leaky original stays: say so (what it carries is unknown)
+        lost = [m for m, data in zip(candidates, fetched, strict=True) if data == LOST]
+        await lost[0].reply_text(not_fetched(language, len(lost)))
+    if reply is None:
+        return
+    candidates = [m for m, data in got if isinstance(data, bytes)]
     store, key = _key(context, chat_id)
     await store.record(key, *reply.usage())
     leaky = [f for f in reply.files if f.kinds]
@@ -253,11 +263,6 @@ async def _replace(
     language: str,
 ) -> None:
     first = originals[0]
-    for message in originals:
-        try:
-            await message.delete()
-        except TelegramError:
-            log.warning("telegram: could not delete an original; posting the clean copy anyway")
     credit = (
         translations(language)
         .gettext("Clean copy of a photo from {name}.")
@@ -274,6 +279,25 @@ async def _replace(
         await context.bot.send_media_group(
             first.chat.id, _media(files, caption), message_thread_id=thread
         )
+    # Only now that the clean copy is posted may the original go (a failed post raised above).
+    kept = [message for message in originals if not await _delete(message)]
+    if kept:  # this photo falls back to warn: the clean copy is there, the original stays
+        note = translations(language).ngettext(
+            "Here is a clean copy. Please delete your original: it still carries this data.",
+            "Here are clean copies. Please delete your originals: they still carry this data.",
+            len(kept),
+        )
+        await kept[0].reply_text(_caption(reply, note))
+
+
+async def _delete(message: Message) -> bool:
+    """Whether the original is gone (a retry that finds it gone counts as done)."""
+    try:
+        await message.delete()
+    except TelegramError as error:
+        log.warning("telegram: could not delete an original (%s)", type(error).__name__)
+        return False
+    return True
 
 
 def _media(files: list[CleanedFile], caption: str) -> list[InputMediaDocument]:
