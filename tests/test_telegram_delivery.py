@@ -5,6 +5,8 @@ requests that hang, 429s with `retry_after`, refusals the real server gives.
 """
 
 import time
+
+import pytest
 from pathlib import Path
 
 from tests.fake_telegram import DROPPED, Call, FakeTelegram
@@ -150,3 +152,54 @@ async def test_a_group_is_told_when_a_photo_cannot_be_fetched(
     assert [c.params["reply_parameters"] for c in note] == [{"message_id": posted}]
     assert "did not let me download" in str(note[0].params["text"])
     assert "deleteMessage" not in methods(fake.calls)
+
+
+def answered_once(fake: FakeTelegram, chat: int) -> int:
+    """Clean files that reached `chat` (a send the fake carried out counts, lost answer or not)."""
+    return len(replies(fake, chat, "sendDocument"))
+
+
+@pytest.mark.parametrize("seed", [14, 15, 16])
+async def test_ten_percent_faults_on_every_call_lose_no_photo(
+    fake: FakeTelegram, workdir: Path, capsys: pytest.CaptureFixture[str], seed: int
+) -> None:
+    parents = range(7100, 7120)
+    fake.hang_seconds = 3.0
+    fake.add_bot_status(GROUP, "administrator", by_user=ADMIN, **DELETE_RIGHTS)
+    async with running_bot(fake, workdir) as log_path:
+        await fake.wait_for(lambda calls: bool(texts(fake, GROUP)))
+        faults = fake.faults(0.10, seed=seed)
+        for round_ in range(2):
+            for parent in parents:
+                fake.add_document(leaky_photo(parent + round_, (400, 300)), user_id=parent)
+        originals = [
+            fake.add_document(leaky_photo(n), user_id=PARENT + n, **in_group()) for n in range(10)
+        ]
+        await fake.wait_for(
+            lambda calls: (
+                all(answered_once(fake, p) >= 2 for p in parents)
+                and len(replies(fake, GROUP, "sendDocument")) >= 10
+            ),
+            timeout=150,
+        )
+        await fake.wait_for(lambda calls: len(texts(fake, 7100)) >= 2, timeout=30)
+        fake.faults(0)
+        fake.add_document(leaky_photo(99), user_id=7199)  # and it still answers afterwards
+        await fake.wait_for(lambda calls: bool(replies(fake, 7199, "sendDocument")), timeout=30)
+    duplicates = sum(answered_once(fake, p) - 2 for p in parents)
+    copies = len(replies(fake, GROUP, "sendDocument"))
+    deleted = {
+        c.params["message_id"]
+        for c in fake.calls
+        if c.method == "deleteMessage" and c.error_code is None
+    }
+    with capsys.disabled():
+        print(
+            f"\n10% faults, seed {seed}: {len(faults.injected)} injected; private photos answered "
+            f"{sum(min(answered_once(fake, p), 2) for p in parents)}/40 ({duplicates} twice); "
+            f"group copies {copies} for 10 photos, originals deleted {len(deleted)}"
+        )
+    assert all(answered_once(fake, p) >= 2 for p in parents)
+    assert copies >= 10
+    assert deleted <= set(originals)
+    assert "Traceback" not in log_path.read_text()
