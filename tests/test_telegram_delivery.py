@@ -5,9 +5,9 @@ requests that hang, 429s with `retry_after`, refusals the real server gives.
 """
 
 import time
+from pathlib import Path
 
 import pytest
-from pathlib import Path
 
 from tests.fake_telegram import DROPPED, Call, FakeTelegram
 from tests.test_telegram import fake, leaky_photo, methods, replies, running_bot, texts, workdir
