@@ -30,6 +30,7 @@ from telegram.ext import (
 )
 
 from adapters.telegram_delivery import Delivery, Unfetched, fetch
+from adapters.telegram_updates import Updates
 from bot.config import TelegramSettings
 from bot.i18n import available, language_for, translations
 from bot.ratelimit import RateLimit
@@ -93,6 +94,7 @@ class TelegramAdapter:
 
         telegram_groups.register(self.app)
         self.app.add_error_handler(on_error)
+        self.updates = Updates(self.app)
 
     async def start(self) -> None:
         await self.app.initialize()
@@ -110,11 +112,18 @@ class TelegramAdapter:
             )
             log.info("telegram: receiving updates by webhook")
         else:
-            await updater.start_polling(allowed_updates=Update.ALL_TYPES)
+            await self.updates.start()  # confirms updates only once answered
             log.info("telegram: polling for updates")
+
+    def healthy(self) -> bool:
+        """Whether updates are flowing (in polling mode: getUpdates works)."""
+        if self.settings.webhook_url:
+            return self.app.running
+        return self.updates.healthy()
 
     async def stop(self) -> None:
         """Stop taking updates, finish the photos in flight, then close."""
+        await self.updates.stop()
         if self.app.updater and self.app.updater.running:
             await self.app.updater.stop()
         if self.app.running:
@@ -239,7 +248,8 @@ async def answer_files(update: Update, context: ContextTypes.DEFAULT_TYPE, answe
         return
     if message.media_group_id:
         albums: Albums = context.bot_data["albums"]
-        albums.add(message, lambda messages: answer(context, messages), context.application)
+        # Waits until the album is answered, so that its updates are confirmed only then.
+        await albums.add(message, lambda messages: answer(context, messages), context.application)
     else:
         await answer(context, [message])
 
@@ -373,21 +383,25 @@ class Albums:
         self.quiet = quiet
         self._pending: dict[tuple[int, str], list[Message]] = {}
         self._arrived: dict[tuple[int, str], asyncio.Event] = {}
+        self._answered: dict[tuple[int, str], asyncio.Event] = {}
 
     def add(
         self,
         message: Message,
         answer: Callable[[list[Message]], Awaitable[None]],
         app: Application,  # type: ignore[type-arg]
-    ) -> None:
+    ) -> Awaitable[object]:
+        """Collects `message`; the result is done once its whole album has been answered."""
         key = (message.chat.id, str(message.media_group_id))
         if key in self._pending:
             self._pending[key].append(message)
             self._arrived[key].set()
-            return
+            return self._answered[key].wait()
         self._pending[key] = [message]
         self._arrived[key] = asyncio.Event()
+        answered = self._answered[key] = asyncio.Event()
         app.create_task(self._answer_when_complete(key, answer))
+        return answered.wait()
 
     async def _answer_when_complete(
         self, key: tuple[int, str], answer: Callable[[list[Message]], Awaitable[None]]
@@ -401,4 +415,8 @@ class Albums:
                 break
         messages = sorted(self._pending.pop(key), key=lambda m: m.message_id)
         del self._arrived[key]
-        await answer(messages)
+        answered = self._answered.pop(key)
+        try:
+            await answer(messages)
+        finally:
+            answered.set()

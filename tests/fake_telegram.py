@@ -541,6 +541,11 @@ class FakeTelegram:
         """The bytes of a file a user sent or the bot uploaded."""
         return self._state.files[file_id].data
 
+    @property
+    def pending_updates(self) -> int:
+        """Updates the bot has not confirmed yet (Telegram would send them again)."""
+        return len(self._state.updates)
+
     def sent_to(self, chat_id: int) -> list[Call]:
         """Successful message sends (not chat actions, not edits) to `chat_id`, in order."""
         return [
