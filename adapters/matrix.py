@@ -1,13 +1,14 @@
-"""Matrix (matrix-nio with vodozemac end-to-end encryption): room events in, `bot.service` calls,
-replies out.
+"""Matrix (matrix-nio with vodozemac end-to-end encryption): room events in as chat-core events,
+actions out as Matrix calls. `bot.chat` decides; this module logs in, syncs and translates.
 
 The bot joins rooms it is invited to (by anyone, or only by the users and servers in
 MATRIX_ALLOWED_INVITERS) and leaves a room once it is alone there. A photo sent as `m.image` or
-`m.file`, in a plain or an encrypted room, is downloaded through the authenticated media API,
-decrypted when it is an encrypted attachment, cleaned, and answered in reply to the photo (in its
-thread, when it was in one): an `m.notice` with the summary, then the cleaned file, uploaded
-encrypted in encrypted rooms. A room of two (the parent and the bot) gets the private summary
-with values; a bigger room only the kinds of data, as Telegram groups do.
+`m.file`, in a plain or an encrypted room, is downloaded through the authenticated media API and
+decrypted when it is an encrypted attachment; answers are replies to the photo (in its thread,
+when it was in one): an `m.notice` with the summary (`body` and `formatted_body`), then the
+cleaned file, uploaded encrypted in encrypted rooms. A room of two (the parent and the bot) is a
+private chat; a bigger room a group, whose moderators (power level 50) may change settings, and
+where mode `replace` needs the power to redact others' messages. Commands are `!scrubbot VERB`.
 
 Only new photos are answered: the first sync after a start is the backlog and only read, events
 before the bot's own join are history, the bot's own events are skipped, and event ids already
@@ -21,16 +22,6 @@ crypto store, never nio's default), nio's crypto store, and `cross_signing.json`
 Trust: the bot shares room keys with every device in the room (`ignore_unverified_devices`). It
 only ever sends a cleaned copy of a photo back into the room the photo came from, whose members
 can already see the photo, so this reveals nothing they could not read before.
-
-The user's language is not known on Matrix: English, until someone in the room sends
-`!scrubbot language de` (kept in the store's settings). `!scrubbot help` and `!scrubbot privacy`
-answer as /start and /privacy do on Telegram; `!scrubbot stats [on|off]` and `!scrubbot forget`
-as /stats and /forget do.
-
-Rooms of more than two are treated like Telegram groups: kinds only, silent when nothing is
-found, and a mode chosen by moderators (power level 50) with `!scrubbot mode off|warn|replace`:
-`replace` redacts the original (the bot needs the power to redact others' messages, and says
-which level it lacks) and posts the clean copy crediting the sender; `warn` replies.
 """
 
 import asyncio
@@ -39,8 +30,6 @@ import logging
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
-from html import escape as html_escape
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -67,48 +56,32 @@ from nio import (
 from nio.crypto.attachments import decrypt_attachment, encrypt_attachment
 from nio.exceptions import EncryptionError
 
+from adapters.markup import as_html, plain
 from adapters.matrix_crosssign import (
     CrossSigningError,
     CrossSigningKeys,
     bootstrap,
     write_private,
 )
-from bot import logs
-from bot.config import ConfigError, MatrixSettings
-from bot.errors import DamagedImage
-from bot.i18n import DEFAULT, available, translations
-from bot.ratelimit import RateLimit
-from bot.service import CleanedFile, Reply, Service
-from bot.store import Store
-from bot.summary import Detail
-from bot.texts import (
-    MODES,
-    OFF,
-    REPLACE,
-    WARN,
-    forgotten,
-    mode_text,
-    privacy,
-    refusal,
-    slow_down,
-    sorry,
-    stats,
-    stats_none,
-    stats_off,
-    stats_on,
-    welcome,
-)
+from adapters.matrix_network import MatrixSettings
+from bot import chat as core
+from bot import logs, texts
+from bot.errors import ConfigError
+from bot.i18n import translations
+from bot.network import Running
+from bot.service import CleanedFile
+from bot.summary import Summary
+from bot.texts import Syntax, sorry
 
 log = logging.getLogger(__name__)
 
 COMMAND = "!scrubbot"
-LANGUAGE_WORDS = ("language", "sprache", "lang")
+BANG = Syntax(f"{COMMAND} ")
 MODERATOR = 50  # the power level Element calls "Moderator"
 CREATOR = 2**53  # from room version 12 on, a room's creators outrank every power level
 ROOM_VERSION_WITH_CREATORS = 12
 SYNC_TIMEOUT_MS = 30_000
 RETRY_SECONDS = (1, 2, 5, 10, 30)  # after failed syncs, then every 30 s
-PHOTOS_PER_MINUTE = 30  # per sender, as on Telegram
 SEEN_EVENTS = 10_000  # event ids remembered against answering one twice
 DEVICE_NAME = "scrubbot"
 PHOTOS = (RoomMessageImage, RoomMessageFile, RoomEncryptedImage, RoomEncryptedFile)
@@ -124,14 +97,10 @@ class MatrixStartError(ConfigError):
 class MatrixAdapter:
     """Owns the nio client: login and store, the sync loop, and the photos in flight."""
 
-    def __init__(
-        self, settings: MatrixSettings, service: Service, data_dir: Path, store: Store
-    ) -> None:
+    def __init__(self, settings: MatrixSettings, running: Running) -> None:
         self.settings = settings
-        self.service = service
-        self.store = store
-        self.folder = data_dir / "matrix"
-        self.limit = RateLimit(PHOTOS_PER_MINUTE, 60)
+        self.chat = running.chat("matrix", MatrixDialect())
+        self.folder = running.data_dir / "matrix"
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
         self._sync: asyncio.Task[None] | None = None
@@ -355,77 +324,73 @@ class MatrixAdapter:
         server = user_id.split(":", 1)[-1]
         return not allowed or user_id in allowed or server in allowed
 
-    # -- photos and commands ----------------------------------------------------------------
+    # -- events in, actions out ----------------------------------------------------------------
 
-    def _key(self, room: MatrixRoom) -> str:
-        return self.store.chat_key("matrix", room.room_id)
+    def _where(self, client: AsyncClient, room: MatrixRoom) -> core.Where:
+        """A room of two (a parent and the bot) is a private chat; a bigger one a group."""
 
-    async def _language(self, room: MatrixRoom) -> str:
-        return await self.store.setting(self._key(room), "language") or DEFAULT
+        async def rights() -> core.Rights:
+            levels = await _power_levels(client, room)
+            return core.Rights(levels.user(client.user_id) >= levels.redact, levels.redact)
 
-    async def _mode(self, client: AsyncClient, room: MatrixRoom) -> tuple[str, bool]:
-        """The room's mode, and whether the bot may redact others' messages there now."""
-        levels = await _power_levels(client, room)
-        may_redact = levels.user(client.user_id) >= levels.redact
-        mode = await self.store.setting(self._key(room), "mode")
-        return mode or (REPLACE if may_redact else WARN), may_redact
+        return core.Where(room.room_id, room.joined_count > 2, None, rights)
+
+    def _who(self, client: AsyncClient, room: MatrixRoom, event: Any) -> core.Who:
+        async def may_configure() -> bool:
+            return (await _power_levels(client, room)).user(event.sender) >= MODERATOR
+
+        return core.Who(event.sender, room.user_name(event.sender), may_configure)
 
     async def _on_photo(self, client: AsyncClient, room: MatrixRoom, event: Any) -> None:
-        """An image or file: check its size, download, decrypt, clean, reply.
-
-        In a room of two (the parent and the bot) every file is answered, with values. In a
-        bigger room only photos with hidden data are, with kinds only, as the room's mode says."""
-        language = await self._language(room)
-        group = room.joined_count > 2
-        mode, may_redact = await self._mode(client, room) if group else (WARN, False)
-        if mode == OFF:
-            return
-        if not self.limit.allow(event.sender):
-            await self._notice(client, room, event, slow_down(language))
-            return
+        """An image or file, in a plain or an encrypted room."""
         info = event.source.get("content", {}).get("info") or {}
         size = info.get("size") if isinstance(info, dict) else None
-        if isinstance(size, int) and size > self.service.limits.max_bytes:
-            mb = self.service.limits.max_bytes // (1024 * 1024)
-            text = translations(language).gettext(
-                "This file is too large: I can clean files up to {mb} MB."
-            )
-            log.info("matrix: refused a file of %d bytes before downloading", size)
-            if not group:
-                await self._notice(client, room, event, text.format(mb=mb))
-            return
-        async with self.service.slot():
-            data = await self._download(client, event)
-            if data is None:
-                if not group:
-                    await self._notice(client, room, event, refusal(DamagedImage(), language))
-                return
-            detail = Detail.GROUP if group else Detail.PRIVATE
-            reply = await self.service.clean([data], language, detail)
-            await self.store.record(self._key(room), *reply.usage())
-            if not group:
-                await self._send(client, room, event, reply, language)
-            elif reply.found_anything and mode == REPLACE and may_redact:
-                await self._replace(client, room, event, reply, language)
-            elif reply.found_anything:
-                note = translations(language).gettext(
-                    "Here is a clean copy. Please delete your original: it still carries this "
-                    "data."
-                )
-                await self._send(client, room, event, reply, language, note)
-
-    async def _replace(
-        self, client: AsyncClient, room: MatrixRoom, event: Any, reply: Reply, language: str
-    ) -> None:
-        """Redact the original photo, then post the clean copy crediting its sender."""
-        redacted = await client.room_redact(
-            room.room_id, event.event_id, reason="scrubbot: replaced by a clean copy"
+        photo = core.Photo(
+            size if isinstance(size, int) else None, lambda: self._download(client, event)
         )
-        if not isinstance(redacted, RoomRedactResponse):
-            log.warning("matrix: could not redact an original; posting the clean copy anyway")
-        name = room.user_name(event.sender) or translations(language).gettext("an admin")
-        credit = translations(language).gettext("Clean copy of a photo from {name}.")
-        await self._send(client, room, None, reply, language, credit.format(name=name), event)
+        where, who = self._where(client, room), self._who(client, room, event)
+        actions = await self.chat.photos(core.Photos(where, who, (photo,)))
+        await self._do(client, room, event, where, actions)
+
+    async def _on_command(self, client: AsyncClient, room: MatrixRoom, event: Any) -> None:
+        """`!scrubbot VERB ARGS`: help for anything the core does not know."""
+        words = event.body.strip().split()[1:]
+        verb, args = (words[0], tuple(words[1:])) if words else ("", ())
+        where, who = self._where(client, room), self._who(client, room, event)
+        actions = await self.chat.command(core.Command(where, who, verb, args))
+        await self._do(client, room, event, where, actions)
+
+    async def _do(
+        self,
+        client: AsyncClient,
+        room: MatrixRoom,
+        event: Any,
+        where: core.Where,
+        actions: list[core.Action],
+    ) -> None:
+        for action in actions:
+            if isinstance(action, core.Say) and action.summary:
+                await self._notice(client, room, event, action.summary.text, _html(action.summary))
+            elif isinstance(action, core.Say | core.Denied):
+                await self._notice(client, room, event, action.text)
+            elif isinstance(action, core.ModeMenu):
+                await self._notice(client, room, event, f"{action.text}\n{action.usage}")
+            elif isinstance(action, core.Remove):
+                redacted = await client.room_redact(
+                    room.room_id, event.event_id, reason="scrubbot: replaced by a clean copy"
+                )
+                if not isinstance(redacted, RoomRedactResponse):
+                    log.warning("matrix: could not redact an original (its clean copy is posted)")
+            elif isinstance(action, core.CleanCopy):  # a failed copy: the original stays
+                text, html = plain(action.summary, action.note), _html(action.summary, action.note)
+                to, thread_of = (event, None) if action.reply else (None, event)
+                if not (
+                    await self._notice(client, room, to, text, html, thread_of)
+                    and await self._send_files(client, room, to, where, action.files, thread_of)
+                ):
+                    return
+            elif isinstance(action, core.SendFiles):
+                await self._send_files(client, room, event, where, action.files)
 
     async def _download(self, client: AsyncClient, event: Any) -> bytes | None:
         """The file's bytes (decrypted), or None when it cannot be fetched or decrypted."""
@@ -437,36 +402,31 @@ class MatrixAdapter:
         if not isinstance(event, RoomEncryptedMedia):
             return data
         try:
-            plain: bytes = await asyncio.to_thread(
+            decrypted: bytes = await asyncio.to_thread(
                 decrypt_attachment, data, event.key["k"], event.hashes["sha256"], event.iv
             )
         except (EncryptionError, KeyError, ValueError):
             log.info("matrix: an encrypted attachment did not decrypt (%d bytes)", len(data))
             return None
-        return plain
+        return decrypted
 
-    async def _send(
+    async def _send_files(
         self,
         client: AsyncClient,
         room: MatrixRoom,
         to: Any,
-        reply: Reply,
-        language: str,
-        note: str = "",
+        where: core.Where,
+        files: tuple[CleanedFile, ...],
         thread_of: Any = None,
-    ) -> None:
-        """The summary (with `note` below it), refusals and the cleaned files, as replies to
-        `to`; with `to` None (the original was redacted) in the thread of `thread_of`."""
-        if reply.summary:
-            text = f"{reply.summary.text}\n\n{note}".strip()
-            html = f"{reply.summary.html}\n\n{html_escape(note)}".strip().replace("\n", "<br>")
-            await self._notice(client, room, to, text, html, thread_of)
-        if reply.refusals:
-            await self._notice(client, room, to, "\n".join(dict.fromkeys(reply.refusals)))
-        for cleaned in reply.files:
+    ) -> bool:
+        """The cleaned files as replies to `to`; with `to` None (in place of the original) in
+        the thread of `thread_of`. A failed upload ends it with an apology (and False)."""
+        for cleaned in files:
             if not await self._send_file(client, room, to, cleaned, thread_of):
+                language = await self.chat.language(where)
                 await self._notice(client, room, to, sorry(language), None, thread_of)
-                return
+                return False
+        return True
 
     async def _send_file(
         self,
@@ -506,81 +466,6 @@ class MatrixAdapter:
         url: str = response.content_uri
         return url
 
-    async def _may_configure(self, client: AsyncClient, room: MatrixRoom, user_id: str) -> bool:
-        """Anyone in a room of two; in a bigger room, moderators (power level 50 or more)."""
-        if room.joined_count <= 2:
-            return True
-        levels = await _power_levels(client, room)
-        return levels.user(user_id) >= MODERATOR
-
-    async def _on_command(self, client: AsyncClient, room: MatrixRoom, event: Any) -> None:
-        """`!scrubbot language de|en`, `mode off|warn|replace`, `stats [on|off]`, `forget`,
-        `privacy`, and help for anything else. What changes the room's settings takes a
-        moderator in rooms of more than two."""
-        words = [word.lower() for word in event.body.strip().split()[1:]]
-        verb, rest = (words[0], words[1:]) if words else ("", [])
-        language = await self._language(room)
-        key = self._key(room)
-        changes = verb in ("mode", "forget") or (verb in (*LANGUAGE_WORDS, "stats") and rest)
-        if changes and not await self._may_configure(client, room, event.sender):
-            text = (
-                translations(language)
-                .gettext(
-                    "Only moderators of this room (power level {level} or more) can change that."
-                )
-                .format(level=MODERATOR)
-            )
-        elif verb in LANGUAGE_WORDS and len(rest) == 1:
-            text = await self._set_language(key, rest[0], language)
-        elif verb == "mode":
-            text = await self._set_mode(client, room, rest, language)
-        elif verb == "stats" and rest == ["on"]:
-            await self.store.opt_in(key)
-            text = stats_on(language)
-        elif verb == "stats" and rest == ["off"]:
-            await self.store.opt_out(key)
-            text = stats_off(language)
-        elif verb == "stats":
-            opted = await self.store.opted_in(key)
-            text = stats(await self.store.counts(key), language) if opted else stats_none(language)
-        elif verb == "forget":
-            await self.store.forget(key)
-            text = forgotten(language)
-        elif verb == "privacy":
-            text = privacy(language)
-        else:
-            text = f"{welcome(language)}\n\n{_how_to_use(language)}"
-        await self._notice(client, room, event, text)
-
-    async def _set_language(self, key: str, wanted: str, language: str) -> str:
-        if wanted not in available():
-            return (
-                translations(language)
-                .gettext(
-                    "I can answer in these languages: {languages}. For example: "
-                    "!scrubbot language de"
-                )
-                .format(languages=", ".join(available()))
-            )
-        await self.store.set_setting(key, "language", wanted)
-        return translations(wanted).gettext("From now on I answer in English in this room.")
-
-    async def _set_mode(
-        self, client: AsyncClient, room: MatrixRoom, rest: list[str], language: str
-    ) -> str:
-        """`mode replace` needs the power to redact others' messages: say which level."""
-        current, may_redact = await self._mode(client, room)
-        if len(rest) != 1 or rest[0] not in MODES:
-            return mode_text(current, language) + "\n" + _mode_usage(language)
-        if rest[0] == REPLACE and not may_redact:
-            text = translations(language).gettext(
-                "To replace photos I need power level {level} in this room: the level it "
-                "takes to remove other people's messages. Until then I warn."
-            )
-            return text.format(level=(await _power_levels(client, room)).redact)
-        await self.store.set_setting(self._key(room), "mode", rest[0])
-        return mode_text(rest[0], language)
-
     async def _notice(
         self,
         client: AsyncClient,
@@ -589,11 +474,11 @@ class MatrixAdapter:
         text: str,
         html: str | None = None,
         thread_of: Any = None,
-    ) -> None:
+    ) -> bool:
         content: Content = {"msgtype": "m.notice", "body": text}
         if html is not None:
             content.update(format="org.matrix.custom.html", formatted_body=html)
-        await self._room_send(client, room, {**content, **_relation(to, thread_of)})
+        return await self._room_send(client, room, {**content, **_relation(to, thread_of)})
 
     async def _room_send(self, client: AsyncClient, room: MatrixRoom, content: Content) -> bool:
         response = await client.room_send(
@@ -660,14 +545,33 @@ def _relation(to: Any, thread_of: Any = None) -> Content:
     return {"m.relates_to": reply} if reply else {}
 
 
-def _mode_usage(language: str) -> str:
-    return translations(language).gettext(
-        "Moderators can choose: !scrubbot mode off, !scrubbot mode warn or !scrubbot mode replace."
-    )
+def _html(summary: Summary, note: str = "") -> str:
+    return as_html(summary, note).replace("\n", "<br>")
 
 
-def _how_to_use(language: str) -> str:
-    return translations(language).gettext(
-        "Send a photo into this room and I reply with a cleaned copy. To change my language "
-        "in this room, send: !scrubbot language de (or en)."
-    )
+@dataclass(frozen=True)
+class MatrixDialect:
+    syntax: Syntax = BANG
+    download_limit: int | None = None
+
+    def how_to_send(self, language: str) -> str:
+        return translations(language).gettext(
+            "Send a photo into this room and I reply with a cleaned copy. To change my language "
+            "in this room, send: !scrubbot language de (or en)."
+        )
+
+    def too_large(self, language: str, limit: int) -> str:
+        return texts.too_large(language, limit // (1024 * 1024))
+
+    def not_allowed(self, language: str) -> str:
+        text = translations(language).gettext(
+            "Only moderators of this room (power level {level} or more) can change that."
+        )
+        return text.format(level=MODERATOR)
+
+    def cannot_remove(self, language: str, rights: core.Rights) -> str:
+        text = translations(language).gettext(
+            "To replace photos I need power level {level} in this room: the level it "
+            "takes to remove other people's messages. Until then I warn."
+        )
+        return text.format(level=rights.remove_level or MODERATOR)

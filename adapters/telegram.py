@@ -1,18 +1,25 @@
-"""Telegram (python-telegram-bot v22): updates in, `bot.service` calls, replies out.
+"""Telegram (python-telegram-bot v22): updates in as chat-core events, actions out as API calls.
 
-Private chats only, for now: a photo sent as a file comes back cleaned, with a summary; a
-compressed photo gets an explanation of how to send the original; an album is answered once.
-The bot's token is in every request URL, so httpx's request log is kept quiet and every log line
-goes through `bot.logs`' redaction as well.
+Private chats and groups alike: a file (or an album's files, collected first) becomes one
+`Photos` event, a command a `Command` event; `bot.chat` decides, this module only translates.
+Telegram's own parts stay here: the "send as file" hint for compressed photos, the command menu,
+the /settings buttons, what the bot says when added to a group, and a group becoming a
+supergroup. The bot's token is in every request URL, so httpx's request log is kept quiet and
+every log line goes through `bot.logs`' redaction as well.
 """
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from telegram import (
     BotCommand,
-    Document,
+    ChatMember,
+    ChatMemberAdministrator,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
     InputFile,
     InputMediaDocument,
     Message,
@@ -23,78 +30,100 @@ from telegram.error import Forbidden, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
+    CallbackQueryHandler,
+    ChatMemberHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
     filters,
 )
 
+from adapters.markup import as_html, fit, plain
 from adapters.telegram_delivery import Delivery, Unfetched, fetch
+from adapters.telegram_network import TelegramSettings
 from adapters.telegram_updates import Updates
-from bot.config import TelegramSettings
+from bot import chat as core
+from bot import texts
+from bot.errors import TooLarge
 from bot.i18n import available, language_for, translations
-from bot.ratelimit import RateLimit
-from bot.service import CleanedFile, Reply, Service
-from bot.store import Store
-from bot.summary import Detail
-from bot.texts import (
-    admins_only,
-    forgotten,
-    privacy,
-    slow_down,
-    sorry,
-    stats,
-    stats_none,
-    stats_off,
-    stats_on,
-    welcome,
-)
+from bot.network import Running
+from bot.service import CleanedFile
+from bot.texts import Syntax
 
 log = logging.getLogger(__name__)
 
 ALBUM_QUIET_SECONDS = 1.0  # an album's files arrive as separate updates within moments
-PHOTOS_PER_MINUTE = 30  # per sender; more gets a friendly "please wait"
-PRIVATE = filters.ChatType.PRIVATE
-ALBUM_MAX = 10  # items Telegram puts in one album
+MAX_MESSAGE = 4096  # characters in one message
+MAX_CAPTION = 1024
+PRIVATE, GROUPS = filters.ChatType.PRIVATE, filters.ChatType.GROUPS
+_INSIDE = (ChatMemberStatus.MEMBER, ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
+_ADMINS = (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
+Context = ContextTypes.DEFAULT_TYPE
+SLASH = Syntax("/")
+
+
+@dataclass(frozen=True)
+class TelegramDialect:
+    download_limit: int | None
+    syntax: Syntax = SLASH
+
+    def how_to_send(self, language: str) -> str:
+        return translations(language).gettext(
+            "In Telegram: tap the paperclip (📎), choose File, then pick your photo."
+        )
+
+    def too_large(self, language: str, limit: int) -> str:
+        text = translations(language).gettext(
+            "This file is too large: bots can only download files up to {mb} MB from Telegram."
+        )
+        return text.format(mb=limit // (1024 * 1024))
+
+    def not_allowed(self, language: str) -> str:
+        return translations(language).gettext("Only the admins of this group can change that.")
+
+    def cannot_remove(self, language: str, rights: core.Rights) -> str:
+        return translations(language).gettext("For that I need the right to delete messages.")
 
 
 class TelegramAdapter:
-    """Owns the PTB Application: start, stop, and the state its handlers share."""
+    """Owns the PTB Application: start, stop, and the handlers that translate."""
 
-    def __init__(self, settings: TelegramSettings, service: Service, store: Store) -> None:
+    def __init__(self, settings: TelegramSettings, running: Running) -> None:
         self.settings = settings
+        self.chat = running.chat("telegram", TelegramDialect(settings.download_limit))
+        self.albums = Albums()
         self.app: Application = (  # type: ignore[type-arg]
             ApplicationBuilder()
             .token(settings.token)
             .base_url(settings.api_url)
             .base_file_url(settings.file_url)
             .local_mode(settings.local_mode)
-            .rate_limiter(Delivery())
+            .rate_limiter(Delivery())  # retries, and throttling as Telegram counts
             .concurrent_updates(64)
             .connection_pool_size(16)
             .read_timeout(30)
             .write_timeout(60)
             .build()
         )
-        self.app.bot_data.update(
-            service=service,
-            store=store,
-            settings=settings,
-            limit=RateLimit(PHOTOS_PER_MINUTE, 60),
-            albums=Albums(),
-        )
-        for command, handler in (("start", on_start), ("help", on_start), ("privacy", on_privacy)):
-            self.app.add_handler(CommandHandler(command, handler, filters=PRIVATE))
-        self.app.add_handler(CommandHandler("stats", on_stats))
-        self.app.add_handler(CommandHandler("forget", on_forget))
-        self.app.add_handler(MessageHandler(PRIVATE & filters.Document.ALL, on_document))
+        commands = {"start": "help", "help": "help", "privacy": "privacy"}
+        for command, verb in commands.items():
+            self.app.add_handler(CommandHandler(command, self._command(verb), filters=PRIVATE))
+        self.app.add_handler(CommandHandler("stats", self._command("stats")))
+        self.app.add_handler(CommandHandler("forget", self._command("forget")))
+        self.app.add_handler(CommandHandler("settings", self._command("mode"), filters=GROUPS))
+        self.app.add_handler(CallbackQueryHandler(self.on_mode_button, pattern=r"^mode:"))
+        files = (PRIVATE | GROUPS) & filters.Document.ALL
+        self.app.add_handler(MessageHandler(files, self.on_document))
         self.app.add_handler(MessageHandler(PRIVATE & filters.PHOTO, on_compressed_photo))
-        self.app.add_handler(MessageHandler(PRIVATE & ~filters.COMMAND, on_other))
-        from adapters import telegram_groups  # imported here: it uses this module's helpers
-
-        telegram_groups.register(self.app)
+        self.app.add_handler(MessageHandler(PRIVATE & ~filters.COMMAND, self.on_other))
+        self.app.add_handler(
+            ChatMemberHandler(self.on_membership, ChatMemberHandler.MY_CHAT_MEMBER)
+        )
+        self.app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, self.on_migrate))
         self.app.add_error_handler(on_error)
         self.updates = Updates(self.app)
+        limits = (settings.download_limit, running.service.limits.max_bytes)
+        self.download_limit = min(limit for limit in limits if limit)
 
     async def start(self) -> None:
         await self.app.initialize()
@@ -112,11 +141,11 @@ class TelegramAdapter:
             )
             log.info("telegram: receiving updates by webhook")
         else:
-            await self.updates.start()  # confirms updates only once answered
+            await self.updates.start()  # confirms an update only once it is answered
             log.info("telegram: polling for updates")
 
     def healthy(self) -> bool:
-        """Whether updates are flowing (in polling mode: getUpdates works)."""
+        """Whether updates are flowing (polling: getUpdates works; webhook: it is served)."""
         if self.settings.webhook_url:
             return self.app.running
         return self.updates.healthy()
@@ -129,6 +158,217 @@ class TelegramAdapter:
         if self.app.running:
             await self.app.stop()  # waits for running handlers
         await self.app.shutdown()
+
+    # -- events in --------------------------------------------------------------------------
+
+    def _where(self, message: Message, context: Context) -> core.Where:
+        chat_id, user = message.chat.id, message.from_user
+
+        async def rights() -> core.Rights:
+            me = await context.bot.get_chat_member(chat_id, context.bot.id)
+            return core.Rights(may_remove=_may_delete(me))
+
+        group = message.chat.type != ChatType.PRIVATE
+        return core.Where(str(chat_id), group, user.language_code if user else None, rights)
+
+    def _who(self, message: Message, context: Context, user_id: int | None = None) -> core.Who:
+        """The sender; in a group an admin (anonymous ones post as the group) may configure."""
+        chat_id, user = message.chat.id, message.from_user
+        anonymous = message.sender_chat is not None and message.sender_chat.id == chat_id
+        user_id = user_id or (user.id if user else None)
+
+        async def may_configure() -> bool:
+            if anonymous:
+                return True
+            if user_id is None:
+                return False
+            member = await context.bot.get_chat_member(chat_id, user_id)
+            return member.status in _ADMINS
+
+        named = message.sender_chat is None and user is not None
+        name = user.first_name if named and user else None
+        return core.Who(str(user_id or chat_id), name, may_configure)
+
+    def _command(self, verb: str) -> Callable[[Update, Context], Coroutine[Any, Any, None]]:
+        async def handle(update: Update, context: Context) -> None:
+            message = update.effective_message
+            if message is None:
+                return
+            where, who = self._where(message, context), self._who(message, context)
+            args = tuple(context.args or ())
+            await self._do(
+                await self.chat.command(core.Command(where, who, verb, args)), [message]
+            )
+
+        return handle
+
+    async def on_mode_button(self, update: Update, context: Context) -> None:
+        """A button under /settings: the same as `mode NAME`, answered on the menu itself."""
+        query = update.callback_query
+        if query is None or not isinstance(query.message, Message) or query.data is None:
+            return
+        message = query.message
+        where = self._where(message, context)
+        who = self._who(message, context, user_id=query.from_user.id)
+        wanted = query.data.removeprefix("mode:")
+        for action in await self.chat.command(core.Command(where, who, "mode", (wanted,))):
+            if isinstance(action, core.Denied):
+                await query.answer(action.text, show_alert=True)
+            elif isinstance(action, core.Say):
+                await query.answer()
+                await query.edit_message_text(action.text)
+            else:
+                await query.answer()
+
+    async def on_document(self, update: Update, context: Context) -> None:
+        """A file: clean it (an album's files together)."""
+        message = update.effective_message
+        if message is None or message.document is None:
+            return
+        if message.media_group_id:
+            answer = lambda messages: self._photos(messages, context)  # noqa: E731
+            await self.albums.add(message, answer, self.app)  # done once the album is answered
+        else:
+            await self._photos([message], context)
+
+    async def _photos(self, messages: list[Message], context: Context) -> None:
+        first = messages[0]
+        photos = tuple(
+            core.Photo(m.document.file_size, _fetcher(m, self.download_limit))
+            for m in messages
+            if m.document
+        )
+        event = core.Photos(self._where(first, context), self._who(first, context), photos)
+        await self._do(await self.chat.photos(event), messages)
+
+    async def on_other(self, update: Update, context: Context) -> None:
+        """Text and anything else in a private chat: point to the way photos are sent."""
+        if update.effective_message:
+            text = self.chat.dialect.how_to_send(_language(update))
+            await update.effective_message.reply_text(text)
+
+    async def on_membership(self, update: Update, context: Context) -> None:
+        """Added: introduce the bot and say what it lacks. Rights changed: say what it can do
+        now. Removed: forget the group's settings."""
+        change = update.my_chat_member
+        if change is None or change.chat.type == ChatType.PRIVATE:
+            return
+        where = core.Where(str(change.chat.id), group=True)
+        new, old = change.new_chat_member, change.old_chat_member
+        if new.status not in _INSIDE:
+            await self.chat.left(where)
+            log.info("telegram: removed from a group; its settings are deleted")
+            return
+        text = ""
+        if old.status not in _INSIDE:
+            user = change.from_user
+            language = await self.chat.joined(where, user.language_code if user else None)
+            text = texts.introduction(language) + "\n\n"
+        else:
+            language = await self.chat.language(where)
+        text += _abilities(language, new, context.bot.can_read_all_group_messages)
+        await context.bot.send_message(change.chat.id, text)
+
+    async def on_migrate(self, update: Update, context: Context) -> None:
+        """A group became a supergroup: it has a new id, and keeps its settings."""
+        message = update.effective_message
+        if message and message.migrate_to_chat_id is not None:
+            await self.chat.moved(str(message.chat.id), str(message.migrate_to_chat_id))
+
+    # -- actions out ------------------------------------------------------------------------
+
+    async def _do(self, actions: Sequence[core.Action], messages: list[Message]) -> None:
+        """Carries the actions out in order; one that fails (after retries) stops the rest, so
+        an original is removed only after its clean copy was posted."""
+        first = messages[0]
+        copy: core.CleanCopy | None = None
+        for action in actions:
+            if isinstance(action, core.Say) and action.summary:
+                html = as_html(fit(action.summary, MAX_MESSAGE))
+                await first.reply_text(html, parse_mode=ParseMode.HTML)
+            elif isinstance(action, core.Say | core.Denied):
+                await first.reply_text(action.text)
+            elif isinstance(action, core.SendFiles):
+                await _send_files(first, action.files)
+            elif isinstance(action, core.Remove):
+                kept = [messages[i] for i in action.photos if not await _delete(messages[i])]
+                if kept and copy is not None:  # falls back to warn for this photo
+                    await kept[0].reply_text(plain(copy.summary, action.if_kept, MAX_MESSAGE))
+            elif isinstance(action, core.CleanCopy):
+                await _clean_copy(messages[action.to], action)
+                copy = action
+            elif isinstance(action, core.ModeMenu):
+                await first.reply_text(
+                    f"{action.question}\n{action.text}", reply_markup=_buttons(action)
+                )
+
+
+def _fetcher(message: Message, limit: int) -> Callable[[], Awaitable[bytes | None]]:
+    async def fetched() -> bytes | None:
+        """The file's bytes, in memory (never through a file on disk), retried on faults."""
+        assert message.document is not None  # noqa: S101 - only documents become photos
+        data = await fetch(message.document, limit)
+        if data is Unfetched.TOO_BIG:
+            raise TooLarge
+        return None if data is Unfetched.LOST else data
+
+    return fetched
+
+
+async def _delete(message: Message) -> bool:
+    """Whether the original is gone (a retry that finds it gone counts as done)."""
+    try:
+        await message.delete()
+    except TelegramError as error:
+        log.warning("telegram: could not delete an original (%s)", type(error).__name__)
+        return False
+    return True
+
+
+async def _send_files(to: Message, files: Sequence[CleanedFile], caption: str = "") -> None:
+    if len(files) == 1:
+        (cleaned,) = files
+        document = InputFile(cleaned.data, filename=cleaned.file_name)
+        await to.reply_document(document, caption=caption or None)
+    else:
+        await to.reply_media_group(_media(files, caption))
+
+
+async def _clean_copy(original: Message, copy: core.CleanCopy) -> None:
+    """In answer to the original, or posted in its place (in its topic, when it was in one)."""
+    caption = plain(copy.summary, copy.note, MAX_CAPTION)
+    if copy.reply:
+        await _send_files(original, copy.files, caption)
+        return
+    bot, chat_id = original.get_bot(), original.chat.id
+    thread = original.message_thread_id if original.is_topic_message else None
+    if len(copy.files) == 1:
+        (cleaned,) = copy.files
+        document = InputFile(cleaned.data, filename=cleaned.file_name)
+        await bot.send_document(chat_id, document, caption=caption, message_thread_id=thread)
+    else:
+        media = _media(copy.files, caption)
+        await bot.send_media_group(chat_id, media, message_thread_id=thread)
+
+
+def _media(files: Sequence[CleanedFile], caption: str) -> list[InputMediaDocument]:
+    """Documents for one album; the caption goes on the first, as Telegram shows it."""
+    return [
+        InputMediaDocument(
+            f.data, filename=f.file_name, caption=(caption or None) if i == 0 else None
+        )
+        for i, f in enumerate(files)
+    ]
+
+
+def _buttons(menu: core.ModeMenu) -> InlineKeyboardMarkup:
+    row = [
+        InlineKeyboardButton(
+            ("✓ " if mode == menu.current else "") + label, callback_data=f"mode:{mode}"
+        )
+        for mode, label in menu.labels
+    ]
+    return InlineKeyboardMarkup([row])
 
 
 async def _register_commands(app: Application) -> None:  # type: ignore[type-arg]
@@ -150,84 +390,7 @@ def _language(update: Update) -> str:
     return language_for(user.language_code if user else None)
 
 
-def _how_to_send(language: str) -> str:
-    return translations(language).gettext(
-        "In Telegram: tap the paperclip (📎), choose File, then pick your photo."
-    )
-
-
-async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/start and /help: what the bot does and how to send a photo as a file."""
-    language = _language(update)
-    if update.effective_message:
-        await update.effective_message.reply_text(
-            f"{welcome(language)}\n\n{_how_to_send(language)}"
-        )
-
-
-async def on_privacy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/privacy: exactly what is stored."""
-    if update.effective_message:
-        await update.effective_message.reply_text(privacy(_language(update)))
-
-
-async def _may_configure(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
-    """Anyone in their own private chat; in a group, its admins (anonymous ones included)."""
-    chat, message, user = update.effective_chat, update.effective_message, update.effective_user
-    if chat is None or chat.type == ChatType.PRIVATE:
-        return True
-    if message and message.sender_chat and message.sender_chat.id == chat.id:
-        return True  # an anonymous admin posts as the group itself
-    if user is None:
-        return False
-    member = await context.bot.get_chat_member(chat.id, user.id)
-    return member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
-
-
-async def on_stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/stats shows this chat's counts; /stats on and /stats off switch counting."""
-    message, chat = update.effective_message, update.effective_chat
-    if message is None or chat is None:
-        return
-    language = _language(update)
-    store: Store = context.bot_data["store"]
-    key = store.chat_key("telegram", chat.id)
-    choice = (context.args or [""])[0].lower()
-    if choice in ("on", "off") and not await _may_configure(update, context):
-        await message.reply_text(admins_only(language))
-    elif choice == "on":
-        await store.opt_in(key)
-        await message.reply_text(stats_on(language))
-    elif choice == "off":
-        await store.opt_out(key)
-        await message.reply_text(stats_off(language))
-    elif await store.opted_in(key):
-        await message.reply_text(stats(await store.counts(key), language))
-    else:
-        await message.reply_text(stats_none(language))
-
-
-async def on_forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/forget: delete every row about this chat (counts, opt-in, settings)."""
-    message, chat = update.effective_message, update.effective_chat
-    if message is None or chat is None:
-        return
-    language = _language(update)
-    if not await _may_configure(update, context):
-        await message.reply_text(admins_only(language))
-        return
-    store: Store = context.bot_data["store"]
-    await store.forget(store.chat_key("telegram", chat.id))
-    await message.reply_text(forgotten(language))
-
-
-async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Text and anything else: point to the way photos are sent."""
-    if update.effective_message:
-        await update.effective_message.reply_text(_how_to_send(_language(update)))
-
-
-async def on_compressed_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_compressed_photo(update: Update, context: Context) -> None:
     """A photo sent the usual way: Telegram already re-encoded it and dropped its metadata."""
     if update.effective_message:
         text = translations(_language(update)).gettext(
@@ -238,125 +401,37 @@ async def on_compressed_photo(update: Update, context: ContextTypes.DEFAULT_TYPE
         await update.effective_message.reply_text(text)
 
 
-Answer = Callable[[ContextTypes.DEFAULT_TYPE, list[Message]], Awaitable[None]]
-
-
-async def answer_files(update: Update, context: ContextTypes.DEFAULT_TYPE, answer: Answer) -> None:
-    """Hand a file to `answer`, after collecting the rest of its album when it is in one."""
-    message = update.effective_message
-    if message is None or message.document is None:
-        return
-    if message.media_group_id:
-        albums: Albums = context.bot_data["albums"]
-        # Waits until the album is answered, so that its updates are confirmed only then.
-        await albums.add(message, lambda messages: answer(context, messages), context.application)
-    else:
-        await answer(context, [message])
-
-
-async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A file in a private chat: clean it (an album's files together)."""
-    await answer_files(update, context, _answer)
-
-
-async def _answer(context: ContextTypes.DEFAULT_TYPE, messages: list[Message]) -> None:
-    """Clean the documents of `messages` (one, or one album) and answer them once."""
-    first = messages[0]
-    language = language_for(first.from_user.language_code if first.from_user else None)
-    service: Service = context.bot_data["service"]
-    limit: RateLimit = context.bot_data["limit"]
-    sender = first.from_user.id if first.from_user else first.chat.id
-    if not all(limit.allow(sender) for _ in messages):
-        await first.reply_text(slow_down(language))
-        return
-    documents = [m.document for m in messages if m.document]
-    too_big = [d for d in documents if not fits(d, context)]
-    if too_big:
-        await first.reply_text(_too_large(language, context))
-        documents = [d for d in documents if d not in too_big]
-        if not documents:
-            return
-    async with service.slot():
-        fetched = await download(documents, context)
-        photos = [data for data in fetched if isinstance(data, bytes)]
-        reply = await service.clean(photos, language, Detail.PRIVATE) if photos else None
-        if reply is not None:
-            store: Store = context.bot_data["store"]
-            await store.record(store.chat_key("telegram", first.chat.id), *reply.usage())
-    if reply is not None:  # sent outside the slot: a flood in this chat holds up no other
-        await _send(first, reply)
-    if Unfetched.TOO_BIG in fetched:
-        await first.reply_text(_too_large(language, context))
-    lost = fetched.count(Unfetched.LOST)
-    if lost:
-        await first.reply_text(not_fetched(language, lost))
-
-
-def _too_large(language: str, context: ContextTypes.DEFAULT_TYPE) -> str:
-    mb = _download_limit(context) // (1024 * 1024)
-    text = translations(language).gettext(
-        "This file is too large: bots can only download files up to {mb} MB from Telegram."
+def _may_delete(member: ChatMember) -> bool:
+    return member.status == ChatMemberStatus.OWNER or (
+        isinstance(member, ChatMemberAdministrator) and member.can_delete_messages
     )
-    return text.format(mb=mb)
 
 
-def not_fetched(language: str, count: int) -> str:
-    """The line for files Telegram would not give, even after retrying."""
-    return (
-        translations(language)
-        .ngettext(
-            "Telegram did not let me download one file. Please send it again.",
-            "Telegram did not let me download {n} files. Please send them again.",
-            count,
+def _abilities(language: str, me: ChatMember, reads_all: bool) -> str:
+    """What the bot can do in the group with its current rights, and what it lacks."""
+    _ = translations(language).gettext
+    lines = []
+    if me.status not in _ADMINS and not reads_all:
+        lines.append(
+            _(
+                "To see the photos, I need to be an admin here (or my privacy mode must be "
+                "turned off in @BotFather)."
+            )
         )
-        .format(n=count)
-    )
+    if _may_delete(me):
+        lines.append(_("I can replace photos that carry hidden data with clean copies."))
+    else:
+        lines.append(
+            _(
+                "To replace photos with clean copies, I need the right to delete messages. "
+                "Until then, I post a clean copy and ask the sender to delete the original."
+            )
+        )
+    lines.append(_("Admins can choose what I do with /settings."))
+    return "\n".join(lines)
 
 
-async def download(
-    documents: list[Document], context: ContextTypes.DEFAULT_TYPE
-) -> list[bytes | Unfetched]:
-    """Each file's bytes, in memory (never through a file on disk), or why there are none:
-    one file Telegram will not give costs only that file."""
-    limit = _download_limit(context)
-    return [await fetch(document, limit) for document in documents]
-
-
-def _download_limit(context: ContextTypes.DEFAULT_TYPE) -> int:
-    settings: TelegramSettings = context.bot_data["settings"]
-    service: Service = context.bot_data["service"]
-    return min(settings.download_limit, service.limits.max_bytes)
-
-
-def fits(document: Document, context: ContextTypes.DEFAULT_TYPE) -> bool:
-    """Checked before downloading when Telegram tells the size (it may not: then `fetch`
-    checks), as the Bot API caps downloads."""
-    return (document.file_size or 0) <= _download_limit(context)
-
-
-async def _send(to: Message, reply: Reply) -> None:
-    """The files first, then what was in them: no summary promises a file that never came."""
-    if len(reply.files) == 1:
-        (cleaned,) = reply.files
-        await to.reply_document(InputFile(cleaned.data, filename=cleaned.file_name))
-    elif reply.files:
-        for part in _albums(reply.files):
-            media = [InputMediaDocument(f.data, filename=f.file_name) for f in part]
-            await to.reply_media_group(media)
-    if reply.summary:
-        await to.reply_text(reply.summary.html, parse_mode=ParseMode.HTML)
-    if reply.refusals:
-        await to.reply_text("\n".join(dict.fromkeys(reply.refusals)))
-
-
-def _albums(files: Sequence[CleanedFile]) -> list[Sequence[CleanedFile]]:
-    """Telegram's albums hold 2 to 10 items: 11 files go as 6 and 5."""
-    parts = -(-len(files) // ALBUM_MAX)
-    size = -(-len(files) // parts)
-    return [files[i : i + size] for i in range(0, len(files), size)]
-
-
-async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_error(update: object, context: Context) -> None:
     """Log what failed (type only, never content), tell the user when possible, keep serving."""
     error = context.error
     if isinstance(error, Forbidden):
@@ -370,7 +445,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         chat = update.effective_message.chat
         if chat.type == ChatType.PRIVATE:
             try:
-                await update.effective_message.reply_text(sorry(_language(update)))
+                await update.effective_message.reply_text(texts.sorry(_language(update)))
             except TelegramError:
                 log.warning("telegram: could not send the apology either")
 

@@ -1,12 +1,19 @@
-"""Everything the scrubber refuses, as one exception tree.
+"""Everything scrubbot raises on purpose, as one exception tree.
 
-    ScrubError                 a file we will not send back; `.message` is safe to show a user
-    ├── UnsupportedFormat      not a photo format we can clean (names what it is)
-    ├── DamagedImage           truncated, corrupt or structurally impossible
-    ├── TooLarge               over the byte or pixel limit (checked before any decoding)
-    └── NotClean               our own output still holds data we cannot remove: fail closed
+    Exception
+    ├── ScrubError             a file we will not send back; `.message` is safe to show a user
+    │   ├── UnsupportedFormat  not a photo format we can clean (names what it is)
+    │   ├── DamagedImage       truncated, corrupt or structurally impossible
+    │   ├── TooLarge           over the byte or pixel limit (checked before any decoding)
+    │   └── NotClean           our own output still holds data we cannot remove: fail closed
+    ├── ConfigError            a setting is missing or wrong (`scrubbot run` exits 2)
+    │   └── (a network's own)  its server refused the settings at start, e.g. a rejected token
+    │                          or login (adapters.matrix.MatrixStartError); also exit 2
+    ├── StartError             a network did not start for another reason (exit 1, logged)
+    └── StoreError             the database cannot be used (bot/store.py; exit 1)
 
-Messages never contain metadata values or file names, so adapters and logs can use them as is.
+Messages never contain metadata values, file names or secrets, so they can be shown and logged
+as they are.
 """
 
 
@@ -37,3 +44,11 @@ class TooLarge(ScrubError):
 
 class NotClean(ScrubError):
     message = "Hidden data could not be removed completely, so no file is sent back."
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message names the variables and is safe to print."""
+
+
+class StartError(Exception):
+    """A network did not start; the message names it and is safe to print (no secrets)."""

@@ -1,24 +1,27 @@
 """`scrubbot run` on a fresh clone: how to set the bot up, and what it does to a sample photo.
 
-"Nothing configured" means no SCRUBBOT_, TELEGRAM_ or MATRIX_ variable has a value and there is
-no `.env` in the working folder. Then `scrubbot run` prints the setup steps, makes a phone-like
-photo in memory (place, Facebook code, phone and serial number, capture time, thumbnail),
-cleans it with the same code the bot uses and prints the reply a parent would get; it writes no
-file and exits 0. Anything configured, even wrongly, is not a first run: a missing or
-placeholder setting stops `scrubbot run` with exit status 2 and names the variable.
+"Nothing configured" means no SCRUBBOT_ variable nor one of a chat network's (TELEGRAM_,
+MATRIX_, as the registry lists them) has a value and there is no `.env` in the working folder.
+Then `scrubbot run` prints the setup steps, makes a phone-like photo in memory (place, Facebook
+code, phone and serial number, capture time, thumbnail), cleans it with the same code the bot
+uses and prints the reply a parent would get; it writes no file and exits 0. Anything
+configured, even wrongly, is not a first run: a missing or placeholder setting stops `scrubbot
+run` with exit status 2 and names the variable.
 """
 
 import io
 import struct
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from bot.scrub import inspect, scrub
 from bot.summary import render
 
-PREFIXES = ("SCRUBBOT_", "TELEGRAM_", "MATRIX_")
+if TYPE_CHECKING:  # `scrubbot clean` imports this module; the registry loads only for `run`
+    from bot.network import Network
+
 WIDTH = 96
 
 # Made up, but shaped like what a phone and Facebook write. The place is Kreuzberg, Berlin.
@@ -27,30 +30,35 @@ SAMPLE_SERIAL = "SN4711XYZ"
 SAMPLE_POSITION = (52.4986, 13.4031)
 SAMPLE_TIME = "2025:05:02 08:13:27"
 
-SETUP = """\
-scrubbot is not set up yet: no chat network is configured and there is no .env file.
-
-To run it as a Telegram bot:
-  1. In Telegram, talk to @BotFather (https://t.me/BotFather), send /newbot and follow the
-     steps; it gives you a token like 123456789:AA...
-  2. cp .env.example .env   and put the token into TELEGRAM_BOT_TOKEN
-  3. make run
-To run it on Matrix instead (or as well): create an account for the bot on a homeserver, put
-MATRIX_HOMESERVER, MATRIX_USER_ID and MATRIX_PASSWORD into .env, make run, then invite the bot
-to a room. README.md has the details (groups, encrypted rooms, self-hosting).
-"""
+SETUP = "scrubbot is not set up yet: no chat network is configured and there is no .env file.\n\n"
 
 
-def nothing_configured(env: Mapping[str, str], dotenv: Path = Path(".env")) -> bool:
+def _registry(networks: "Sequence[Network] | None") -> "Sequence[Network]":
+    from bot.config import registry
+
+    return registry() if networks is None else networks
+
+
+def nothing_configured(
+    env: Mapping[str, str],
+    dotenv: Path = Path(".env"),
+    networks: "Sequence[Network] | None" = None,
+) -> bool:
     """True on a fresh clone: no setting has a value and there is no `.env` file."""
-    settings = [v for k, v in env.items() if k.startswith(PREFIXES) and v.strip()]
+    prefixes = ("SCRUBBOT_", *(network.prefix for network in _registry(networks)))
+    settings = [v for k, v in env.items() if k.startswith(prefixes) and v.strip()]
     return not settings and not dotenv.exists()
 
 
-def introduce(out: TextIO, language: str, command: str = "scrubbot") -> None:
+def introduce(
+    out: TextIO,
+    language: str,
+    command: str = "scrubbot",
+    networks: "Sequence[Network] | None" = None,
+) -> None:
     """Print the setup steps, then clean a sample photo in memory and print what it held;
     `command` is how the user can call scrubbot (`.venv/bin/scrubbot` from a checkout)."""
-    out.write(SETUP)
+    out.write(SETUP + "".join(network.setup for network in _registry(networks)))
     photo = sample_photo()
     cleaned = scrub(photo)
     left = inspect(cleaned.data).findings

@@ -1,8 +1,8 @@
 """Logging for the running bot: readable lines, and secrets redacted from every one of them.
 
-python-telegram-bot puts the bot token into each request URL, and httpx logs every request URL
-at INFO; that logger is kept at WARNING, and as a second line of defence every formatted record
-(tracebacks included) has each registered secret replaced before it is written.
+Chat libraries log request URLs (with tokens), ids and contents at INFO; each network names the
+loggers to keep at WARNING (`Network.quiet`), and as a second line of defence every formatted
+record (tracebacks included) has each registered secret replaced before it is written.
 
 SCRUBBOT_LOG_FORMAT=json writes one JSON object per line instead (time, level, logger, message,
 and exc_info with the traceback when there is one), for log collectors; redacted the same way.
@@ -15,10 +15,6 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-# Loggers that would write request URLs (with the token) or payloads at INFO or DEBUG.
-QUIET = ("httpx", "httpcore", "telegram.Bot", "telegram.request", "hpack")
-# matrix-nio logs room and user ids, event contents and request paths at INFO and DEBUG.
-QUIET_MATRIX = ("nio", "peewee")
 
 
 class RedactingFormatter(logging.Formatter):
@@ -53,13 +49,19 @@ class JsonFormatter(RedactingFormatter):
         return self.redact(json.dumps(entry, ensure_ascii=False))
 
 
-def setup(secrets: Iterable[str], level: int = logging.INFO, fmt: str = "text") -> None:
-    """Configure the root logger once, for `scrubbot run`; `fmt` is "text" or "json"."""
+def setup(
+    secrets: Iterable[str],
+    level: int = logging.INFO,
+    fmt: str = "text",
+    quiet: Iterable[str] = (),
+) -> None:
+    """Configure the root logger once, for `scrubbot run`; `fmt` is "text" or "json", and the
+    `quiet` loggers only write warnings."""
     handler = logging.StreamHandler(sys.stderr)
     formatter = JsonFormatter if fmt == "json" else RedactingFormatter
     handler.setFormatter(formatter(secrets))
     logging.basicConfig(level=level, handlers=[handler], force=True)
-    for name in (*QUIET, *QUIET_MATRIX):
+    for name in quiet:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 

@@ -8,51 +8,36 @@ import asyncio
 import logging
 import os
 import signal
-from typing import Protocol
 
 from bot import health as health_check
 from bot import logs
-from bot.config import ConfigError, Settings
+from bot.config import Settings
+from bot.errors import ConfigError, StartError
 from bot.memory import return_freed_buffers
+from bot.network import Adapter, Network, Running
 from bot.service import Service
 from bot.store import Store
+
+__all__ = ["STOP_SECONDS", "StartError", "run"]
 
 log = logging.getLogger(__name__)
 
 STOP_SECONDS = 9.0
 
 
-class Adapter(Protocol):
-    async def start(self) -> None: ...
-    async def stop(self) -> None: ...
-
-
-class StartError(Exception):
-    """An adapter did not start; the message names it and is safe to print (no secrets)."""
-
-
-async def run(settings: Settings) -> None:
+async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run every configured network until SIGTERM or SIGINT (or until `stop` is set)."""
     settings.require_an_adapter()
     return_freed_buffers()
-    telegram = settings.telegram
-    secrets = [telegram.token, telegram.webhook_secret or ""] if telegram else []
-    if settings.matrix:
-        secrets += [settings.matrix.password or "", settings.matrix.access_token or ""]
-    logs.setup(secrets, fmt=settings.log_format)
+    networks = settings.networks
+    secrets = [secret for _, configured in networks for secret in configured.secrets()]
+    quiet = [name for network in settings.known for name in network.quiet]
+    logs.setup(secrets, fmt=settings.log_format, quiet=quiet)
     store = await Store.open(settings.database, settings.data_dir / "store.key")
     service = Service(settings.limits)
-    adapters: list[Adapter] = []
-    if settings.telegram:
-        # PTB's newer, warning-free form of RetryAfter.retry_after (a timedelta).
-        os.environ.setdefault("PTB_TIMEDELTA", "true")
-        from adapters.telegram import TelegramAdapter  # chat libraries load only for `run`
-
-        adapters.append(TelegramAdapter(settings.telegram, service, store))
-    if settings.matrix:
-        from adapters.matrix import MatrixAdapter
-
-        adapters.append(MatrixAdapter(settings.matrix, service, settings.data_dir, store))
-    stop = asyncio.Event()
+    running = Running(service, store, settings.data_dir)
+    adapters = [(network, configured.adapter(running)) for network, configured in networks]
+    stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -61,19 +46,22 @@ async def run(settings: Settings) -> None:
     probe = _probe_lag(lags) if os.environ.get("SCRUBBOT_LAG_PROBE") == "1" else None
     try:
         await service.warm_up()
-        for adapter in adapters:
-            await _start(adapter)
-        if telegram and telegram.webhook_url:  # polling has no server to watch
-            health = await health_check.start(telegram.webhook_listen, settings.health_port)
+        for network, adapter in adapters:
+            await _start(network, adapter)
+        address = next((a for _, c in networks if (a := c.health_address())), None)
+        if address is not None:  # polling has no server to watch
+            health = await health_check.start(address, settings.health_port)
         log.info("scrubbot is running")
         await stop.wait()
         log.info("stopping: finishing the photos in flight")
     finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
         if health:
             health.close()
         try:
             await asyncio.wait_for(
-                asyncio.gather(*(adapter.stop() for adapter in adapters)), STOP_SECONDS
+                asyncio.gather(*(adapter.stop() for _, adapter in adapters)), STOP_SECONDS
             )
         except TimeoutError:
             log.warning("stopping took too long; photos still in flight were dropped")
@@ -113,7 +101,7 @@ def _log_lag(lags: list[float]) -> None:
     )
 
 
-async def _start(adapter: Adapter) -> None:
+async def _start(network: Network, adapter: Adapter) -> None:
     """Start one adapter. What a chat library raises may quote a secret (PTB's InvalidToken
     quotes the token), so details go only to the redacting log; a plain message goes up."""
     try:
@@ -121,14 +109,8 @@ async def _start(adapter: Adapter) -> None:
     except ConfigError:
         raise  # the adapter's own plain message (Matrix: login refused, session logged out)
     except Exception as error:
-        name = type(adapter).__name__.removesuffix("Adapter")
-        if name == "Telegram":
-            from telegram.error import InvalidToken  # loaded with the Telegram adapter
-
-            if isinstance(error, InvalidToken):
-                raise ConfigError(
-                    "TELEGRAM_BOT_TOKEN was rejected by Telegram: copy the token from "
-                    "@BotFather again (/mybots -> API Token)."
-                ) from None
-        log.exception("%s did not start", name)
-        raise StartError(f"{name} did not start (see the log above).") from None
+        explained = network.explain(error)
+        if explained is not None:
+            raise ConfigError(explained) from None
+        log.exception("%s did not start", network.title)
+        raise StartError(f"{network.title} did not start (see the log above).") from None

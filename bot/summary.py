@@ -1,15 +1,18 @@
 """Findings as a short message a parent understands, in their language.
 
-    render(findings, language, detail) -> Summary(text, html)
+    render(findings, language, detail) -> Summary(verdict, lines)     summary.text: plain text
 
 A one-sentence verdict comes first, then (in a private chat) one line per kind of finding, most
 serious first, with the values: an approximate place name, the capture date, the phone, what a
 tracking code is for. In a group only the kinds are named: never a place, a name, a code or a
-serial number, so a child's location is never echoed into a group. The HTML rendering escapes
-every value (Telegram `parse_mode=HTML`, Matrix `formatted_body`).
+serial number, so a child's location is never echoed into a group.
+
+The summary is structured (a verdict and `Line`s of kind, label, text and values) and holds no
+markup and no network's length limit: each adapter renders it (Telegram HTML within its message
+and caption limits, Matrix `body` and `formatted_body`); `text` is the plain rendering the
+command line prints.
 """
 
-import html
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -21,7 +24,6 @@ from bot.findings import Finding, Kind, by_kind
 from bot.i18n import babel_locale, translations
 from bot.places import nearby
 
-MAX_MESSAGE = 4096  # Telegram's limit for one message
 MAX_VALUES = 5  # values listed per line before "and N more"
 MAX_VALUE_LENGTH = 80
 # Bidirectional controls could make a value reorder the text around it.
@@ -35,9 +37,29 @@ class Detail(StrEnum):
 
 
 @dataclass(frozen=True)
-class Summary:
+class Line:
+    """One kind of finding: its label ("Place"), what it says ("near Kreuzberg, …") and the
+    values quoted in that text, each already made `safe`."""
+
+    kind: Kind
+    label: str
     text: str
-    html: str
+    values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Summary:
+    verdict: str
+    lines: tuple[Line, ...] = ()  # most serious first; none in a group
+
+    @property
+    def text(self) -> str:
+        """Plain text: the verdict, then a blank line and one "Label: text" line per kind."""
+        if not self.lines:
+            return self.verdict
+        return "\n".join(
+            [self.verdict, "", *(f"{line.label}: {line.text}" for line in self.lines)]
+        )
 
 
 def render(
@@ -55,30 +77,20 @@ def render(
             "I checked these {n} files and found no hidden data in them.",
             photos,
         ).format(n=photos)
-        return Summary(nothing, html.escape(nothing))
+        return Summary(nothing)
     verdict = _verdict(groups, tr, language, photos)
     if detail is Detail.GROUP:
-        return Summary(verdict, html.escape(verdict))
+        return Summary(verdict)
     lines = [
-        (_label(kind, tr), _DESCRIBE[kind](items, tr, language)) for kind, items in groups.items()
-    ]
-    return _fit(verdict, lines)
-
-
-def _fit(verdict: str, lines: list[tuple[str, str]]) -> Summary:
-    """Compose text and HTML; drop the least serious lines if it would not fit one message."""
-    while True:
-        text = "\n".join([verdict, "", *(f"{label}: {value}" for label, value in lines)])
-        markup = "\n".join(
-            [
-                html.escape(verdict),
-                "",
-                *(f"<b>{html.escape(label)}:</b> {html.escape(value)}" for label, value in lines),
-            ]
+        Line(
+            kind,
+            _label(kind, tr),
+            _DESCRIBE[kind](items, tr, language),
+            tuple(dict.fromkeys(v for f in items if (v := safe(f.value)))),
         )
-        if len(text) <= MAX_MESSAGE or not lines:
-            return Summary(text[:MAX_MESSAGE], markup)
-        lines = lines[:-1]
+        for kind, items in groups.items()
+    ]
+    return Summary(verdict, tuple(lines))
 
 
 def _verdict(

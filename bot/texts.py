@@ -1,12 +1,26 @@
 """What the bot says besides summaries, in the user's language: refusals, help, privacy.
 
-Texts that only make sense on one network (Telegram's "send as file" hint) live in its adapter.
+Texts that name a command take the network's `Syntax`, so each network shows its own
+(`/stats on` on Telegram, `!scrubbot stats on` on Matrix). Texts that only make sense on one
+network (Telegram's "send as file" hint) live in its adapter.
 """
+
+from dataclasses import dataclass
 
 from bot.errors import DamagedImage, NotClean, ScrubError, TooLarge, UnsupportedFormat
 from bot.findings import Kind
 from bot.i18n import translations
 from bot.store import CLEANED, REFUSED, Counts
+
+
+@dataclass(frozen=True)
+class Syntax:
+    """How a user types a command on a network: `Syntax("/")("stats on")` is "/stats on"."""
+
+    prefix: str
+
+    def __call__(self, words: str) -> str:
+        return f"{self.prefix}{words}"
 
 
 def refusal(error: ScrubError, language: str) -> str:
@@ -48,23 +62,33 @@ def welcome(language: str) -> str:
     )
 
 
-def privacy(language: str) -> str:
-    return translations(language).gettext(
-        "What I keep: nothing of your photos. I clean them in memory and forget them as soon as "
-        "I have replied; I never store photos, captions, messages, names or locations.\n\n"
-        "Only if a chat switches on usage counts with /stats on do I count, per day, how many "
-        "photos I cleaned or refused, of which file type, and which kinds of hidden data they "
-        "held. The chat is stored only as a scrambled code, never its name or number. "
-        "/stats off stops counting and deletes the counts; /forget deletes everything about "
-        "the chat."
+def privacy(language: str, syntax: Syntax) -> str:
+    return (
+        translations(language)
+        .gettext(
+            "What I keep: nothing of your photos. I clean them in memory and forget them as soon "
+            "as I have replied; I never store photos, captions, messages, names or locations."
+            "\n\nOnly if a chat switches on usage counts with {stats_on} do I count, per day, how "
+            "many photos I cleaned or refused, of which file type, and which kinds of hidden data "
+            "they held. The chat is stored only as a scrambled code, never its name or number. "
+            "{stats_off} stops counting and deletes the counts; {forget} deletes everything about "
+            "the chat."
+        )
+        .format(
+            stats_on=syntax("stats on"), stats_off=syntax("stats off"), forget=syntax("forget")
+        )
     )
 
 
-def stats_on(language: str) -> str:
-    return translations(language).gettext(
-        "Usage counts are on for this chat: per day, how many photos I cleaned or refused and "
-        "which kinds of hidden data they held; never who sent them or what they showed. "
-        "/stats off stops it."
+def stats_on(language: str, syntax: Syntax) -> str:
+    return (
+        translations(language)
+        .gettext(
+            "Usage counts are on for this chat: per day, how many photos I cleaned or refused and "
+            "which kinds of hidden data they held; never who sent them or what they showed. "
+            "{stats_off} stops it."
+        )
+        .format(stats_off=syntax("stats off"))
     )
 
 
@@ -74,9 +98,11 @@ def stats_off(language: str) -> str:
     )
 
 
-def stats_none(language: str) -> str:
-    return translations(language).gettext(
-        "Usage counts are off for this chat. /stats on switches them on."
+def stats_none(language: str, syntax: Syntax) -> str:
+    return (
+        translations(language)
+        .gettext("Usage counts are off for this chat. {stats_on} switches them on.")
+        .format(stats_on=syntax("stats on"))
     )
 
 
@@ -108,19 +134,86 @@ def forgotten(language: str) -> str:
     return translations(language).gettext("I deleted everything I had stored about this chat.")
 
 
-def admins_only(language: str) -> str:
-    return translations(language).gettext("Only the admins of this group can change that.")
+def too_large(language: str, mb: int) -> str:
+    return (
+        translations(language)
+        .gettext("This file is too large: I can clean files up to {mb} MB.")
+        .format(mb=mb)
+    )
 
 
-# What the bot does with leaky photos in a group or room; its admins or moderators choose.
-OFF, WARN, REPLACE = "off", "warn", "replace"
-MODES = (OFF, WARN, REPLACE)
+def introduction(language: str) -> str:
+    """What the bot says when it is added to a group."""
+    return translations(language).gettext(
+        "Hello! I am scrubbot. Photos often carry hidden data: where they were taken, the "
+        "phone's serial number, tracking codes. When someone posts a photo here as a file, I "
+        "remove that data, without ever showing any of it in this group."
+    )
+
+
+def not_fetched(language: str, files: int) -> str:
+    """Files the network would not give the bot, even after retrying."""
+    return (
+        translations(language)
+        .ngettext(
+            "I could not download one file. Please send it again.",
+            "I could not download {n} files. Please send them again.",
+            files,
+        )
+        .format(n=files)
+    )
+
+
+def please_delete(language: str, files: int) -> str:
+    """Under a clean copy that answers a leaky photo in a group (mode `warn`)."""
+    return translations(language).ngettext(
+        "Here is a clean copy. Please delete your original: it still carries this data.",
+        "Here are clean copies. Please delete your originals: they still carry this data.",
+        files,
+    )
+
+
+def credit(language: str, name: str | None) -> str:
+    """Under a clean copy posted in place of a removed original (mode `replace`)."""
+    _ = translations(language).gettext
+    return _("Clean copy of a photo from {name}.").format(name=name or _("an admin"))
+
+
+def languages(language: str, syntax: Syntax, choices: tuple[str, ...]) -> str:
+    return (
+        translations(language)
+        .gettext("I can answer in these languages: {languages}. For example: {example}")
+        .format(languages=", ".join(choices), example=syntax("language de"))
+    )
+
+
+def language_set(language: str) -> str:
+    """Said in the new language (each catalogue names its own)."""
+    return translations(language).gettext("From now on I answer in English in this room.")
 
 
 def mode_text(mode: str, language: str) -> str:
     _ = translations(language).gettext
     return {
-        OFF: _("Off: I leave photos alone."),
-        WARN: _("Warn: I post a clean copy and ask the sender to delete the original."),
-        REPLACE: _("Replace: I delete the original and post a clean copy."),
+        "off": _("Off: I leave photos alone."),
+        "warn": _("Warn: I post a clean copy and ask the sender to delete the original."),
+        "replace": _("Replace: I delete the original and post a clean copy."),
     }[mode]
+
+
+def mode_labels(language: str) -> tuple[str, str, str]:
+    """Short names of the modes off, warn and replace (for buttons)."""
+    _ = translations(language).gettext
+    return _("Off"), _("Warn"), _("Replace")
+
+
+def mode_question(language: str) -> str:
+    return translations(language).gettext("What should I do with photos that carry hidden data?")
+
+
+def mode_usage(language: str, syntax: Syntax) -> str:
+    return (
+        translations(language)
+        .gettext("Moderators can choose: {off}, {warn} or {replace}.")
+        .format(off=syntax("mode off"), warn=syntax("mode warn"), replace=syntax("mode replace"))
+    )

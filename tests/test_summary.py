@@ -13,10 +13,11 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 from PIL import Image
 
+from adapters.markup import as_html, fit
 from bot import i18n
 from bot.findings import Finding, Kind
 from bot.scrub import inspect
-from bot.summary import MAX_MESSAGE, Detail, render
+from bot.summary import Detail, render
 
 BERLIN = (52.4986, 13.4034)  # Kreuzberg
 FBMD = "FBMD0100096e0300004f0e0000b31a0000d71b00005a1d0000"
@@ -122,8 +123,9 @@ def test_group_detail_names_kinds_but_no_values(language: str) -> None:
     summary = render(all_samples(), language, Detail.GROUP)
     for secret in SECRETS:
         assert secret not in summary.text
-        assert secret not in summary.html
+        assert secret not in as_html(summary)
     assert "\n" not in summary.text  # the verdict alone
+    assert summary.lines == ()
 
 
 def leaky_jpeg() -> bytes:
@@ -153,7 +155,8 @@ def test_group_summary_of_a_real_photo_leaks_nothing() -> None:
     group = render(findings, "de", Detail.GROUP)
     for secret in ("Österreich", "Vienna", "48.2", "16.3", "Jo Parent", "SN99887766", "Canon"):
         assert secret not in group.text
-        assert secret not in group.html
+        assert secret not in as_html(group)
+    assert group.lines == ()
 
 
 @pytest.fixture
@@ -194,12 +197,27 @@ def test_hostile_values_are_escaped_and_cannot_reorder_text() -> None:
         Finding(Kind.DESCRIPTION, "comment", hostile, "COM"),
     ]
     summary = render(found, "en")
-    assert "<script>" not in summary.html
-    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp;" in summary.html
-    assert "<b>People:</b>" in summary.html  # our own markup stays markup
+    html = as_html(summary)  # as Telegram and Matrix show it
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp;" in html
+    assert "<b>People:</b>" in html  # our own markup stays markup
     for control in ("\u202e", "\u2066", "\u2069", "\u200f"):
         assert control not in summary.text
-        assert control not in summary.html
+        assert control not in html
+        assert all(control not in value for line in summary.lines for value in line.values)
+
+
+def test_lines_carry_kind_label_text_and_values() -> None:
+    summary = render(all_samples(), "en")
+    assert summary.lines[0].kind is Kind.LOCATION
+    assert summary.lines[0].label == "Place"
+    camera = next(line for line in summary.lines if line.kind is Kind.DEVICE)
+    assert "SN4711XYZ" in camera.values
+    assert "SN4711XYZ" in camera.text
+    assert summary.text.split("\n")[2] == f"Place: {summary.lines[0].text}"
+
+
+TELEGRAM_MESSAGE = 4096  # characters; the Telegram adapter drops the least serious lines
 
 
 def test_two_hundred_tags_fit_one_message() -> None:
@@ -209,8 +227,9 @@ def test_two_hundred_tags_fit_one_message() -> None:
     ]
     found += [Finding(Kind.DESCRIPTION, "comment", "z" * 3000 + str(i), "COM") for i in range(30)]
     for language in ("en", "de"):
-        text = render(found, language).text
-        assert len(text) <= MAX_MESSAGE
+        summary = fit(render(found, language), TELEGRAM_MESSAGE)
+        text = summary.text
+        assert len(text) <= TELEGRAM_MESSAGE
         assert "200" in text  # "200 other technical details"
         assert ("and 35 more" if language == "en" else "und noch 35") in text
 

@@ -85,7 +85,7 @@ async def test_one_lost_file_costs_only_that_file_of_an_album(
     assert len(album.files) == 2
     summary, lost = texts(fake, 1301)
     assert summary.startswith("These 2 photos contained")
-    assert lost == "Telegram did not let me download one file. Please send it again."
+    assert lost == "I could not download one file. Please send it again."
 
 
 async def test_a_file_of_unknown_size_gets_the_size_message(
@@ -150,7 +150,7 @@ async def test_a_group_is_told_when_a_photo_cannot_be_fetched(
         await fake.wait_for(lambda calls: len(texts(fake, GROUP)) == 2, timeout=20)
     note = [c for c in group_sends(fake) if c.params.get("reply_parameters")]
     assert [c.params["reply_parameters"] for c in note] == [{"message_id": posted}]
-    assert "did not let me download" in str(note[0].params["text"])
+    assert "could not download one file" in str(note[0].params["text"])
     assert "deleteMessage" not in methods(fake.calls)
 
 

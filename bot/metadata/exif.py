@@ -7,7 +7,7 @@ import piexif
 from bot.findings import Finding, Kind
 from bot.metadata.ifd import Entry, Ifds
 from bot.metadata.pictures import jpeg_size, shows_more
-from bot.metadata.text import clean
+from bot.metadata.text import readable
 
 ORIENTATION = 0x0112
 NEW_SUBFILE_TYPE = 0x00FE
@@ -199,12 +199,12 @@ def _entry_findings(ifds: Ifds, directory: str, entry: Entry, source: str) -> li
 
 def _value(ifds: Ifds, entry: Entry) -> str:
     if entry.type == 2 or entry.tag in (0x9286, 0x9C9B, 0x9C9C, 0x9C9D, 0x9C9E, 0x9C9F):
-        return clean(ifds.text(entry))
+        return readable(ifds.text(entry))
     if entry.type in (5, 10):
-        return clean(" ".join(f"{v:g}" for v in ifds.rationals(entry)[:8]))
+        return readable(" ".join(f"{v:g}" for v in ifds.rationals(entry)[:8]))
     if entry.type == 7:
         return f"{entry.size} bytes"
-    return clean(" ".join(str(v) for v in ifds.ints(entry)[:8]))
+    return readable(" ".join(str(v) for v in ifds.ints(entry)[:8]))
 
 
 _APPLE_IDS = {0x000B: "burst", 0x0011: "live photo", 0x0015: "image", 0x002B: "photo"}
@@ -224,7 +224,7 @@ def _apple_ids(ifds: Ifds, source: str) -> list[Finding]:
         Finding(
             Kind.TRACKING,
             "apple_id",
-            f"{_APPLE_IDS[entry.tag]}: {clean(apple.text(entry))}",
+            f"{_APPLE_IDS[entry.tag]}: {readable(apple.text(entry))}",
             source,
         )
         for _, entry in apple.all_entries()
@@ -234,7 +234,7 @@ def _apple_ids(ifds: Ifds, source: str) -> list[Finding]:
 
 def _maker(ifds: Ifds) -> str:
     make = ifds.find("IFD0", 0x010F)
-    return clean(ifds.text(make)) if make else ""
+    return readable(ifds.text(make)) if make else ""
 
 
 def _tag_name(directory: str, entry: Entry) -> str:

@@ -4,7 +4,7 @@ transmission reference where Facebook writes its FBMD download code."""
 import struct
 
 from bot.findings import Finding, Kind
-from bot.metadata.text import clean
+from bot.metadata.text import readable
 
 _DATASETS: dict[int, tuple[Kind, str]] = {
     5: (Kind.DESCRIPTION, "title"),
@@ -59,7 +59,7 @@ def findings(data: bytes, source: str = "IPTC") -> list[Finding]:
             if record not in (1, 2):
                 found.append(Finding(Kind.OTHER, f"IPTC {record}:{dataset}", "", source))
             continue
-        value = clean(raw)
+        value = readable(raw)
         if value.upper().startswith("FBMD"):
             found.append(Finding(Kind.TRACKING, "facebook_code", value, source))
             continue

@@ -6,7 +6,7 @@ from bot.findings import Finding, Kind
 from bot.formats.base import Block, BlockKind, Parsed
 from bot.metadata import exif, iptc, photoshop, xmp
 from bot.metadata.pictures import jpeg_size, shows_more, video_seconds
-from bot.metadata.text import clean
+from bot.metadata.text import readable
 
 Reader = Callable[[Block, Parsed], list[Finding]]
 
@@ -62,14 +62,14 @@ def _picture(kind: Kind, key: str, data: bytes, parsed: Parsed, source: str) -> 
 def _text(block: Block, parsed: Parsed) -> list[Finding]:
     """PNG-style keyword/value text: the keyword says what the value is."""
     keyword = block.name.rsplit("'", 2)[-2] if block.name.count("'") >= 2 else block.name
-    value = clean(block.data)
+    value = readable(block.data)
     word = keyword.lower()
     if value.upper().startswith("FBMD"):
         return [Finding(Kind.TRACKING, "facebook_code", value, block.name)]
     for words, kind, key in _TEXT_KEYWORDS:
         if any(w in word for w in words):
             return [Finding(kind, key, value, block.name)]
-    return [Finding(Kind.OTHER, clean(keyword, 60), value, block.name)]
+    return [Finding(Kind.OTHER, readable(keyword, 60), value, block.name)]
 
 
 _TEXT_KEYWORDS: tuple[tuple[tuple[str, ...], Kind, str], ...] = (
@@ -93,12 +93,12 @@ def _date(block: Block, parsed: Parsed) -> list[Finding]:
         year = int.from_bytes(data[:2], "big")
         value = f"{year:04d}:{data[2]:02d}:{data[3]:02d} {data[4]:02d}:{data[5]:02d}:{data[6]:02d}"
     else:
-        value = clean(data)
+        value = readable(data)
     return [Finding(Kind.TIME, "modified", value, block.name)]
 
 
 def _comment(block: Block, parsed: Parsed) -> list[Finding]:
-    value = clean(block.data)
+    value = readable(block.data)
     if value.upper().startswith("FBMD"):
         return [Finding(Kind.TRACKING, "facebook_code", value, block.name)]
     return [Finding(Kind.DESCRIPTION, "comment", value, block.name)] if value else []

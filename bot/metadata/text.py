@@ -3,7 +3,7 @@
 MAX_VALUE = 200
 
 
-def clean(value: str | bytes, limit: int = MAX_VALUE) -> str:
+def readable(value: str | bytes, limit: int = MAX_VALUE) -> str:
     """Decode, drop control characters and NULs, collapse whitespace, cap the length."""
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")

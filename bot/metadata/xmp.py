@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from bot.findings import Finding, Kind
-from bot.metadata.text import clean
+from bot.metadata.text import readable
 
 if TYPE_CHECKING:  # the Element type only; parsing goes through defusedxml
     import xml.etree.ElementTree as ET
@@ -147,7 +147,7 @@ def findings(data: bytes, source: str = "XMP") -> list[Finding]:
         elif element is not None and element.text is None and len(element):
             continue  # a structure; its leaves are visited on their own
         else:
-            found.extend(_classify(ns, local, clean(value), source))
+            found.extend(_classify(ns, local, readable(value), source))
     found.extend(_coordinates(position, source))
     return found
 

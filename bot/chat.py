@@ -1,0 +1,372 @@
+"""The chat policy every network shares: adapters hand in neutral events, get actions back.
+
+    chat = Chat("telegram", dialect, service, store)
+    actions = await chat.photos(Photos(where, who, (Photo(size, fetch), ...)))
+    actions = await chat.command(Command(where, who, "stats", ("on",)))
+
+An event says where (a chat, private or a group, with the sender's language when the network
+knows it and a callback for the bot's rights there), who (an opaque key for the rate limit, a
+display name for credits, a callback for whether they may change settings) and what (photos,
+each with its announced size and a `fetch` callback, or a command with its arguments). The core
+owns the size pre-check, the per-sender rate limit (every flow, groups included), the memory
+slot, cleaning through `Service`, the group modes and their default, who may change settings,
+usage counts and every command. It returns actions (send files, say a text or a summary, post a
+clean copy, remove originals) and never calls a network: no PTB, no nio here. Files come before
+the words about them, and a clean copy before the removal of its original.
+
+Private chats get every file answered with values; groups only the photos that carried hidden
+data, with kinds only, as the group's mode says: `off` leaves photos alone, `warn` answers with
+a clean copy, `replace` posts a clean copy crediting its sender and then removes the original (the
+default where the bot may remove others' messages, else `warn`). Adapters carry the actions out
+in order.
+"""
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+from bot import texts
+from bot.errors import TooLarge
+from bot.i18n import DEFAULT, available, language_for
+from bot.ratelimit import RateLimit
+from bot.service import CleanedFile, Service
+from bot.store import Store
+from bot.summary import Detail, Summary
+from bot.texts import Syntax
+
+log = logging.getLogger(__name__)
+
+PHOTOS_PER_MINUTE = 30  # per sender, in every chat; more gets a friendly "please wait"
+LANGUAGE_WORDS = ("language", "sprache", "lang")
+
+
+class Mode(StrEnum):
+    """What the bot does with leaky photos in a group; its admins or moderators choose."""
+
+    OFF = "off"
+    WARN = "warn"
+    REPLACE = "replace"
+
+
+MODES = tuple(Mode)
+
+
+@dataclass(frozen=True)
+class Rights:
+    """What the bot may do in a chat, as the adapter reads its network's permissions."""
+
+    may_remove: bool = False  # remove others' messages (Telegram: delete, Matrix: redact)
+    remove_level: int | None = None  # what removing takes, where the network has levels
+
+
+async def _no_rights() -> Rights:
+    return Rights()
+
+
+async def _nobody() -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class Where:
+    chat: str  # the network's id of the chat (stored only as a keyed hash)
+    group: bool = False
+    language: str | None = None  # the sender's language tag, where the network tells it
+    rights: Callable[[], Awaitable[Rights]] = _no_rights  # asked only when it matters
+
+
+@dataclass(frozen=True)
+class Who:
+    key: str  # opaque: the network's id of the sender, for the rate limit only
+    name: str | None = None  # shown in a credit; None: an anonymous admin
+    may_configure: Callable[[], Awaitable[bool]] = _nobody  # in a group; asked when it matters
+
+
+@dataclass(frozen=True)
+class Photo:
+    size: int | None  # as the network announces it; None when it does not
+    # None: not fetchable (even after retrying); raises TooLarge past the limit when `size`
+    # was not announced (it stops reading there)
+    fetch: Callable[[], Awaitable[bytes | None]] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Photos:
+    where: Where
+    who: Who
+    photos: tuple[Photo, ...]  # one, or the files of one album
+
+
+@dataclass(frozen=True)
+class Command:
+    where: Where
+    who: Who
+    verb: str  # help, privacy, stats, forget, language, mode (any other: help)
+    args: tuple[str, ...] = ()
+
+
+# -- actions: what the adapter does, in order --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Say:
+    """Answer the event with a text (or a summary, rendered by the adapter)."""
+
+    text: str = ""
+    summary: Summary | None = None
+
+
+@dataclass(frozen=True)
+class Denied:
+    """Answer that the sender may not do that, or that the bot lacks a right for it."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class SendFiles:
+    """Answer the event with the cleaned files (one message, or one album)."""
+
+    files: tuple[CleanedFile, ...]
+
+
+@dataclass(frozen=True)
+class Remove:
+    """Remove the originals: the event's photos at these positions. It always follows the
+    CleanCopy it makes room for, and is skipped when that copy could not be posted; when the
+    removal fails, the adapter answers the original with the copy's summary and `if_kept`
+    (mode `warn` for that photo)."""
+
+    photos: tuple[int, ...]
+    if_kept: str = field(default="", compare=False)  # "please delete your original"
+
+
+@dataclass(frozen=True)
+class CleanCopy:
+    """A clean copy with its caption (the summary, then `note`). With `reply`, in answer to
+    photo `to`; else posted to the chat in its place (same thread), the original removed."""
+
+    files: tuple[CleanedFile, ...]
+    summary: Summary
+    note: str
+    to: int
+    reply: bool
+
+
+@dataclass(frozen=True)
+class ModeMenu:
+    """The group's mode and how to change it (Telegram shows buttons, Matrix the commands)."""
+
+    current: Mode
+    question: str
+    text: str  # what the current mode does
+    usage: str  # how to change it, in the network's syntax
+    labels: tuple[tuple[Mode, str], ...]  # each mode's short name, for buttons
+
+
+Action = Say | Denied | SendFiles | Remove | CleanCopy | ModeMenu
+
+
+class Dialect(Protocol):
+    """What differs between networks in what the bot says; each adapter has one."""
+
+    @property
+    def syntax(self) -> Syntax: ...
+
+    @property
+    def download_limit(self) -> int | None:
+        """What the network lets a bot fetch, when it caps that."""
+
+    def how_to_send(self, language: str) -> str:
+        """Under the welcome: how to send a photo on this network."""
+
+    def too_large(self, language: str, limit: int) -> str: ...
+
+    def not_allowed(self, language: str) -> str:
+        """Only the group's admins (moderators) can change that."""
+
+    def cannot_remove(self, language: str, rights: Rights) -> str:
+        """Mode `replace` was asked for, and the bot may not remove others' messages."""
+
+
+class Chat:
+    """The bot's policy on one network; every network's Chat shares the service and store."""
+
+    def __init__(
+        self,
+        network: str,
+        dialect: Dialect,
+        service: Service,
+        store: Store,
+        limit: RateLimit | None = None,
+    ) -> None:
+        self.network = network
+        self.dialect = dialect
+        self.service = service
+        self.store = store
+        self.limit = limit or RateLimit(PHOTOS_PER_MINUTE, 60)
+
+    # -- what adapters ask besides events -------------------------------------------------------
+
+    def key(self, where: Where | str) -> str:
+        chat = where.chat if isinstance(where, Where) else where
+        return self.store.chat_key(self.network, chat)
+
+    async def language(self, where: Where) -> str:
+        """A private chat speaks its sender's language; a group the one stored for it."""
+        hint = None if where.group else where.language
+        if hint:
+            return language_for(hint)
+        return await self.store.setting(self.key(where), "language") or DEFAULT
+
+    async def mode(self, where: Where) -> tuple[Mode, Rights]:
+        """The group's mode (or its default), and the bot's rights there now."""
+        rights = await where.rights()
+        stored = await self.store.setting(self.key(where), "mode")
+        if stored in MODES:
+            return Mode(stored), rights
+        return (Mode.REPLACE if rights.may_remove else Mode.WARN), rights
+
+    async def joined(self, where: Where, language: str | None) -> str:
+        """Added to a group by someone speaking `language`: the group speaks it from now on."""
+        chosen = language_for(language)
+        await self.store.set_setting(self.key(where), "language", chosen)
+        return chosen
+
+    async def left(self, where: Where) -> None:
+        """Removed from a group: forget its settings and counts."""
+        await self.store.forget(self.key(where))
+
+    async def moved(self, old: str, new: str) -> None:
+        """The chat has a new id (a Telegram group became a supergroup) and keeps its data."""
+        await self.store.move(self.key(old), self.key(new))
+
+    # -- photos ---------------------------------------------------------------------------------
+
+    async def photos(self, event: Photos) -> list[Action]:
+        where = event.where
+        if where.group:
+            mode, rights = await self.mode(where)
+            if mode is Mode.OFF:
+                return []
+        else:
+            mode, rights = Mode.WARN, Rights()
+        language = await self.language(where)
+        if not all(self.limit.allow(event.who.key) for _ in event.photos):
+            return [Say(texts.slow_down(language))]
+        actions: list[Action] = []
+        limit = min(
+            self.dialect.download_limit or self.service.limits.max_bytes,
+            self.service.limits.max_bytes,
+        )
+        wanted = [i for i, p in enumerate(event.photos) if p.size is None or p.size <= limit]
+        if len(wanted) < len(event.photos):
+            log.info(
+                "%s: refused %d files over the size limit before fetching",
+                self.network,
+                len(event.photos) - len(wanted),
+            )
+            if not where.group:
+                actions.append(Say(self.dialect.too_large(language, limit)))
+        if not wanted:
+            return actions
+        detail = Detail.GROUP if where.group else Detail.PRIVATE
+        async with self.service.slot():
+            fetched: list[tuple[int, bytes]] = []
+            unfetched, too_large = 0, 0
+            for index in wanted:
+                try:
+                    data = await event.photos[index].fetch()
+                except TooLarge:  # its size was not announced, and it is over the limit
+                    too_large += 1
+                    continue
+                if data is None:
+                    unfetched += 1
+                else:
+                    fetched.append((index, data))
+            reply = await self.service.clean([d for _, d in fetched], language, detail)
+        await self.store.record(self.key(where), *reply.usage())
+        files = tuple(
+            CleanedFile(f.data, f.file_name, f.mime, f.kinds, f.format, fetched[f.source][0])
+            for f in reply.files
+        )
+        lost = [Say(texts.not_fetched(language, unfetched))] if unfetched else []
+        if not where.group:
+            refusals = list(reply.refusals)
+            if too_large and len(wanted) == len(event.photos):
+                refusals.append(self.dialect.too_large(language, limit))
+            if files:  # the files first: no summary promises a file that never comes
+                actions.append(SendFiles(files))
+            if reply.summary:
+                actions.append(Say(summary=reply.summary))
+            if refusals:
+                actions.append(Say("\n".join(dict.fromkeys(refusals))))
+            return actions + lost
+        leaky = tuple(f for f in files if f.kinds)
+        if not leaky or reply.summary is None:
+            return actions + lost  # nothing hidden, or not a photo: quiet in a group
+        first = leaky[0].source
+        if mode is Mode.REPLACE and rights.may_remove:
+            # Post, then remove: the adapter stops at a copy that failed, the original stays.
+            note = texts.credit(language, event.who.name)
+            removed = tuple(f.source for f in leaky)
+            copy = CleanCopy(leaky, reply.summary, note, first, False)
+            if_kept = texts.please_delete(language, len(leaky))
+            return [*actions, *lost, copy, Remove(removed, if_kept)]
+        note = texts.please_delete(language, len(leaky))
+        return [*actions, *lost, CleanCopy(leaky, reply.summary, note, first, True)]
+
+    # -- commands -------------------------------------------------------------------------------
+
+    async def command(self, event: Command) -> list[Action]:
+        where, verb, args = event.where, event.verb.lower(), tuple(a.lower() for a in event.args)
+        language = await self.language(where)
+        syntax = self.dialect.syntax
+        if verb in LANGUAGE_WORDS:
+            verb = "language"
+        changes = (verb == "mode" and args) or verb == "forget"
+        changes = changes or (verb == "language" and args) or (verb == "stats" and args)
+        if changes and where.group and not await event.who.may_configure():
+            return [Denied(self.dialect.not_allowed(language))]
+        key = self.key(where)
+        if verb == "language":
+            if len(args) != 1 or args[0] not in available():
+                return [Say(texts.languages(language, syntax, available()))]
+            await self.store.set_setting(key, "language", args[0])
+            return [Say(texts.language_set(args[0]))]
+        if verb == "mode":
+            return [await self._mode_command(where, args, language)]
+        if verb == "stats" and args == ("on",):
+            await self.store.opt_in(key)
+            return [Say(texts.stats_on(language, syntax))]
+        if verb == "stats" and args == ("off",):
+            await self.store.opt_out(key)
+            return [Say(texts.stats_off(language))]
+        if verb == "stats":
+            if await self.store.opted_in(key):
+                return [Say(texts.stats(await self.store.counts(key), language))]
+            return [Say(texts.stats_none(language, syntax))]
+        if verb == "forget":
+            await self.store.forget(key)
+            return [Say(texts.forgotten(language))]
+        if verb == "privacy":
+            return [Say(texts.privacy(language, syntax))]
+        return [Say(f"{texts.welcome(language)}\n\n{self.dialect.how_to_send(language)}")]
+
+    async def _mode_command(self, where: Where, args: Sequence[str], language: str) -> Action:
+        current, rights = await self.mode(where)
+        if len(args) != 1 or args[0] not in MODES:
+            return ModeMenu(
+                current,
+                texts.mode_question(language),
+                texts.mode_text(current, language),
+                texts.mode_usage(language, self.dialect.syntax),
+                tuple(zip(MODES, texts.mode_labels(language), strict=True)),
+            )
+        wanted = Mode(args[0])
+        if wanted is Mode.REPLACE and not rights.may_remove:
+            return Denied(self.dialect.cannot_remove(language, rights))
+        await self.store.set_setting(self.key(where), "mode", wanted)
+        return Say(texts.mode_text(wanted, language))
