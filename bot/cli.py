@@ -114,6 +114,7 @@ def _stats(as_json: bool) -> int:
 def _run() -> int:
     import asyncio  # only `run` needs the event loop and the chat libraries
 
+    from bot import envfile
     from bot.config import ConfigError, Settings
     from bot.run import StartError, run
     from bot.store import StoreError
@@ -123,6 +124,7 @@ def _run() -> int:
         firstrun.introduce(sys.stdout, language_for(_terminal_language(os.environ)), command)
         return EXIT_OK
     try:
+        envfile.load(os.environ)
         asyncio.run(run(Settings.from_env(os.environ)))
     except ConfigError as error:
         print(f"scrubbot: {error}", file=sys.stderr)

