@@ -16,6 +16,10 @@ from typing import Any
 
 from telegram import (
     BotCommand,
+    BotCommandScope,
+    BotCommandScopeAllChatAdministrators,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
     ChatMember,
     ChatMemberAdministrator,
     InlineKeyboardButton,
@@ -26,7 +30,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatMemberStatus, ChatType, ParseMode
-from telegram.error import Forbidden, TelegramError
+from telegram.error import Forbidden, InvalidToken, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -56,6 +60,10 @@ ALBUM_QUIET_SECONDS = 1.0  # an album's files arrive as separate updates within 
 MAX_MESSAGE = 4096  # characters in one message
 MAX_CAPTION = 1024
 PRIVATE, GROUPS = filters.ChatType.PRIVATE, filters.ChatType.GROUPS
+# New messages only: not edits (answered already), not channel posts, not business messages
+# (answering those would speak for the business owner), not a linked channel's automatic
+# forwards into its discussion group (replacing one would detach the post's comments).
+NEW = filters.UpdateType.MESSAGE & ~filters.IS_AUTOMATIC_FORWARD
 _INSIDE = (ChatMemberStatus.MEMBER, ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
 _ADMINS = (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
 Context = ContextTypes.DEFAULT_TYPE
@@ -105,17 +113,17 @@ class TelegramAdapter:
             .write_timeout(60)
             .build()
         )
-        commands = {"start": "help", "help": "help", "privacy": "privacy"}
-        for command, verb in commands.items():
-            self.app.add_handler(CommandHandler(command, self._command(verb), filters=PRIVATE))
-        self.app.add_handler(CommandHandler("stats", self._command("stats")))
-        self.app.add_handler(CommandHandler("forget", self._command("forget")))
-        self.app.add_handler(CommandHandler("settings", self._command("mode"), filters=GROUPS))
+        chats = NEW & (PRIVATE | GROUPS)
+        verbs = {"start": "help", "help": "help", "privacy": "privacy", "stats": "stats"}
+        for command, verb in (*verbs.items(), ("forget", "forget")):
+            self.app.add_handler(CommandHandler(command, self._command(verb), filters=chats))
+        settings_command = CommandHandler("settings", self._command("mode"), NEW & GROUPS)
+        self.app.add_handler(settings_command)
         self.app.add_handler(CallbackQueryHandler(self.on_mode_button, pattern=r"^mode:"))
-        files = (PRIVATE | GROUPS) & filters.Document.ALL
-        self.app.add_handler(MessageHandler(files, self.on_document))
-        self.app.add_handler(MessageHandler(PRIVATE & filters.PHOTO, on_compressed_photo))
-        self.app.add_handler(MessageHandler(PRIVATE & ~filters.COMMAND, self.on_other))
+        self.app.add_handler(MessageHandler(chats & filters.Document.ALL, self.on_document))
+        photos = NEW & PRIVATE & filters.PHOTO
+        self.app.add_handler(MessageHandler(photos, on_compressed_photo))
+        self.app.add_handler(MessageHandler(NEW & PRIVATE & ~filters.COMMAND, self.on_other))
         self.app.add_handler(
             ChatMemberHandler(self.on_membership, ChatMemberHandler.MY_CHAT_MEMBER)
         )
@@ -249,18 +257,27 @@ class TelegramAdapter:
 
     async def on_membership(self, update: Update, context: Context) -> None:
         """Added: introduce the bot and say what it lacks. Rights changed: say what it can do
-        now. Removed: forget the group's settings."""
+        now. Removed: forget the group's settings. Restricted: keep them, say nothing (it may
+        not be allowed to). Added to a channel, where it does nothing: leave, silently."""
         change = update.my_chat_member
         if change is None or change.chat.type == ChatType.PRIVATE:
             return
-        where = core.Where(str(change.chat.id), group=True)
         new, old = change.new_chat_member, change.old_chat_member
-        if new.status not in _INSIDE:
+        if change.chat.type == ChatType.CHANNEL:
+            if _inside(new):
+                log.info("telegram: added to a channel, where it does nothing; leaving")
+                await context.bot.leave_chat(change.chat.id)
+            return
+        where = core.Where(str(change.chat.id), group=True)
+        if not _inside(new):
             await self.chat.left(where)
             log.info("telegram: removed from a group; its settings are deleted")
             return
+        if new.status == ChatMemberStatus.RESTRICTED:
+            log.info("telegram: restricted in a group; its settings are kept")
+            return
         text = ""
-        if old.status not in _INSIDE:
+        if not _inside(old):
             user = change.from_user
             language = await self.chat.joined(where, user.language_code if user else None)
             text = texts.introduction(language) + "\n\n"
@@ -371,18 +388,54 @@ def _buttons(menu: core.ModeMenu) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([row])
 
 
+# Which commands each menu shows: private chats get all but /settings; group members the ones
+# they may use; group admins those and the ones that change the group's settings.
+MENUS: tuple[tuple[BotCommandScope | None, tuple[str, ...]], ...] = (
+    (None, ("start", "help", "privacy", "stats", "forget")),
+    (BotCommandScopeAllPrivateChats(), ("start", "help", "privacy", "stats", "forget")),
+    (BotCommandScopeAllGroupChats(), ("help", "privacy", "stats")),
+    (BotCommandScopeAllChatAdministrators(), ("help", "privacy", "stats", "forget", "settings")),
+)
+
+
+def _descriptions(language: str) -> dict[str, str]:
+    _ = translations(language).gettext
+    return {
+        "start": _("What this bot does"),
+        "help": _("How to send a photo as a file"),
+        "privacy": _("What I store"),
+        "stats": _("Usage counts for this chat: /stats on, /stats off"),
+        "forget": _("Delete everything stored about this chat"),
+        "settings": _("What I do with photos in this group"),
+    }
+
+
+def command_language(folder: str) -> str | None:
+    """The language_code setMyCommands takes for a language folder: two-letter ISO 639-1
+    (`pt_BR` -> `pt`); None for English, the default menu."""
+    code = folder.replace("-", "_").split("_")[0].lower()
+    return None if code == "en" else code
+
+
 async def _register_commands(app: Application) -> None:  # type: ignore[type-arg]
+    """The command menus, per scope and language; a refusal is logged, never fatal."""
+    done: set[str | None] = set()
     for language in available():
-        _ = translations(language).gettext
-        commands = [
-            BotCommand("start", _("What this bot does")),
-            BotCommand("help", _("How to send a photo as a file")),
-            BotCommand("privacy", _("What I store")),
-            BotCommand("stats", _("Usage counts for this chat: /stats on, /stats off")),
-            BotCommand("forget", _("Delete everything stored about this chat")),
-        ]
-        code = None if language == "en" else language
-        await app.bot.set_my_commands(commands, language_code=code)
+        code = command_language(language)
+        if code in done:
+            continue  # pt and pt_BR share one menu
+        done.add(code)
+        described = _descriptions(language)
+        for scope, names in MENUS:
+            commands = [BotCommand(name, described[name]) for name in names]
+            try:
+                await app.bot.set_my_commands(commands, scope=scope, language_code=code)
+            except InvalidToken:
+                raise
+            except TelegramError as error:
+                log.warning(
+                    "telegram: the command menu for %s was refused (%s)", code or "en", error
+                )
 
 
 def _language(update: Update) -> str:
@@ -399,6 +452,13 @@ async def on_compressed_photo(update: Update, context: Context) -> None:
             "the original as a file: tap the paperclip (📎), choose File, then pick the photo."
         )
         await update.effective_message.reply_text(text)
+
+
+def _inside(member: ChatMember) -> bool:
+    """A member in any role; a restricted one only while it is still in the chat."""
+    if member.status == ChatMemberStatus.RESTRICTED:
+        return bool(getattr(member, "is_member", False))
+    return member.status in _INSIDE
 
 
 def _may_delete(member: ChatMember) -> bool:

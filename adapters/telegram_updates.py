@@ -87,7 +87,7 @@ class Updates:
             except InvalidToken:
                 log.error("telegram: the token was revoked; no more updates")
                 return
-            except TelegramError as error:  # 429, 409 (another instance), network
+            except Exception as error:  # 429, 409 (another instance), network, bad JSON
                 backoff = min(MAX_BACKOFF, max(1.0, backoff * 2))
                 log.warning(
                     "telegram: getUpdates failed (%s); again in %.0f s", _name(error), backoff

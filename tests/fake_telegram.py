@@ -7,7 +7,7 @@ What it fakes (enough for a bot that receives photos and answers with cleaned fi
   setWebhook/deleteWebhook/getWebhookInfo (recorded only; getUpdates answers 409 while a webhook
   is set), set/get/deleteMyCommands, getFile (400 above the 20 MB download limit), sendMessage,
   sendDocument, sendPhoto, sendMediaGroup, sendChatAction, editMessageText, deleteMessage,
-  getChat, getChatMember, answerCallbackQuery, close and logOut.
+  getChat, getChatMember, answerCallbackQuery, leaveChat, close and logOut.
 - Errors the way the Bot API words them: 401 wrong token, 404 unknown method, 400 for a chat,
   message, reply target or file it does not know, HTML it cannot parse, texts over 4096 and
   captions over 1024 characters (after parsing), albums of more than 10 items or of documents
@@ -78,11 +78,31 @@ _MEMBER_FLAGS = {
         "can_delete_stories",
     ),
     "creator": ("is_anonymous",),
+    "restricted": (
+        "is_member",
+        "can_change_info",
+        "can_invite_users",
+        "can_pin_messages",
+        "can_send_messages",
+        "can_send_polls",
+        "can_send_other_messages",
+        "can_add_web_page_previews",
+        "can_manage_topics",
+        "can_send_audios",
+        "can_send_documents",
+        "can_send_photos",
+        "can_send_videos",
+        "can_send_video_notes",
+        "can_send_voice_notes",
+        "can_edit_tag",
+        "can_react_to_messages",
+    ),
 }
 METHODS = _words(
     "getMe getUpdates deleteWebhook setWebhook getWebhookInfo setMyCommands getMyCommands "
     "deleteMyCommands getFile sendMessage sendDocument sendPhoto sendMediaGroup sendChatAction "
-    "deleteMessage getChatMember getChat answerCallbackQuery editMessageText close logOut"
+    "deleteMessage getChatMember getChat answerCallbackQuery editMessageText close logOut "
+    "leaveChat"
 )
 # Parameters that are plain strings on the wire; every other value is JSON (ints, bools, objects).
 TEXT_PARAMS = frozenset(
@@ -439,7 +459,7 @@ class FakeTelegram:
             "chat": chat,
             "from": _user(by_user, language_code),
             "date": int(time.time()),
-            "old_chat_member": {"status": old_status, "user": self.bot_user},
+            "old_chat_member": _member(old_status, self.bot_user),
             "new_chat_member": self._state.members[(chat_id, self.bot_id)],
         }
         return self.add_update({"my_chat_member": change})
@@ -527,13 +547,9 @@ class FakeTelegram:
     def set_chat_member(self, chat_id: int, user_id: int, status: str, **fields: object) -> None:
         """What getChatMember answers for this user; the default is a plain "member".
         Fields the real API always sends for admins and owners default to False."""
-        member = {
-            "status": status,
-            "user": self._user_or_bot(user_id),
-            **dict.fromkeys(_MEMBER_FLAGS.get(status, ()), False),
-            **fields,
-        }
-        self._state.members[(chat_id, user_id)] = member
+        self._state.members[(chat_id, user_id)] = _member(
+            status, self._user_or_bot(user_id), **fields
+        )
 
     # --- what tests check -------------------------------------------------------------------
 
@@ -545,6 +561,11 @@ class FakeTelegram:
     def pending_updates(self) -> int:
         """Updates the bot has not confirmed yet (Telegram would send them again)."""
         return len(self._state.updates)
+
+    def last_message(self, chat_id: int) -> JSON:
+        """The newest message in the chat that still exists (the bot's or a user's)."""
+        numbers = [number for chat, number in self._state.messages if chat == chat_id]
+        return self._state.messages[(chat_id, max(numbers))]
 
     def sent_to(self, chat_id: int) -> list[Call]:
         """Successful message sends (not chat actions, not edits) to `chat_id`, in order."""
@@ -757,6 +778,11 @@ class FakeTelegram:
         return True
 
     # --- chats ------------------------------------------------------------------------------
+
+    def _leaveChat(self, params: dict[str, object], files: Files) -> bool:
+        chat = self._known_chat(params)
+        self.set_chat_member(chat["id"], self.bot_id, "left")
+        return True
 
     def _getChat(self, params: dict[str, object], files: Files) -> JSON:
         chat = self._known_chat(params)
@@ -1065,6 +1091,17 @@ def _float(value: object, default: float) -> float:
 
 def _kind(update: JSON) -> str:
     return next((key for key in update if key != "update_id"), "")
+
+
+def _member(status: str, user: JSON, **fields: object) -> JSON:
+    """A ChatMember as getChatMember sends it: the flags of its status default to False."""
+    return {
+        "status": status,
+        "user": user,
+        **dict.fromkeys(_MEMBER_FLAGS.get(status, ()), False),
+        **({"until_date": 0} if status == "restricted" else {}),
+        **fields,
+    }
 
 
 def _user(user_id: int, language_code: str) -> JSON:
