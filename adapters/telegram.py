@@ -48,7 +48,7 @@ from adapters.telegram_network import TelegramSettings
 from adapters.telegram_updates import Updates
 from bot import chat as core
 from bot import texts
-from bot.errors import TooLarge
+from bot.errors import TooLarge, Unavailable
 from bot.i18n import available, language_for, translations
 from bot.network import Running
 from bot.service import CleanedFile
@@ -299,6 +299,9 @@ class TelegramAdapter:
         an original is removed only after its clean copy was posted."""
         first = messages[0]
         copy: core.CleanCopy | None = None
+        # The files before the words about them: no summary promises a file that never came.
+        files = [action for action in actions if isinstance(action, core.SendFiles)]
+        actions = files + [action for action in actions if action not in files]
         for action in actions:
             if isinstance(action, core.Say) and action.summary:
                 html = as_html(fit(action.summary, MAX_MESSAGE))
@@ -327,7 +330,9 @@ def _fetcher(message: Message, limit: int) -> Callable[[], Awaitable[bytes | Non
         data = await fetch(message.document, limit)
         if data is Unfetched.TOO_BIG:
             raise TooLarge
-        return None if data is Unfetched.LOST else data
+        if data is Unfetched.LOST:
+            raise Unavailable
+        return data
 
     return fetched
 

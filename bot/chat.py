@@ -10,9 +10,9 @@ display name for credits, a callback for whether they may change settings) and w
 each with its announced size and a `fetch` callback, or a command with its arguments). The core
 owns the size pre-check, the per-sender rate limit (every flow, groups included), the memory
 slot, cleaning through `Service`, the group modes and their default, who may change settings,
-usage counts and every command. It returns actions (send files, say a text or a summary, post a
-clean copy, remove originals) and never calls a network: no PTB, no nio here. Files come before
-the words about them, and a clean copy before the removal of its original.
+usage counts and every command. It returns actions (say a text or a summary, send files, post a
+clean copy, remove originals) and never calls a network: no PTB, no nio here. A clean copy
+comes before the removal of its original.
 
 Private chats get every file answered with values; groups only the photos that carried hidden
 data, with kinds only, as the group's mode says: `off` leaves photos alone, `warn` answers with
@@ -28,7 +28,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from bot import texts
-from bot.errors import TooLarge
+from bot.errors import DamagedImage, TooLarge, Unavailable
 from bot.i18n import DEFAULT, available, language_for
 from bot.ratelimit import RateLimit
 from bot.service import CleanedFile, Service
@@ -87,8 +87,9 @@ class Who:
 @dataclass(frozen=True)
 class Photo:
     size: int | None  # as the network announces it; None when it does not
-    # None: not fetchable (even after retrying); raises TooLarge past the limit when `size`
-    # was not announced (it stops reading there)
+    # None: not fetchable or not readable (answered as damaged); raises Unavailable when the
+    # network would not give it even after retrying, TooLarge past the limit when `size` was
+    # not announced (it stops reading there)
     fetch: Callable[[], Awaitable[bytes | None]] = field(repr=False)
 
 
@@ -275,12 +276,15 @@ class Chat:
         detail = Detail.GROUP if where.group else Detail.PRIVATE
         async with self.service.slot():
             fetched: list[tuple[int, bytes]] = []
-            unfetched, too_large = 0, 0
+            unfetched, lost, too_large = 0, 0, 0
             for index in wanted:
                 try:
                     data = await event.photos[index].fetch()
                 except TooLarge:  # its size was not announced, and it is over the limit
                     too_large += 1
+                    continue
+                except Unavailable:  # the network would not give it, even after retrying
+                    lost += 1
                     continue
                 if data is None:
                     unfetched += 1
@@ -292,21 +296,21 @@ class Chat:
             CleanedFile(f.data, f.file_name, f.mime, f.kinds, f.format, fetched[f.source][0])
             for f in reply.files
         )
-        lost = [Say(texts.not_fetched(language, unfetched))] if unfetched else []
+        missing = [Say(texts.not_fetched(language, lost))] if lost else []
         if not where.group:
-            refusals = list(reply.refusals)
+            refusals = list(reply.refusals) + [texts.refusal(DamagedImage(), language)] * unfetched
             if too_large and len(wanted) == len(event.photos):
                 refusals.append(self.dialect.too_large(language, limit))
-            if files:  # the files first: no summary promises a file that never comes
-                actions.append(SendFiles(files))
             if reply.summary:
                 actions.append(Say(summary=reply.summary))
             if refusals:
                 actions.append(Say("\n".join(dict.fromkeys(refusals))))
-            return actions + lost
+            if files:
+                actions.append(SendFiles(files))
+            return actions + missing
         leaky = tuple(f for f in files if f.kinds)
         if not leaky or reply.summary is None:
-            return actions + lost  # nothing hidden, or not a photo: quiet in a group
+            return actions + missing  # nothing hidden, or not a photo: quiet in a group
         first = leaky[0].source
         if mode is Mode.REPLACE and rights.may_remove:
             # Post, then remove: the adapter stops at a copy that failed, the original stays.
@@ -314,9 +318,9 @@ class Chat:
             removed = tuple(f.source for f in leaky)
             copy = CleanCopy(leaky, reply.summary, note, first, False)
             if_kept = texts.please_delete(language, len(leaky))
-            return [*actions, *lost, copy, Remove(removed, if_kept)]
+            return [*actions, *missing, copy, Remove(removed, if_kept)]
         note = texts.please_delete(language, len(leaky))
-        return [*actions, *lost, CleanCopy(leaky, reply.summary, note, first, True)]
+        return [*actions, *missing, CleanCopy(leaky, reply.summary, note, first, True)]
 
     # -- commands -------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from PIL import Image
 
 from bot import chat as core
 from bot.chat import Chat, Mode
-from bot.errors import TooLarge
+from bot.errors import TooLarge, Unavailable
 from bot.ratelimit import RateLimit
 from bot.scrub import Limits, inspect
 from bot.service import Service
@@ -63,12 +63,12 @@ async def test_a_private_photo_gets_values_and_a_clean_file(
 ) -> None:
     net = network(service, store)
     actions = await net.send([leaky_photo()])
-    assert kinds(actions) == [core.SendFiles, core.Say]  # the file before the words about it
-    summary = actions[1].summary  # type: ignore[union-attr]
+    assert kinds(actions) == [core.Say, core.SendFiles]
+    summary = actions[0].summary  # type: ignore[union-attr]
     assert summary is not None
     assert "near Kreuzberg, Berlin, Germany" in summary.text
     assert any(SERIAL in line.values for line in summary.lines)
-    (cleaned,) = actions[0].files  # type: ignore[union-attr]
+    (cleaned,) = actions[1].files  # type: ignore[union-attr]
     assert cleaned.file_name == "photo.jpg"
     assert inspect(cleaned.data).findings == ()
 
@@ -76,9 +76,9 @@ async def test_a_private_photo_gets_values_and_a_clean_file(
 async def test_an_album_is_answered_once(service: Service, store: Store) -> None:
     net = network(service, store)
     actions = await net.send([leaky_photo(seed) for seed in range(3)], language="de-AT")
-    assert kinds(actions) == [core.SendFiles, core.Say]
+    assert kinds(actions) == [core.Say, core.SendFiles]
     assert said(actions)[0].startswith("Diese 3 Fotos enthielten")
-    files = actions[0].files  # type: ignore[union-attr]
+    files = actions[1].files  # type: ignore[union-attr]
     assert [f.file_name for f in files] == ["photo-1.jpg", "photo-2.jpg", "photo-3.jpg"]
     assert [f.source for f in files] == [0, 1, 2]
 
@@ -88,11 +88,14 @@ async def test_bad_files_are_refused_in_private_with_one_line_each(
 ) -> None:
     net = network(service, store)
     actions = await net.send([b"%PDF-1.7", None, leaky_photo()[:300]])
-    assert kinds(actions) == [core.Say, core.Say]  # nothing cleaned: no summary, no file
-    text, lost = said(actions)
+    assert kinds(actions) == [core.Say]  # nothing cleaned: no summary, no file
+    (text,) = said(actions)
     assert "not a photo I can clean" in text
-    assert text.count("damaged or incomplete") == 1
-    assert lost == "I could not download one file. Please send it again."  # the unfetchable
+    assert text.count("damaged or incomplete") == 1  # the unfetchable and the cut one, once
+
+
+async def unavailable() -> bytes | None:
+    raise Unavailable
 
 
 async def test_a_file_of_unannounced_size_gets_the_size_message(
@@ -114,7 +117,9 @@ async def test_a_group_is_told_of_a_file_it_could_not_fetch(
 ) -> None:
     net = network(service, store)
     net.may_remove = True
-    actions = await net.send([None, leaky_photo()], chat="g", group=True)
+    lost = core.Photo(None, unavailable)
+    photos = (lost, net.photo(leaky_photo()))
+    actions = await net.chat.photos(core.Photos(net.where("g", True), net.who("p"), photos))
     assert kinds(actions) == [core.Say, core.CleanCopy, core.Remove]
     assert said(actions)[0] == "I could not download one file. Please send it again."
     assert actions[2] == core.Remove((1,))
