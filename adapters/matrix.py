@@ -69,7 +69,7 @@ from bot import logs, texts
 from bot.errors import ConfigError
 from bot.i18n import translations
 from bot.network import Running
-from bot.service import CleanedFile
+from bot.service import ScrubbedFile
 from bot.summary import Summary
 from bot.texts import Syntax, sorry
 
@@ -331,7 +331,8 @@ class MatrixAdapter:
 
         async def rights() -> core.Rights:
             levels = await _power_levels(client, room)
-            return core.Rights(levels.user(client.user_id) >= levels.redact, levels.redact)
+            mine = levels.user(client.user_id)
+            return core.Rights(mine >= levels.redact, levels.redact, mine >= levels.post)
 
         return core.Where(room.room_id, room.joined_count > 2, None, rights)
 
@@ -381,7 +382,7 @@ class MatrixAdapter:
                 )
                 if not isinstance(redacted, RoomRedactResponse):
                     log.warning("matrix: could not redact an original (its clean copy is posted)")
-            elif isinstance(action, core.CleanCopy):  # a failed copy: the original stays
+            elif isinstance(action, core.ScrubbedCopy):  # a failed copy: the original stays
                 text, html = plain(action.summary, action.note), _html(action.summary, action.note)
                 to, thread_of = (event, None) if action.reply else (None, event)
                 if not (
@@ -416,7 +417,7 @@ class MatrixAdapter:
         room: MatrixRoom,
         to: Any,
         where: core.Where,
-        files: tuple[CleanedFile, ...],
+        files: tuple[ScrubbedFile, ...],
         thread_of: Any = None,
     ) -> bool:
         """The cleaned files as replies to `to`; with `to` None (in place of the original) in
@@ -433,7 +434,7 @@ class MatrixAdapter:
         client: AsyncClient,
         room: MatrixRoom,
         to: Any,
-        cleaned: CleanedFile,
+        cleaned: ScrubbedFile,
         thread_of: Any = None,
     ) -> bool:
         """Upload `cleaned` (encrypted in an encrypted room) and send it as a reply."""
@@ -498,6 +499,7 @@ class PowerLevels:
     users_default: int = 0
     redact: int = MODERATOR
     creators: frozenset[str] = frozenset()  # room version 12: above every level
+    post: int = 0  # to send the bot's messages (m.room.encrypted in an encrypted room)
 
     def user(self, user_id: str) -> int:
         if user_id in self.creators:
@@ -520,11 +522,14 @@ async def _power_levels(client: AsyncClient, room: MatrixRoom) -> PowerLevels:
         extra = (create.get("content") or {}).get("additional_creators") or []
         creators = frozenset({str(create.get("sender")), *map(str, extra)})
     users = content.get("users") or {}
+    sends = "m.room.encrypted" if room.encrypted else "m.room.message"
+    post = (content.get("events") or {}).get(sends, content.get("events_default", 0))
     return PowerLevels(
         {str(u): int(level) for u, level in users.items() if isinstance(level, int)},
         int(content.get("users_default", 0)),
         int(content.get("redact", MODERATOR)),
         creators,
+        post if isinstance(post, int) else 0,
     )
 
 

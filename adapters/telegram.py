@@ -22,6 +22,7 @@ from telegram import (
     BotCommandScopeAllPrivateChats,
     ChatMember,
     ChatMemberAdministrator,
+    ChatMemberRestricted,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputFile,
@@ -51,7 +52,7 @@ from bot import texts
 from bot.errors import TooLarge, Unavailable
 from bot.i18n import available, language_for, translations
 from bot.network import Running
-from bot.service import CleanedFile
+from bot.service import ScrubbedFile
 from bot.texts import Syntax
 
 log = logging.getLogger(__name__)
@@ -174,7 +175,7 @@ class TelegramAdapter:
 
         async def rights() -> core.Rights:
             me = await context.bot.get_chat_member(chat_id, context.bot.id)
-            return core.Rights(may_remove=_may_delete(me))
+            return core.Rights(may_remove=_may_delete(me), may_post=_may_post(me))
 
         group = message.chat.type != ChatType.PRIVATE
         return core.Where(str(chat_id), group, user.language_code if user else None, rights)
@@ -298,7 +299,7 @@ class TelegramAdapter:
         """Carries the actions out in order; one that fails (after retries) stops the rest, so
         an original is removed only after its clean copy was posted."""
         first = messages[0]
-        copy: core.CleanCopy | None = None
+        copy: core.ScrubbedCopy | None = None
         # The files before the words about them: no summary promises a file that never came.
         files = [action for action in actions if isinstance(action, core.SendFiles)]
         actions = files + [action for action in actions if action not in files]
@@ -314,8 +315,8 @@ class TelegramAdapter:
                 kept = [messages[i] for i in action.photos if not await _delete(messages[i])]
                 if kept and copy is not None:  # falls back to warn for this photo
                     await kept[0].reply_text(plain(copy.summary, action.if_kept, MAX_MESSAGE))
-            elif isinstance(action, core.CleanCopy):
-                await _clean_copy(messages[action.to], action)
+            elif isinstance(action, core.ScrubbedCopy):
+                await _scrubbed_copy(messages[action.to], action)
                 copy = action
             elif isinstance(action, core.ModeMenu):
                 await first.reply_text(
@@ -347,7 +348,7 @@ async def _delete(message: Message) -> bool:
     return True
 
 
-async def _send_files(to: Message, files: Sequence[CleanedFile], caption: str = "") -> None:
+async def _send_files(to: Message, files: Sequence[ScrubbedFile], caption: str = "") -> None:
     if len(files) == 1:
         (cleaned,) = files
         document = InputFile(cleaned.data, filename=cleaned.file_name)
@@ -356,7 +357,7 @@ async def _send_files(to: Message, files: Sequence[CleanedFile], caption: str = 
         await to.reply_media_group(_media(files, caption))
 
 
-async def _clean_copy(original: Message, copy: core.CleanCopy) -> None:
+async def _scrubbed_copy(original: Message, copy: core.ScrubbedCopy) -> None:
     """In answer to the original, or posted in its place (in its topic, when it was in one)."""
     caption = plain(copy.summary, copy.note, MAX_CAPTION)
     if copy.reply:
@@ -373,7 +374,7 @@ async def _clean_copy(original: Message, copy: core.CleanCopy) -> None:
         await bot.send_media_group(chat_id, media, message_thread_id=thread)
 
 
-def _media(files: Sequence[CleanedFile], caption: str) -> list[InputMediaDocument]:
+def _media(files: Sequence[ScrubbedFile], caption: str) -> list[InputMediaDocument]:
     """Documents for one album; the caption goes on the first, as Telegram shows it."""
     return [
         InputMediaDocument(
@@ -463,6 +464,12 @@ def _inside(member: ChatMember) -> bool:
     """A member in any role; a restricted one only while it is still in the chat."""
     if member.status == ChatMemberStatus.RESTRICTED:
         return bool(getattr(member, "is_member", False))
+    return member.status in _INSIDE
+
+
+def _may_post(member: ChatMember) -> bool:
+    if isinstance(member, ChatMemberRestricted):
+        return member.can_send_documents
     return member.status in _INSIDE
 
 

@@ -9,7 +9,7 @@ knows it and a callback for the bot's rights there), who (an opaque key for the 
 display name for credits, a callback for whether they may change settings) and what (photos,
 each with its announced size and a `fetch` callback, or a command with its arguments). The core
 owns the size pre-check, the per-sender rate limit (every flow, groups included), the memory
-slot, cleaning through `Service`, the group modes and their default, who may change settings,
+slot, scrubbing through `Service`, the group modes and their default, who may change settings,
 usage counts and every command. It returns actions (say a text or a summary, send files, post a
 clean copy, remove originals) and never calls a network: no PTB, no nio here. A clean copy
 comes before the removal of its original.
@@ -22,8 +22,9 @@ in order.
 """
 
 import logging
+import math
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
 
@@ -31,7 +32,7 @@ from bot import texts
 from bot.errors import DamagedImage, TooLarge, Unavailable
 from bot.i18n import DEFAULT, available, language_for
 from bot.ratelimit import RateLimit
-from bot.service import CleanedFile, Service
+from bot.service import Reply, ScrubbedFile, Service
 from bot.store import Store
 from bot.summary import Detail, Summary
 from bot.texts import Syntax
@@ -59,6 +60,7 @@ class Rights:
 
     may_remove: bool = False  # remove others' messages (Telegram: delete, Matrix: redact)
     remove_level: int | None = None  # what removing takes, where the network has levels
+    may_post: bool = True  # send messages and files there
 
 
 async def _no_rights() -> Rights:
@@ -128,15 +130,15 @@ class Denied:
 
 @dataclass(frozen=True)
 class SendFiles:
-    """Answer the event with the cleaned files (one message, or one album)."""
+    """Answer the event with the scrubbed files (one message, or one album)."""
 
-    files: tuple[CleanedFile, ...]
+    files: tuple[ScrubbedFile, ...]
 
 
 @dataclass(frozen=True)
 class Remove:
     """Remove the originals: the event's photos at these positions. It always follows the
-    CleanCopy it makes room for, and is skipped when that copy could not be posted; when the
+    ScrubbedCopy it makes room for, and is skipped when that copy could not be posted; when the
     removal fails, the adapter answers the original with the copy's summary and `if_kept`
     (mode `warn` for that photo)."""
 
@@ -145,11 +147,11 @@ class Remove:
 
 
 @dataclass(frozen=True)
-class CleanCopy:
+class ScrubbedCopy:
     """A clean copy with its caption (the summary, then `note`). With `reply`, in answer to
     photo `to`; else posted to the chat in its place (same thread), the original removed."""
 
-    files: tuple[CleanedFile, ...]
+    files: tuple[ScrubbedFile, ...]
     summary: Summary
     note: str
     to: int
@@ -167,7 +169,7 @@ class ModeMenu:
     labels: tuple[tuple[Mode, str], ...]  # each mode's short name, for buttons
 
 
-Action = Say | Denied | SendFiles | Remove | CleanCopy | ModeMenu
+Action = Say | Denied | SendFiles | Remove | ScrubbedCopy | ModeMenu
 
 
 class Dialect(Protocol):
@@ -247,32 +249,28 @@ class Chat:
     # -- photos ---------------------------------------------------------------------------------
 
     async def photos(self, event: Photos) -> list[Action]:
+        """One photo or one album: checked, fetched, scrubbed, counted and answered."""
         where = event.where
-        if where.group:
-            mode, rights = await self.mode(where)
-            if mode is Mode.OFF:
-                return []
-        else:
-            mode, rights = Mode.WARN, Rights()
+        mode, rights = await self.mode(where) if where.group else (Mode.WARN, Rights())
+        if mode is Mode.OFF:
+            return []
+        if not rights.may_post:
+            log.info("%s: may not post in a group; a photo is left alone", self.network)
+            return []
         language = await self.language(where)
         if not all(self.limit.allow(event.who.key) for _ in event.photos):
             return [Say(texts.slow_down(language))]
         actions: list[Action] = []
-        limit = min(
-            self.dialect.download_limit or self.service.limits.max_bytes,
-            self.service.limits.max_bytes,
-        )
+        limit = min(self.dialect.download_limit or math.inf, self.service.limits.max_bytes)
         wanted = [i for i, p in enumerate(event.photos) if p.size is None or p.size <= limit]
         if len(wanted) < len(event.photos):
             log.info(
-                "%s: refused %d files over the size limit before fetching",
+                "%s: %d files over the size limit, not fetched",
                 self.network,
                 len(event.photos) - len(wanted),
             )
             if not where.group:
-                actions.append(Say(self.dialect.too_large(language, limit)))
-        if not wanted:
-            return actions
+                actions.append(Say(self.dialect.too_large(language, int(limit))))
         detail = Detail.GROUP if where.group else Detail.PRIVATE
         async with self.service.slot():
             fetched: list[tuple[int, bytes]] = []
@@ -290,37 +288,51 @@ class Chat:
                     unfetched += 1
                 else:
                     fetched.append((index, data))
-            reply = await self.service.clean([d for _, d in fetched], language, detail)
-        await self.store.record(self.key(where), *reply.usage())
-        files = tuple(
-            CleanedFile(f.data, f.file_name, f.mime, f.kinds, f.format, fetched[f.source][0])
-            for f in reply.files
-        )
+            if not fetched:
+                reply = Reply(None, (), ())
+            else:
+                reply = await self.service.scrub([d for _, d in fetched], language, detail)
+                await self.store.record(self.key(where), *reply.usage())
+        # each file's `source` is its place among the event's photos, not among those fetched
+        files = tuple(replace(f, source=fetched[f.source][0]) for f in reply.files)
         missing = [Say(texts.not_fetched(language, lost))] if lost else []
-        if not where.group:
-            refusals = list(reply.refusals) + [texts.refusal(DamagedImage(), language)] * unfetched
-            if too_large and len(wanted) == len(event.photos):
-                refusals.append(self.dialect.too_large(language, limit))
-            if reply.summary:
-                actions.append(Say(summary=reply.summary))
-            if refusals:
-                actions.append(Say("\n".join(dict.fromkeys(refusals))))
-            if files:
-                actions.append(SendFiles(files))
-            return actions + missing
+        if where.group:
+            answer = self._in_group(event, mode, rights, reply.summary, files, language)
+            return actions + missing + answer
+        refusals = [*reply.refusals, *[texts.refusal(DamagedImage(), language)] * unfetched]
+        if too_large and len(wanted) == len(event.photos):  # else the pre-check said it
+            refusals.append(self.dialect.too_large(language, int(limit)))
+        if reply.summary:
+            actions.append(Say(summary=reply.summary))
+        if refusals:
+            actions.append(Say("\n".join(dict.fromkeys(refusals))))
+        if files:
+            actions.append(SendFiles(files))
+        return actions + missing
+
+    def _in_group(
+        self,
+        event: Photos,
+        mode: Mode,
+        rights: Rights,
+        summary: Summary | None,
+        files: tuple[ScrubbedFile, ...],
+        language: str,
+    ) -> list[Action]:
+        """Only photos that carried hidden data are answered in a group, as its mode says."""
         leaky = tuple(f for f in files if f.kinds)
-        if not leaky or reply.summary is None:
-            return actions + missing  # nothing hidden, or not a photo: quiet in a group
+        if not leaky or summary is None:
+            return []  # nothing hidden, or not a photo: no need to speak up in a group
         first = leaky[0].source
         if mode is Mode.REPLACE and rights.may_remove:
             # Post, then remove: the adapter stops at a copy that failed, the original stays.
             note = texts.credit(language, event.who.name)
             removed = tuple(f.source for f in leaky)
-            copy = CleanCopy(leaky, reply.summary, note, first, False)
+            copy = ScrubbedCopy(leaky, summary, note, first, False)
             if_kept = texts.please_delete(language, len(leaky))
-            return [*actions, *missing, copy, Remove(removed, if_kept)]
+            return [copy, Remove(removed, if_kept)]
         note = texts.please_delete(language, len(leaky))
-        return [*actions, *missing, CleanCopy(leaky, reply.summary, note, first, True)]
+        return [ScrubbedCopy(leaky, summary, note, first, True)]
 
     # -- commands -------------------------------------------------------------------------------
 

@@ -1,9 +1,9 @@
-"""The one use case every chat adapter calls: photos in, summary and cleaned files out.
+"""The one use case the chat core (`bot.chat`) calls: photos in, summary and scrubbed files out.
 
     service = Service(limits)
     async with service.slot():                 # bounds the photos held in memory at once
         data = await download()
-        reply = await service.clean([data], language, Detail.PRIVATE)
+        reply = await service.scrub([data], language, Detail.PRIVATE)
 
 The CPU work (parsing, stripping, verifying, rendering) runs in a small thread pool, never on the
 event loop. Nothing is written to disk; logs carry format, size, counts and durations only.
@@ -29,13 +29,13 @@ NEUTRAL_NAME = "photo"
 
 
 @dataclass(frozen=True)
-class CleanedFile:
+class ScrubbedFile:
     data: bytes = field(repr=False)
     file_name: str  # neutral: "photo.jpg", "photo-2.heic"
     mime: str
     kinds: frozenset[Kind]  # what it held, for usage counts (never values)
     format: str
-    source: int = 0  # which of the photos passed to `clean` it came from
+    source: int = 0  # which of the photos passed to `scrub` it came from
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Reply:
     and one localized reason per refused file."""
 
     summary: Summary | None
-    files: tuple[CleanedFile, ...]
+    files: tuple[ScrubbedFile, ...]
     refusals: tuple[str, ...]
 
     @property
@@ -68,9 +68,9 @@ class Service:
         async with self._slots:
             yield
 
-    async def clean(self, photos: Sequence[bytes], language: str, detail: Detail) -> Reply:
+    async def scrub(self, photos: Sequence[bytes], language: str, detail: Detail) -> Reply:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self._clean, photos, language, detail)
+        return await loop.run_in_executor(self._pool, self._scrub, photos, language, detail)
 
     async def warm_up(self) -> None:
         """Load the place index and the catalogs now, so the first parent does not wait."""
@@ -81,8 +81,8 @@ class Service:
     def close(self) -> None:
         self._pool.shutdown(wait=True)
 
-    def _clean(self, photos: Sequence[bytes], language: str, detail: Detail) -> Reply:
-        files: list[CleanedFile] = []
+    def _scrub(self, photos: Sequence[bytes], language: str, detail: Detail) -> Reply:
+        files: list[ScrubbedFile] = []
         findings: list[Finding] = []
         refusals: list[str] = []
         for index, data in enumerate(photos, start=1):
@@ -97,7 +97,7 @@ class Service:
             suffix = f"-{index}" if len(photos) > 1 else ""
             kinds = frozenset(f.kind for f in result.findings)
             name = f"{NEUTRAL_NAME}{suffix}.{fmt.extension}"
-            files.append(CleanedFile(result.data, name, fmt.mime, kinds, fmt.name, index - 1))
+            files.append(ScrubbedFile(result.data, name, fmt.mime, kinds, fmt.name, index - 1))
             findings.extend(result.findings)
             log.info(
                 "cleaned %s: %d -> %d bytes, %d findings, %.0f ms",

@@ -38,11 +38,12 @@ class FakeNetwork:
     chat: core.Chat
     admins: set[str] = field(default_factory=set)
     may_remove: bool = False
+    may_post: bool = True
     fetched: int = 0
 
     def where(self, chat: str, group: bool, language: str | None = None) -> core.Where:
         async def rights() -> core.Rights:
-            return core.Rights(self.may_remove, 50)
+            return core.Rights(self.may_remove, 50, self.may_post)
 
         return core.Where(chat, group, language, rights)
 
@@ -100,7 +101,7 @@ def said(actions: Sequence[core.Action]) -> list[str]:
             out.append(action.summary.text if action.summary else action.text)
         elif isinstance(action, core.Denied):
             out.append(action.text)
-        elif isinstance(action, core.CleanCopy):
+        elif isinstance(action, core.ScrubbedCopy):
             out.append(f"{action.summary.text}\n\n{action.note}")
         elif isinstance(action, core.ModeMenu):
             out.append(f"{action.question}\n{action.text}\n{action.usage}")

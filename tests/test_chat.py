@@ -120,7 +120,7 @@ async def test_a_group_is_told_of_a_file_it_could_not_fetch(
     lost = core.Photo(None, unavailable)
     photos = (lost, net.photo(leaky_photo()))
     actions = await net.chat.photos(core.Photos(net.where("g", True), net.who("p"), photos))
-    assert kinds(actions) == [core.Say, core.CleanCopy, core.Remove]
+    assert kinds(actions) == [core.Say, core.ScrubbedCopy, core.Remove]
     assert said(actions)[0] == "I could not download one file. Please send it again."
     assert actions[2] == core.Remove((1,))
 
@@ -141,11 +141,11 @@ async def test_group_replace_removes_and_credits_without_values(
     net = network(service, store)
     net.may_remove = True
     actions = await net.send([leaky_photo()], chat="g", group=True, name="Jo")
-    assert kinds(actions) == [core.CleanCopy, core.Remove]  # post, then remove
+    assert kinds(actions) == [core.ScrubbedCopy, core.Remove]  # post, then remove
     assert actions[1] == core.Remove((0,))
     assert actions[1].if_kept.startswith("Here is a clean copy. Please delete your original")
     copy = actions[0]
-    assert isinstance(copy, core.CleanCopy)
+    assert isinstance(copy, core.ScrubbedCopy)
     assert (copy.reply, copy.to, copy.note) == (False, 0, "Clean copy of a photo from Jo.")
     assert copy.summary.lines == ()  # kinds only
     for secret in GROUP_SECRETS:
@@ -160,7 +160,7 @@ async def test_group_warn_is_the_default_without_the_right_to_remove(
     net = network(service, store)
     actions = await net.send([clean_photo(), leaky_photo(1), leaky_photo(2)], chat="g", group=True)
     (copy,) = actions
-    assert isinstance(copy, core.CleanCopy)
+    assert isinstance(copy, core.ScrubbedCopy)
     assert copy.reply
     assert copy.to == 1  # answers the first leaky original
     assert [f.source for f in copy.files] == [1, 2]  # the clean one is not re-posted
@@ -177,6 +177,15 @@ async def test_group_is_quiet_when_nothing_is_hidden_and_off_fetches_nothing(
     fetched = net.fetched
     assert await net.send([leaky_photo()], chat="g", group=True) == []
     assert net.fetched == fetched
+
+
+async def test_a_group_where_the_bot_may_not_post_is_left_alone(
+    service: Service, store: Store
+) -> None:
+    net = network(service, store)
+    net.may_post = False
+    assert await net.send([leaky_photo()], chat="g", group=True) == []
+    assert net.fetched == 0  # not even downloaded
 
 
 async def test_only_admins_change_settings_in_groups(service: Service, store: Store) -> None:
@@ -206,7 +215,7 @@ async def test_group_photos_are_rate_limited_like_private_ones(
     net.may_remove = True
     for _ in range(2):
         assert kinds(await net.send([leaky_photo()], chat="g", group=True)) == [
-            core.CleanCopy,
+            core.ScrubbedCopy,
             core.Remove,
         ]
     fetched = net.fetched
@@ -217,7 +226,7 @@ async def test_group_photos_are_rate_limited_like_private_ones(
     ]
     assert net.fetched == fetched  # nothing downloaded
     assert kinds(await net.send([leaky_photo()], sender="other", chat="g", group=True)) == [
-        core.CleanCopy,
+        core.ScrubbedCopy,
         core.Remove,
     ]  # another sender has their own allowance
 
