@@ -31,7 +31,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatMemberStatus, ChatType, ParseMode
-from telegram.error import Forbidden, InvalidToken, TelegramError
+from telegram.error import Forbidden, InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -49,7 +49,7 @@ from adapters.telegram_network import TelegramSettings
 from adapters.telegram_updates import Updates
 from bot import chat as core
 from bot import texts
-from bot.errors import TooLarge, Unavailable
+from bot.errors import ConfigError, StartError, TooLarge, Unavailable
 from bot.i18n import available, language_for, translations
 from bot.network import Running
 from bot.service import ScrubbedFile
@@ -57,6 +57,10 @@ from bot.texts import Syntax
 
 log = logging.getLogger(__name__)
 
+# PTB's loggers that would write a traceback for an answer it cannot parse, or the whole update
+# (names, ids, captions) for one it cannot read; the exceptions reach us and are logged by type.
+QUIETER = ("telegram.request", "telegram.ext.ExtBot", "telegram.Bot")
+START_SECONDS = 8.0  # a Bot API that is wrong or away is reported within this time
 ALBUM_QUIET_SECONDS = 1.0  # an album's files arrive as separate updates within moments
 MAX_MESSAGE = 4096  # characters in one message
 MAX_CAPTION = 1024
@@ -99,6 +103,8 @@ class TelegramAdapter:
 
     def __init__(self, settings: TelegramSettings, running: Running) -> None:
         self.settings = settings
+        for name in QUIETER:
+            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
         self.chat = running.chat("telegram", TelegramDialect(settings.download_limit))
         self.albums = Albums()
         self.app: Application = (  # type: ignore[type-arg]
@@ -135,7 +141,29 @@ class TelegramAdapter:
         self.download_limit = min(limit for limit in limits if limit)
 
     async def start(self) -> None:
-        await self.app.initialize()
+        """Expected failures end within START_SECONDS in one line naming the setting (the
+        details go to the debug log); a token Telegram rejects is explained by the network."""
+        try:
+            async with asyncio.timeout(START_SECONDS):
+                await self.app.initialize()
+        except TimeoutError:
+            raise StartError(
+                f"Telegram did not start: the Bot API at TELEGRAM_API_URL did not answer within "
+                f"{START_SECONDS:.0f} s. Check the address and the network."
+            ) from None
+        except InvalidToken as error:
+            cause = error.__cause__  # PTB's own error, before it names the token
+            if "Parsing the server response" not in getattr(cause, "message", error.message):
+                raise  # a real refusal: explained by the network as TELEGRAM_BOT_TOKEN
+            raise _not_the_bot_api(error) from None  # a 404 page, not the Bot API's answer
+        except NetworkError as error:  # refused, reset, no route, no name, 5xx
+            log.debug("telegram: the Bot API could not be reached", exc_info=error)
+            raise StartError(
+                f"Telegram did not start: the Bot API at TELEGRAM_API_URL cannot be reached "
+                f"({type(error).__name__}). Check the address and the network."
+            ) from None
+        except TelegramError as error:  # something answered, but not as the Bot API does
+            raise _not_the_bot_api(error) from None
         await _register_commands(self.app)
         await self.app.start()
         updater = self.app.updater
@@ -144,7 +172,7 @@ class TelegramAdapter:
             await updater.start_webhook(
                 listen=self.settings.webhook_listen,
                 port=self.settings.webhook_port,
-                url_path="telegram",
+                url_path=self.settings.webhook_path,
                 webhook_url=self.settings.webhook_url,
                 secret_token=self.settings.webhook_secret,
             )
@@ -322,6 +350,14 @@ class TelegramAdapter:
                 await first.reply_text(
                     f"{action.question}\n{action.text}", reply_markup=_buttons(action)
                 )
+
+
+def _not_the_bot_api(error: TelegramError) -> ConfigError:
+    log.debug("telegram: TELEGRAM_API_URL answered unexpectedly", exc_info=error)
+    return ConfigError(
+        "TELEGRAM_API_URL does not point to a Bot API server (it answered, but not as the Bot "
+        "API does); leave it unset for api.telegram.org."
+    )
 
 
 def _fetcher(message: Message, limit: int) -> Callable[[], Awaitable[bytes | None]]:

@@ -29,11 +29,10 @@ import datetime as dt
 import enum
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
-from aiolimiter import AsyncLimiter
 from telegram import Document, File
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 from telegram.ext import BaseRateLimiter
@@ -157,13 +156,36 @@ async def _read(file: File) -> bytes:
     return bytes(await file.download_as_bytearray(read_timeout=timeout, connect_timeout=timeout))
 
 
+class Window:
+    """At most `count` messages in any `seconds`; `acquire` waits for room, first come first
+    served (an album takes as many places as it has items)."""
+
+    def __init__(self, count: int, seconds: float) -> None:
+        self.count = count
+        self.seconds = seconds
+        self._sent: deque[float] = deque()
+        self._turn = asyncio.Lock()
+
+    async def acquire(self, amount: int = 1) -> None:
+        amount = min(amount, self.count)
+        async with self._turn:
+            while True:  # each pass frees at least the oldest place
+                now = time.monotonic()
+                while self._sent and now - self._sent[0] >= self.seconds:
+                    self._sent.popleft()
+                if len(self._sent) + amount <= self.count:
+                    self._sent.extend([now] * amount)
+                    return
+                await asyncio.sleep(self._sent[0] + self.seconds - now)
+
+
 class Delivery(BaseRateLimiter[int]):
     """PTB's rate-limiter seam: message throttling as Telegram counts, and retries."""
 
     def __init__(self, *, retry_seconds: float = RETRY_SECONDS) -> None:
         self.retry_seconds = retry_seconds
-        self._overall = AsyncLimiter(OVERALL_MESSAGES, 1)
-        self._groups: OrderedDict[int | str, AsyncLimiter] = OrderedDict()
+        self._overall = Window(OVERALL_MESSAGES, 1)
+        self._groups: OrderedDict[int | str, Window] = OrderedDict()
 
     async def initialize(self) -> None:
         """Nothing to set up."""
@@ -197,8 +219,8 @@ class Delivery(BaseRateLimiter[int]):
             await self._group(chat_id).acquire(count)
         await self._overall.acquire(count)
 
-    def _group(self, chat_id: int | str) -> AsyncLimiter:
-        limiter = self._groups.pop(chat_id, None) or AsyncLimiter(GROUP_MESSAGES, 60)
+    def _group(self, chat_id: int | str) -> Window:
+        limiter = self._groups.pop(chat_id, None) or Window(GROUP_MESSAGES, 60)
         self._groups[chat_id] = limiter
         while len(self._groups) > KNOWN_GROUPS:
             self._groups.popitem(last=False)

@@ -70,6 +70,7 @@ async def running_bot(
         "TELEGRAM_API_URL": fake.api_url,
         "TELEGRAM_FILE_URL": fake.file_url,
         "SCRUBBOT_DATA_DIR": str(workdir / "data"),
+        "SCRUBBOT_HEALTH_PORT": str(free_port()),  # /healthz, polling too: never a shared port
         **env,
     }
     earlier = len(fake.calls)  # a bot run before (a restart) does not make this one ready

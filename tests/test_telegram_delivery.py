@@ -203,3 +203,19 @@ async def test_ten_percent_faults_on_every_call_lose_no_photo(
     assert copies >= 10
     assert deleted <= set(originals)
     assert "Traceback" not in log_path.read_text()
+
+
+async def test_the_window_counts_messages_as_telegram_does() -> None:
+    from adapters.telegram_delivery import Window, _messages  # the adapter loads PTB
+
+    window = Window(3, 0.5)
+    started = time.monotonic()
+    await window.acquire(2)  # an album of two
+    await window.acquire(1)
+    assert time.monotonic() - started < 0.1
+    await window.acquire(1)  # the fourth message waits for the first ones to age out
+    assert 0.45 <= time.monotonic() - started < 1.5
+    assert _messages("sendMediaGroup", {"media": [1, 2, 3]}) == 3
+    assert _messages("sendDocument", {}) == 1
+    assert _messages("deleteMessage", {}) == 0  # a delete is no message
+    assert _messages("getChatMember", {}) == 0

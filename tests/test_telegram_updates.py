@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.fake_telegram import FakeTelegram
-from tests.test_telegram import ROOT, fake, leaky_photo, replies, running_bot, workdir
+from tests.test_telegram import ROOT, fake, free_port, leaky_photo, replies, running_bot, workdir
 
 __all__ = ["fake", "workdir"]  # the fixtures
 
@@ -26,6 +26,7 @@ async def killed_mid_burst(fake: FakeTelegram, workdir: Path) -> int:
         "TELEGRAM_API_URL": fake.api_url,
         "TELEGRAM_FILE_URL": fake.file_url,
         "SCRUBBOT_DATA_DIR": str(workdir / "data"),
+        "SCRUBBOT_HEALTH_PORT": str(free_port()),
     }
     log_path = workdir.parent / "killed.log"
     with log_path.open("wb") as log_file:
