@@ -23,12 +23,13 @@ in order.
 
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
 
-from bot import texts
+from bot import metrics, texts
 from bot.errors import DamagedImage, TooLarge, Unavailable
 from bot.i18n import DEFAULT, available, language_for
 from bot.ratelimit import RateLimit
@@ -204,8 +205,10 @@ class Chat:
         service: Service,
         store: Store,
         limit: RateLimit | None = None,
+        source_url: str = texts.SOURCE_URL,
     ) -> None:
         self.network = network
+        self.source_url = source_url
         self.dialect = dialect
         self.service = service
         self.store = store
@@ -250,6 +253,7 @@ class Chat:
 
     async def photos(self, event: Photos) -> list[Action]:
         """One photo or one album: checked, fetched, scrubbed, counted and answered."""
+        started = time.perf_counter()
         where = event.where
         mode, rights = await self.mode(where) if where.group else (Mode.WARN, Rights())
         if mode is Mode.OFF:
@@ -273,26 +277,28 @@ class Chat:
                 actions.append(Say(self.dialect.too_large(language, int(limit))))
         detail = Detail.GROUP if where.group else Detail.PRIVATE
         async with self.service.slot():
-            fetched: list[tuple[int, bytes]] = []
-            unfetched, lost, too_large = 0, 0, 0
-            for index in wanted:
-                try:
-                    data = await event.photos[index].fetch()
-                except TooLarge:  # its size was not announced, and it is over the limit
-                    too_large += 1
-                    continue
-                except Unavailable:  # the network would not give it, even after retrying
-                    lost += 1
-                    continue
-                if data is None:
-                    unfetched += 1
+            with metrics.in_flight(self.network, started):
+                fetched: list[tuple[int, bytes]] = []
+                unfetched, lost, too_large = 0, 0, 0
+                for index in wanted:
+                    try:
+                        data = await event.photos[index].fetch()
+                    except TooLarge:  # its size was not announced, and it is over the limit
+                        too_large += 1
+                        continue
+                    except Unavailable:  # the network would not give it, even after retrying
+                        lost += 1
+                        continue
+                    if data is None:
+                        unfetched += 1
+                    else:
+                        fetched.append((index, data))
+                if not fetched:
+                    reply = Reply(None, (), ())
                 else:
-                    fetched.append((index, data))
-            if not fetched:
-                reply = Reply(None, (), ())
-            else:
-                reply = await self.service.scrub([d for _, d in fetched], language, detail)
-                await self.store.record(self.key(where), *reply.usage())
+                    reply = await self.service.scrub([d for _, d in fetched], language, detail)
+                    await self.store.record(self.key(where), *reply.usage())
+                    metrics.count(self.network, reply)
         # each file's `source` is its place among the event's photos, not among those fetched
         files = tuple(replace(f, source=fetched[f.source][0]) for f in reply.files)
         missing = [Say(texts.not_fetched(language, lost))] if lost else []
@@ -368,7 +374,7 @@ class Chat:
             await self.store.forget(key)
             return [Say(texts.forgotten(language))]
         if verb == "privacy":
-            return [Say(texts.privacy(language, syntax))]
+            return [Say(texts.privacy(language, syntax, self.source_url))]
         return [Say(f"{texts.welcome(language)}\n\n{self.dialect.how_to_send(language)}")]
 
     async def _mode_command(self, where: Where, args: Sequence[str], language: str) -> Action:

@@ -15,10 +15,21 @@ from typing import Any
 from bot.errors import ConfigError
 from bot.network import Network, NetworkSettings
 from bot.scrub import Limits
+from bot.texts import SOURCE_URL
 
-__all__ = ["HEALTH_PORT", "LOG_FORMATS", "ConfigError", "Settings", "flag", "port"]
+__all__ = [
+    "HEALTH_PORT",
+    "LOG_FORMATS",
+    "LOG_LEVELS",
+    "SOURCE_URL",
+    "ConfigError",
+    "Settings",
+    "flag",
+    "port",
+]
 
 LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("debug", "info", "warning", "error")
 HEALTH_PORT = 8080
 
 
@@ -48,7 +59,11 @@ class Settings:
     database: Path
     limits: Limits
     log_format: str = "text"  # or "json": one object per line
+    log_level: str = "info"
     health_port: int = HEALTH_PORT  # GET /healthz, where a network serves requests
+    metrics_port: int | None = None  # GET /metrics (Prometheus) when set
+    metrics_listen: str = "127.0.0.1"
+    source_url: str = SOURCE_URL
     # The configured networks and their settings, in registry order.
     networks: tuple[tuple[Network, NetworkSettings], ...] = ()
     known: tuple[Network, ...] = field(default=(), repr=False)
@@ -83,6 +98,17 @@ class Settings:
         log_format = (get("SCRUBBOT_LOG_FORMAT") or "text").lower()
         if log_format not in LOG_FORMATS:
             raise ConfigError("SCRUBBOT_LOG_FORMAT must be text or json.")
+        log_level = (get("SCRUBBOT_LOG_LEVEL") or "info").lower()
+        if log_level not in LOG_LEVELS:
+            raise ConfigError("SCRUBBOT_LOG_LEVEL must be debug, info, warning or error.")
+        source_url = get("SCRUBBOT_SOURCE_URL") or SOURCE_URL
+        if not source_url.startswith(("https://", "http://")) or any(
+            c.isspace() for c in source_url
+        ):
+            raise ConfigError("SCRUBBOT_SOURCE_URL must be a web address (https://...).")
+        metrics_port = (
+            port(get, "SCRUBBOT_METRICS_PORT", 0) if get("SCRUBBOT_METRICS_PORT") else None
+        )
         data_dir = Path(get("SCRUBBOT_DATA_DIR") or "./data")
         try:
             limits = Limits.from_env(env)
@@ -94,16 +120,24 @@ class Settings:
             if settings is not None:
                 configured.append((network, settings))
         health_port = port(get, "SCRUBBOT_HEALTH_PORT", HEALTH_PORT)
+        if metrics_port == health_port:
+            raise ConfigError("SCRUBBOT_HEALTH_PORT and SCRUBBOT_METRICS_PORT must differ.")
         for _network, settings in configured:
             for name, used in settings.ports().items():
                 if used == health_port:
                     raise ConfigError(f"SCRUBBOT_HEALTH_PORT and {name} must differ.")
+                if used == metrics_port:
+                    raise ConfigError(f"SCRUBBOT_METRICS_PORT and {name} must differ.")
         return cls(
             data_dir=data_dir,
             database=Path(get("SCRUBBOT_DB") or data_dir / "scrubbot.sqlite3"),
             limits=limits,
             log_format=log_format,
+            log_level=log_level,
             health_port=health_port,
+            metrics_port=metrics_port,
+            metrics_listen=get("SCRUBBOT_METRICS_LISTEN") or "127.0.0.1",
+            source_url=source_url,
             networks=tuple(configured),
             known=known,
         )

@@ -22,6 +22,7 @@ class ScrubError(Exception):
     """Base of every refusal; `message` is a short, human sentence."""
 
     message = "This file could not be cleaned."
+    reason = "other"  # a label for operators' metrics: which kind of refusal, never details
 
     def __init__(self, message: str | None = None) -> None:
         if message is not None:
@@ -30,16 +31,20 @@ class ScrubError(Exception):
 
 
 class UnsupportedFormat(ScrubError):
+    reason = "unsupported"
+
     def __init__(self, what: str) -> None:
         self.what = what
         super().__init__(f"{what} is not a photo format I can clean.")
 
 
 class DamagedImage(ScrubError):
+    reason = "damaged"
     message = "The file is damaged or incomplete, so it could not be cleaned."
 
 
 class TooLarge(ScrubError):
+    reason = "too_large"
     message = "The file is too large to clean."
 
 
@@ -48,6 +53,7 @@ class Unavailable(ScrubError):
 
 
 class NotClean(ScrubError):
+    reason = "not_clean"
     message = "Hidden data could not be removed completely, so no file is sent back."
 
 

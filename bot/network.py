@@ -18,6 +18,7 @@ from typing import Protocol
 from bot.chat import Chat, Dialect
 from bot.service import Service
 from bot.store import Store
+from bot.texts import SOURCE_URL
 
 Getter = Callable[[str], str | None]  # a variable's value, stripped; None when empty or unset
 
@@ -35,9 +36,10 @@ class Running:
     service: Service
     store: Store
     data_dir: Path  # SCRUBBOT_DATA_DIR, for a network's own state (Matrix keeps keys there)
+    source_url: str = SOURCE_URL  # SCRUBBOT_SOURCE_URL, named by /privacy
 
     def chat(self, network: str, dialect: Dialect) -> Chat:
-        return Chat(network, dialect, self.service, self.store)
+        return Chat(network, dialect, self.service, self.store, source_url=self.source_url)
 
 
 class NetworkSettings(Protocol):

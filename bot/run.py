@@ -10,7 +10,7 @@ import os
 import signal
 
 from bot import health as health_check
-from bot import logs
+from bot import logs, metrics
 from bot.config import Settings
 from bot.errors import ConfigError, StartError
 from bot.memory import return_freed_buffers
@@ -32,10 +32,11 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     networks = settings.networks
     secrets = [secret for _, configured in networks for secret in configured.secrets()]
     quiet = [name for network in settings.known for name in network.quiet]
-    logs.setup(secrets, fmt=settings.log_format, quiet=quiet)
+    level = logging.getLevelNamesMapping()[settings.log_level.upper()]
+    logs.setup(secrets, level=level, fmt=settings.log_format, quiet=quiet)
     store = await Store.open(settings.database, settings.data_dir / "store.key")
     service = Service(settings.limits)
-    running = Running(service, store, settings.data_dir)
+    running = Running(service, store, settings.data_dir, settings.source_url)
     adapters = [(network, configured.adapter(running)) for network, configured in networks]
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -46,6 +47,8 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     probe = _probe_lag(lags) if os.environ.get("SCRUBBOT_LAG_PROBE") == "1" else None
     try:
         await service.warm_up()
+        if settings.metrics_port is not None:
+            metrics.serve(settings.metrics_port, settings.metrics_listen)
         for network, adapter in adapters:
             await _start(network, adapter)
         address = next((a for _, c in networks if (a := c.health_address())), None)

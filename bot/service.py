@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from bot import metrics
 from bot.errors import ScrubError
 from bot.findings import Finding, Kind
 from bot.scrub import Limits, scrub
@@ -46,6 +47,7 @@ class Reply:
     summary: Summary | None
     files: tuple[ScrubbedFile, ...]
     refusals: tuple[str, ...]
+    reasons: tuple[str, ...] = ()  # ScrubError.reason of each refusal, for metrics
 
     @property
     def found_anything(self) -> bool:
@@ -65,8 +67,12 @@ class Service:
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         """Hold one of the bounded places for a photo in memory (download to reply)."""
-        async with self._slots:
+        with metrics.queued():
+            await self._slots.acquire()
+        try:
             yield
+        finally:
+            self._slots.release()
 
     async def scrub(self, photos: Sequence[bytes], language: str, detail: Detail) -> Reply:
         loop = asyncio.get_running_loop()
@@ -85,6 +91,7 @@ class Service:
         files: list[ScrubbedFile] = []
         findings: list[Finding] = []
         refusals: list[str] = []
+        reasons: list[str] = []
         for index, data in enumerate(photos, start=1):
             started = time.perf_counter()
             try:
@@ -92,6 +99,7 @@ class Service:
             except ScrubError as error:
                 log.info("refused %s: %d bytes", type(error).__name__, len(data))
                 refusals.append(refusal(error, language))
+                reasons.append(error.reason)
                 continue
             fmt = result.format
             suffix = f"-{index}" if len(photos) > 1 else ""
@@ -108,4 +116,4 @@ class Service:
                 (time.perf_counter() - started) * 1000,
             )
         summary = render(findings, language, detail, photos=len(files)) if files else None
-        return Reply(summary, tuple(files), tuple(refusals))
+        return Reply(summary, tuple(files), tuple(refusals), tuple(reasons))

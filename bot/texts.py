@@ -12,6 +12,10 @@ from bot.findings import Kind
 from bot.i18n import translations
 from bot.store import CLEANED, REFUSED, Counts
 
+# Where /privacy says the bot's source is: whoever runs a modified bot for others must offer
+# them its source (AGPL), so the operator of a changed copy points SCRUBBOT_SOURCE_URL at theirs.
+SOURCE_URL = "https://github.com/scrubbot/scrubbot"
+
 
 @dataclass(frozen=True)
 class Syntax:
@@ -62,10 +66,13 @@ def welcome(language: str) -> str:
     )
 
 
-def privacy(language: str, syntax: Syntax) -> str:
+def privacy(language: str, syntax: Syntax, source_url: str) -> str:
+    gettext = translations(language).gettext
+    source = gettext(
+        "My source code is public, so anyone can check what I do with photos: {url}"
+    ).format(url=source_url)
     return (
-        translations(language)
-        .gettext(
+        gettext(
             "What I keep: nothing of your photos. I clean them in memory and forget them as soon "
             "as I have replied; I never store photos, captions, messages, names or locations."
             "\n\nOnly if a chat switches on usage counts with {stats_on} do I count, per day, how "
@@ -73,10 +80,10 @@ def privacy(language: str, syntax: Syntax) -> str:
             "they held. The chat is stored only as a scrambled code, never its name or number. "
             "{stats_off} stops counting and deletes the counts; {forget} deletes everything about "
             "the chat."
-        )
-        .format(
+        ).format(
             stats_on=syntax("stats on"), stats_off=syntax("stats off"), forget=syntax("forget")
         )
+        + f"\n\n{source}"
     )
 
 

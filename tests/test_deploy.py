@@ -280,8 +280,12 @@ def test_systemd_analyze_verifies_the_unit(tmp_path: Path) -> None:
     assert "scrubbot.service" not in result.stderr + result.stdout  # no warning about our unit
 
 
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()  # PEP 503
+
+
 def _requirement_name(requirement: str) -> str:
-    return re.split(r"[\s\[<>=;!~]", requirement, maxsplit=1)[0].lower()
+    return _normalized(re.split(r"[\s\[<>=;!~]", requirement, maxsplit=1)[0])
 
 
 def _third_party_imports() -> set[str]:
@@ -303,7 +307,7 @@ def test_runtime_dependencies_are_exactly_what_the_bot_imports() -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     runtime = {_requirement_name(r) for r in pyproject["project"]["dependencies"]}
     providers = packages_distributions()
-    imported = {providers[module][0].lower() for module in _third_party_imports()}
+    imported = {_normalized(providers[module][0]) for module in _third_party_imports()}
     assert imported == runtime
 
 

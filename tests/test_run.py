@@ -64,12 +64,20 @@ async def test_an_unreachable_bot_api_is_one_line_and_a_redacted_log(tmp_path: P
 
 
 async def test_a_bot_api_that_never_answers_ends_within_ten_seconds(tmp_path: Path) -> None:
-    silent = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)  # accepts, then nothing
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)  # accepts, then says nothing
+
+    silent = await asyncio.start_server(hold, "127.0.0.1", 0)
     port = silent.sockets[0].getsockname()[1]
     started = time.monotonic()
     async with silent:
         base = f"http://127.0.0.1:{port}"
         result = await start(tmp_path, f"{base}/bot", f"{base}/file/bot")
+        for writer in held:
+            writer.close()
+            await writer.wait_closed()
     assert time.monotonic() - started < 10 + 3  # the interpreter's start-up on a busy machine
     assert result.returncode == 1
     assert "did not answer within 8 s" in result.stderr
