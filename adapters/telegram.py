@@ -46,7 +46,7 @@ from telegram.ext import (
 from adapters.markup import as_html, fit, plain
 from adapters.telegram_delivery import Delivery, Unfetched, fetch
 from adapters.telegram_network import TelegramSettings
-from adapters.telegram_updates import Updates
+from adapters.telegram_updates import Updates, Webhook
 from bot import chat as core
 from bot import texts
 from bot.errors import ConfigError, StartError, TooLarge, Unavailable
@@ -114,6 +114,7 @@ class TelegramAdapter:
             .base_file_url(settings.file_url)
             .local_mode(settings.local_mode)
             .rate_limiter(Delivery())  # retries, and throttling as Telegram counts
+            .updater(None)  # adapters.telegram_updates takes updates, confirming them late
             .concurrent_updates(64)
             .connection_pool_size(16)
             .read_timeout(30)
@@ -137,6 +138,18 @@ class TelegramAdapter:
         self.app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, self.on_migrate))
         self.app.add_error_handler(on_error)
         self.updates = Updates(self.app)
+        self.webhook = (
+            Webhook(
+                self.app,
+                url=settings.webhook_url,
+                secret=settings.webhook_secret or "",
+                listen=settings.webhook_listen,
+                port=settings.webhook_port,
+                path=settings.webhook_path,
+            )
+            if settings.webhook_url
+            else None
+        )
         limits = (settings.download_limit, running.service.limits.max_bytes)
         self.download_limit = min(limit for limit in limits if limit)
 
@@ -166,16 +179,8 @@ class TelegramAdapter:
             raise _not_the_bot_api(error) from None
         await _register_commands(self.app)
         await self.app.start()
-        updater = self.app.updater
-        assert updater is not None  # noqa: S101 - built with the default updater
-        if self.settings.webhook_url:
-            await updater.start_webhook(
-                listen=self.settings.webhook_listen,
-                port=self.settings.webhook_port,
-                url_path=self.settings.webhook_path,
-                webhook_url=self.settings.webhook_url,
-                secret_token=self.settings.webhook_secret,
-            )
+        if self.webhook is not None:
+            await self.webhook.start()  # answers Telegram only once an update is answered
             log.info("telegram: receiving updates by webhook")
         else:
             await self.updates.start()  # confirms an update only once it is answered
@@ -183,15 +188,15 @@ class TelegramAdapter:
 
     def healthy(self) -> bool:
         """Whether updates are flowing (polling: getUpdates works; webhook: it is served)."""
-        if self.settings.webhook_url:
-            return self.app.running
+        if self.webhook is not None:
+            return self.webhook.running
         return self.updates.healthy()
 
     async def stop(self) -> None:
         """Stop taking updates, finish the photos in flight, then close."""
         await self.updates.stop()
-        if self.app.updater and self.app.updater.running:
-            await self.app.updater.stop()
+        if self.webhook is not None:
+            await self.webhook.stop()
         if self.app.running:
             await self.app.stop()  # waits for running handlers
         await self.app.shutdown()

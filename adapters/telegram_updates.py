@@ -15,16 +15,23 @@ those in flight and confirms them with a last `getUpdates`.
     await source.start()      # after app.start()
     source.healthy()          # whether polling works (for /healthz)
     await source.stop()       # before app.stop()
+
+By webhook (`Webhook`) the same holds: Telegram's request is answered once its update is.
 """
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import time
+from collections import deque
 
+from aiohttp import web
 from telegram import Update
 from telegram.error import InvalidToken, RetryAfter, TelegramError
 from telegram.ext import Application
+
+from bot.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -146,3 +153,98 @@ class Updates:
 
 def _name(error: Exception) -> str:
     return "429" if isinstance(error, RetryAfter) else type(error).__name__
+
+
+ANSWERED_KEPT = 4096  # update ids remembered after answering, for Telegram's resends
+
+
+class Webhook:
+    """Takes updates by webhook and answers each request only once its update is answered.
+
+    PTB's webhook server answers Telegram at once and handles the update afterwards, so a crash
+    loses it. Here the HTTP answer waits for the handlers: an update whose request got no answer
+    is sent again by Telegram. A resend of an update in hand waits for the same answer, one
+    answered lately gets 200 at once: never answered twice in one process. Only requests with
+    the secret Telegram was given are taken (403 otherwise); on stop the server takes no new
+    requests and answers those in hand.
+    """
+
+    def __init__(
+        self,
+        app: Application,  # type: ignore[type-arg]
+        *,
+        url: str,
+        secret: str,
+        listen: str,
+        port: int,
+        path: str,
+    ) -> None:
+        self.app = app
+        self.url, self.secret, self.listen, self.port = url, secret, listen, port
+        self.path = "/" + path.strip("/")
+        self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._answered: set[int] = set()
+        self._order: deque[int] = deque()
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._site is not None
+
+    async def start(self) -> None:
+        server = web.Application()
+        server.router.add_post(self.path, self._receive)
+        self._runner = web.AppRunner(server, access_log=None)
+        await self._runner.setup()
+        self._site = web.TCPSite(self._runner, self.listen, self.port)
+        try:
+            await self._site.start()
+        except OSError as error:
+            await self._runner.cleanup()
+            self._site = self._runner = None
+            raise ConfigError(
+                f"TELEGRAM_WEBHOOK_PORT: cannot listen on {self.listen}:{self.port} "
+                f"({error.strerror or error})."
+            ) from None
+        await self.app.bot.set_webhook(
+            url=self.url, secret_token=self.secret, allowed_updates=Update.ALL_TYPES
+        )
+
+    async def stop(self) -> None:
+        if self._site is not None:
+            await self._site.stop()  # no new requests; those in hand go on
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+        if self._runner is not None:
+            await self._runner.cleanup()
+        self._site = self._runner = None
+
+    async def _receive(self, request: web.Request) -> web.Response:
+        given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+        if not hmac.compare_digest(given.encode(), self.secret.encode()):
+            return web.Response(status=403)
+        try:
+            update = Update.de_json(await request.json(), self.app.bot)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return web.Response(status=400)
+        number = update.update_id
+        if number not in self._answered:
+            task = self._in_flight.get(number)
+            if task is None:
+                task = self._in_flight[number] = asyncio.create_task(self._handle(update))
+            await asyncio.shield(task)  # Telegram giving up does not cancel the answer
+        return web.Response(status=200)
+
+    async def _handle(self, update: Update) -> None:
+        try:
+            processor = self.app.update_processor
+            await processor.process_update(update, self.app.process_update(update))
+        except Exception:  # the handlers' errors go to the error handler; this is a last guard
+            log.exception("telegram: an update could not be handled")
+        finally:
+            self._in_flight.pop(update.update_id, None)
+            self._answered.add(update.update_id)
+            self._order.append(update.update_id)
+            while len(self._order) > ANSWERED_KEPT:
+                self._answered.discard(self._order.popleft())

@@ -557,6 +557,10 @@ class FakeTelegram:
         """The bytes of a file a user sent or the bot uploaded."""
         return self._state.files[file_id].data
 
+    def queued_updates(self) -> list[JSON]:
+        """The updates not yet confirmed, as Telegram would deliver them (say, by webhook)."""
+        return list(self._state.updates)
+
     @property
     def pending_updates(self) -> int:
         """Updates the bot has not confirmed yet (Telegram would send them again)."""

@@ -6,10 +6,21 @@ import signal
 import sys
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from tests.fake_telegram import FakeTelegram
-from tests.test_telegram import ROOT, fake, free_port, leaky_photo, replies, running_bot, workdir
+from tests.test_telegram import (
+    ROOT,
+    fake,
+    free_port,
+    leaky_photo,
+    listening,
+    replies,
+    running_bot,
+    texts,
+    workdir,
+)
 
 __all__ = ["fake", "workdir"]  # the fixtures
 
@@ -76,3 +87,30 @@ async def test_answered_updates_are_confirmed_and_never_answered_twice(
     async with running_bot(fake, workdir):  # a restart gets nothing again
         await asyncio.sleep(1)
     assert len(replies(fake, 9401, "sendDocument")) == 1
+
+
+async def test_a_webhook_request_is_answered_once_its_photo_is(
+    fake: FakeTelegram, workdir: Path
+) -> None:
+    port, secret = free_port(), "webhook-secret-14"
+    webhook = {
+        "TELEGRAM_WEBHOOK_URL": "https://bot.example.org/tg",
+        "TELEGRAM_WEBHOOK_SECRET": secret,
+        "TELEGRAM_WEBHOOK_PORT": str(port),
+        "TELEGRAM_WEBHOOK_PATH": "tg",
+    }
+    async with running_bot(fake, workdir, ready="setWebhook", **webhook):
+        fake.add_document(leaky_photo(), user_id=9501)  # queued at the fake, never polled
+        update = fake.queued_updates()[-1]
+        await listening(port)
+        headers = {"X-Telegram-Bot-Api-Secret-Token": secret}
+        url = f"http://127.0.0.1:{port}/tg"
+        async with aiohttp.ClientSession() as session:
+            async with session.post(url, json=update, headers=headers) as answer:
+                # by the time Telegram hears 200, the parent has the file and the summary
+                assert answer.status == 200
+                assert replies(fake, 9501, "sendDocument")
+                assert texts(fake, 9501)
+            async with session.post(url, json=update, headers=headers) as resent:
+                assert resent.status == 200  # Telegram sent it again: answered already
+    assert len(replies(fake, 9501, "sendDocument")) == 1
