@@ -14,8 +14,8 @@ from typing import TypeVar
 
 from bot.errors import DamagedImage, NotClean, ScrubError, TooLarge, UnsupportedFormat
 from bot.findings import Finding
-from bot.formats import gif, heif, jpeg, png, tiff, webp
-from bot.formats.base import Block, BlockKind, Format, Parsed
+from bot.formats import gif, heif, icc, jpeg, png, tiff, webp
+from bot.formats.base import SNIFF_BYTES, Block, BlockKind, Format, Parsed
 from bot.metadata import exif
 from bot.metadata.readers import collect
 
@@ -105,23 +105,24 @@ class Scrubbed:
         return self.inspection.findings
 
 
+def supported() -> tuple[str, ...]:
+    """What the registry can clean, as people call the formats: ("JPEG", ..., "AVIF")."""
+    return tuple(fmt.shown for fmt in FORMATS.values())
+
+
 def sniff(data: bytes) -> Format:
-    """The format of `data` from its first bytes (never from a name or a claimed MIME type)."""
-    head = data[:32]
-    if head.startswith(b"\xff\xd8\xff"):
-        return FORMATS["jpeg"]
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return FORMATS["png"]
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return FORMATS["gif"]
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return FORMATS["webp"]
-    if head[:4] in (b"II*\0", b"MM\0*"):
-        return FORMATS["tiff"]
-    if head[:4] in (b"II+\0", b"MM\0+"):
-        raise UnsupportedFormat("A BigTIFF image")
+    """The format of `data` from its first bytes (never from a name or a claimed MIME type).
+
+    Each registered format says whether it accepts the head; otherwise the refusal names what
+    the file is when we recognise it.
+    """
+    head = data[:SNIFF_BYTES]
+    for fmt in FORMATS.values():
+        if fmt.accepts(head):
+            return fmt
     if head[4:8] == b"ftyp":
-        return heif.sniff_brand(data, FORMATS["heif"])
+        heif.sniff_brand(head, FORMATS["heif"])  # raises, naming the kind of ISO media file
+        raise UnsupportedFormat("This ISO media file")
     for signature, offset, what in _OTHER_SIGNATURES:
         if head[offset:].startswith(signature):
             raise UnsupportedFormat(what)
@@ -171,6 +172,7 @@ def verify(fmt: Format, cleaned: bytes) -> None:
     Clean: no block is left but colour profile and orientation. Canonical: stripping the output
     again gives the same bytes, so every structure that survived is exactly what `strip` writes
     from its parsed fields; a byte `strip` copied without understanding it would not be stable.
+    Colour: every profile left is one `bot.formats.icc` wrote (`icc.is_canonical`).
     """
     try:
         parsed = _guarded(lambda: fmt.parse(cleaned))
@@ -186,7 +188,7 @@ def verify(fmt: Format, cleaned: bytes) -> None:
 
 def _allowed(block: Block) -> bool:
     if block.kind is BlockKind.ICC:
-        return True
+        return icc.is_canonical(block.data)
     if block.kind is BlockKind.EXIF:
         return exif.only_orientation(block.data)
     if block.kind is BlockKind.TIFF:

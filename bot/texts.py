@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from bot.errors import DamagedImage, NotClean, ScrubError, TooLarge, UnsupportedFormat
 from bot.findings import Kind
-from bot.i18n import translations
+from bot.i18n import babel_locale, translations
+from bot.scrub import supported
 from bot.store import CLEANED, REFUSED, Counts
 
 # Where /privacy says the bot's source is: whoever runs a modified bot for others must offer
@@ -31,9 +32,11 @@ def refusal(error: ScrubError, language: str) -> str:
     """Why a file was not cleaned, without any detail from the file itself."""
     _ = translations(language).gettext
     if isinstance(error, UnsupportedFormat):
-        return _(
-            "This file is not a photo I can clean. I can clean JPEG, PNG, WebP, GIF, TIFF, HEIC "
-            "and AVIF files."
+        from babel.lists import format_list
+
+        formats = format_list(list(supported()), locale=babel_locale(language))  # the registry
+        return _("This file is not a photo I can clean. I can clean {formats} files.").format(
+            formats=formats
         )
     if isinstance(error, DamagedImage):
         return _("This file is damaged or incomplete, so I could not clean it.")

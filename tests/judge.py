@@ -134,6 +134,10 @@ _ALLOWED_TAGS = {
     "PNG-pHYs:PixelsPerUnitX",
     "PNG-pHYs:PixelsPerUnitY",
     "PNG-pHYs:PixelUnits",
+    "PNG-cICP:ColorPrimaries",
+    "PNG-cICP:TransferCharacteristics",
+    "PNG-cICP:MatrixCoefficients",
+    "PNG-cICP:VideoFullRangeFlag",
 }
 # File-group tags that would reveal something (the rest describe the file type and size).
 _DENIED_FILE_TAGS = {"Comment", "CurrentIPTCDigest"}

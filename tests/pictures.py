@@ -5,6 +5,7 @@ import io
 import random
 import string
 import subprocess
+import zlib
 from pathlib import Path
 
 import pytest
@@ -71,4 +72,42 @@ def assert_clean(data: bytes, tmp_path: Path, name: str) -> bytes:
     assert orientation(cleaned) == orientation(data)
     assert inspect(cleaned).findings == ()
     assert scrub(cleaned).data == cleaned
+    return cleaned
+
+
+def planted_code(seed: int) -> bytes:
+    """A random identifier to hide in a file; printable ASCII so every encoding can be searched."""
+    rng = random.Random(seed)
+    return ("ID" + "".join(rng.choices(string.ascii_letters + string.digits, k=14))).encode()
+
+
+def inflated(data: bytes) -> list[bytes]:
+    """The output of every zlib stream that starts somewhere in `data` (bounded per stream)."""
+    streams = []
+    for at in range(len(data) - 1):
+        if data[at] & 0x0F != 8 or ((data[at] << 8) | data[at + 1]) % 31:
+            continue
+        try:
+            text = zlib.decompressobj().decompress(data[at:], 1 << 24)
+        except zlib.error:
+            continue
+        if text:
+            streams.append(text)
+    return streams
+
+
+def assert_code_gone(cleaned: bytes, code: bytes, *streams: bytes) -> None:
+    """`code` is not in `cleaned` as ASCII or UTF-16, nor inside any zlib stream in it or in
+    `streams` (picture data the caller joined, such as a PNG's IDAT run)."""
+    text = code.decode("ascii")
+    forms = [code, text.encode("utf-16-le"), text.encode("utf-16-be")]
+    for where in [cleaned, *inflated(cleaned), *(t for s in streams for t in inflated(s))]:
+        for form in forms:
+            assert form not in where
+
+
+def assert_scrubbed_without(data: bytes, code: bytes, tmp_path: Path, name: str) -> bytes:
+    """Every invariant of `assert_clean`, and the planted `code` gone from the output."""
+    cleaned = assert_clean(data, tmp_path, name)
+    assert_code_gone(cleaned, code)
     return cleaned

@@ -1,7 +1,13 @@
 """What every format scrubber hands back: the hidden-data `Block`s it found, and the image size.
 
-A format module has two pure functions over bytes:
+The rule (THREAT_MODEL.md): the output holds only what a decoder needs for the same pixels, plus
+orientation and a colour profile reduced to its colour data (`bot.formats.icc`). Every structure
+that survives is re-serialised from its parsed fields at its specified length, never copied
+whole; `bot.scrub.verify` proves it by re-parsing the output (fail closed).
 
+A format module has three pure functions over bytes, and one `FORMAT` entry naming them:
+
+    accepts(head) -> bool      whether the first `SNIFF_BYTES` bytes are this format's signature
     parse(data) -> Parsed      walk the container (bounded), list every metadata block
     strip(data, parsed) -> bytes   write the same picture with only colour profile and orientation
 
@@ -13,6 +19,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from bot.errors import DamagedImage
+
+SNIFF_BYTES = 512  # what `Format.accepts` sees: enough for an ISO 'ftyp' box with 64 brands
 
 
 class BlockKind(StrEnum):
@@ -52,6 +60,10 @@ class Parsed:
     layout: tuple[tuple[int, int, int], ...] = ()
 
 
+def _accepts_nothing(head: bytes) -> bool:
+    return False
+
+
 @dataclass(frozen=True)
 class Format:
     """A registry entry: how to recognise, parse and strip one image format."""
@@ -62,6 +74,13 @@ class Format:
     parse: Callable[[bytes], Parsed]
     strip: Callable[[bytes, Parsed], bytes]
     lossless: bool = True
+    # Recognised from the first bytes only (never a name or a claimed MIME type).
+    accepts: Callable[[bytes], bool] = _accepts_nothing
+    label: str = ""  # what a person calls it ("JPEG", "HEIC"); the name in capitals if empty
+
+    @property
+    def shown(self) -> str:
+        return self.label or self.name.upper()
 
 
 def need(data: bytes, end: int, what: str) -> None:

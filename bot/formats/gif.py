@@ -8,10 +8,16 @@ What a GIF can carry besides pixels:
   tool chose to store; unknown extension labels;
 - data after the trailer.
 
-How we remove it: copy the header, screen descriptor and colour table, every frame (image
-descriptor, colour table and LZW data) with its graphic control extension, the looping
-extension and the ICC profile extension byte for byte, and drop everything else. Every
-sub-block chain is walked with bounds; nothing is decompressed.
+How we remove it: write a new stream from the parsed fields: the header and screen descriptor
+(table size and background index only with a global table, aspect ratio 0), the colour tables
+cut to the entries an index can reach (LZW code size, transparent and background index), one
+looping extension (sub-block 1, loop count) if it came before the first frame, every frame
+(image descriptor with reserved bits 0, local colour table, LZW data re-split into 255-byte
+sub-blocks) with its graphic control extension at its 4 bytes (reserved bits 0, transparent
+index 0 unless used), the ICC profile extension rebuilt from the profile with only its colour
+data (`bot.formats.icc`; dropped when it holds nothing valid), and drop everything else. Every
+sub-block chain is walked with bounds; nothing is decompressed (THREAT_MODEL.md: what may hide
+in the LZW data and in colour table entries no pixel uses).
 """
 
 import struct
@@ -19,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from bot.errors import DamagedImage, TooLarge
+from bot.formats import icc
 from bot.formats.base import Block, BlockKind, Format, Parsed, need
 
 HEADERS = (b"GIF87a", b"GIF89a")
@@ -76,11 +83,144 @@ def parse(data: bytes) -> Parsed:
 
 
 def strip(data: bytes, parsed: Parsed) -> bytes:
-    """The header, screen and colour table, then only the kept parts, then the trailer."""
-    out = [data[: _stream_start(data)]]
-    out.extend(data[part.start : part.end] for part in _parts(data) if part.kept)
+    """A new stream from the parsed fields: screen, loop count, frames with their timing."""
+    frames = list(_frames(data))
+    reach = [bits for frame, bits in frames if not data[frame.image.start + 9] & 0x80]
+    out = [_screen_descriptor(data, max(reach, default=8))]
+    looped = False
+    profile = _icc_extension(parsed)
+    for frame, bits in frames:
+        for part in frame.before:
+            if part.app in LOOPING_APPS and frame is frames[0][0] and not looped:
+                looped = True  # read before the first frame only; at most one
+                out.append(_loop(data, part))
+            elif part.app == ICC_APP and part.label == APPLICATION:
+                out.append(profile)
+                profile = b""  # one profile, where the first one was
+        if frame.timing is not None:
+            out.append(_graphic_control(data, frame.timing))
+        out.extend(_frame(data, frame.image, bits))
     out.append(bytes([TRAILER]))
     return b"".join(out)
+
+
+@dataclass(frozen=True)
+class _Frame:
+    before: list[Part]  # the extensions since the previous frame, timing block aside
+    timing: Part | None  # its graphic control extension
+    image: Part
+
+
+def _frames(data: bytes) -> Iterator[tuple[_Frame, int]]:
+    """Every frame with the index bits it can reach: its LZW code size, or more when its
+    transparent index lies beyond (colour table entries past them are never shown)."""
+    before: list[Part] = []
+    timing: Part | None = None
+    for part in _parts(data):
+        if part.label == GRAPHIC_CONTROL:
+            if timing is not None:
+                raise DamagedImage("A GIF frame has two timing blocks.")
+            timing = part
+        elif part.label == IMAGE:
+            bits = data[part.start + 10 + _table_size(data[part.start + 9])]
+            if timing is not None and data[timing.start + 3] & 1:
+                bits = max(bits, _bits(data[timing.start + 6]))
+            yield _Frame(before, timing, part), bits
+            before, timing = [], None
+        else:
+            before.append(part)
+
+
+def _bits(index: int) -> int:
+    """The fewest index bits (at least 1) that reach `index`."""
+    return max(1, index.bit_length())
+
+
+def _table(table: bytes, flags: int, bits: int) -> tuple[int, bytes]:
+    """A colour table cut to the 2**bits entries indices can reach (never below 2 entries)."""
+    size = flags & 7
+    if bits <= size:
+        size = bits - 1
+    return (flags & ~7) | size, table[: 3 * 2 ** (size + 1)]
+
+
+def _screen_descriptor(data: bytes, reach: int) -> bytes:
+    """Header, logical screen descriptor and global colour table (cut to what the frames that
+    use it and the background index reach); table size and background index only when there is
+    a table (readers ignore them otherwise)."""
+    width, height, flags, background = struct.unpack_from("<HHBB", data, 6)
+    table = data[SCREEN_END : _stream_start(data)]
+    if flags & 0x80:
+        flags, table = _table(table, flags, max(reach, _bits(background)))
+    else:
+        flags, background = flags & 0x78, 0
+    # The pixel aspect ratio is a hint no browser, phone or Pillow uses: written as 0.
+    return data[:6] + struct.pack("<HHBBB", width, height, flags, background, 0) + table
+
+
+def _graphic_control(data: bytes, part: Part) -> bytes:
+    """The 4 fields of a graphic control extension: flags (reserved bits 0), delay and the
+    transparent index (0 unless the transparency flag is set); later sub-blocks dropped."""
+    flags, delay, index = struct.unpack_from("<BHB", data, part.start + 3)
+    flags &= 0x1F
+    return struct.pack(
+        "<BBBBHBB", EXTENSION, GRAPHIC_CONTROL, 4, flags, delay, index * (flags & 1), 0
+    )
+
+
+def _loop(data: bytes, part: Part) -> bytes:
+    """The looping extension: identifier, then sub-block 1 with the loop count."""
+    at = part.payload_start
+    count = data[at + 2 : at + 4] if data[at] >= 3 and data[at + 1] == 1 else b"\0\0"
+    return bytes([EXTENSION, APPLICATION, 11]) + part.app + b"\x03\x01" + count + b"\0"
+
+
+def _frame(data: bytes, part: Part, bits: int) -> list[bytes]:
+    """Image descriptor (reserved bits 0, no table size without a table), local colour table
+    cut to the entries `bits` reach, code size and the LZW data in 255-byte sub-blocks (how
+    data is split can carry bits)."""
+    left, top, width, height, flags = struct.unpack_from("<4HB", data, part.start + 1)
+    code_size = part.start + 10 + _table_size(flags)
+    table = data[part.start + 10 : code_size]
+    if flags & 0x80:
+        flags, table = _table(table, flags & 0xE7, bits)
+    else:
+        flags &= 0x60
+    descriptor = struct.pack("<B4HB", IMAGE, left, top, width, height, flags)
+    return [descriptor, table, *_lzw(data, code_size, part.end)]
+
+
+def _lzw(data: bytes, code_size: int, end: int) -> list[bytes]:
+    """The code size byte and the data sub-blocks; copied when already in 255-byte blocks."""
+    start = code_size + 1
+    sizes = data[start:end:256]  # the length bytes, if every block but the last holds 255
+    last = sizes[-1]
+    full = len(sizes) - 1
+    if (
+        sizes.count(255) == full
+        and last != 255
+        and end - start == 256 * full + last + 1 + bool(last)
+    ):
+        return [data[code_size:end]]
+    payload = _sub_blocks(data, start, end, limit=end)
+    pieces = [data[code_size : code_size + 1]]
+    for at in range(0, len(payload), 255):
+        piece = payload[at : at + 255]
+        pieces += [bytes([len(piece)]), piece]
+    return [*pieces, b"\0"]
+
+
+def _icc_extension(parsed: Parsed) -> bytes:
+    """The ICCRGBG1012 application extension holding the rebuilt profile, or nothing."""
+    found = next((b.data for b in parsed.blocks if b.kind is BlockKind.ICC), None)
+    profile = icc.clean(found) if found else None
+    if not profile:
+        return b""
+    blocks = b"".join(
+        bytes([len(piece)]) + piece
+        for piece in (profile[i : i + 255] for i in range(0, len(profile), 255))
+    )
+    return bytes([EXTENSION, APPLICATION, 11]) + ICC_APP + blocks + b"\0"
 
 
 def _screen(data: bytes) -> tuple[int, int]:
@@ -147,8 +287,8 @@ def _extension(data: bytes, pos: int, budget: _Budget) -> Part:
     need(data, pos + 2, "GIF extension")
     label = data[pos + 1]
     end = _sub_blocks_end(data, pos + 2, budget)
-    if label == GRAPHIC_CONTROL and (data[pos + 2] != 4 or end != pos + 8):
-        # We copy it unchanged, so it must be exactly its 4 bytes: no room for hidden data.
+    if label == GRAPHIC_CONTROL and data[pos + 2] < 4:
+        # Readers take the 4 fields from the first sub-block (we write nothing else).
         raise DamagedImage("A GIF frame's timing block is broken.")
     if label != APPLICATION or data[pos + 2] != 11:
         return Part(pos, end, label, payload_start=pos + 2)
@@ -170,14 +310,14 @@ def _sub_blocks_end(data: bytes, pos: int, budget: _Budget) -> int:
     raise DamagedImage("The file ends in the middle of its GIF data blocks, so it is incomplete.")
 
 
-def _sub_blocks(data: bytes, start: int, end: int) -> bytes:
-    """The payload of a sub-block chain without its length bytes, cut at REPORT_LIMIT."""
+def _sub_blocks(data: bytes, start: int, end: int, limit: int = REPORT_LIMIT) -> bytes:
+    """The payload of a sub-block chain without its length bytes, cut at `limit`."""
     out = bytearray()
     pos = start
-    while pos < end and data[pos] and len(out) < REPORT_LIMIT:
+    while pos < end and data[pos] and len(out) < limit:
         out += data[pos + 1 : pos + 1 + data[pos]]
         pos += 1 + data[pos]
-    return bytes(out[:REPORT_LIMIT])
+    return bytes(out[:limit])
 
 
 def _block(data: bytes, part: Part) -> Block | None:
@@ -195,7 +335,8 @@ def _block(data: bytes, part: Part) -> Block | None:
         return Block(BlockKind.OTHER, f"GIF extension 0x{part.label:02X}")
     name = f"GIF application extension '{part.app.decode('ascii', 'replace')}'"
     if part.app == ICC_APP:
-        return Block(BlockKind.ICC, name, _sub_blocks(data, part.payload_start, part.end))
+        profile = _sub_blocks(data, part.payload_start, part.end, icc.MAX_PROFILE)  # whole
+        return Block(BlockKind.ICC, name, profile)
     if part.app == XMP_APP:
         raw = data[part.payload_start : min(part.end - 1, part.payload_start + REPORT_LIMIT)]
         return Block(BlockKind.XMP, name, _xmp(raw))
@@ -209,4 +350,8 @@ def _xmp(raw: bytes) -> bytes:
     return raw[:cut] if cut >= 0 else raw
 
 
-FORMAT = Format("gif", "image/gif", "gif", parse, strip)
+def accepts(head: bytes) -> bool:
+    return head[:6] in HEADERS
+
+
+FORMAT = Format("gif", "image/gif", "gif", parse, strip, accepts=accepts)

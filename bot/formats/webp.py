@@ -5,10 +5,16 @@ What a WebP can carry besides pixels:
 - an XMP chunk ("XMP "): the XMP packet;
 - unknown chunks, at the top level or inside animation frames, and data after the RIFF end.
 
-How we remove it: copy VP8X, ICCP, ANIM, ALPH, VP8 and VP8L chunks byte for byte, rebuild each
-ANMF frame from its header and image chunks, drop everything else, then fix the VP8X flags and the
-RIFF size. When an extended file's EXIF orientation was not 1 we write an EXIF chunk holding
-only the orientation and keep the VP8X EXIF flag set.
+How we remove it: write a new RIFF from the parsed fields. A simple file keeps its first
+bitstream chunk only. An extended file gets a VP8X of 10 bytes (flags from what is kept,
+reserved bits 0), the ICCP profile rebuilt with only its colour data (`bot.formats.icc`;
+dropped, with its VP8X flag, when it holds nothing valid), then either ANIM (6 bytes, background
+colour 0) and every ANMF frame (16-byte header, reserved bits 0) or the still picture; a
+picture, still or frame, is one bitstream with the ALPH chunk before it when it is VP8
+(uncompressed alpha cut at width x height bytes). Pad bytes are written as 0; every other chunk
+is dropped. When an extended file's EXIF orientation was not 1 we write an EXIF chunk holding
+only the orientation and set the VP8X EXIF flag. The bitstreams are copied as they are: what may
+hide inside them is in THREAT_MODEL.md.
 """
 
 import struct
@@ -16,13 +22,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from bot.errors import DamagedImage, TooLarge
+from bot.formats import icc
 from bot.formats.base import Block, BlockKind, Format, Parsed, need
-from bot.metadata import exif
+from bot.metadata import exif, xmp
 
 MAX_CHUNKS = 100_000  # a long animation has a few thousand frames
 FRAME_HEADER = 16  # ANMF: x, y, width - 1, height - 1, duration (24 bits each) and flags
-EXIF_FLAG, XMP_FLAG = 0x08, 0x04  # VP8X flags we rewrite; ICC, alpha and animation stay
+# VP8X flags (the other bits are reserved, written as 0)
+ICC_FLAG, ALPHA_FLAG, EXIF_FLAG, XMP_FLAG, ANIMATION_FLAG = 0x20, 0x10, 0x08, 0x04, 0x02
+FRAME_FLAGS = 0x03  # ANMF: blending and disposal; the other six bits are reserved
+ANIM_SIZE = 6  # background colour (4 bytes) and loop count (2)
 KEPT = frozenset({b"VP8X", b"ICCP", b"ANIM", b"ALPH", b"VP8 ", b"VP8L"})
+BITSTREAMS = frozenset({b"VP8 ", b"VP8L"})
 FRAME_KEPT = frozenset({b"ALPH", b"VP8 ", b"VP8L"})  # the image chunks inside an ANMF frame
 XMP_CHUNKS = frozenset({b"XMP ", b"XMP\0"})  # the second is written by some tools
 VP8_START_CODE = b"\x9d\x01\x2a"
@@ -57,22 +68,100 @@ def parse(data: bytes) -> Parsed:
 
 
 def strip(data: bytes, parsed: Parsed) -> bytes:
-    """Kept chunks, rebuilt frames, an orientation-only EXIF if needed, fixed flags and size."""
+    """A new RIFF written from the parsed fields: the header chunks at their specified length,
+    the picture's own chunks in their place, an orientation-only EXIF if needed."""
     chunks = list(_chunks(data, 12, _riff_end(data)))
-    # Only an extended file carries EXIF: readers ignore chunks after a simple file's bitstream.
-    rotation = _orientation(parsed) if chunks[0].fourcc == b"VP8X" else 1
-    body: list[bytes] = []
-    for chunk in chunks:
-        if chunk.fourcc == b"VP8X":
-            body.append(_vp8x(data, chunk, rotation != 1))
-        elif chunk.fourcc == b"ANMF":
-            body.append(_frame(data, chunk))
-        elif chunk.fourcc in KEPT:
-            body.append(data[chunk.start : chunk.end])
+    first = chunks[0]
+    if first.fourcc != b"VP8X":
+        # A simple file is its first chunk: readers ignore anything after the bitstream.
+        return _riff([*_piece(first.fourcc, _bitstream(data, first))])
+    payload = first.payload(data)
+    animated = bool(payload[0] & ANIMATION_FLAG)
+    found = next((b.data for b in parsed.blocks if b.kind is BlockKind.ICC), None)
+    profile = icc.clean(found) if found else None  # from the first ICCP
+    rotation = _orientation(parsed)
+    flags = payload[0] & (ALPHA_FLAG | ANIMATION_FLAG)
+    flags |= (ICC_FLAG if profile else 0) | (EXIF_FLAG if rotation != 1 else 0)
+    pieces = [*_piece(b"VP8X", bytes([flags, 0, 0, 0]) + payload[4:10])]
+    if profile:
+        pieces += _piece(b"ICCP", profile)
+    if animated:
+        pieces += _animation(data, chunks)
+    else:
+        pieces += _image(data, chunks)
     if rotation != 1:
-        body.append(_chunk(b"EXIF", exif.minimal(rotation)))
-    riff = b"WEBP" + b"".join(body)
-    return b"RIFF" + struct.pack("<I", len(riff)) + riff
+        pieces += _piece(b"EXIF", exif.minimal(rotation))
+    return _riff(pieces)
+
+
+def _riff(pieces: list[bytes | memoryview]) -> bytes:
+    size = 4 + sum(len(piece) for piece in pieces)
+    return b"".join([b"RIFF", struct.pack("<I", size), b"WEBP", *pieces])
+
+
+def _piece(fourcc: bytes, payload: bytes | memoryview) -> list[bytes | memoryview]:
+    """A chunk as the pieces to join: header, payload (not copied) and a zero pad byte."""
+    header = fourcc + struct.pack("<I", len(payload))
+    return [header, payload, b"\0"] if len(payload) & 1 else [header, payload]
+
+
+def _animation(data: bytes, chunks: list[Chunk]) -> list[bytes | memoryview]:
+    """ANIM (background colour, loop count) and every ANMF frame, rebuilt from their fields."""
+    anim = next((chunk for chunk in chunks if chunk.fourcc == b"ANIM"), None)
+    frames = [chunk for chunk in chunks if chunk.fourcc == b"ANMF"]
+    if anim is None or len(anim.payload(data)) < ANIM_SIZE or not frames:
+        raise DamagedImage("The WebP animation header is broken.")
+    # The background colour is a hint libwebp and browsers ignore (frames are disposed to
+    # transparent): written as 0, so its 4 bytes carry nothing. The loop count is kept.
+    pieces = _piece(b"ANIM", bytes(4) + anim.payload(data)[4:ANIM_SIZE])
+    for frame in frames:
+        inner = _image(data, list(_frame_chunks(data, frame)))  # checks the header fits
+        start = frame.payload_start
+        header = data[start : start + FRAME_HEADER - 1] + bytes([data[start + 15] & FRAME_FLAGS])
+        size = len(header) + sum(len(piece) for piece in inner)
+        pieces += [b"ANMF" + struct.pack("<I", size), header, *inner]
+    return pieces
+
+
+def _image(data: bytes, chunks: list[Chunk]) -> list[bytes | memoryview]:
+    """The picture of a still file or a frame: its first bitstream and the ALPH chunk before it.
+
+    Decoders read one run of ALPH and VP8/VP8L chunks and stop at the second bitstream; an ALPH
+    after the bitstream or beside VP8L (which carries its own alpha) is not used, so dropped.
+    """
+    at = next((i for i, c in enumerate(chunks) if c.fourcc in BITSTREAMS), None)
+    if at is None:
+        raise DamagedImage("The WebP has no picture in it.")
+    image = chunks[at]
+    payload = _bitstream(data, image)
+    pieces: list[bytes | memoryview] = []
+    alpha = next((c for c in chunks[:at] if c.fourcc == b"ALPH"), None)
+    if alpha is not None and image.fourcc == b"VP8 ":
+        pieces += _piece(b"ALPH", _alpha(alpha.payload(data), payload))
+    return pieces + _piece(image.fourcc, payload)
+
+
+def _bitstream(data: bytes, chunk: Chunk) -> memoryview:
+    payload = memoryview(data)[chunk.payload_start : chunk.payload_start + _size_of(data, chunk)]
+    _bitstream_size(chunk.fourcc, bytes(payload[:10]))  # raises on a broken header
+    return payload
+
+
+def _alpha(payload: bytes, bitstream: memoryview) -> bytes:
+    """An ALPH payload; uncompressed alpha ends after width x height bytes."""
+    if not payload or payload[0] & 0xC0:
+        raise DamagedImage("The WebP transparency chunk is broken.")
+    if payload[0] & 3:  # compressed: its end is only found by decoding (THREAT_MODEL.md)
+        return payload
+    width, height = _bitstream_size(b"VP8 ", bytes(bitstream[:10]))
+    if len(payload) < 1 + width * height:
+        raise DamagedImage("The WebP transparency chunk is broken.")
+    return payload[: 1 + width * height]
+
+
+def _size_of(data: bytes, chunk: Chunk) -> int:
+    (size,) = struct.unpack_from("<I", data, chunk.start + 4)
+    return int(size)
 
 
 def _riff_end(data: bytes) -> int:
@@ -161,27 +250,14 @@ def _frame_blocks(data: bytes, chunk: Chunk) -> Iterator[Block]:
             yield Block(BlockKind.OTHER, name, inner.payload(data))
 
 
-def _frame(data: bytes, chunk: Chunk) -> bytes:
-    """An ANMF chunk with only its header and image chunks."""
-    header = data[chunk.payload_start : chunk.payload_start + FRAME_HEADER]
-    inner = [data[c.start : c.end] for c in _frame_chunks(data, chunk) if c.fourcc in FRAME_KEPT]
-    return _chunk(b"ANMF", header + b"".join(inner))
-
-
-def _vp8x(data: bytes, chunk: Chunk, with_exif: bool) -> bytes:
-    """The VP8X chunk with the XMP flag cleared and the EXIF flag set only for orientation."""
-    payload = bytearray(chunk.payload(data))
-    payload[0] &= ~(EXIF_FLAG | XMP_FLAG) & 0xFF
-    if with_exif:
-        payload[0] |= EXIF_FLAG
-    return _chunk(b"VP8X", bytes(payload))
-
-
 def _orientation(parsed: Parsed) -> int:
-    for block in parsed.blocks:
-        if block.kind is BlockKind.EXIF:
-            return exif.orientation(block.data)
-    return 1
+    """EXIF's Orientation, or when EXIF has none, XMP's tiff:Orientation; 1 when neither."""
+    block = next((b for b in parsed.blocks if b.kind is BlockKind.EXIF), None)
+    found = exif.declared_orientation(block.data) if block else None
+    if found is None:
+        packet = next((b.data for b in parsed.blocks if b.kind is BlockKind.XMP), b"")
+        found = xmp.orientation(packet) if packet else None
+    return found or 1
 
 
 def _shown(fourcc: bytes) -> str:
@@ -193,9 +269,8 @@ def _u24(data: bytes, pos: int) -> int:
     return int.from_bytes(data[pos : pos + 3], "little")
 
 
-def _chunk(fourcc: bytes, payload: bytes) -> bytes:
-    pad = b"\0" if len(payload) & 1 else b""
-    return fourcc + struct.pack("<I", len(payload)) + payload + pad
+def accepts(head: bytes) -> bool:
+    return head[:4] == b"RIFF" and head[8:12] == b"WEBP"
 
 
-FORMAT = Format("webp", "image/webp", "webp", parse, strip)
+FORMAT = Format("webp", "image/webp", "webp", parse, strip, accepts=accepts, label="WebP")

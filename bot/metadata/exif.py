@@ -86,6 +86,20 @@ def orientation(data: bytes) -> int:
     return value if 1 <= value <= 8 else 1
 
 
+def declared_orientation(data: bytes) -> int | None:
+    """The Orientation tag (1 when out of range), or None when the block has none or cannot
+    be read: then a reader falls back to XMP's tiff:Orientation."""
+    try:
+        ifds = Ifds(strip_header(data), follow_chain=False)
+        entry = ifds.find("IFD0", ORIENTATION)
+        values = ifds.ints(entry) if entry else ()
+    except (ValueError, IndexError, struct.error):
+        return None
+    if not values:
+        return None
+    return values[0] if 1 <= values[0] <= 8 else 1
+
+
 def only_orientation(data: bytes) -> bool:
     """True when an EXIF block holds Orientation and nothing else (what we write back)."""
     try:

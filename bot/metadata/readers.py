@@ -3,6 +3,7 @@
 from collections.abc import Callable
 
 from bot.findings import Finding, Kind
+from bot.formats import icc
 from bot.formats.base import Block, BlockKind, Parsed
 from bot.metadata import exif, iptc, photoshop, xmp
 from bot.metadata.pictures import jpeg_size, shows_more, video_seconds
@@ -130,7 +131,11 @@ def _other(block: Block, parsed: Parsed) -> list[Finding]:
 
 
 def _icc(block: Block, parsed: Parsed) -> list[Finding]:
-    return []  # the colour profile is kept: colours depend on it
+    """The colour profile is kept (rebuilt), but what it named (maker, a person) is not."""
+    return [
+        Finding(Kind.DESCRIPTION, "colour_profile", text, block.name)
+        for text in icc.named(block.data)
+    ]
 
 
 _READERS: dict[BlockKind, Reader] = {

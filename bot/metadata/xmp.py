@@ -191,3 +191,30 @@ def _gps_degrees(text: str) -> float | None:
     if text.strip().startswith("-"):
         value = -value
     return -value if ref in ("S", "W") else value
+
+
+TIFF_NS = "http://ns.adobe.com/tiff/1.0/"
+
+
+def orientation(data: bytes) -> int | None:
+    """The packet's `tiff:Orientation` (1-8), or None when it has none or an unreadable one.
+
+    For every format that carries XMP: when EXIF has no Orientation tag, the scrubber writes
+    this value back as EXIF Orientation, so a photo turned only in XMP stays upright. Cheap when
+    the packet does not mention orientation at all (no XML parse).
+    """
+    if b"Orientation" not in data or len(data) > MAX_PACKET:
+        return None
+    from defusedxml import ElementTree as SafeET
+    from defusedxml.common import DefusedXmlException
+
+    start, end = data.find(b"<"), data.rfind(b">")
+    try:
+        root = SafeET.fromstring(data[start : end + 1])
+    except (SafeET.ParseError, DefusedXmlException, ValueError):
+        return None
+    for ns, local, value, _ in _properties(root):
+        if ns == TIFF_NS and local == "Orientation":
+            text = value.strip()
+            return int(text) if text in {"1", "2", "3", "4", "5", "6", "7", "8"} else None
+    return None
