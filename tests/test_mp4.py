@@ -702,8 +702,7 @@ async def test_telegram_cleans_a_video_file_and_hints_at_a_compressed_video(
         )
         await fake.wait_for(
             lambda calls: (
-                bool(replies(fake, 5005, "sendDocument"))
-                and bool(replies(fake, 5006, "sendDocument"))
+                all(replies(fake, u, "sendDocument") and texts(fake, u) for u in (5005, 5006))
                 and bool(texts(fake, 5007))
             ),
             timeout=30,
