@@ -401,6 +401,25 @@ def with_co64(data: bytes) -> bytes:
     return data[: moov.start] + rewrite(data, moov, change)
 
 
+def klv(key: bytes, kind: bytes, size: int, payload: bytes) -> bytes:
+    """One GPMF entry: key, type, structure size, repeat, payload padded to 4 bytes."""
+    repeat = len(payload) // size if size else 0
+    return struct.pack(">4scBH", key, kind, size, repeat) + payload.ljust(
+        -(-len(payload) // 4) * 4, b"\0"
+    )
+
+
+def gpmf_sample(value: dict[str, str], second: int) -> bytes:
+    """A GoPro-like GPMF sample: DEVC > STRM > (STNM with a code, SCAL, GPS5 fixes)."""
+    lat, lon = float(value["lat"]) - second / 500, float(value["lon"]) + second / 500
+    fixes = struct.pack(">5i", round(lat * 1e7), round(lon * 1e7), 123_000, 500, 500) * 2
+    stream = klv(b"STNM", b"c", 1, value["gpmf"].encode())
+    stream += klv(b"SCAL", b"l", 4, struct.pack(">5i", 10**7, 10**7, 1000, 1000, 100))
+    stream += klv(b"GPS5", b"l", 20, fixes)
+    device = klv(b"DVNM", b"c", 1, b"Camera") + klv(b"STRM", b"\0", 1, stream)
+    return klv(b"DEVC", b"\0", 1, device)
+
+
 def phone_clip(tmp_path: Path, variant: str, value: dict[str, str], stamp: int = 0) -> bytes:
     """A clip (moov last) with everything a phone and its apps add, planted by hand; with a
     `stamp`, every header is version 1 with that date."""
@@ -462,7 +481,7 @@ def phone_clip(tmp_path: Path, variant: str, value: dict[str, str], stamp: int =
         box(b"\0\0\0\1", f"{float(value['lat']) + i / 1000:+08.4f}{value['lon']}/".encode())
         for i in range(12)
     ]
-    gpmf = [b"DEVC" + struct.pack(">I", 16) + value["gpmf"].encode().ljust(16, b"\0")] * 3
+    gpmf = [gpmf_sample(value, second) for second in range(3)]
     tracks_len = len(timed_track(90, b"mebx", route, 0)) + len(timed_track(91, b"gpmd", gpmf, 0))
     first = moov.start + 8 + len(moov_body) + tracks_len + 8
     mebx = timed_track(90, b"mebx", route, first)
@@ -509,6 +528,9 @@ def test_a_phone_clip_loses_place_route_device_times_and_ids(tmp_path: Path) -> 
     keys = {(f.kind, f.key) for f in found}
     assert (Kind.LOCATION, "coordinates") in keys
     assert (Kind.LOCATION, "route") in keys
+    gopro = [f for f in found if f.key == "route" and "gpmd" in f.source]
+    assert [f.value for f in gopro] == ["3 1"]  # three fixes, within a minute
+    assert gopro[0].position == pytest.approx((float(value["lat"]), float(value["lon"])), abs=1e-5)
     assert (Kind.TRACKING, "apple_id") in keys
     assert (Kind.HIDDEN_PICTURE, "image") in keys
     assert (Kind.HIDDEN_MEDIA, "track") in keys

@@ -440,7 +440,7 @@ def _read_track(
     if unknown:
         version, _, reader = _full(data, mdhd)
         reader.take(16 if version == 1 else 8)
-        blocks.append(_removed_track(data, handler, entries, table, budget, reader.uint(4)))
+        blocks.extend(_removed_track(data, handler, entries, table, budget, reader.uint(4)))
         return None
     version, flags, reader = _full(data, tkhd)
     stamps.append(_stamp(reader, version))
@@ -506,19 +506,21 @@ def _removed_track(
     table: list[Box],
     budget: Budget,
     timescale: int,
-) -> Block:
+) -> list[Block]:
     """What a track we drop was: its handler and codec, and for an Apple 'mebx' location track
     its route as "seconds latitude longitude" lines (read from its samples)."""
     codec = _name(entries[0].type) if entries else "none"
     what = f"'{_name(handler)}' track ('{codec}')"
     try:
-        route = _mebx_route(data, entries, table, budget, timescale) if codec == "mebx" else []
+        read = {"mebx": _mebx_route, "gpmd": _gpmf_route}.get(codec)
+        route = read(data, entries, table, budget, timescale) if read else []
     except (DamagedImage, ValueError, IndexError, struct.error):
         route = []
+    found = [Block(BlockKind.MOVIE, f"track@{what}", codec.encode())]
     if route:
         text = "\n".join(f"{t:.3f} {place}" for t, place in route)
-        return Block(BlockKind.MOVIE, f"route@{what}", text.encode())
-    return Block(BlockKind.MOVIE, f"track@{what}", codec.encode())
+        found.append(Block(BlockKind.MOVIE, f"route@{what}", text.encode()))
+    return found
 
 
 def _check_references(data: bytes, dinf: Box | None, budget: Budget) -> None:
@@ -916,26 +918,15 @@ def _cover(picture: bytes, source: str) -> Iterator[Block]:
         yield from parsed.blocks
 
 
-def _mebx_route(
-    data: bytes, entries: list[Box], table: list[Box], budget: Budget, timescale: int
-) -> list[tuple[float, str]]:
-    """An Apple timed metadata track's positions: (seconds, ISO 6709 text) per sample."""
-    reader = _reader(data, entries[0])
-    reader.take(8)
-    location_ids = set()
-    keys = _one(isobmff.boxes(data, reader.pos, entries[0].end, budget), b"keys")
-    for key in isobmff.boxes(data, keys.body, keys.end, budget) if keys else ():
-        for part in isobmff.boxes(data, key.body, key.end, budget):
-            text = data[part.body : part.end]
-            if part.type == b"keyd" and text[4:].lower().endswith(b"location.iso6709"):
-                location_ids.add(key.type)
+def _timed_samples(
+    data: bytes, entries: list[Box], table: list[Box], timescale: int
+) -> Iterator[tuple[float, int, int]]:
+    """(start in seconds, first byte, end) of every sample of a timed metadata track."""
     found = {box.type: box for box in table}
-    if not location_ids or b"stts" not in found:
-        return []
+    if not timescale or not {b"stts", b"stsz", b"stsc"} <= found.keys():
+        return
     _, _, reader = _full(data, found[b"stts"])
     times = _words(reader, 2 * reader.uint(4))
-    if not timescale:
-        return []
     starts: list[float] = []
     clock = 0
     for count, delta in zip(times[0::2], times[1::2], strict=True):
@@ -950,16 +941,80 @@ def _mebx_route(
     offsets = _words(reader, reader.uint(4), 8 if offsets_box.type == b"co64" else 4)
     _, _, reader = _full(data, found[b"stsc"])
     runs = _words(reader, 3 * reader.uint(4))
-    route: list[tuple[float, str]] = []
     for chunk, first, n in _layout(len(sizes), runs, len(offsets), len(entries)):
         pos = offsets[chunk]
-        for sample in range(first, first + n):
+        for sample in range(first, min(first + n, len(starts))):
             end = pos + sizes[sample]
-            for value in isobmff.boxes(data, pos, end, budget):
-                if value.type in location_ids and sample < len(starts):
-                    route.append((starts[sample], _text(data[value.body : value.end])))
+            if end > len(data):
+                return
+            yield starts[sample], pos, end
             pos = end
+
+
+def _mebx_route(
+    data: bytes, entries: list[Box], table: list[Box], budget: Budget, timescale: int
+) -> list[tuple[float, str]]:
+    """An Apple timed metadata track's positions: (seconds, ISO 6709 text) per sample."""
+    reader = _reader(data, entries[0])
+    reader.take(8)
+    location_ids = set()
+    keys = _one(isobmff.boxes(data, reader.pos, entries[0].end, budget), b"keys")
+    for key in isobmff.boxes(data, keys.body, keys.end, budget) if keys else ():
+        for part in isobmff.boxes(data, key.body, key.end, budget):
+            text = data[part.body : part.end]
+            if part.type == b"keyd" and text[4:].lower().endswith(b"location.iso6709"):
+                location_ids.add(key.type)
+    route: list[tuple[float, str]] = []
+    if not location_ids:
+        return route
+    for start, pos, end in _timed_samples(data, entries, table, timescale):
+        for value in isobmff.boxes(data, pos, end, budget):
+            if value.type in location_ids:
+                route.append((start, _text(data[value.body : value.end])))
     return route
+
+
+_GPMF_DEPTH = 8  # DEVC > STRM > GPS5 is three levels
+
+
+def _gpmf_route(
+    data: bytes, entries: list[Box], table: list[Box], budget: Budget, timescale: int
+) -> list[tuple[float, str]]:
+    """A GoPro GPMF track's first GPS fix per sample: (seconds, ISO 6709 text). GPMF is KLV:
+    a key, a type, a structure size and a repeat count, then the payload padded to 4 bytes;
+    type 0 nests; 'GPS5' holds latitude, longitude, ... as int32 divided by the 'SCAL' before."""
+    route: list[tuple[float, str]] = []
+    for start, pos, end in _timed_samples(data, entries, table, timescale):
+        fix = _gpmf_fix(data, pos, end, budget, 0)
+        if fix is not None:
+            route.append((start, f"{fix[0]:+.6f}{fix[1]:+.6f}/"))
+    return route
+
+
+def _gpmf_fix(
+    data: bytes, pos: int, end: int, budget: Budget, depth: int
+) -> tuple[float, float] | None:
+    scale: tuple[int, ...] = ()
+    while pos + 8 <= end and depth < _GPMF_DEPTH:
+        budget.spend()
+        key, kind, size, repeat = struct.unpack_from(">4scBH", data, pos)
+        length = size * repeat
+        body, pos = pos + 8, pos + 8 + (length + 3) // 4 * 4
+        if body + length > end:
+            return None
+        if kind == b"\0":
+            if (fix := _gpmf_fix(data, body, body + length, budget, depth + 1)) is not None:
+                return fix
+        elif key == b"SCAL" and kind in (b"l", b"L") and size == 4:
+            scale = struct.unpack_from(f">{repeat}i", data, body)
+        elif key == b"SCAL" and kind in (b"s", b"S") and size == 2:
+            scale = struct.unpack_from(f">{repeat}h", data, body)
+        elif key == b"GPS5" and kind == b"l" and size == 20 and repeat:
+            lat, lon = struct.unpack_from(">2i", data, body)
+            lat_scale, lon_scale = (*scale, 1, 1)[:2] if len(scale) < 2 else scale[:2]
+            if lat_scale and lon_scale:
+                return lat / lat_scale, lon / lon_scale
+    return None
 
 
 # --- writing -----------------------------------------------------------------------------------
