@@ -420,7 +420,9 @@ def gpmf_sample(value: dict[str, str], second: int) -> bytes:
     return klv(b"DEVC", b"\0", 1, device)
 
 
-def phone_clip(tmp_path: Path, variant: str, value: dict[str, str], stamp: int = 0) -> bytes:
+def phone_clip(
+    tmp_path: Path, variant: str, value: dict[str, str], stamp: int = 0, positions: int = 12
+) -> bytes:
     """A clip (moov last) with everything a phone and its apps add, planted by hand; with a
     `stamp`, every header is version 1 with that date."""
     data = make_clip(tmp_path, variant, "-metadata", f"title={value['title']}")
@@ -479,7 +481,7 @@ def phone_clip(tmp_path: Path, variant: str, value: dict[str, str], stamp: int =
     # Timed tracks: their samples go into a second 'mdat' after the movie.
     route = [
         box(b"\0\0\0\1", f"{float(value['lat']) + i / 1000:+08.4f}{value['lon']}/".encode())
-        for i in range(12)
+        for i in range(positions)
     ]
     gpmf = [gpmf_sample(value, second) for second in range(3)]
     tracks_len = len(timed_track(90, b"mebx", route, 0)) + len(timed_track(91, b"gpmd", gpmf, 0))
@@ -789,3 +791,13 @@ async def test_matrix_answers_an_m_video_with_an_m_video(tmp_path: Path) -> None
         log = log_path.read_text()
     for code in (value["make"], value["identifier"], value["title"]):
         assert code not in log
+
+
+def test_a_long_route_is_read_and_removed_without_using_up_the_box_budget(tmp_path: Path) -> None:
+    """Ten hours of positions (one every 30 s would be 1200; here 25 000 samples, more boxes
+    than a whole file may have) still give the route and a clean file."""
+    data = phone_clip(tmp_path, "mp4", codes(8), positions=25_000)
+    result = scrub(data)
+    (route,) = [f for f in result.findings if f.key == "route" and "mebx" in f.source]
+    assert route.value.startswith("25000 ")
+    assert inspect(result.data).findings == ()

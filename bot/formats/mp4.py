@@ -56,6 +56,7 @@ MAX_SAMPLES = 20_000_000  # samples in one file: ten hours of 4K video at 60 fps
 MAX_TRACKS = 100
 MAX_ENTRIES = 16  # sample descriptions in one track
 MAX_BRANDS = 64
+MAX_ROUTE_UNITS = 2_000_000  # boxes or GPMF entries read from timed tracks to tell the route
 _MAX_32 = 0xFFFFFFFF
 
 # Major brands of the files this module cleans (HEIF/AVIF brands go to heif.py).
@@ -513,7 +514,9 @@ def _removed_track(
     what = f"'{_name(handler)}' track ('{codec}')"
     try:
         read = {"mebx": _mebx_route, "gpmd": _gpmf_route}.get(codec)
-        route = read(data, entries, table, budget, timescale) if read else []
+        # Their own budget: a long route must not use up the boxes of the whole file.
+        samples = Budget(_LABEL, MAX_ROUTE_UNITS)
+        route = read(data, entries, table, samples, timescale) if read else []
     except (DamagedImage, ValueError, IndexError, struct.error):
         route = []
     found = [Block(BlockKind.MOVIE, f"track@{what}", codec.encode())]
