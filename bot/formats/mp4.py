@@ -31,12 +31,19 @@ How we remove it, losslessly: the output is a new file written from parsed field
   or 'co64' (co64 when the input had it or an offset needs it) point at their new places. The
   samples are never decoded and stay byte for byte.
 
-Refused: fragmented files ('moof'/'mvex'), encrypted tracks, data in other files, picture or
-sound tracks in codecs we do not know (we never drop a user's picture or sound), damage.
+Findings come from what is removed: every metadata item as a MOVIE block (`bot.metadata.movie`),
+a cover picture with the blocks of its own JPEG structure, and for an Apple 'mebx' location track
+or a GoPro GPMF track its route (one position per sample, read with its own bounded budget).
+
+Refused: fragmented files ('moof'/'mvex'/'sidx'), encrypted tracks, data in other files, picture
+or sound tracks in codecs we do not know (we never drop a user's picture or sound), damage.
+Dropped without a finding (display hints, no user data): 'tapt', 'clip', 'matt', 'load', the
+QuickTime data handler in 'minf', the component type of 'hdlr'.
 
 Residual (documented, copied as they are): the configuration boxes of other codecs ('esds',
 'wave' children, 'dac3', 'dec3', 'dOps', 'dfLa', 'alac', 'chan', 'vpcC', 'lhvC', ...) and the
-sample data itself (e.g. the x264 settings SEI inside the first frame).
+sample data itself (the x264/x265 settings SEI in the first frame, ffmpeg's "Lavc" string in the
+first AAC packet): the samples must stay byte for byte.
 """
 
 import struct
