@@ -240,7 +240,9 @@ def _route(route: Finding, items: list[Finding], tr: NullTranslations, language:
     end = next((f.position for f in items if f.key == "route_end" and f.position), None)
     start_name = nearby(*route.position, language) if route.position else None
     end_name = nearby(*end, language) if end else None
-    if start_name and end_name:
+    if start_name and start_name == end_name:
+        text += _(", all near {place}").format(place=start_name)
+    elif start_name and end_name:
         text += _(", from near {start} to near {end}").format(start=start_name, end=end_name)
     return text
 

@@ -801,3 +801,30 @@ def test_a_long_route_is_read_and_removed_without_using_up_the_box_budget(tmp_pa
     (route,) = [f for f in result.findings if f.key == "route" and "mebx" in f.source]
     assert route.value.startswith("25000 ")
     assert inspect(result.data).findings == ()
+
+
+def test_a_route_between_two_cities_names_both() -> None:
+    from bot.metadata import movie
+
+    lines = "\n".join(
+        f"{i * 600} {52.52 + (48.14 - 52.52) * i / 9:+.4f}{13.40 + (11.58 - 13.40) * i / 9:+.4f}/"
+        for i in range(10)
+    )
+    found = movie.findings("route", lines.encode(), "'meta' track ('mebx')")
+    text = render(found, "en", videos=True).text
+    assert "a route of 10 positions over 90 minutes, from near " in text
+    assert "Berlin" in text
+    assert "Munich" in text or "München" in text
+    assert (
+        "1 position over 1 minute"
+        in render(movie.findings("route", b"0 +52.52+13.40/", "x"), "en").text
+    )
+
+
+def test_a_route_within_one_place_names_it_once() -> None:
+    from bot.metadata import movie
+
+    lines = "\n".join(f"{i * 60} {52.5200 + i / 5000:+.4f}+013.4050/" for i in range(5))
+    found = movie.findings("route", lines.encode(), "'meta' track ('mebx')")
+    assert "a route of 5 positions over 4 minutes, all near " in render(found, "en").text
+    assert "über 4 Minuten, alle in der Nähe von " in render(found, "de").text
