@@ -471,6 +471,7 @@ def phone_clip(
     )
     udta = box(b"udta", box(b"\xa9xyz", qt_text(place)) + box(b"\xa9mak", qt_text(value["make"])))
     track_udta = box(b"udta", box(b"\xa9nam", qt_text(value["trackname"])))
+    track_udta += box(b"uuid", bytes(range(16)) + value["trackname"].encode())
     moov_body = b"".join(
         box(b"trak", data[b.body : b.end] + track_udta)
         if b.type == b"trak"
@@ -539,6 +540,7 @@ def test_a_phone_clip_loses_place_route_device_times_and_ids(tmp_path: Path) -> 
     values = {f.value for f in found}
     assert {value["make"], value["model"], value["software"], value["identifier"]} <= values
     assert value["trackname"] in values  # from the user data of a track
+    assert "MP4 'uuid' box in a track" in values
     place = next(f.position for f in found if f.key == "coordinates" and f.position)
     assert place == pytest.approx((float(value["lat"]), float(value["lon"])), abs=1e-3)
     assert any(f.kind is Kind.TIME and f.value.startswith("2021") for f in found)

@@ -187,6 +187,10 @@ _COPIED_CHILDREN = frozenset(
 )
 _PROPERTY_CHILDREN = frozenset({b"hvcC", b"av1C", b"pasp", b"clap", b"clli", b"mdcv"})
 _WAVE_CHILDREN = frozenset({b"frma", b"mp4a", b"esds", b"enda", b"chan", b"alac", b"\0\0\0\0"})
+# Children of a track that only say how to show it (rewritten or dropped without a finding).
+_TRACK_STRUCTURE = frozenset(
+    {b"tkhd", b"mdia", b"edts", b"tref", b"tapt", b"clip", b"matt", b"load", b"imap", b"txas"}
+)
 _KEPT_GROUPS = frozenset({b"roll", b"prol", b"sync", b"rap ", b"tele"})
 _KEPT_REFERENCES = frozenset({b"vdep", b"vplx", b"sbas", b"scal", b"fall", b"folw"})
 XMP_UUID = bytes.fromhex("BE7ACFCB97A942E89C71999491E3AFAC")
@@ -477,6 +481,8 @@ def _read_track(
             blocks.extend(_udta_blocks(data, box, budget, "a track"))
         elif box.type == b"meta":
             blocks.extend(_meta_blocks(data, box, budget, "a track"))
+        elif box.type not in _TRACK_STRUCTURE:
+            blocks.append(Block(BlockKind.OTHER, f"MP4 '{_name(box.type)}' box in a track"))
     tables, groups, chunks, wide = _sample_table(data, table, len(entries))
     rebuilt = [_sample_entry(data, entry, handler, budget, blocks) for entry in entries]
     track = _Track(
