@@ -5,7 +5,11 @@ import io
 import struct
 import warnings
 
+from bot.errors import DamagedImage
+from bot.formats import isobmff
+
 _MAX_THUMBNAIL_PIXELS = 1024 * 1024
+_MAX_VIDEO_BOXES = 64  # top-level and moov boxes looked at before mvhd
 _SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE})
 
 
@@ -62,27 +66,22 @@ def _content_box(thumbnail: bytes) -> tuple[int, int, int, int] | None:
 
 def video_seconds(data: bytes) -> float | None:
     """Duration of an MP4/MOV from its `moov/mvhd` box, None when it cannot be found."""
-    pos, end, depth = 0, len(data), 0
-    while pos + 8 <= end and depth < 64:
-        depth += 1
-        size, box = struct.unpack_from(">I4s", data, pos)
-        header = 8
-        if size == 1 and pos + 16 <= end:
-            (size,) = struct.unpack_from(">Q", data, pos + 8)
-            header = 16
-        elif size == 0:
-            size = end - pos
-        if size < header:
+    budget = isobmff.Budget("video", _MAX_VIDEO_BOXES)
+    try:
+        moov = next(
+            (b for b in isobmff.walk(data, 0, len(data), budget) if b.type == b"moov"), None
+        )
+        if moov is None:
             return None
-        if box == b"moov":
-            pos, end = pos + header, min(end, pos + size)
-            continue
-        if box == b"mvhd" and pos + header + 20 <= end:
-            version = data[pos + header]
-            if version == 1 and pos + header + 32 <= end:
-                scale, duration = struct.unpack_from(">IQ", data, pos + header + 20)
-            else:
-                scale, duration = struct.unpack_from(">II", data, pos + header + 12)
-            return duration / scale if scale else None
-        pos += size
-    return None
+        mvhd = next(
+            (b for b in isobmff.walk(data, moov.body, moov.end, budget) if b.type == b"mvhd"), None
+        )
+        if mvhd is None:
+            return None
+        version, _, reader = isobmff.full_box(data, mvhd)
+        reader.take(16 if version == 1 else 8)  # creation and modification times
+        scale = reader.uint(4)
+        duration = reader.uint(8 if version == 1 else 4)
+    except DamagedImage:
+        return None
+    return duration / scale if scale else None
