@@ -426,8 +426,11 @@ def test_unknown_colour_spaces_are_not_rebuilt() -> None:
 
 
 def test_a_broken_tag_table_claiming_srgb_becomes_srgb() -> None:
-    broken = _profile([(b"desc", _text(b"desc", b"sRGB IEC61966-2.1"))])
+    broken = _profile(
+        [(b"desc", _text(b"desc", b"sRGB IEC61966-2.1")), (b"cprt", _text(b"text", b"Jo Doe"))]
+    )
     broken = broken[:128] + struct.pack(">I", 400) + broken[132:]  # 400 tags in a tiny profile
+    assert icc.named(broken) == ("sRGB IEC61966-2.1", "Jo Doe")  # still said, for the findings
     assert icc.clean(broken) == icc.srgb()
     assert icc.clean(broken[:100]) is None  # a broken header claims nothing: decoders ignore it
 

@@ -409,19 +409,35 @@ _TYPES: dict[bytes, Callable[[bytes], bytes]] = {
 def named(profile: bytes) -> tuple[str, ...]:
     """The texts a profile carries (description, copyright, device maker and model).
 
-    Empty for a profile this code wrote. Bounded; never raises.
+    Empty for a profile this code wrote. When the tag table is broken, the text tags are
+    looked for by their type signatures instead. Bounded; never raises.
     """
+    profile = bytes(profile)
     try:
-        parsed = parse(bytes(profile))
+        parsed = parse(profile)
+        texts = [_text(data) for sig in NAMING_TAGS if (data := parsed.tag(sig))]
     except BadProfile:
-        return ()
+        texts = [_text(profile[pos:]) for pos in _text_tags(profile[:MAX_SCANNED])]
     found: list[str] = []
-    for sig in NAMING_TAGS:
-        data = parsed.tag(sig)
-        text = _text(data) if data else ""
+    for text in texts:
         if text and text != NEUTRAL_NAME and text not in found:
             found.append(text)
     return tuple(found)
+
+
+MAX_SCANNED = 256 * 1024  # bytes of a broken profile searched for its text tags
+MAX_TEXTS = 8
+
+
+def _text_tags(profile: bytes) -> list[int]:
+    """Where text tags ('desc', 'text', 'mluc' with zero reserved bytes) start, in order."""
+    found: list[int] = []
+    for kind in (b"desc\0\0\0\0", b"text\0\0\0\0", b"mluc\0\0\0\0"):
+        pos = profile.find(kind)
+        while pos >= 0 and len(found) < MAX_TEXTS:
+            found.append(pos)
+            pos = profile.find(kind, pos + 1)
+    return sorted(found)
 
 
 def _text(data: bytes) -> str:
