@@ -16,6 +16,8 @@ kept box copied whole ('ftyp', 'meta', one 'mdat', in that order):
   'url '; items renumbered 1..n in file order, with empty names; 'iloc' with one extent per
   item into the new 'mdat'; 'iref' only of types decoders follow ('dimg', 'auxl', 'prem', 'base')
   between kept items; 'grpl' only 'altr'/'ster' groups of kept items;
+- a codec's configuration properties ('hvcC', 'av1C', 'jpgC', 'uncC', ...) only for items of that
+  codec (`CODEC_PROPERTIES`);
 - every kept property rebuilt from its fields at its specified length ('ispe', 'pixi', 'irot',
   'imir', 'clap', 'pasp', 'colr' nclx, 'auxC' with a standard alpha URN only, 'hvcC' with only
   VPS/SPS/PPS arrays and its fixed fields from the SPS, 'av1C' with only sequence header OBUs,
@@ -23,7 +25,8 @@ kept box copied whole ('ftyp', 'meta', one 'mdat', in that order):
   than its fields is reported; a 'colr' prof/rICC profile is rebuilt with only its colour data
   by `bot.formats.icc`;
 - inside the picture data, by its own framing: HEVC NAL units other than base-layer slices and
-  parameter sets (SEI prefix/suffix, filler, AUD, reserved and unspecified types) and AV1 OBUs
+  parameter sets (SEI prefix/suffix, filler, AUD, reserved slice and other reserved and
+  unspecified types) and AV1 OBUs
   other than sequence/frame headers, tile groups and frames (metadata, padding, temporal
   delimiters, reserved) are cut out, not zeroed; grid and overlay descriptors are rewritten;
   an overlay input that lies wholly outside the canvas is dropped with its data;
@@ -154,7 +157,8 @@ IMAGE_ITEM_TYPES = frozenset(
         b"mski",
     }
 )
-# Item properties a decoder needs to show the kept picture as it was; everything else goes.
+# Item properties a decoder needs to show the kept picture as it was; everything else goes
+# (also 'cclv', a content colour volume hint no decoder needs that we do not take apart).
 KEPT_PROPERTIES = frozenset(
     {
         b"hvcC",
@@ -189,7 +193,6 @@ KEPT_PROPERTIES = frozenset(
         b"a1lx",
         b"clli",
         b"mdcv",
-        b"cclv",
         b"amve",
     }
 )
@@ -601,9 +604,46 @@ def _used_properties(meta: _Meta, kept: frozenset[int]) -> list[int]:
     return sorted({i for item in kept for i, _ in meta.associations.get(item, empty).properties})
 
 
+# Properties that configure one codec, and the item types of that codec: on an item of another
+# type no decoder reads them (and the rarer ones are copied whole), so they go.
+_HEVC_ITEMS = frozenset({b"hvc1", b"hvt1", b"lhv1"})
+_UNCOMPRESSED = {p: frozenset({b"unci"}) for p in (b"uncC", b"cmpd", b"cmpC", b"icef")}
+_BAYER = {p: frozenset({b"unci"}) for p in (b"cpat", b"splz", b"sbpm", b"snuc")}
+CODEC_PROPERTIES: dict[bytes, frozenset[bytes]] = {
+    b"hvcC": _HEVC_ITEMS,
+    b"lhvC": frozenset({b"lhv1"}),
+    b"oinf": frozenset({b"lhv1"}),  # layers past the base one: hvc1 items keep layer 0 only
+    b"tols": frozenset({b"lhv1"}),
+    b"lsel": frozenset({b"lhv1", b"av01"}),
+    b"av1C": frozenset({b"av01"}),
+    b"a1op": frozenset({b"av01"}),
+    b"a1lx": frozenset({b"av01"}),
+    b"avcC": frozenset({b"avc1"}),
+    b"vvcC": frozenset({b"vvc1"}),
+    b"jpgC": frozenset({b"jpeg"}),
+    b"j2kH": frozenset({b"j2k1"}),
+    **_UNCOMPRESSED,
+    **_BAYER,
+}
+
+
 def _kept_properties(meta: _Meta, kept: frozenset[int]) -> list[int]:
-    used = _used_properties(meta, kept)
-    return [i for i in used if meta.properties[i - 1].type in KEPT_PROPERTIES]
+    """The used properties we keep: of a kept type, and a codec's only when an item of that
+    codec uses it."""
+    found = []
+    for index in _used_properties(meta, kept):
+        kind = meta.properties[index - 1].type
+        codec = CODEC_PROPERTIES.get(kind)
+        if kind not in KEPT_PROPERTIES:
+            continue
+        if codec is not None and not any(
+            meta.items[item].type in codec
+            for item in kept
+            if item in meta.items and any(i == index for i, _ in _props_of(meta, item))
+        ):
+            continue
+        found.append(index)
+    return found
 
 
 def _property_blocks(data: bytes, meta: _Meta, kept: frozenset[int]) -> Iterator[Block]:
@@ -857,6 +897,9 @@ def _colr(data: bytes, box: Box) -> bytes | None:
 
 
 _HEVC_PARAMETER_SETS = (32, 33, 34)  # VPS, SPS, PPS
+# Slice types H.265 table 7-1 defines (0-9 sub-layer pictures, 16-21 random access points);
+# 10-15 and 22-31 are reserved: decoders skip them, so they are cut out like SEI.
+_HEVC_SLICES = frozenset({*range(10), *range(16, 22)})
 
 
 def _hvcc(data: bytes, box: Box, used: set[int] | None = None) -> bytes | None:
@@ -1068,7 +1111,7 @@ def _used_pps(data: bytes, meta: _Meta, items: list[int]) -> set[int] | None:
         for item in items:
             payload = _item_view(data, meta, item)
             for start, end in _nal_units(payload, _length_size(data, meta, item)):
-                if payload[start] >> 1 & 0x3F <= 21:
+                if payload[start] >> 1 & 0x3F in _HEVC_SLICES:
                     used.add(_slice_pps(payload[start:end]))
     except DamagedImage:
         return None
@@ -1312,7 +1355,8 @@ def _nal_units(payload: _Buffer, length_size: int) -> list[tuple[int, int]]:
 
 
 def _decoded_nal(payload: _Buffer, start: int) -> bool:
-    """VCL slices (types 0-21) and parameter sets of the base layer: what a decoder uses."""
+    """VCL slices (types 0-9, 16-21) and parameter sets of the base layer: what a decoder
+    uses."""
     if start + 2 > len(payload):
         raise _damaged("an HEVC unit is shorter than its header")
     first, second = payload[start], payload[start + 1]
@@ -1320,7 +1364,7 @@ def _decoded_nal(payload: _Buffer, start: int) -> bool:
     layer = (first & 1) << 5 | second >> 3
     if first & 0x80:
         raise _damaged("an HEVC unit has its forbidden bit set")
-    return layer == 0 and (kind <= 21 or kind in _HEVC_PARAMETER_SETS)
+    return layer == 0 and (kind in _HEVC_SLICES or kind in _HEVC_PARAMETER_SETS)
 
 
 _HEVC_DELIMITERS = (35, 36, 37)  # access unit delimiter, end of sequence, end of bitstream
