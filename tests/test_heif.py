@@ -1154,3 +1154,26 @@ def test_another_codecs_configuration_is_not_copied(prop: bytes, tmp_path: Path)
     else:
         cleaned = _assert_clean(dirty, tmp_path)
     _assert_codes_gone(cleaned, [code])
+
+
+@pytest.mark.parametrize("values", [(3, 3, 3), (1, 13, 87), (81, 13, 0), (1, 90, 0), (300, 13, 0)])
+def test_colour_code_points_no_standard_defines_are_refused(values: tuple[int, int, int]) -> None:
+    """libheif refuses such a picture; we never copy the values (they could spell anything)."""
+    data, props = _ingredients("HEIF")
+    tile = [(props[b"hvcC"], True), (props[b"ispe"], False)]
+    nclx = _box(b"colr", b"nclx" + struct.pack(">3H", *values) + b"\x80")
+    with pytest.raises(DamagedImage, match="colour description"):
+        scrub.scrub(_build([_Item(b"hvc1", data, [*tile, (nclx, False)])]))
+    srgb = _box(b"colr", b"nclx" + struct.pack(">3H", 1, 13, 0) + b"\x80")
+    assert srgb in scrub.scrub(_build([_Item(b"hvc1", data, [*tile, (srgb, False)])])).data
+
+
+def test_two_different_colour_descriptions_for_one_picture_are_refused() -> None:
+    data, props = _ingredients("HEIF")
+    tile = [(props[b"hvcC"], True), (props[b"ispe"], False)]
+    srgb = _box(b"colr", b"nclx" + struct.pack(">3H", 1, 13, 0) + b"\x80")
+    p3 = _box(b"colr", b"nclx" + struct.pack(">3H", 12, 13, 0) + b"\x80")
+    with pytest.raises(DamagedImage, match="two different colour descriptions"):
+        scrub.scrub(_build([_Item(b"hvc1", data, [*tile, (srgb, False), (p3, False)])]))
+    twice = scrub.scrub(_build([_Item(b"hvc1", data, [*tile, (srgb, False), (srgb, False)])]))
+    assert twice.data.count(srgb) == 1

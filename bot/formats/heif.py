@@ -19,7 +19,8 @@ kept box copied whole ('ftyp', 'meta', one 'mdat', in that order):
 - a codec's configuration properties ('hvcC', 'av1C', 'jpgC', 'uncC', ...) only for items of that
   codec (`CODEC_PROPERTIES`);
 - every kept property rebuilt from its fields at its specified length ('ispe', 'pixi', 'irot',
-  'imir', 'clap', 'pasp', 'colr' nclx, 'auxC' with a standard alpha URN only, 'hvcC' with only
+  'imir', 'clap', 'pasp', 'colr' nclx (H.273 code points only, one per picture; two that
+  differ are refused), 'auxC' with a standard alpha URN only, 'hvcC' with only
   VPS/SPS/PPS arrays and its fixed fields from the SPS, 'av1C' with only sequence header OBUs,
   'avcC', 'clli', 'mdcv', 'a1op', 'a1lx', 'lsel', 'cloc', 'rloc', 'tols'); a property longer
   than its fields is reported; a 'colr' prof/rICC profile is rebuilt with only its colour data
@@ -888,13 +889,23 @@ def _colr(data: bytes, box: Box) -> bytes | None:
     reader = _reader(data, box.body, box.end)
     kind = reader.take(4)
     if kind == b"nclx":
-        fields = reader.take(6) + bytes([reader.uint(1) & 0x80])  # full_range_flag, reserved 0
+        values = [reader.uint(2) for _ in range(3)]
+        # A code point H.273 does not define: libheif refuses the picture, so do we.
+        known = zip(values, (_NCLX_PRIMARIES, _NCLX_TRANSFERS, _NCLX_MATRICES), strict=True)
+        if any(value not in defined for value, defined in known):
+            raise _damaged("a colour description no standard defines")
+        fields = struct.pack(">3H", *values) + bytes([reader.uint(1) & 0x80])  # reserved 0
         return isobmff.box(b"colr", kind + fields)
     if kind in (b"prof", b"rICC"):
         profile = _colour_profile(reader.rest())
         return isobmff.box(b"colr", kind + profile) if profile else None
     return None
 
+
+# ITU-T H.273 code points (2 is "unspecified"): colour primaries, transfer, matrix coefficients.
+_NCLX_PRIMARIES = frozenset({1, 2, *range(4, 13), 22})
+_NCLX_TRANSFERS = frozenset({1, 2, *range(4, 19)})
+_NCLX_MATRICES = frozenset({0, 1, 2, *range(4, 15)})
 
 _HEVC_PARAMETER_SETS = (32, 33, 34)  # VPS, SPS, PPS
 # Slice types H.265 table 7-1 defines (0-9 sub-layer pictures, 16-21 random access points);
@@ -1573,10 +1584,30 @@ def _props_of(meta: _Meta, item: int) -> tuple[tuple[int, bool], ...]:
     return association.properties if association else ()
 
 
+def _one_colour_of_each_kind(
+    props: list[tuple[int, bool]], written: list[bytes]
+) -> list[tuple[int, bool]]:
+    """An item's properties with one 'colr' of each kind (nclx, profile); a second that says
+    the same goes, one that differs is refused (decoders disagree on which one counts)."""
+    seen: dict[bytes, bytes] = {}
+    out = []
+    for index, essential in props:
+        box = written[index - 1]
+        if box[4:8] == b"colr":
+            kind = b"nclx" if box[8:12] == b"nclx" else b"prof"
+            if kind in seen:
+                if seen[kind] != box:
+                    raise _damaged("a picture has two different colour descriptions")
+                continue
+            seen[kind] = box
+        out.append((index, essential))
+    return out
+
+
 def _new_iprp(data: bytes, layout: _Layout, order: list[int]) -> bytes:
     meta = layout.meta
     remap: dict[int, int] = {}
-    written = []
+    written: list[bytes] = []
     for old in layout.kept_properties:
         box = meta.properties[old - 1]
         if box.type == b"hvcC":
@@ -1585,7 +1616,9 @@ def _new_iprp(data: bytes, layout: _Layout, order: list[int]) -> bytes:
             rebuilt = _hvcc(data, box, _used_pps(data, meta, hevc) if hevc == users else None)
         else:
             rebuilt = _new_property(data, box)
-        if rebuilt is not None:
+        if rebuilt is not None and rebuilt in written:  # identical properties stored once
+            remap[old] = written.index(rebuilt) + 1
+        elif rebuilt is not None:
             written.append(rebuilt)
             remap[old] = len(written)
     wide = len(written) > 127
@@ -1598,6 +1631,7 @@ def _new_iprp(data: bytes, layout: _Layout, order: list[int]) -> bytes:
         )
         if not props:
             continue
+        props = _one_colour_of_each_kind(props, written)
         if len(props) > 255:
             raise _damaged("an item has too many properties")
         values = b"".join(
