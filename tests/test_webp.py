@@ -383,3 +383,27 @@ def test_verify_refuses_a_structure_strip_would_not_write() -> None:
         verify(webp.FORMAT, reserved)
     with pytest.raises(NotClean):
         verify(webp.FORMAT, riff(*[chunk(f, p) for f, p in chunks(cleaned)], bitstream(True)))
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_headers_libwebp_refuses_are_refused_not_copied(seed: int) -> None:
+    """An ALPH of an undefined method or preprocessing, a VP8L of another version, a VP8 that
+    is not a shown key frame of version 0-3: no decoder opens the file, and we never send one
+    that carries such bits (with a planted code behind them)."""
+    code = planted_code(seed)
+    [(_, vp8)] = chunks(riff(bitstream(lossless=False)))
+    [(_, vp8l)] = chunks(riff(bitstream(lossless=True)))
+    dirty = []
+    for head in (0x02, 0x03, 0x20, 0x31):
+        alpha = bytes([head]) + code * 30
+        dirty.append(riff(vp8x(0x10, 24, 16), chunk(b"ALPH", alpha), chunk(b"VP8 ", vp8 + code)))
+    dirty.append(riff(chunk(b"VP8L", vp8l[:4] + bytes([vp8l[4] | 0x20]) + vp8l[5:] + code)))
+    for tag in (vp8[0] | 0x01, (vp8[0] & 0xF1) | 0x08, vp8[0] & 0xEF):  # inter, v4, hidden
+        dirty.append(riff(chunk(b"VP8 ", bytes([tag]) + vp8[1:] + code)))
+    for data in dirty:
+        with pytest.raises(DamagedImage, match="broken"):
+            scrub(data)
+    kept = riff(
+        vp8x(0x10, 24, 16), chunk(b"ALPH", uncompressed_alpha(24, 16)), chunk(b"VP8 ", vp8)
+    )
+    assert scrub(kept).data == kept
