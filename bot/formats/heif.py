@@ -1182,8 +1182,10 @@ def _new_property(data: bytes, box: Box) -> bytes | None:
 # --- units inside the picture data ---------------------------------------------------------------
 
 _OBU_SEQUENCE = 1
-# Sequence header, frame header, tile group, frame, redundant frame header: what a decoder uses.
-_KEPT_OBUS = frozenset({1, 3, 4, 6, 7})
+# Sequence header, frame header, tile group, frame: what a decoder uses. A redundant frame
+# header (7) may only repeat the frame header being decoded (AV1 7.5), which decoders then
+# skip: a copy of anything, so it goes.
+_KEPT_OBUS = frozenset({1, 3, 4, 6})
 _MAX_UNITS = 100_000  # NAL units or OBUs in one item
 
 
