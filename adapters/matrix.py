@@ -10,9 +10,22 @@ cleaned file, uploaded encrypted in encrypted rooms. A room of two (the parent a
 private chat; a bigger room a group, whose moderators (power level 50) may change settings, and
 where mode `replace` needs the power to redact others' messages. Commands are `!scrubbot VERB`.
 
-Only new photos are answered: the first sync after a start is the backlog and only read, events
-before the bot's own join are history, the bot's own events are skipped, and event ids already
-seen are remembered. The sync token lives in the store, so a restart continues where it stopped.
+What was sent to the bot is answered, what happened before it was there is not: in a room the
+bot was invited to, events after the invitation (not only after its join) are answered, events
+before it are history. The sync token is saved (in nio's store) only after the events it covers
+have been answered, so after a restart, even after SIGKILL, the homeserver sends what was not
+answered yet, and the bot's own replies in the same timeline tell it what was (it keeps no copy
+of anything). A sync whose timeline was cut short is completed by reading back what it left
+out. Only on the very first start, with no saved token, is the first sync backlog that is read
+and not answered. See `adapters.matrix_sync`.
+
+An event that does not decrypt asks for its room key (once per session) and waits for it a
+bounded time; when the key comes it is answered like any other, else the sender hears that it
+could not be read. Photos are downloaded with the size enforced while they stream, and answered
+as they were sent: an `m.image` with an `m.image` (with its dimensions), an `m.file` with an
+`m.file`. Files go out before the summary, so no summary promises a file that never comes, and
+an original is redacted only once its clean copy is in the room. Power levels are cached until
+an `m.room.power_levels` event changes them.
 
 State lives in SCRUBBOT_DATA_DIR/matrix (folder 0700, files 0600): `session.json` (user, device,
 access token; so a restart keeps the same device), `pickle.key` (a random key encrypting the
@@ -28,6 +41,7 @@ import asyncio
 import json
 import logging
 import secrets
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -40,13 +54,12 @@ from nio import (
     LoginResponse,
     MatrixRoom,
     MegolmEvent,
-    MemoryDownloadResponse,
     RoomEncryptedFile,
     RoomEncryptedImage,
     RoomEncryptedMedia,
-    RoomMemberEvent,
     RoomMessageFile,
     RoomMessageImage,
+    RoomMessagesResponse,
     RoomMessageText,
     RoomRedactResponse,
     RoomSendResponse,
@@ -63,10 +76,24 @@ from adapters.matrix_crosssign import (
     bootstrap,
     write_private,
 )
+from adapters.matrix_media import Media, TooLargeDownload, file_content
 from adapters.matrix_network import MatrixSettings
+from adapters.matrix_sync import (
+    REPLACES,
+    SYNC_FILTER,
+    TIMELINE_LIMIT,
+    Checkpoints,
+    MissingKeys,
+    PowerLevelCache,
+    after_invitation,
+    arrived_keys,
+    changes_power,
+    files_only,
+    replied_to,
+)
 from bot import chat as core
 from bot import logs, texts
-from bot.errors import ConfigError
+from bot.errors import ConfigError, DamagedImage
 from bot.i18n import translations
 from bot.network import Running
 from bot.service import ScrubbedFile
@@ -82,9 +109,14 @@ CREATOR = 2**53  # from room version 12 on, a room's creators outrank every powe
 ROOM_VERSION_WITH_CREATORS = 12
 SYNC_TIMEOUT_MS = 30_000
 RETRY_SECONDS = (1, 2, 5, 10, 30)  # after failed syncs, then every 30 s
+GAP_PAGES = 5  # of TIMELINE_LIMIT events, read back when a sync's timeline was cut short
 SEEN_EVENTS = 10_000  # event ids remembered against answering one twice
 DEVICE_NAME = "scrubbot"
+# nio's crypto warnings name rooms, devices and sessions ("no session found ... for room !..."):
+# only its errors are logged.
+NIO_CRYPTO_LOG = "nio.crypto.log"
 PHOTOS = (RoomMessageImage, RoomMessageFile, RoomEncryptedImage, RoomEncryptedFile)
+IMAGES = (RoomMessageImage, RoomEncryptedImage)
 
 Content = dict[str, Any]
 
@@ -103,14 +135,23 @@ class MatrixAdapter:
         self.folder = running.data_dir / "matrix"
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._waiting: set[asyncio.Task[Any]] = set()  # events waiting for a room key
         self._sync: asyncio.Task[None] | None = None
+        self._invited_at: dict[str, int] = {}  # room id -> server time of the bot's invite
+        self._told_sessions: set[str] = set()  # undecryptable sessions a family room heard of
+        self.keys = MissingKeys()
+        self.power_levels: PowerLevelCache[PowerLevels] = PowerLevelCache(self._fetch_levels)
+        self.checkpoints: Checkpoints | None = None
+        self._since: str | None = None  # the token the sync being handled started from
+        self.http: aiohttp.ClientSession | None = None
         self.client: AsyncClient | None = None
 
     async def start(self) -> None:
+        logging.getLogger(NIO_CRYPTO_LOG).setLevel(logging.ERROR)
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.folder.chmod(0o700)
         config = AsyncClientConfig(
-            store_sync_tokens=True,
+            store_sync_tokens=False,  # saved by Checkpoints, after the events are answered
             encryption_enabled=True,
             pickle_key=self._secret_file("pickle.key"),
         )
@@ -127,17 +168,23 @@ class MatrixAdapter:
         if client.should_upload_keys:
             await client.keys_upload()
         await self._cross_sign(client)
+        self.http = aiohttp.ClientSession()
         await self._first_sync(client)
         self._sync = asyncio.create_task(self._sync_forever(client))
         log.info("matrix: listening for photos")
 
     async def stop(self) -> None:
-        """Stop syncing, finish the photos in flight, then close."""
+        """Stop syncing, finish the photos in flight, then close. Events still waiting for a
+        room key are left unanswered: their sync position is not saved, so they come again."""
         if self._sync:
             self._sync.cancel()
             await asyncio.gather(self._sync, return_exceptions=True)
+        for waiting in list(self._waiting):
+            waiting.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.http:
+            await self.http.close()
         if self.client:
             await self.client.close()
 
@@ -196,8 +243,14 @@ class MatrixAdapter:
     # -- sync -------------------------------------------------------------------------------
 
     async def _first_sync(self, client: AsyncClient) -> None:
-        """Catch up: join pending invites and leave empty rooms, but answer nothing old."""
-        response = await client.sync(timeout=0, full_state=True)
+        """Catch up from the saved sync position: what came while the bot was away is answered.
+        Without one (the very first start) the first sync is backlog: read, not answered."""
+        store = client.store
+        token = store.load_sync_token() if store else None
+        client.loaded_sync_token = token or ""
+        self.checkpoints = Checkpoints(lambda t: store.save_sync_token(t) if store else None)
+        response = await client.sync(timeout=0, full_state=True, sync_filter=SYNC_FILTER)
+        self._since = token
         if getattr(response, "status_code", None) == "M_UNKNOWN_TOKEN":
             raise MatrixStartError(
                 "The Matrix session is no longer valid (was the bot's device logged out?). "
@@ -207,15 +260,19 @@ class MatrixAdapter:
         if not isinstance(response, SyncResponse):
             raise MatrixStartError(f"Matrix sync failed: {response.status_code}")
         await self._maintain_keys(client)
-        await self._handle(client, response, backlog=True)
+        await self._handle(client, response, backlog=not token)
+        if not token:
+            log.info("matrix: first start; earlier messages are not answered")
 
     async def _sync_forever(self, client: AsyncClient) -> None:
         failures = 0
         while True:
             try:
-                response = await client.sync(timeout=SYNC_TIMEOUT_MS)
+                since = client.next_batch
+                response = await client.sync(timeout=SYNC_TIMEOUT_MS, sync_filter=SYNC_FILTER)
                 if not isinstance(response, SyncResponse):
                     raise MatrixSyncError(str(response.status_code))
+                self._since = since
                 await self._maintain_keys(client)
                 await self._handle(client, response, backlog=False)
                 failures = 0
@@ -240,57 +297,94 @@ class MatrixAdapter:
         await client.send_to_device_messages()
 
     async def _handle(self, client: AsyncClient, response: SyncResponse, backlog: bool) -> None:
-        for room_id, invite in response.rooms.invite.items():
-            await self._on_invite(client, room_id, invite.invite_state)
-        for room_id, info in response.rooms.join.items():
-            room = client.rooms.get(room_id)
-            if room is None:
-                continue
-            for event in self._new_events(client, info.timeline.events, backlog):
-                self._dispatch(client, room, event)
-            if room.joined_count <= 1:
-                await client.room_leave(room_id)
-                await client.room_forget(room_id)
-                log.info("matrix: left a room where nobody else was")
+        """Answer a sync's new events; its token is saved once they all have been answered."""
+        self.keys.arrived(arrived_keys(response))
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            for room_id, invite in response.rooms.invite.items():
+                await self._on_invite(client, room_id, invite.invite_state)
+            for room_id, info in response.rooms.join.items():
+                room = client.rooms.get(room_id)
+                if room is None:
+                    continue
+                if changes_power([*info.state, *info.timeline.events]):
+                    self.power_levels.forget(room_id)
+                events = info.timeline.events
+                if info.timeline.limited and self._since and not backlog:
+                    events = await self._gap(client, room_id, info.timeline.prev_batch) + events
+                for event, files_sent in self._new_events(client, room_id, events, backlog):
+                    task = self._dispatch(client, room, event, files_sent)
+                    if task is not None:
+                        tasks.append(task)
+                if room.joined_count <= 1:
+                    await client.room_leave(room_id)
+                    await client.room_forget(room_id)
+                    log.info("matrix: left a room where nobody else was")
+        finally:  # a later batch's token is saved only once these tasks are done, too
+            if self.checkpoints is not None:
+                self.checkpoints.add(response.next_batch, tasks)
 
-    def _new_events(self, client: AsyncClient, events: list[Any], backlog: bool) -> list[Any]:
-        """The events to answer: none from the backlog, none from before our own join, none
-        of ours, none seen before."""
-        joins = [
-            index
-            for index, event in enumerate(events)
-            if isinstance(event, RoomMemberEvent)
-            and event.state_key == client.user_id
-            and event.membership == "join"
-            and event.prev_membership != "join"
-        ]
-        if joins:
-            events = events[joins[-1] + 1 :]  # earlier ones are history we were shown
+    async def _gap(self, client: AsyncClient, room_id: str, prev_batch: str | None) -> list[Any]:
+        """The events a limited timeline left out since the last sync, oldest first (a
+        bounded number of pages: after a long outage in a busy room the oldest may stay out)."""
+        older: list[Any] = []
+        start = prev_batch
+        for _ in range(GAP_PAGES):
+            if start is None:
+                break
+            page = await client.room_messages(
+                room_id, start=start, end=self._since, limit=TIMELINE_LIMIT
+            )
+            if not isinstance(page, RoomMessagesResponse) or not page.chunk:
+                break
+            older.extend(page.chunk)  # newest first
+            if not page.end or page.end == start:
+                break
+            start = page.end
+        if older:
+            log.info("matrix: read %d events a sync left out", len(older))
+        return older[::-1]
+
+    def _new_events(
+        self, client: AsyncClient, room_id: str, events: list[Any], backlog: bool
+    ) -> list[tuple[Any, bool]]:
+        """The events to answer: none from the backlog, none from before the bot was invited,
+        none of its own, none it has answered (its replies are in the timeline) or seen. With
+        each, whether its files went out already (the bot stopped before the summary)."""
+        answered = replied_to(events, client.user_id)
+        files_sent = files_only(events, client.user_id)
         fresh = []
-        for event in events:
+        for event in after_invitation(events, client.user_id, self._invited_at.get(room_id)):
             event_id = getattr(event, "event_id", None)
             if event_id is None or event_id in self._seen:
                 continue
             self._seen[event_id] = None
             if len(self._seen) > SEEN_EVENTS:
                 self._seen.popitem(last=False)
-            if not backlog and event.sender != client.user_id:
-                fresh.append(event)
+            if backlog or event.sender == client.user_id:
+                continue
+            if event_id not in answered or event_id in files_sent:
+                fresh.append((event, event_id in files_sent))
         return fresh
 
-    def _dispatch(self, client: AsyncClient, room: MatrixRoom, event: Any) -> None:
+    def _dispatch(
+        self, client: AsyncClient, room: MatrixRoom, event: Any, files_sent: bool = False
+    ) -> Any:
+        """Start answering `event`; the task, or None when there is nothing to answer."""
         if isinstance(event, PHOTOS):
-            self._spawn(self._on_photo(client, room, event))
-        elif isinstance(event, RoomMessageText) and event.body.strip().startswith(COMMAND):
-            self._spawn(self._on_command(client, room, event))
-        elif isinstance(event, MegolmEvent):
-            log.info("matrix: could not decrypt a message (no room key); asking for it")
-            self._spawn(self._request_key(client, event))
+            return self._spawn(self._on_photo(client, room, event, files_sent))
+        if isinstance(event, RoomMessageText) and event.body.strip().startswith(COMMAND):
+            return self._spawn(self._on_command(client, room, event))
+        if isinstance(event, MegolmEvent):
+            log.info("matrix: could not decrypt a message (no room key yet)")
+            return self._spawn(self._on_undecryptable(client, room, event))
+        return None
 
-    def _spawn(self, work: Any) -> None:
+    def _spawn(self, work: Any) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.create_task(self._guarded(work))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _guarded(self, work: Any) -> None:
         try:
@@ -298,8 +392,39 @@ class MatrixAdapter:
         except Exception:
             log.exception("matrix: unexpected error while handling an event")
 
-    async def _request_key(self, client: AsyncClient, event: Any) -> None:
-        await client.request_room_key(event)
+    async def _on_undecryptable(
+        self, client: AsyncClient, room: MatrixRoom, event: MegolmEvent
+    ) -> None:
+        """Wait for the room key; then answer the event as usual, or tell the sender."""
+        waiting = asyncio.current_task()
+        if waiting is not None:
+            self._waiting.add(waiting)
+        try:
+            decrypted = await self.keys.wait(client, event)
+        finally:
+            if waiting is not None:
+                self._waiting.discard(waiting)
+        if decrypted is not None:
+            log.info("matrix: a room key came; answering the message")
+            if isinstance(decrypted, PHOTOS):
+                await self._on_photo(client, room, decrypted)
+            elif isinstance(decrypted, RoomMessageText) and decrypted.body.strip().startswith(
+                COMMAND
+            ):
+                await self._on_command(client, room, decrypted)
+            return
+        if room.joined_count > 2:
+            if event.session_id in self._told_sessions:
+                return
+            self._told_sessions.add(event.session_id)
+        log.info("matrix: no room key came in time; telling the sender")
+        language = await self.chat.language(self._where(client, room))
+        text = translations(language).gettext(
+            "I could not read this message: it reached me encrypted, without the key to open "
+            "it. If it was a photo, please send it again. If this keeps happening, check in "
+            "your app's settings that your session is verified."
+        )
+        await self._notice(client, room, event, text)
 
     async def _on_invite(self, client: AsyncClient, room_id: str, state: list[Any]) -> None:
         inviter = next(
@@ -316,6 +441,7 @@ class MatrixAdapter:
             await client.room_leave(room_id)
             log.info("matrix: declined an invite from someone not on the allow-list")
             return
+        self._invited_at[room_id] = _invite_time(state, client.user_id)
         await client.join(room_id)
         log.info("matrix: joined a room")
 
@@ -330,7 +456,7 @@ class MatrixAdapter:
         """A room of two (a parent and the bot) is a private chat; a bigger one a group."""
 
         async def rights() -> core.Rights:
-            levels = await _power_levels(client, room)
+            levels = await self.power_levels.get(room.room_id)
             mine = levels.user(client.user_id)
             return core.Rights(mine >= levels.redact, levels.redact, mine >= levels.post)
 
@@ -338,20 +464,49 @@ class MatrixAdapter:
 
     def _who(self, client: AsyncClient, room: MatrixRoom, event: Any) -> core.Who:
         async def may_configure() -> bool:
-            return (await _power_levels(client, room)).user(event.sender) >= MODERATOR
+            return (await self.power_levels.get(room.room_id)).user(event.sender) >= MODERATOR
 
         return core.Who(event.sender, room.user_name(event.sender), may_configure)
 
-    async def _on_photo(self, client: AsyncClient, room: MatrixRoom, event: Any) -> None:
-        """An image or file, in a plain or an encrypted room."""
+    async def _fetch_levels(self, room_id: str) -> "PowerLevels":
+        room = self.client.rooms.get(room_id) if self.client else None
+        if self.client is None or room is None:
+            return PowerLevels({})
+        return await _power_levels(self.client, room)
+
+    async def _on_photo(
+        self, client: AsyncClient, room: MatrixRoom, event: Any, files_sent: bool = False
+    ) -> None:
+        """An image or file, in a plain or an encrypted room. A file that proves larger than
+        the limit while it downloads gets the same answer as one announced too large. With
+        `files_sent`, the clean files are in the room already: only the summary is sent."""
         info = event.source.get("content", {}).get("info") or {}
         size = info.get("size") if isinstance(info, dict) else None
-        photo = core.Photo(
-            size if isinstance(size, int) else None, lambda: self._download(client, event)
-        )
+        too_large = False
+
+        async def fetch() -> bytes | None:
+            nonlocal too_large
+            try:
+                return await self._download(client, event)
+            except TooLargeDownload:
+                log.info("matrix: stopped a download at the size limit")
+                too_large = True
+                return None
+
+        photo = core.Photo(size if isinstance(size, int) else None, fetch)
         where, who = self._where(client, room), self._who(client, room, event)
         actions = await self.chat.photos(core.Photos(where, who, (photo,)))
-        await self._do(client, room, event, where, actions)
+        if too_large:
+            language = await self.chat.language(where)
+            damaged = texts.refusal(DamagedImage(), language)
+            limit = self.chat.service.limits.max_bytes
+            actions = [
+                core.Say(MatrixDialect().too_large(language, limit))
+                if isinstance(action, core.Say) and action.text == damaged
+                else action
+                for action in actions
+            ]
+        await self._do(client, room, event, where, actions, files_sent)
 
     async def _on_command(self, client: AsyncClient, room: MatrixRoom, event: Any) -> None:
         """`!scrubbot VERB ARGS`: help for anything the core does not know."""
@@ -368,7 +523,35 @@ class MatrixAdapter:
         event: Any,
         where: core.Where,
         actions: list[core.Action],
+        files_sent: bool = False,
     ) -> None:
+        """Carry out the core's actions, files first: a summary never promises a file that
+        did not come, and an original is redacted only once its clean copy is there. With
+        `files_sent` the files are not sent again."""
+        as_image = isinstance(event, IMAGES)
+        for action in actions:
+            if (
+                isinstance(action, core.SendFiles)
+                and not files_sent
+                and not await self._send_files(
+                    client, room, event, where, action.files, as_image=as_image
+                )
+            ):
+                return
+            if isinstance(action, core.ScrubbedCopy):
+                text, html = plain(action.summary, action.note), _html(action.summary, action.note)
+                to, thread_of = (event, None) if action.reply else (None, event)
+                replaces = None if action.reply else event.event_id
+                if not (
+                    (
+                        files_sent
+                        or await self._send_files(
+                            client, room, to, where, action.files, thread_of, as_image, replaces
+                        )
+                    )
+                    and await self._notice(client, room, to, text, html, thread_of)
+                ):
+                    return
         for action in actions:
             if isinstance(action, core.Say) and action.summary:
                 await self._notice(client, room, event, action.summary.text, _html(action.summary))
@@ -376,30 +559,25 @@ class MatrixAdapter:
                 await self._notice(client, room, event, action.text)
             elif isinstance(action, core.ModeMenu):
                 await self._notice(client, room, event, f"{action.text}\n{action.usage}")
-            elif isinstance(action, core.Remove):
-                redacted = await client.room_redact(
-                    room.room_id, event.event_id, reason="scrubbot: replaced by a clean copy"
-                )
-                if not isinstance(redacted, RoomRedactResponse):
-                    log.warning("matrix: could not redact an original (its clean copy is posted)")
-            elif isinstance(action, core.ScrubbedCopy):  # a failed copy: the original stays
-                text, html = plain(action.summary, action.note), _html(action.summary, action.note)
-                to, thread_of = (event, None) if action.reply else (None, event)
-                if not (
-                    await self._notice(client, room, to, text, html, thread_of)
-                    and await self._send_files(client, room, to, where, action.files, thread_of)
-                ):
-                    return
-            elif isinstance(action, core.SendFiles):
-                await self._send_files(client, room, event, where, action.files)
+        if any(isinstance(action, core.Remove) for action in actions):
+            redacted = await client.room_redact(
+                room.room_id, event.event_id, reason="scrubbot: replaced by a clean copy"
+            )
+            if not isinstance(redacted, RoomRedactResponse):
+                log.warning("matrix: could not redact an original (its clean copy is posted)")
 
     async def _download(self, client: AsyncClient, event: Any) -> bytes | None:
-        """The file's bytes (decrypted), or None when it cannot be fetched or decrypted."""
-        response = await client.download(mxc=event.url)
-        if not isinstance(response, MemoryDownloadResponse):
-            log.warning("matrix: download failed: %s", getattr(response, "status_code", None))
+        """The file's bytes (decrypted), or None when it cannot be fetched or decrypted;
+        TooLargeDownload as soon as more bytes arrive than the bot may clean."""
+        media = Media(self.settings.homeserver, client.access_token)
+        try:
+            if self.http is None:
+                raise aiohttp.ClientConnectionError("not started")
+            limit = self.chat.service.limits.max_bytes
+            data = await media.download(self.http, event.url, limit)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+            log.warning("matrix: download failed: %s", type(error).__name__)
             return None
-        data: bytes = response.body
         if not isinstance(event, RoomEncryptedMedia):
             return data
         try:
@@ -419,11 +597,14 @@ class MatrixAdapter:
         where: core.Where,
         files: tuple[ScrubbedFile, ...],
         thread_of: Any = None,
+        as_image: bool = False,
+        replaces: str | None = None,
     ) -> bool:
-        """The cleaned files as replies to `to`; with `to` None (in place of the original) in
-        the thread of `thread_of`. A failed upload ends it with an apology (and False)."""
+        """The cleaned files as replies to `to`; with `to` None (in place of original
+        `replaces`) in the thread of `thread_of`. A failed upload ends it with an apology (and
+        False)."""
         for cleaned in files:
-            if not await self._send_file(client, room, to, cleaned, thread_of):
+            if not await self._send_file(client, room, to, cleaned, thread_of, as_image, replaces):
                 language = await self.chat.language(where)
                 await self._notice(client, room, to, sorry(language), None, thread_of)
                 return False
@@ -436,14 +617,14 @@ class MatrixAdapter:
         to: Any,
         cleaned: ScrubbedFile,
         thread_of: Any = None,
+        as_image: bool = False,
+        replaces: str | None = None,
     ) -> bool:
-        """Upload `cleaned` (encrypted in an encrypted room) and send it as a reply."""
-        content: Content = {
-            "msgtype": "m.file",
-            "body": cleaned.file_name,
-            "filename": cleaned.file_name,
-            "info": {"mimetype": cleaned.mime, "size": len(cleaned.data)},
-        }
+        """Upload `cleaned` (encrypted in an encrypted room) and send it as a reply: as an
+        `m.image` with its dimensions when the original was one, else as an `m.file`."""
+        content: Content = file_content(cleaned, as_image)
+        if replaces is not None:
+            content[REPLACES] = replaces
         if room.encrypted:
             ciphertext, keys = await asyncio.to_thread(encrypt_attachment, cleaned.data)
             url = await self._upload(client, ciphertext, "application/octet-stream", None)
@@ -508,7 +689,7 @@ class PowerLevels:
 
 
 async def _power_levels(client: AsyncClient, room: MatrixRoom) -> PowerLevels:
-    """Asked from the server each time, so a moderator's change counts at once."""
+    """Asked from the server (cached in `MatrixAdapter.power_levels` until the next change)."""
     response = await client.room_get_state(room.room_id)
     events = getattr(response, "events", None)
     if not isinstance(events, list):
@@ -580,3 +761,18 @@ class MatrixDialect:
             "takes to remove other people's messages. Until then I warn."
         )
         return text.format(level=rights.remove_level or MODERATOR)
+
+
+def _invite_time(state: list[Any], user_id: str) -> int:
+    """The server time of the bot's invitation (Synapse sends the invite event itself in the
+    invite state), or now, which errs on the side of ignoring history."""
+    for event in state:
+        if (
+            isinstance(event, InviteMemberEvent)
+            and event.state_key == user_id
+            and event.membership == "invite"
+        ):
+            stamp = event.source.get("origin_server_ts")
+            if isinstance(stamp, int):
+                return stamp
+    return int(time.time() * 1000)

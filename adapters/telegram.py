@@ -16,6 +16,10 @@ from typing import Any
 
 from telegram import (
     BotCommand,
+    BotCommandScope,
+    BotCommandScopeAllChatAdministrators,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
     ChatMember,
     ChatMemberAdministrator,
     ChatMemberRestricted,
@@ -27,9 +31,8 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatMemberStatus, ChatType, ParseMode
-from telegram.error import Forbidden, TelegramError
+from telegram.error import Forbidden, InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -41,9 +44,12 @@ from telegram.ext import (
 )
 
 from adapters.markup import as_html, fit, plain
+from adapters.telegram_delivery import Delivery, Unfetched, fetch
 from adapters.telegram_network import TelegramSettings
+from adapters.telegram_updates import Updates, Webhook
 from bot import chat as core
 from bot import texts
+from bot.errors import ConfigError, StartError, TooLarge, Unavailable
 from bot.i18n import available, language_for, translations
 from bot.network import Running
 from bot.service import ScrubbedFile
@@ -51,10 +57,18 @@ from bot.texts import Syntax
 
 log = logging.getLogger(__name__)
 
+# PTB's loggers that would write a traceback for an answer it cannot parse, or the whole update
+# (names, ids, captions) for one it cannot read; the exceptions reach us and are logged by type.
+QUIETER = ("telegram.request", "telegram.ext.ExtBot", "telegram.Bot")
+START_SECONDS = 8.0  # a Bot API that is wrong or away is reported within this time
 ALBUM_QUIET_SECONDS = 1.0  # an album's files arrive as separate updates within moments
 MAX_MESSAGE = 4096  # characters in one message
 MAX_CAPTION = 1024
 PRIVATE, GROUPS = filters.ChatType.PRIVATE, filters.ChatType.GROUPS
+# New messages only: not edits (answered already), not channel posts, not business messages
+# (answering those would speak for the business owner), not a linked channel's automatic
+# forwards into its discussion group (replacing one would detach the post's comments).
+NEW = filters.UpdateType.MESSAGE & ~filters.IS_AUTOMATIC_FORWARD
 _INSIDE = (ChatMemberStatus.MEMBER, ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
 _ADMINS = (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
 Context = ContextTypes.DEFAULT_TYPE
@@ -89,6 +103,8 @@ class TelegramAdapter:
 
     def __init__(self, settings: TelegramSettings, running: Running) -> None:
         self.settings = settings
+        for name in QUIETER:
+            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
         self.chat = running.chat("telegram", TelegramDialect(settings.download_limit))
         self.albums = Albums()
         self.app: Application = (  # type: ignore[type-arg]
@@ -97,53 +113,90 @@ class TelegramAdapter:
             .base_url(settings.api_url)
             .base_file_url(settings.file_url)
             .local_mode(settings.local_mode)
-            .rate_limiter(AIORateLimiter(max_retries=3))
+            .rate_limiter(Delivery())  # retries, and throttling as Telegram counts
+            .updater(None)  # adapters.telegram_updates takes updates, confirming them late
             .concurrent_updates(64)
             .connection_pool_size(16)
             .read_timeout(30)
             .write_timeout(60)
             .build()
         )
-        commands = {"start": "help", "help": "help", "privacy": "privacy"}
-        for command, verb in commands.items():
-            self.app.add_handler(CommandHandler(command, self._command(verb), filters=PRIVATE))
-        self.app.add_handler(CommandHandler("stats", self._command("stats")))
-        self.app.add_handler(CommandHandler("forget", self._command("forget")))
-        self.app.add_handler(CommandHandler("settings", self._command("mode"), filters=GROUPS))
+        chats = NEW & (PRIVATE | GROUPS)
+        verbs = {"start": "help", "help": "help", "privacy": "privacy", "stats": "stats"}
+        for command, verb in (*verbs.items(), ("forget", "forget")):
+            self.app.add_handler(CommandHandler(command, self._command(verb), filters=chats))
+        settings_command = CommandHandler("settings", self._command("mode"), NEW & GROUPS)
+        self.app.add_handler(settings_command)
         self.app.add_handler(CallbackQueryHandler(self.on_mode_button, pattern=r"^mode:"))
-        files = (PRIVATE | GROUPS) & filters.Document.ALL
-        self.app.add_handler(MessageHandler(files, self.on_document))
-        self.app.add_handler(MessageHandler(PRIVATE & filters.PHOTO, on_compressed_photo))
-        self.app.add_handler(MessageHandler(PRIVATE & ~filters.COMMAND, self.on_other))
+        self.app.add_handler(MessageHandler(chats & filters.Document.ALL, self.on_document))
+        photos = NEW & PRIVATE & filters.PHOTO
+        self.app.add_handler(MessageHandler(photos, on_compressed_photo))
+        self.app.add_handler(MessageHandler(NEW & PRIVATE & ~filters.COMMAND, self.on_other))
         self.app.add_handler(
             ChatMemberHandler(self.on_membership, ChatMemberHandler.MY_CHAT_MEMBER)
         )
         self.app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, self.on_migrate))
         self.app.add_error_handler(on_error)
+        self.updates = Updates(self.app)
+        self.webhook = (
+            Webhook(
+                self.app,
+                url=settings.webhook_url,
+                secret=settings.webhook_secret or "",
+                listen=settings.webhook_listen,
+                port=settings.webhook_port,
+                path=settings.webhook_path,
+            )
+            if settings.webhook_url
+            else None
+        )
+        limits = (settings.download_limit, running.service.limits.max_bytes)
+        self.download_limit = min(limit for limit in limits if limit)
 
     async def start(self) -> None:
-        await self.app.initialize()
+        """Expected failures end within START_SECONDS in one line naming the setting (the
+        details go to the debug log); a token Telegram rejects is explained by the network."""
+        try:
+            async with asyncio.timeout(START_SECONDS):
+                await self.app.initialize()
+        except TimeoutError:
+            raise StartError(
+                f"Telegram did not start: the Bot API at TELEGRAM_API_URL did not answer within "
+                f"{START_SECONDS:.0f} s. Check the address and the network."
+            ) from None
+        except InvalidToken as error:
+            cause = error.__cause__  # PTB's own error, before it names the token
+            if "Parsing the server response" not in getattr(cause, "message", error.message):
+                raise  # a real refusal: explained by the network as TELEGRAM_BOT_TOKEN
+            raise _not_the_bot_api(error) from None  # a 404 page, not the Bot API's answer
+        except NetworkError as error:  # refused, reset, no route, no name, 5xx
+            log.debug("telegram: the Bot API could not be reached", exc_info=error)
+            raise StartError(
+                f"Telegram did not start: the Bot API at TELEGRAM_API_URL cannot be reached "
+                f"({type(error).__name__}). Check the address and the network."
+            ) from None
+        except TelegramError as error:  # something answered, but not as the Bot API does
+            raise _not_the_bot_api(error) from None
         await _register_commands(self.app)
         await self.app.start()
-        updater = self.app.updater
-        assert updater is not None  # noqa: S101 - built with the default updater
-        if self.settings.webhook_url:
-            await updater.start_webhook(
-                listen=self.settings.webhook_listen,
-                port=self.settings.webhook_port,
-                url_path="telegram",
-                webhook_url=self.settings.webhook_url,
-                secret_token=self.settings.webhook_secret,
-            )
+        if self.webhook is not None:
+            await self.webhook.start()  # answers Telegram only once an update is answered
             log.info("telegram: receiving updates by webhook")
         else:
-            await updater.start_polling(allowed_updates=Update.ALL_TYPES)
+            await self.updates.start()  # confirms an update only once it is answered
             log.info("telegram: polling for updates")
+
+    def healthy(self) -> bool:
+        """Whether updates are flowing (polling: getUpdates works; webhook: it is served)."""
+        if self.webhook is not None:
+            return self.webhook.running
+        return self.updates.healthy()
 
     async def stop(self) -> None:
         """Stop taking updates, finish the photos in flight, then close."""
-        if self.app.updater and self.app.updater.running:
-            await self.app.updater.stop()
+        await self.updates.stop()
+        if self.webhook is not None:
+            await self.webhook.stop()
         if self.app.running:
             await self.app.stop()  # waits for running handlers
         await self.app.shutdown()
@@ -215,14 +268,17 @@ class TelegramAdapter:
         if message is None or message.document is None:
             return
         if message.media_group_id:
-            self.albums.add(message, lambda messages: self._photos(messages, context), self.app)
+            answer = lambda messages: self._photos(messages, context)  # noqa: E731
+            await self.albums.add(message, answer, self.app)  # done once the album is answered
         else:
             await self._photos([message], context)
 
     async def _photos(self, messages: list[Message], context: Context) -> None:
         first = messages[0]
         photos = tuple(
-            core.Photo(m.document.file_size, _fetcher(m)) for m in messages if m.document
+            core.Photo(m.document.file_size, _fetcher(m, self.download_limit))
+            for m in messages
+            if m.document
         )
         event = core.Photos(self._where(first, context), self._who(first, context), photos)
         await self._do(await self.chat.photos(event), messages)
@@ -235,18 +291,27 @@ class TelegramAdapter:
 
     async def on_membership(self, update: Update, context: Context) -> None:
         """Added: introduce the bot and say what it lacks. Rights changed: say what it can do
-        now. Removed: forget the group's settings."""
+        now. Removed: forget the group's settings. Restricted: keep them, say nothing (it may
+        not be allowed to). Added to a channel, where it does nothing: leave, silently."""
         change = update.my_chat_member
         if change is None or change.chat.type == ChatType.PRIVATE:
             return
-        where = core.Where(str(change.chat.id), group=True)
         new, old = change.new_chat_member, change.old_chat_member
-        if new.status not in _INSIDE:
+        if change.chat.type == ChatType.CHANNEL:
+            if _inside(new):
+                log.info("telegram: added to a channel, where it does nothing; leaving")
+                await context.bot.leave_chat(change.chat.id)
+            return
+        where = core.Where(str(change.chat.id), group=True)
+        if not _inside(new):
             await self.chat.left(where)
             log.info("telegram: removed from a group; its settings are deleted")
             return
+        if new.status == ChatMemberStatus.RESTRICTED:
+            log.info("telegram: restricted in a group; its settings are kept")
+            return
         text = ""
-        if old.status not in _INSIDE:
+        if not _inside(old):
             user = change.from_user
             language = await self.chat.joined(where, user.language_code if user else None)
             text = texts.introduction(language) + "\n\n"
@@ -264,7 +329,13 @@ class TelegramAdapter:
     # -- actions out ------------------------------------------------------------------------
 
     async def _do(self, actions: Sequence[core.Action], messages: list[Message]) -> None:
+        """Carries the actions out in order; one that fails (after retries) stops the rest, so
+        an original is removed only after its clean copy was posted."""
         first = messages[0]
+        copy: core.ScrubbedCopy | None = None
+        # The files before the words about them: no summary promises a file that never came.
+        files = [action for action in actions if isinstance(action, core.SendFiles)]
+        actions = files + [action for action in actions if action not in files]
         for action in actions:
             if isinstance(action, core.Say) and action.summary:
                 html = as_html(fit(action.summary, MAX_MESSAGE))
@@ -274,28 +345,48 @@ class TelegramAdapter:
             elif isinstance(action, core.SendFiles):
                 await _send_files(first, action.files)
             elif isinstance(action, core.Remove):
-                for index in action.photos:
-                    try:
-                        await messages[index].delete()
-                    except TelegramError:
-                        log.warning(
-                            "telegram: could not delete an original (its clean copy is posted)"
-                        )
+                kept = [messages[i] for i in action.photos if not await _delete(messages[i])]
+                if kept and copy is not None:  # falls back to warn for this photo
+                    await kept[0].reply_text(plain(copy.summary, action.if_kept, MAX_MESSAGE))
             elif isinstance(action, core.ScrubbedCopy):
                 await _scrubbed_copy(messages[action.to], action)
+                copy = action
             elif isinstance(action, core.ModeMenu):
                 await first.reply_text(
                     f"{action.question}\n{action.text}", reply_markup=_buttons(action)
                 )
 
 
-def _fetcher(message: Message) -> Callable[[], Awaitable[bytes | None]]:
-    async def fetch() -> bytes | None:
-        """The file's bytes, in memory (never through a file on disk)."""
-        assert message.document is not None  # noqa: S101 - only documents become photos
-        return bytes(await (await message.document.get_file()).download_as_bytearray())
+def _not_the_bot_api(error: TelegramError) -> ConfigError:
+    log.debug("telegram: TELEGRAM_API_URL answered unexpectedly", exc_info=error)
+    return ConfigError(
+        "TELEGRAM_API_URL does not point to a Bot API server (it answered, but not as the Bot "
+        "API does); leave it unset for api.telegram.org."
+    )
 
-    return fetch
+
+def _fetcher(message: Message, limit: int) -> Callable[[], Awaitable[bytes | None]]:
+    async def fetched() -> bytes | None:
+        """The file's bytes, in memory (never through a file on disk), retried on faults."""
+        assert message.document is not None  # noqa: S101 - only documents become photos
+        data = await fetch(message.document, limit)
+        if data is Unfetched.TOO_BIG:
+            raise TooLarge
+        if data is Unfetched.LOST:
+            raise Unavailable
+        return data
+
+    return fetched
+
+
+async def _delete(message: Message) -> bool:
+    """Whether the original is gone (a retry that finds it gone counts as done)."""
+    try:
+        await message.delete()
+    except TelegramError as error:
+        log.warning("telegram: could not delete an original (%s)", type(error).__name__)
+        return False
+    return True
 
 
 async def _send_files(to: Message, files: Sequence[ScrubbedFile], caption: str = "") -> None:
@@ -344,18 +435,54 @@ def _buttons(menu: core.ModeMenu) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([row])
 
 
+# Which commands each menu shows: private chats get all but /settings; group members the ones
+# they may use; group admins those and the ones that change the group's settings.
+MENUS: tuple[tuple[BotCommandScope | None, tuple[str, ...]], ...] = (
+    (None, ("start", "help", "privacy", "stats", "forget")),
+    (BotCommandScopeAllPrivateChats(), ("start", "help", "privacy", "stats", "forget")),
+    (BotCommandScopeAllGroupChats(), ("help", "privacy", "stats")),
+    (BotCommandScopeAllChatAdministrators(), ("help", "privacy", "stats", "forget", "settings")),
+)
+
+
+def _descriptions(language: str) -> dict[str, str]:
+    _ = translations(language).gettext
+    return {
+        "start": _("What this bot does"),
+        "help": _("How to send a photo as a file"),
+        "privacy": _("What I store"),
+        "stats": _("Usage counts for this chat: /stats on, /stats off"),
+        "forget": _("Delete everything stored about this chat"),
+        "settings": _("What I do with photos in this group"),
+    }
+
+
+def command_language(folder: str) -> str | None:
+    """The language_code setMyCommands takes for a language folder: two-letter ISO 639-1
+    (`pt_BR` -> `pt`); None for English, the default menu."""
+    code = folder.replace("-", "_").split("_")[0].lower()
+    return None if code == "en" else code
+
+
 async def _register_commands(app: Application) -> None:  # type: ignore[type-arg]
+    """The command menus, per scope and language; a refusal is logged, never fatal."""
+    done: set[str | None] = set()
     for language in available():
-        _ = translations(language).gettext
-        commands = [
-            BotCommand("start", _("What this bot does")),
-            BotCommand("help", _("How to send a photo as a file")),
-            BotCommand("privacy", _("What I store")),
-            BotCommand("stats", _("Usage counts for this chat: /stats on, /stats off")),
-            BotCommand("forget", _("Delete everything stored about this chat")),
-        ]
-        code = None if language == "en" else language
-        await app.bot.set_my_commands(commands, language_code=code)
+        code = command_language(language)
+        if code in done:
+            continue  # pt and pt_BR share one menu
+        done.add(code)
+        described = _descriptions(language)
+        for scope, names in MENUS:
+            commands = [BotCommand(name, described[name]) for name in names]
+            try:
+                await app.bot.set_my_commands(commands, scope=scope, language_code=code)
+            except InvalidToken:
+                raise
+            except TelegramError as error:
+                log.warning(
+                    "telegram: the command menu for %s was refused (%s)", code or "en", error
+                )
 
 
 def _language(update: Update) -> str:
@@ -372,6 +499,13 @@ async def on_compressed_photo(update: Update, context: Context) -> None:
             "the original as a file: tap the paperclip (📎), choose File, then pick the photo."
         )
         await update.effective_message.reply_text(text)
+
+
+def _inside(member: ChatMember) -> bool:
+    """A member in any role; a restricted one only while it is still in the chat."""
+    if member.status == ChatMemberStatus.RESTRICTED:
+        return bool(getattr(member, "is_member", False))
+    return member.status in _INSIDE
 
 
 def _may_post(member: ChatMember) -> bool:
@@ -437,21 +571,25 @@ class Albums:
         self.quiet = quiet
         self._pending: dict[tuple[int, str], list[Message]] = {}
         self._arrived: dict[tuple[int, str], asyncio.Event] = {}
+        self._answered: dict[tuple[int, str], asyncio.Event] = {}
 
     def add(
         self,
         message: Message,
         answer: Callable[[list[Message]], Awaitable[None]],
         app: Application,  # type: ignore[type-arg]
-    ) -> None:
+    ) -> Awaitable[object]:
+        """Collects `message`; the result is done once its whole album has been answered."""
         key = (message.chat.id, str(message.media_group_id))
         if key in self._pending:
             self._pending[key].append(message)
             self._arrived[key].set()
-            return
+            return self._answered[key].wait()
         self._pending[key] = [message]
         self._arrived[key] = asyncio.Event()
+        answered = self._answered[key] = asyncio.Event()
         app.create_task(self._answer_when_complete(key, answer))
+        return answered.wait()
 
     async def _answer_when_complete(
         self, key: tuple[int, str], answer: Callable[[list[Message]], Awaitable[None]]
@@ -465,4 +603,8 @@ class Albums:
                 break
         messages = sorted(self._pending.pop(key), key=lambda m: m.message_id)
         del self._arrived[key]
-        await answer(messages)
+        answered = self._answered.pop(key)
+        try:
+            await answer(messages)
+        finally:
+            answered.set()

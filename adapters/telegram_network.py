@@ -4,6 +4,7 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from bot.config import flag, port
 from bot.errors import ConfigError
@@ -15,6 +16,8 @@ FILE_URL = "https://api.telegram.org/file/bot"
 DOWNLOAD_LIMIT = 20 * 1024 * 1024
 LOCAL_DOWNLOAD_LIMIT = 2000 * 1024 * 1024
 _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_WEBHOOK_PATH = re.compile(r"[A-Za-z0-9_.~/-]{1,200}")
+WEBHOOK_PORTS = (443, 80, 88, 8443)  # the only ports Telegram sends webhooks to
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,7 @@ class TelegramSettings:
     webhook_secret: str | None = field(default=None, repr=False)
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = 8443
+    webhook_path: str = "telegram"  # where the local webhook server takes Telegram's requests
 
     @property
     def download_limit(self) -> int:
@@ -39,7 +43,7 @@ class TelegramSettings:
         return {"TELEGRAM_WEBHOOK_PORT": self.webhook_port} if self.webhook_url else {}
 
     def health_address(self) -> str | None:
-        return self.webhook_listen if self.webhook_url else None  # polling serves nothing
+        return self.webhook_listen  # polling too: /healthz says whether updates flow
 
     def adapter(self, running: Running) -> Adapter:
         # PTB's newer, warning-free form of RetryAfter.retry_after (a timedelta).
@@ -63,6 +67,16 @@ def from_env(get: Getter) -> TelegramSettings | None:
             "TELEGRAM_WEBHOOK_URL needs a TELEGRAM_WEBHOOK_SECRET, so no one else can send "
             "updates to the webhook."
         )
+    if webhook_url is not None and _url_port(webhook_url) not in WEBHOOK_PORTS:
+        raise ConfigError(
+            "TELEGRAM_WEBHOOK_URL: Telegram sends webhooks only to the ports 443, 80, 88 and "
+            "8443 (the port the proxy listens on; TELEGRAM_WEBHOOK_PORT may be any)."
+        )
+    path = (get("TELEGRAM_WEBHOOK_PATH") or "telegram").strip("/")
+    if not _WEBHOOK_PATH.fullmatch(path):
+        raise ConfigError(
+            "TELEGRAM_WEBHOOK_PATH may have the characters A-Z, a-z, 0-9, _ . ~ - and /."
+        )
     if secret is not None and not _WEBHOOK_SECRET.fullmatch(secret):
         raise ConfigError(
             "TELEGRAM_WEBHOOK_SECRET may have 1 to 256 of the characters A-Z, a-z, 0-9, _ and -."
@@ -76,7 +90,15 @@ def from_env(get: Getter) -> TelegramSettings | None:
         webhook_secret=secret,
         webhook_listen=get("TELEGRAM_WEBHOOK_LISTEN") or "127.0.0.1",
         webhook_port=port(get, "TELEGRAM_WEBHOOK_PORT", 8443),
+        webhook_path=path,
     )
+
+
+def _url_port(url: str) -> int | None:
+    try:
+        return urlsplit(url).port or 443
+    except ValueError:  # not a number, or out of range
+        return None
 
 
 def explain(error: Exception) -> str | None:

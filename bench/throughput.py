@@ -1,4 +1,5 @@
-"""In-process throughput of bot.scrub on phone-sized JPEGs: MB/s of `scrub` and of `inspect`.
+"""In-process throughput of bot.scrub on phone-sized JPEGs: MB/s of `scrub` and of `inspect`,
+and of two parts of `scrub`: the format's `parse` and the `verify` of the cleaned output.
 
 Usage: .venv/bin/python bench/throughput.py [--photos N] [--runs N]
 
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from photos import phone_jpeg
 
 from bot.errors import ScrubError
-from bot.scrub import inspect, scrub
+from bot.scrub import inspect, scrub, sniff, verify
 
 
 def best_seconds(step: Callable[[bytes], object], photos: list[bytes], runs: int) -> float:
@@ -45,9 +46,21 @@ def main() -> int:
     print(f"cleaned: {len(cleaned.data) / 1e6:.2f} MB, {len(cleaned.findings)} findings")
     print(f"best of {args.runs} passes\n")
     print(f"{'step':<10} {'ms/photo':>9} {'MB/s':>8}")
-    for name, step in (("scrub", scrub), ("inspect", inspect)):
+    fmt = sniff(photos[0])
+    outputs = {id(photo): scrub(photo).data for photo in photos}
+
+    def verify_output(photo: bytes) -> None:  # the fail-closed re-read of scrub's own output
+        verify(fmt, outputs[id(photo)])
+
+    steps: tuple[tuple[str, Callable[[bytes], object]], ...] = (
+        ("scrub", scrub),
+        ("inspect", inspect),
+        ("  parse", fmt.parse),
+        ("  verify", verify_output),
+    )
+    for name, step in steps:
         seconds = best_seconds(step, photos, args.runs)
-        print(f"{name:<10} {seconds / len(photos) * 1e3:>9.1f} {total / seconds / 1e6:>8.0f}")
+        print(f"{name:<10} {seconds / len(photos) * 1e3:>9.2f} {total / seconds / 1e6:>8.0f}")
     return 0
 
 

@@ -11,11 +11,12 @@ each with its announced size and a `fetch` callback, or a command with its argum
 owns the size pre-check, the per-sender rate limit (every flow, groups included), the memory
 slot, scrubbing through `Service`, the group modes and their default, who may change settings,
 usage counts and every command. It returns actions (say a text or a summary, send files, post a
-clean copy, remove originals) and never calls a network: no PTB, no nio here.
+clean copy, remove originals) and never calls a network: no PTB, no nio here. A clean copy
+comes before the removal of its original.
 
 Private chats get every file answered with values; groups only the photos that carried hidden
 data, with kinds only, as the group's mode says: `off` leaves photos alone, `warn` answers with
-a clean copy, `replace` removes the original and posts a clean copy crediting its sender (the
+a clean copy, `replace` posts a clean copy crediting its sender and then removes the original (the
 default where the bot may remove others' messages, else `warn`). Adapters carry the actions out
 in order.
 """
@@ -29,7 +30,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from bot import metrics, texts
-from bot.errors import DamagedImage
+from bot.errors import DamagedImage, TooLarge, Unavailable
 from bot.i18n import DEFAULT, available, language_for
 from bot.ratelimit import RateLimit
 from bot.service import Reply, ScrubbedFile, Service
@@ -89,7 +90,10 @@ class Who:
 @dataclass(frozen=True)
 class Photo:
     size: int | None  # as the network announces it; None when it does not
-    fetch: Callable[[], Awaitable[bytes | None]] = field(repr=False)  # None: not fetchable
+    # None: not fetchable or not readable (answered as damaged); raises Unavailable when the
+    # network would not give it even after retrying, TooLarge past the limit when `size` was
+    # not announced (it stops reading there)
+    fetch: Callable[[], Awaitable[bytes | None]] = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -134,9 +138,13 @@ class SendFiles:
 
 @dataclass(frozen=True)
 class Remove:
-    """Remove the originals: the event's photos at these positions."""
+    """Remove the originals: the event's photos at these positions. It always follows the
+    ScrubbedCopy it makes room for, and is skipped when that copy could not be posted; when the
+    removal fails, the adapter answers the original with the copy's summary and `if_kept`
+    (mode `warn` for that photo)."""
 
     photos: tuple[int, ...]
+    if_kept: str = field(default="", compare=False)  # "please delete your original"
 
 
 @dataclass(frozen=True)
@@ -270,10 +278,21 @@ class Chat:
         detail = Detail.GROUP if where.group else Detail.PRIVATE
         async with self.service.slot():
             with metrics.in_flight(self.network, started):
-                fetched = [
-                    (i, d) for i in wanted if (d := await event.photos[i].fetch()) is not None
-                ]
-                unfetched = len(wanted) - len(fetched)
+                fetched: list[tuple[int, bytes]] = []
+                unfetched, lost, too_large = 0, 0, 0
+                for index in wanted:
+                    try:
+                        data = await event.photos[index].fetch()
+                    except TooLarge:  # its size was not announced, and it is over the limit
+                        too_large += 1
+                        continue
+                    except Unavailable:  # the network would not give it, even after retrying
+                        lost += 1
+                        continue
+                    if data is None:
+                        unfetched += 1
+                    else:
+                        fetched.append((index, data))
                 if not fetched:
                     reply = Reply(None, (), ())
                 else:
@@ -282,16 +301,20 @@ class Chat:
                     metrics.count(self.network, reply)
         # each file's `source` is its place among the event's photos, not among those fetched
         files = tuple(replace(f, source=fetched[f.source][0]) for f in reply.files)
+        missing = [Say(texts.not_fetched(language, lost))] if lost else []
         if where.group:
-            return actions + self._in_group(event, mode, rights, reply.summary, files, language)
+            answer = self._in_group(event, mode, rights, reply.summary, files, language)
+            return actions + missing + answer
         refusals = [*reply.refusals, *[texts.refusal(DamagedImage(), language)] * unfetched]
+        if too_large and len(wanted) == len(event.photos):  # else the pre-check said it
+            refusals.append(self.dialect.too_large(language, int(limit)))
         if reply.summary:
             actions.append(Say(summary=reply.summary))
         if refusals:
             actions.append(Say("\n".join(dict.fromkeys(refusals))))
         if files:
             actions.append(SendFiles(files))
-        return actions
+        return actions + missing
 
     def _in_group(
         self,
@@ -308,9 +331,12 @@ class Chat:
             return []  # nothing hidden, or not a photo: no need to speak up in a group
         first = leaky[0].source
         if mode is Mode.REPLACE and rights.may_remove:
+            # Post, then remove: the adapter stops at a copy that failed, the original stays.
             note = texts.credit(language, event.who.name)
             removed = tuple(f.source for f in leaky)
-            return [Remove(removed), ScrubbedCopy(leaky, summary, note, first, False)]
+            copy = ScrubbedCopy(leaky, summary, note, first, False)
+            if_kept = texts.please_delete(language, len(leaky))
+            return [copy, Remove(removed, if_kept)]
         note = texts.please_delete(language, len(leaky))
         return [ScrubbedCopy(leaky, summary, note, first, True)]
 

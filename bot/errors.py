@@ -5,6 +5,7 @@
     │   ├── UnsupportedFormat  not a photo format we can clean (names what it is)
     │   ├── DamagedImage       truncated, corrupt or structurally impossible
     │   ├── TooLarge           over the byte or pixel limit (checked before any decoding)
+    │   ├── Unavailable        the network would not give the bot the file, even after retrying
     │   └── NotClean           our own output still holds data we cannot remove: fail closed
     ├── ConfigError            a setting is missing or wrong (`scrubbot run` exits 2)
     │   └── (a network's own)  its server refused the settings at start, e.g. a rejected token
@@ -45,6 +46,10 @@ class DamagedImage(ScrubError):
 class TooLarge(ScrubError):
     reason = "too_large"
     message = "The file is too large to clean."
+
+
+class Unavailable(ScrubError):
+    message = "The file could not be downloaded."
 
 
 class NotClean(ScrubError):

@@ -50,7 +50,8 @@ class NetworkSettings(Protocol):
         """The ports it listens on, by variable name (the health port must differ)."""
 
     def health_address(self) -> str | None:
-        """Where GET /healthz should listen, when this network serves requests (a webhook)."""
+        """Where GET /healthz should listen, when this network has one (an adapter with a
+        `healthy()` method tells whether its updates are flowing)."""
 
     def adapter(self, running: Running) -> Adapter: ...
 

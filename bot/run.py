@@ -52,8 +52,11 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         for network, adapter in adapters:
             await _start(network, adapter)
         address = next((a for _, c in networks if (a := c.health_address())), None)
-        if address is not None:  # polling has no server to watch
-            health = await health_check.start(address, settings.health_port)
+        if address is not None:
+            checks = [check for _, a in adapters if (check := getattr(a, "healthy", None))]
+            health = await health_check.start(
+                address, settings.health_port, lambda: all(check() for check in checks)
+            )
         log.info("scrubbot is running")
         await stop.wait()
         log.info("stopping: finishing the photos in flight")
@@ -109,7 +112,7 @@ async def _start(network: Network, adapter: Adapter) -> None:
     quotes the token), so details go only to the redacting log; a plain message goes up."""
     try:
         await adapter.start()
-    except ConfigError:
+    except (ConfigError, StartError):
         raise  # the adapter's own plain message (Matrix: login refused, session logged out)
     except Exception as error:
         explained = network.explain(error)

@@ -34,8 +34,6 @@ FORMATS: dict[str, Format] = {
 
 # Recognised but refused, so the message can say what the file is.
 _OTHER_SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
-    (b"II+\0", 0, "A BigTIFF image"),
-    (b"MM\0+", 0, "A BigTIFF image"),
     (b"%PDF", 0, "A PDF document"),
     (b"PK\x03\x04", 0, "A ZIP archive or office document"),
     (b"8BPS", 0, "A Photoshop document (PSD)"),

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from bot import metrics
 from bot.errors import ScrubError
 from bot.findings import Finding, Kind
+from bot.formats.base import BlockKind, Parsed
+from bot.metadata import exif
 from bot.scrub import Limits, scrub
 from bot.summary import Detail, Summary, render
 from bot.texts import refusal
@@ -37,6 +39,8 @@ class ScrubbedFile:
     kinds: frozenset[Kind]  # what it held, for usage counts (never values)
     format: str
     source: int = 0  # which of the photos passed to `scrub` it came from
+    width: int = 0  # as displayed (EXIF orientation applied), for chat clients' image tiles
+    height: int = 0
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,12 @@ class Service:
             suffix = f"-{index}" if len(photos) > 1 else ""
             kinds = frozenset(f.kind for f in result.findings)
             name = f"{NEUTRAL_NAME}{suffix}.{fmt.extension}"
-            files.append(ScrubbedFile(result.data, name, fmt.mime, kinds, fmt.name, index - 1))
+            width, height = _display_size(result.inspection.parsed)
+            files.append(
+                ScrubbedFile(
+                    result.data, name, fmt.mime, kinds, fmt.name, index - 1, width, height
+                )
+            )
             findings.extend(result.findings)
             log.info(
                 "cleaned %s: %d -> %d bytes, %d findings, %.0f ms",
@@ -117,3 +126,12 @@ class Service:
             )
         summary = render(findings, language, detail, photos=len(files)) if files else None
         return Reply(summary, tuple(files), tuple(refusals), tuple(reasons))
+
+
+def _display_size(parsed: Parsed) -> tuple[int, int]:
+    """Width and height as shown: EXIF orientations 5 to 8 turn the picture by 90 degrees."""
+    turned = any(
+        block.kind is BlockKind.EXIF and exif.orientation(block.data) >= 5
+        for block in parsed.blocks
+    )
+    return (parsed.height, parsed.width) if turned else (parsed.width, parsed.height)

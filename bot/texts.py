@@ -161,6 +161,19 @@ def introduction(language: str) -> str:
     )
 
 
+def not_fetched(language: str, files: int) -> str:
+    """Files the network would not give the bot, even after retrying."""
+    return (
+        translations(language)
+        .ngettext(
+            "I could not download one file. Please send it again.",
+            "I could not download {n} files. Please send them again.",
+            files,
+        )
+        .format(n=files)
+    )
+
+
 def please_delete(language: str, files: int) -> str:
     """Under a clean copy that answers a leaky photo in a group (mode `warn`)."""
     return translations(language).ngettext(

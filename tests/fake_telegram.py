@@ -7,11 +7,20 @@ What it fakes (enough for a bot that receives photos and answers with cleaned fi
   setWebhook/deleteWebhook/getWebhookInfo (recorded only; getUpdates answers 409 while a webhook
   is set), set/get/deleteMyCommands, getFile (400 above the 20 MB download limit), sendMessage,
   sendDocument, sendPhoto, sendMediaGroup, sendChatAction, editMessageText, deleteMessage,
-  getChat, getChatMember, answerCallbackQuery, close and logOut.
+  getChat, getChatMember, answerCallbackQuery, leaveChat, close and logOut.
 - Errors the way the Bot API words them: 401 wrong token, 404 unknown method, 400 for a chat,
-  message, reply target or file it does not know, HTML it cannot parse, text too long; 403 for a
-  blocked chat and any error injected with `fail_next` (429 with `retry_after`).
-- What users do: `add_document`, `add_photo`, `add_text`, `add_command`, `add_update`.
+  message, reply target or file it does not know, HTML it cannot parse, texts over 4096 and
+  captions over 1024 characters (after parsing), albums of more than 10 items or of documents
+  mixed with other media, callback_data over 64 bytes, a reply to a missing message without
+  `allow_sending_without_reply`, a delete of another's message without the right, an unknown
+  topic (`message_thread_id`), invalid command names and language codes; 403 for a blocked chat
+  and any error injected with `fail_next` (429 with `retry_after`).
+- Faults of the network, on API calls and file downloads: `fail_next` (any error answer),
+  `drop_next` (a reset or a hang, before or after carrying the call out) and `faults` (a seeded
+  share of all calls fails with 502, a reset, a hang or a 429 with `retry_after`).
+- Commands per scope and language (`commands` holds the default scope, `scoped_commands` all).
+- What users do: `add_document`, `add_photo`, `add_text`, `add_command`, `add_update`,
+  `add_edit`, `add_channel_post`, `add_business_message`.
 
 What it does not fake: webhook delivery, inline mode, payments, business and paid features,
 MarkdownV2 validation, message entities computed from HTML, per-chat message ids (one counter
@@ -23,6 +32,8 @@ import asyncio
 import contextlib
 import json
 import mimetypes
+import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,6 +59,8 @@ ANONYMOUS_ADMIN = {
     "first_name": "Group",
     "username": "GroupAnonymousBot",
 }
+# Who automatic forwards from a linked channel come from.
+TELEGRAM_SERVICE = {"id": 777000, "is_bot": False, "first_name": "Telegram"}
 # Boolean fields getChatMember always includes for these statuses.
 _MEMBER_FLAGS = {
     "administrator": (
@@ -65,11 +78,31 @@ _MEMBER_FLAGS = {
         "can_delete_stories",
     ),
     "creator": ("is_anonymous",),
+    "restricted": (
+        "is_member",
+        "can_change_info",
+        "can_invite_users",
+        "can_pin_messages",
+        "can_send_messages",
+        "can_send_polls",
+        "can_send_other_messages",
+        "can_add_web_page_previews",
+        "can_manage_topics",
+        "can_send_audios",
+        "can_send_documents",
+        "can_send_photos",
+        "can_send_videos",
+        "can_send_video_notes",
+        "can_send_voice_notes",
+        "can_edit_tag",
+        "can_react_to_messages",
+    ),
 }
 METHODS = _words(
     "getMe getUpdates deleteWebhook setWebhook getWebhookInfo setMyCommands getMyCommands "
     "deleteMyCommands getFile sendMessage sendDocument sendPhoto sendMediaGroup sendChatAction "
-    "deleteMessage getChatMember getChat answerCallbackQuery editMessageText close logOut"
+    "deleteMessage getChatMember getChat answerCallbackQuery editMessageText close logOut "
+    "leaveChat"
 )
 # Parameters that are plain strings on the wire; every other value is JSON (ints, bools, objects).
 TEXT_PARAMS = frozenset(
@@ -99,16 +132,78 @@ MAX_DOWNLOAD = 20 * 1024 * 1024  # getFile refuses bigger files
 MAX_UPLOAD = 50 * 1024 * 1024
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
+MAX_ALBUM = 10
+MAX_CALLBACK_DATA = 64  # bytes
+COMMAND_NAME = re.compile(r"[a-z0-9_]{1,32}")
+LANGUAGE_CODE = re.compile(r"[a-z]{2}")  # two-letter ISO 639-1, or empty for all
+FAULT_KINDS = ("502", "reset", "hang", "429")
+DEFAULT_SCOPE = "default"
+
+
+class ApiError(Exception):
+    """An error answer of the Bot API."""
+
+    def __init__(self, error_code: int, description: str, retry_after: int | None = None) -> None:
+        super().__init__(f"{error_code} {description}")
+        self.error_code = error_code
+        self.description = description
+        self.retry_after = retry_after
+
+    def response(self) -> web.Response:
+        body: JSON = {"ok": False, "error_code": self.error_code, "description": self.description}
+        if self.retry_after is not None:
+            body["parameters"] = {"retry_after": self.retry_after}
+        return web.json_response(body, status=self.error_code)
+
+
+DROPPED = 0  # the `error_code` of a call whose connection broke before the fake carried it out
 
 
 @dataclass(frozen=True)
 class Call:
-    """One request to the Bot API, as the bot made it; `error_code` is set when it was refused."""
+    """One request to the Bot API, as the bot made it; `error_code` is set when it was refused
+    (DROPPED when its connection broke first); `fault` names a fault injected into it."""
 
     method: str
     params: dict[str, object]
     files: Files
     error_code: int | None = None
+    fault: str | None = None
+
+
+@dataclass(frozen=True)
+class Drop:
+    """A connection the fake breaks instead of answering: "reset" at once, or "hang" for
+    `FakeTelegram.hang_seconds` first; with `after`, the call is carried out first (so a retry
+    repeats what already happened)."""
+
+    kind: str
+    after: bool = False
+
+
+@dataclass
+class Faults:
+    """A seeded share of calls that fail; `injected` lists (method, kind) as they happened."""
+
+    rate: float
+    rng: random.Random
+    kinds: tuple[str, ...]
+    methods: frozenset[str] | None  # None: every method but getUpdates, and downloads
+    retry_after: int
+    injected: list[tuple[str, str]] = field(default_factory=list)
+
+    def draw(self, method: str) -> ApiError | Drop | None:
+        wanted = method != "getUpdates" if self.methods is None else method in self.methods
+        if not wanted or self.rng.random() >= self.rate:
+            return None
+        kind = self.rng.choice(self.kinds)
+        self.injected.append((method, kind))
+        if kind == "429":
+            after = self.retry_after
+            return ApiError(429, f"Too Many Requests: retry after {after}", after)
+        if kind == "502":
+            return ApiError(502, "Bad Gateway")
+        return Drop(kind, after=self.rng.random() < 0.5)
 
 
 @dataclass(frozen=True)
@@ -133,22 +228,7 @@ class Sender(TypedDict, total=False):
     message_thread_id: int | None
     first_name: str
     anonymous_admin: bool  # posted by an anonymous group admin: sender_chat is the group
-
-
-class ApiError(Exception):
-    """An error answer of the Bot API."""
-
-    def __init__(self, error_code: int, description: str, retry_after: int | None = None) -> None:
-        super().__init__(f"{error_code} {description}")
-        self.error_code = error_code
-        self.description = description
-        self.retry_after = retry_after
-
-    def response(self) -> web.Response:
-        body: JSON = {"ok": False, "error_code": self.error_code, "description": self.description}
-        if self.retry_after is not None:
-            body["parameters"] = {"retry_after": self.retry_after}
-        return web.json_response(body, status=self.error_code)
+    automatic_forward: bool  # a linked channel's post, forwarded into its discussion group
 
 
 @dataclass
@@ -181,6 +261,11 @@ class _State:
     files: dict[str, StoredFile] = field(default_factory=dict)
     members: dict[tuple[int, int], JSON] = field(default_factory=dict)
     failures: dict[str, list[ApiError]] = field(default_factory=dict)
+    drops: dict[str, list[Drop]] = field(default_factory=dict)
+    faults: Faults | None = None
+    floods: dict[int, float] = field(default_factory=dict)  # chat id -> monotonic end
+    topics: set[tuple[int, int]] = field(default_factory=set)
+    scoped_commands: dict[tuple[str, str], list[JSON]] = field(default_factory=dict)
     blocked: set[int] = field(default_factory=set)
     counters: _Counters = field(default_factory=_Counters)
 
@@ -195,6 +280,7 @@ class FakeTelegram:
         self.downloads: list[str] = []  # file paths the bot fetched, in order
         self.commands: dict[str, list[JSON]] = {}  # language_code ("" = default) -> commands
         self.webhook_url = ""
+        self.hang_seconds = 12.0  # how long a "hang" fault holds a request before dropping it
         self._state = _State()
         self._update_added = asyncio.Event()
         self._call_added = asyncio.Event()
@@ -264,13 +350,17 @@ class FakeTelegram:
         caption: str | None = None,
         media_group_id: str | None = None,
         file_size: int | None = None,
+        size_known: bool = True,
         **sender: Unpack[Sender],
     ) -> int:
-        """A user sends `data` as a file; `file_size` overrides the advertised size.
+        """A user sends `data` as a file; `file_size` overrides the advertised size, and without
+        `size_known` the document has no file_size at all (the Bot API omits it when unknown).
 
         Returns the message id."""
         stored = self._store(data, "documents", PurePosixPath(file_name).suffix, file_size)
         document = _document(stored, file_name, mime_type)
+        if not size_known:
+            del document["file_size"]
         content = {"document": document, "caption": caption, "media_group_id": media_group_id}
         return self._add_message(content, sender)
 
@@ -297,6 +387,49 @@ class FakeTelegram:
         """A user sends a command such as "/start" or "/help@scrubbot_test_bot"."""
         entity = {"type": "bot_command", "offset": 0, "length": len(command.split()[0])}
         return self._add_message({"text": command, "entities": [entity]}, sender)
+
+    def add_edit(
+        self, chat_id: int, message_id: int, *, caption: str | None = None, text: str | None = None
+    ) -> int:
+        """The author edits an earlier message (an edited_message update); returns its id."""
+        message = self._state.messages[(chat_id, message_id)]
+        changes = {"caption": caption, "text": text, "edit_date": int(time.time())}
+        edited = message | {key: value for key, value in changes.items() if value is not None}
+        self._state.messages[(chat_id, message_id)] = edited
+        return self.add_update({"edited_message": edited})
+
+    def add_channel_post(
+        self, data: bytes, channel_id: int, *, file_name: str = "post.jpg"
+    ) -> int:
+        """A file posted in a channel the bot belongs to (a channel_post update, no "from")."""
+        stored = self._store(data, "documents", PurePosixPath(file_name).suffix)
+        chat = self._state.chats.setdefault(channel_id, _chat(channel_id, "channel", "Channel"))
+        post: JSON = {
+            "message_id": self._state.counters.next_message(),
+            "date": int(time.time()),
+            "chat": chat,
+            "sender_chat": chat,
+            "document": _document(stored, file_name, "image/jpeg"),
+        }
+        self._state.messages[(channel_id, post["message_id"])] = post
+        return self.add_update({"channel_post": post})
+
+    def add_business_message(
+        self, data: bytes, *, user_id: int = 1001, connection_id: str = "business-1"
+    ) -> int:
+        """A customer sends a file to the business account the bot is connected to (a
+        business_message update): the bot must not answer on the owner's behalf."""
+        stored = self._store(data, "documents", ".jpg")
+        chat = _chat(user_id, "private", "")
+        message: JSON = {
+            "message_id": self._state.counters.next_message(),
+            "date": int(time.time()),
+            "chat": chat,
+            "from": _user(user_id, "en"),
+            "business_connection_id": connection_id,
+            "document": _document(stored, "IMG_1.jpg", "image/jpeg"),
+        }
+        return self.add_update({"business_message": message})
 
     def add_update(self, update: JSON) -> int:
         """Queues any update (an `update_id` is added when missing); returns the update id."""
@@ -326,7 +459,7 @@ class FakeTelegram:
             "chat": chat,
             "from": _user(by_user, language_code),
             "date": int(time.time()),
-            "old_chat_member": {"status": old_status, "user": self.bot_user},
+            "old_chat_member": _member(old_status, self.bot_user),
             "new_chat_member": self._state.members[(chat_id, self.bot_id)],
         }
         return self.add_update({"my_chat_member": change})
@@ -369,6 +502,44 @@ class FakeTelegram:
         error = ApiError(error_code, description, retry)
         self._state.failures.setdefault(_canonical(method), []).append(error)
 
+    def drop_next(self, method: str, kind: str = "reset", *, after: bool = False) -> None:
+        """The next call of `method` ("download" for a file download) gets no answer: its
+        connection is reset ("reset") or held for `hang_seconds` first ("hang"); with `after`
+        the call is carried out before that, as when an answer is lost on the way back."""
+        if kind not in ("reset", "hang"):
+            raise ValueError(f"unknown drop {kind!r}")
+        self._state.drops.setdefault(_canonical(method), []).append(Drop(kind, after))
+
+    def faults(
+        self,
+        rate: float,
+        *,
+        seed: int = 0,
+        kinds: tuple[str, ...] = FAULT_KINDS,
+        methods: tuple[str, ...] | None = None,
+        retry_after: int = 1,
+    ) -> Faults:
+        """From now on a share `rate` of calls (every method but getUpdates, and every
+        download, unless `methods` names them; "download" for downloads) fails with one of
+        `kinds`: "502", "reset", "hang" (each dropped before or after carrying the call out, at
+        random) or "429" (with `retry_after`). `faults(0)` ends it. Seeded: runs repeat."""
+        chosen = None if methods is None else frozenset(_canonical(m) for m in methods)
+        unknown = set(kinds) - set(FAULT_KINDS)
+        if unknown:
+            raise ValueError(f"unknown fault kinds {sorted(unknown)}")
+        faults = Faults(rate, random.Random(seed), kinds, chosen, retry_after)
+        self._state.faults = faults if rate > 0 else None
+        return faults
+
+    def flood(self, chat_id: int, seconds: float) -> None:
+        """For `seconds`, every send to `chat_id` answers 429 with the time that is left (the
+        real server limits each chat on its own)."""
+        self._state.floods[chat_id] = time.monotonic() + seconds
+
+    def add_topic(self, chat_id: int, thread_id: int) -> None:
+        """A forum topic exists in the chat (sends to an unknown `message_thread_id` fail)."""
+        self._state.topics.add((chat_id, thread_id))
+
     def block_chat(self, chat_id: int) -> None:
         """The user blocked the bot (or removed it from the group): every send answers 403."""
         self._state.blocked.add(chat_id)
@@ -376,19 +547,29 @@ class FakeTelegram:
     def set_chat_member(self, chat_id: int, user_id: int, status: str, **fields: object) -> None:
         """What getChatMember answers for this user; the default is a plain "member".
         Fields the real API always sends for admins and owners default to False."""
-        member = {
-            "status": status,
-            "user": self._user_or_bot(user_id),
-            **dict.fromkeys(_MEMBER_FLAGS.get(status, ()), False),
-            **fields,
-        }
-        self._state.members[(chat_id, user_id)] = member
+        self._state.members[(chat_id, user_id)] = _member(
+            status, self._user_or_bot(user_id), **fields
+        )
 
     # --- what tests check -------------------------------------------------------------------
 
     def file_bytes(self, file_id: str) -> bytes:
         """The bytes of a file a user sent or the bot uploaded."""
         return self._state.files[file_id].data
+
+    def queued_updates(self) -> list[JSON]:
+        """The updates not yet confirmed, as Telegram would deliver them (say, by webhook)."""
+        return list(self._state.updates)
+
+    @property
+    def pending_updates(self) -> int:
+        """Updates the bot has not confirmed yet (Telegram would send them again)."""
+        return len(self._state.updates)
+
+    def last_message(self, chat_id: int) -> JSON:
+        """The newest message in the chat that still exists (the bot's or a user's)."""
+        numbers = [number for chat, number in self._state.messages if chat == chat_id]
+        return self._state.messages[(chat_id, max(numbers))]
 
     def sent_to(self, chat_id: int) -> list[Call]:
         """Successful message sends (not chat actions, not edits) to `chat_id`, in order."""
@@ -428,11 +609,21 @@ class FakeTelegram:
             return ApiError(401, "Unauthorized").response()
         method = _canonical(request.match_info["method"])
         params, files = await _read_params(request)
+        fault = self._fault(method)
+        if isinstance(fault, Drop) and not fault.after:
+            self._record(Call(method, params, files, DROPPED, fault.kind))
+            return await self._break(request, fault)
         try:
+            if isinstance(fault, ApiError):
+                raise fault
+            self._check_flood(method, params)
             result = self._dispatch(method, params, files)
         except ApiError as error:
             self._record(Call(method, params, files, error.error_code))
             return error.response()
+        if isinstance(fault, Drop):
+            self._record(Call(method, params, files, None, fault.kind + " after"))
+            return await self._break(request, fault)
         self._record(Call(method, params, files))
         if method == "getUpdates":
             result = await self._long_poll(params)
@@ -445,13 +636,44 @@ class FakeTelegram:
         stored = next((f for f in self._state.files.values() if f.file_path == path), None)
         if stored is None:
             return ApiError(404, "Not Found").response()
+        fault = self._fault("download")
+        if isinstance(fault, ApiError):
+            return fault.response()
+        if isinstance(fault, Drop):
+            return await self._break(request, fault)
         self.downloads.append(path)
         return web.Response(body=stored.data, content_type="application/octet-stream")
 
-    def _dispatch(self, method: str, params: dict[str, object], files: Files) -> object:
+    def _fault(self, method: str) -> ApiError | Drop | None:
+        """What goes wrong with this call: an arranged failure or drop first, then chance."""
         failures = self._state.failures.get(method)
         if failures:
-            raise failures.pop(0)
+            return failures.pop(0)
+        drops = self._state.drops.get(method)
+        if drops:
+            return drops.pop(0)
+        if self._state.faults is not None:
+            return self._state.faults.draw(method)
+        return None
+
+    async def _break(self, request: web.Request, drop: Drop) -> web.StreamResponse:
+        """No answer: the connection is closed (after `hang_seconds` for a hang)."""
+        if drop.kind == "hang":
+            await asyncio.sleep(self.hang_seconds)  # ends earlier when the client gives up
+        if request.transport is not None:
+            request.transport.abort()
+        return web.Response(status=500)  # never reaches the client
+
+    def _check_flood(self, method: str, params: dict[str, object]) -> None:
+        if method not in MESSAGE_SENDERS:
+            return
+        chat_id = _int(params.get("chat_id"), 0)
+        left = self._state.floods.get(chat_id, 0.0) - time.monotonic()
+        if left > 0:
+            seconds = max(1, round(left))
+            raise ApiError(429, f"Too Many Requests: retry after {seconds}", seconds)
+
+    def _dispatch(self, method: str, params: dict[str, object], files: Files) -> object:
         handler = self._methods.get(method)
         if handler is None:
             raise ApiError(404, "Not Found: method not found")
@@ -521,18 +743,33 @@ class FakeTelegram:
     def _getMe(self, params: dict[str, object], files: Files) -> JSON:
         return self.bot_user
 
+    @property
+    def scoped_commands(self) -> dict[tuple[str, str], list[JSON]]:
+        """Commands by (scope type, language_code); "" is the default language."""
+        return self._state.scoped_commands
+
     def _setMyCommands(self, params: dict[str, object], files: Files) -> bool:
         commands = params.get("commands")
         if not isinstance(commands, list):
             raise ApiError(400, 'Bad Request: parameter "commands" is required')
-        self.commands[str(params.get("language_code", ""))] = commands
+        for command in commands:
+            name = command.get("command") if isinstance(command, dict) else None
+            if not isinstance(name, str) or not COMMAND_NAME.fullmatch(name):
+                raise ApiError(400, "Bad Request: BOT_COMMAND_INVALID")
+        scope, language = _command_key(params)
+        self._state.scoped_commands[(scope, language)] = commands
+        if scope == DEFAULT_SCOPE:
+            self.commands[language] = commands
         return True
 
     def _getMyCommands(self, params: dict[str, object], files: Files) -> list[JSON]:
-        return self.commands.get(str(params.get("language_code", "")), [])
+        return self._state.scoped_commands.get(_command_key(params), [])
 
     def _deleteMyCommands(self, params: dict[str, object], files: Files) -> bool:
-        self.commands.pop(str(params.get("language_code", "")), None)
+        scope, language = _command_key(params)
+        self._state.scoped_commands.pop((scope, language), None)
+        if scope == DEFAULT_SCOPE:
+            self.commands.pop(language, None)
         return True
 
     def _close(self, params: dict[str, object], files: Files) -> bool:
@@ -545,6 +782,11 @@ class FakeTelegram:
         return True
 
     # --- chats ------------------------------------------------------------------------------
+
+    def _leaveChat(self, params: dict[str, object], files: Files) -> bool:
+        chat = self._known_chat(params)
+        self.set_chat_member(chat["id"], self.bot_id, "left")
+        return True
 
     def _getChat(self, params: dict[str, object], files: Files) -> JSON:
         chat = self._known_chat(params)
@@ -601,8 +843,13 @@ class FakeTelegram:
     def _sendMediaGroup(self, params: dict[str, object], files: Files) -> list[JSON]:
         chat = self._target_chat(params)
         media = params.get("media")
-        if not isinstance(media, list) or not 2 <= len(media) <= 10:
+        if isinstance(media, list) and len(media) > MAX_ALBUM:
+            raise ApiError(400, "Bad Request: too many messages to send as an album")
+        if not isinstance(media, list) or len(media) < 2:
             raise ApiError(400, "Bad Request: wrong number of media in the album: must be 2-10")
+        types = {item.get("type") for item in media if isinstance(item, dict)}
+        if "document" in types and len(types) > 1:
+            raise ApiError(400, "Bad Request: document can't be mixed with other media types")
         group_id = f"album-{self._state.counters.next_file()}"
         return [self._album_item(chat, params, item, files, group_id) for item in media]
 
@@ -641,6 +888,10 @@ class FakeTelegram:
         return stored, PurePosixPath(stored.file_path).name
 
     def _bot_message(self, chat: JSON, params: dict[str, object], content: JSON) -> JSON:
+        _check_buttons(params)
+        thread = params.get("message_thread_id")
+        if thread is not None and (chat["id"], _int(thread, 0)) not in self._state.topics:
+            raise ApiError(400, "Bad Request: message thread not found")
         message: JSON = {
             "message_id": self._state.counters.next_message(),
             "date": int(time.time()),
@@ -673,6 +924,7 @@ class FakeTelegram:
         if message is None:
             raise ApiError(400, "Bad Request: message to edit not found")
         text = _rendered(params, "text", MAX_TEXT, "message is too long")
+        _check_buttons(params)
         if message.get("text") == text:
             raise ApiError(
                 400,
@@ -685,9 +937,24 @@ class FakeTelegram:
 
     def _deleteMessage(self, params: dict[str, object], files: Files) -> bool:
         key = (_int(params.get("chat_id"), 0), _int(params.get("message_id"), 0))
-        if self._state.messages.pop(key, None) is None:
+        message = self._state.messages.get(key)
+        if message is None:
             raise ApiError(400, "Bad Request: message to delete not found")
+        if not self._may_delete(message):
+            raise ApiError(400, "Bad Request: message can't be deleted")
+        del self._state.messages[key]
         return True
+
+    def _may_delete(self, message: JSON) -> bool:
+        """Bots delete their own messages and, in private chats, incoming ones; others' messages
+        in a group only as its owner or as an admin with can_delete_messages."""
+        chat = message["chat"]
+        if chat["type"] == "private" or message.get("from", {}).get("id") == self.bot_id:
+            return True
+        me = self._state.members.get((chat["id"], self.bot_id), {})
+        return me.get("status") == "creator" or (
+            me.get("status") == "administrator" and bool(me.get("can_delete_messages"))
+        )
 
     # --- storage ----------------------------------------------------------------------------
 
@@ -737,7 +1004,14 @@ class FakeTelegram:
         if sender.get("anonymous_admin"):
             message["from"] = ANONYMOUS_ADMIN
             message["sender_chat"] = chat
+        if sender.get("automatic_forward"):
+            channel = _chat(-1009999999999, "channel", "Linked channel")
+            origin = {"type": "channel", "chat": channel, "message_id": 1, "date": message["date"]}
+            message |= {"from": TELEGRAM_SERVICE, "sender_chat": channel}
+            message |= {"is_automatic_forward": True, "forward_origin": origin}
         message |= _origin_fields(sender, message["date"])
+        if "message_thread_id" in message:
+            self._state.topics.add((chat["id"], int(message["message_thread_id"])))
         self._state.chats.setdefault(chat["id"], chat)
         self._state.messages[(chat["id"], message["message_id"])] = message
         self.add_update({"message": message})
@@ -745,6 +1019,28 @@ class FakeTelegram:
 
 
 # --- pure helpers ---------------------------------------------------------------------------
+
+
+def _command_key(params: dict[str, object]) -> tuple[str, str]:
+    """(scope type, language code) of a commands call; 400 for a language code Telegram
+    refuses (it takes two-letter ISO 639-1 codes only)."""
+    language = str(params.get("language_code", "") or "")
+    if language and not LANGUAGE_CODE.fullmatch(language):
+        raise ApiError(400, "Bad Request: invalid language code specified")
+    scope = params.get("scope")
+    kind = scope.get("type") if isinstance(scope, dict) else None
+    return str(kind or DEFAULT_SCOPE), language
+
+
+def _check_buttons(params: dict[str, object]) -> None:
+    """Inline buttons carry at most 64 bytes of callback_data."""
+    markup = params.get("reply_markup")
+    rows = markup.get("inline_keyboard", []) if isinstance(markup, dict) else []
+    for row in rows if isinstance(rows, list) else []:
+        for button in row if isinstance(row, list) else []:
+            data = button.get("callback_data") if isinstance(button, dict) else None
+            if isinstance(data, str) and len(data.encode()) > MAX_CALLBACK_DATA:
+                raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
 
 
 def _canonical(method: str) -> str:
@@ -799,6 +1095,17 @@ def _float(value: object, default: float) -> float:
 
 def _kind(update: JSON) -> str:
     return next((key for key in update if key != "update_id"), "")
+
+
+def _member(status: str, user: JSON, **fields: object) -> JSON:
+    """A ChatMember as getChatMember sends it: the flags of its status default to False."""
+    return {
+        "status": status,
+        "user": user,
+        **dict.fromkeys(_MEMBER_FLAGS.get(status, ()), False),
+        **({"until_date": 0} if status == "restricted" else {}),
+        **fields,
+    }
 
 
 def _user(user_id: int, language_code: str) -> JSON:

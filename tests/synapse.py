@@ -2,6 +2,7 @@
 
     with Synapse.start(tmp_dir) as server:
         user_id, password = server.register("parent")
+        server.stop(); server.restart()   # a homeserver outage, same port and database
         ...
 
 It runs from the `matrix-synapse` dev dependency (installed by `make test`), in a temporary
@@ -13,6 +14,7 @@ are made through the shared-secret admin API. Rate limits are lifted so tests ne
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import socket
 import subprocess
@@ -84,6 +86,17 @@ def _config(folder: Path, port: int, shared_secret: str) -> dict[str, Any]:
     }
 
 
+def _command(config: Path) -> list[str]:
+    return [sys.executable, "-m", "synapse.app.homeserver", "-c", str(config)]
+
+
+def _launch(folder: Path) -> subprocess.Popen[bytes]:
+    with (folder / "synapse.log").open("ab") as log:
+        return subprocess.Popen(
+            _command(folder / "homeserver.yaml"), cwd=folder, stdout=log, stderr=log
+        )
+
+
 @dataclass
 class Synapse:
     folder: Path
@@ -109,21 +122,27 @@ class Synapse:
         config = folder / "homeserver.yaml"
         # JSON is YAML, and needs no YAML writer here.
         config.write_text(json.dumps(_config(folder, port, shared_secret), indent=1))
-        homeserver = [sys.executable, "-m", "synapse.app.homeserver", "-c", str(config)]
-        subprocess.run([*homeserver, "--generate-keys"], check=True, capture_output=True)
-        with (folder / "synapse.log").open("wb") as log:
-            process = subprocess.Popen(homeserver, cwd=folder, stdout=log, stderr=log)
-        server = cls(folder, port, shared_secret, process)
+        subprocess.run([*_command(config), "--generate-keys"], check=True, capture_output=True)
+        server = cls(folder, port, shared_secret, _launch(folder))
         try:
             server._wait_until_healthy()
             yield server
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            server.stop()
+
+    def stop(self) -> None:
+        """Stop the homeserver (SIGTERM, then SIGKILL after 15 s)."""
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def restart(self) -> None:
+        """Start the stopped homeserver again on the same port, database and media."""
+        self.process = _launch(self.folder)
+        self._wait_until_healthy()
 
     def _wait_until_healthy(self) -> None:
         deadline = time.monotonic() + START_SECONDS
@@ -138,6 +157,13 @@ class Synapse:
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"Synapse did not start:\n{self.log.read_text()[-4000:]}")
+
+    def requests(self, user_id: str, pattern: str) -> int:
+        """How many client API requests of `user_id` matched `pattern` (a regular expression
+        over the request line, like `GET /_matrix/client/[^/]+/rooms/[^/ ]+/state[? ]`), from
+        Synapse's access log."""
+        line = re.compile(r"\{" + re.escape(user_id) + r"\} Processed request: .*\"" + pattern)
+        return sum(1 for entry in self.log.read_text().splitlines() if line.search(entry))
 
     def register(self, name: str, password: str | None = None) -> tuple[str, str]:
         """Create user `name` through the shared-secret admin API; returns (user id, password)."""

@@ -11,6 +11,7 @@ from PIL import Image
 
 from bot import chat as core
 from bot.chat import Chat, Mode
+from bot.errors import TooLarge, Unavailable
 from bot.ratelimit import RateLimit
 from bot.scrub import Limits, inspect
 from bot.service import Service
@@ -93,6 +94,37 @@ async def test_bad_files_are_refused_in_private_with_one_line_each(
     assert text.count("damaged or incomplete") == 1  # the unfetchable and the cut one, once
 
 
+async def unavailable() -> bytes | None:
+    raise Unavailable
+
+
+async def test_a_file_of_unannounced_size_gets_the_size_message(
+    service: Service, store: Store
+) -> None:
+    net = network(service, store, download_limit=1000)
+
+    async def too_large() -> bytes | None:
+        raise TooLarge
+
+    event = core.Photos(
+        net.where("parent", False), net.who("parent"), (core.Photo(None, too_large),)
+    )
+    assert said(await net.chat.photos(event)) == ["too large: up to 1000 bytes"]
+
+
+async def test_a_group_is_told_of_a_file_it_could_not_fetch(
+    service: Service, store: Store
+) -> None:
+    net = network(service, store)
+    net.may_remove = True
+    lost = core.Photo(None, unavailable)
+    photos = (lost, net.photo(leaky_photo()))
+    actions = await net.chat.photos(core.Photos(net.where("g", True), net.who("p"), photos))
+    assert kinds(actions) == [core.Say, core.ScrubbedCopy, core.Remove]
+    assert said(actions)[0] == "I could not download one file. Please send it again."
+    assert actions[2] == core.Remove((1,))
+
+
 async def test_too_large_is_refused_before_fetching(service: Service, store: Store) -> None:
     net = network(service, store, download_limit=1000)
     big = net.photo(leaky_photo(), size=5000)
@@ -109,9 +141,10 @@ async def test_group_replace_removes_and_credits_without_values(
     net = network(service, store)
     net.may_remove = True
     actions = await net.send([leaky_photo()], chat="g", group=True, name="Jo")
-    assert kinds(actions) == [core.Remove, core.ScrubbedCopy]
-    assert actions[0] == core.Remove((0,))
-    copy = actions[1]
+    assert kinds(actions) == [core.ScrubbedCopy, core.Remove]  # post, then remove
+    assert actions[1] == core.Remove((0,))
+    assert actions[1].if_kept.startswith("Here is a clean copy. Please delete your original")
+    copy = actions[0]
     assert isinstance(copy, core.ScrubbedCopy)
     assert (copy.reply, copy.to, copy.note) == (False, 0, "Clean copy of a photo from Jo.")
     assert copy.summary.lines == ()  # kinds only
@@ -182,8 +215,8 @@ async def test_group_photos_are_rate_limited_like_private_ones(
     net.may_remove = True
     for _ in range(2):
         assert kinds(await net.send([leaky_photo()], chat="g", group=True)) == [
-            core.Remove,
             core.ScrubbedCopy,
+            core.Remove,
         ]
     fetched = net.fetched
     slowed = await net.send([leaky_photo()], chat="g", group=True)
@@ -193,8 +226,8 @@ async def test_group_photos_are_rate_limited_like_private_ones(
     ]
     assert net.fetched == fetched  # nothing downloaded
     assert kinds(await net.send([leaky_photo()], sender="other", chat="g", group=True)) == [
-        core.Remove,
         core.ScrubbedCopy,
+        core.Remove,
     ]  # another sender has their own allowance
 
 

@@ -60,8 +60,9 @@ def test_clean_many_reports_each_refusal_on_one_line(leaky: Path, tmp_path: Path
     text.write_text("just text, not a photo")
     result = run("clean", str(leaky), str(broken), str(text), "--out-dir", str(out_dir))
     assert result.returncode == 1
-    lines = result.stderr.strip().splitlines()
+    *lines, summary = result.stderr.strip().splitlines()
     assert len(lines) == 2
+    assert summary == "1 cleaned, 2 refused"  # a batch ends with its counts
     assert "Traceback" not in result.stderr
     assert lines[0].startswith(f"{broken}: not cleaned:")
     assert "incomplete" in lines[0]
@@ -109,12 +110,14 @@ def test_limits_come_from_the_environment(leaky: Path, tmp_path: Path) -> None:
 def test_inspect_json_lists_values(leaky: Path) -> None:
     result = run("inspect", "--json", str(leaky))
     assert result.returncode == 0, result.stderr
-    (report,) = json.loads(result.stdout)
+    document = json.loads(result.stdout)
+    assert document["schema_version"] == 1
+    (report,) = document["files"]
     assert report["format"] == "jpeg"
     found = {(f["kind"], f["key"]): f["value"] for f in report["findings"]}
     assert found[("device", "serial")] == "SN123456789"
     assert found[("people", "artist")] == "Ada Lovelace"
-    assert found[("location", "coordinates")] == "52.500000, 13.383333"
+    assert found[("location", "coordinates")] == {"latitude": 52.5, "longitude": 13.383333}
 
 
 def test_inspect_prints_the_private_summary(leaky: Path) -> None:
@@ -168,11 +171,12 @@ def test_other_and_malformed_corpus_files_get_one_line_each(tmp_path: Path) -> N
     """Every odd file is cleaned or refused with one plain line, never a traceback."""
     files = corpus_files("other", "malformed")
     result = run("clean", *map(str, files), "--out-dir", str(tmp_path))
-    lines = result.stderr.splitlines()
+    *lines, summary = result.stderr.splitlines()
     assert "Traceback" not in result.stderr
     refused = {line.split(": not cleaned: ")[0] for line in lines}
     assert len(lines) == len(refused)  # one line per refused file
     cleaned = {p.name for p in tmp_path.iterdir()}
     for path in files:
         assert (str(path) in refused) != (path.name in cleaned), path.name
+    assert summary == f"{len(cleaned)} cleaned, {len(refused)} refused"
     assert result.returncode == (1 if refused else 0)

@@ -9,7 +9,11 @@ import aiohttp
 import pytest
 from telegram import (
     Bot,
+    BotCommandScopeAllChatAdministrators,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
     InputMediaDocument,
+    InputMediaPhoto,
     MessageOriginHiddenUser,
     ReplyParameters,
     Update,
@@ -21,14 +25,17 @@ from telegram.error import (
     EndPointNotFound,
     Forbidden,
     InvalidToken,
+    NetworkError,
     RetryAfter,
+    TimedOut,
 )
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
-from tests.fake_telegram import Call, FakeTelegram
+from tests.fake_telegram import DROPPED, Call, FakeTelegram
 
 TOKEN = "123456:TEST-token"
 USER = 1001
+GROUP = -1001234567890
 JPEG = b"\xff\xd8\xff\xe0 not really a photo \xff\xd9"
 
 
@@ -386,3 +393,152 @@ async def test_application_polls_and_answers(fake: FakeTelegram) -> None:
     [reply] = fake.sent_to(USER)
     assert reply.params["text"] == "echo me"
     assert {"deleteWebhook", "getUpdates"} <= set(methods(fake.calls))
+
+
+# --- what the real Bot API refuses -------------------------------------------------------------
+
+
+async def test_albums_of_more_than_ten_or_mixed_types_are_refused(
+    bot: Bot, fake: FakeTelegram
+) -> None:
+    fake.add_text("hi")
+    eleven = [InputMediaDocument(JPEG, filename=f"{n}.jpg") for n in range(11)]
+    with pytest.raises(BadRequest, match=r"(?i)too many messages to send as an album"):
+        await bot.send_media_group(USER, eleven)
+    mixed = [InputMediaDocument(JPEG, filename="a.jpg"), InputMediaPhoto(JPEG)]
+    with pytest.raises(BadRequest, match=r"(?i)document can't be mixed with other media types"):
+        await bot.send_media_group(USER, mixed)
+    assert fake.sent_to(USER) == []
+
+
+async def test_captions_are_measured_after_parsing(bot: Bot, fake: FakeTelegram) -> None:
+    fake.add_text("hi")
+    tags = "<b>" + "x" * 1024 + "</b>"  # 1031 characters of HTML, 1024 shown
+    sent = await bot.send_document(USER, JPEG, caption=tags, parse_mode=ParseMode.HTML)
+    assert sent.caption == "x" * 1024
+    with pytest.raises(BadRequest, match=r"(?i)message caption is too long"):
+        await bot.send_document(USER, JPEG, caption="x" * 1025)
+
+
+async def test_callback_data_over_64_bytes_is_refused(bot: Bot, fake: FakeTelegram) -> None:
+    fake.add_text("hi")
+    ok = InlineKeyboardMarkup([[InlineKeyboardButton("ok", callback_data="m" * 64)]])
+    await bot.send_message(USER, "fits", reply_markup=ok)
+    too_long = InlineKeyboardMarkup([[InlineKeyboardButton("no", callback_data="ü" * 33)]])
+    with pytest.raises(BadRequest, match=r"(?i)BUTTON_DATA_INVALID"):
+        await bot.send_message(USER, "66 bytes", reply_markup=too_long)
+
+
+async def test_deleting_others_messages_needs_the_right(bot: Bot, fake: FakeTelegram) -> None:
+    theirs = fake.add_text("a parent's photo", chat_id=GROUP, chat_type="supergroup")
+    mine = await bot.send_message(GROUP, "the bot's own message")
+    with pytest.raises(BadRequest, match=r"(?i)message can't be deleted"):
+        await bot.delete_message(GROUP, theirs)
+    assert await bot.delete_message(GROUP, mine.message_id)  # its own: always
+    fake.set_chat_member(GROUP, fake.bot_id, "administrator", can_delete_messages=True)
+    assert await bot.delete_message(GROUP, theirs)
+
+
+async def test_unknown_topics_are_refused(bot: Bot, fake: FakeTelegram) -> None:
+    fake.add_text("in a topic", chat_id=GROUP, chat_type="supergroup", message_thread_id=7)
+    await bot.send_message(GROUP, "known topic", message_thread_id=7)
+    with pytest.raises(BadRequest, match=r"(?i)message thread not found"):
+        await bot.send_message(GROUP, "no such topic", message_thread_id=8)
+    fake.add_topic(GROUP, 8)
+    await bot.send_message(GROUP, "now it exists", message_thread_id=8)
+
+
+async def test_invalid_command_names_and_language_codes_are_refused(
+    bot: Bot, fake: FakeTelegram
+) -> None:
+    with pytest.raises(BadRequest, match=r"(?i)BOT_COMMAND_INVALID"):
+        await bot.set_my_commands([("Settings", "capital letters")])
+    with pytest.raises(BadRequest, match=r"(?i)invalid language code"):
+        await bot.set_my_commands([("help", "Ajuda")], language_code="pt_BR")
+    await bot.set_my_commands([("help", "Ajuda")], language_code="pt")
+    admins = BotCommandScopeAllChatAdministrators()
+    await bot.set_my_commands([("settings", "Mode")], scope=admins)
+    assert fake.commands == {"pt": [{"command": "help", "description": "Ajuda"}]}
+    assert set(fake.scoped_commands) == {("default", "pt"), ("all_chat_administrators", "")}
+    [command] = await bot.get_my_commands(scope=admins)
+    assert command.command == "settings"
+
+
+async def test_documents_without_a_known_size(bot: Bot, fake: FakeTelegram) -> None:
+    fake.add_document(JPEG, size_known=False)
+    [update] = await bot.get_updates(timeout=0)
+    assert update.message is not None
+    assert update.message.document is not None
+    assert update.message.document.file_size is None
+
+
+# --- faults of the network ----------------------------------------------------------------------
+
+
+async def test_a_reset_connection_is_a_network_error(bot: Bot, fake: FakeTelegram) -> None:
+    fake.add_text("hi")
+    fake.drop_next("sendMessage")
+    with pytest.raises(NetworkError):
+        await bot.send_message(USER, "lost before it was sent")
+    fake.drop_next("sendMessage", after=True)
+    with pytest.raises(NetworkError):
+        await bot.send_message(USER, "sent, but the answer was lost")
+    assert [c.params["text"] for c in fake.sent_to(USER)] == ["sent, but the answer was lost"]
+    sends = [(c.error_code, c.fault) for c in fake.calls if c.method == "sendMessage"]
+    assert sends == [(DROPPED, "reset"), (None, "reset after")]
+
+
+async def test_a_hang_outlasts_the_client_time_out(bot: Bot, fake: FakeTelegram) -> None:
+    fake.add_text("hi")
+    fake.hang_seconds = 5.0
+    fake.drop_next("getFile", "hang")
+    started = time.monotonic()
+    with pytest.raises(TimedOut):
+        await bot.get_file("file-1-documents", read_timeout=0.5)
+    assert time.monotonic() - started < 3
+
+
+async def test_downloads_fail_too(bot: Bot, fake: FakeTelegram) -> None:
+    fake.add_document(JPEG)
+    file = await bot.get_file("file-1-documents")
+    fake.fail_next("download", 502, "Bad Gateway")
+    with pytest.raises(NetworkError):
+        await file.download_as_bytearray()
+    fake.drop_next("download")
+    with pytest.raises(NetworkError):
+        await file.download_as_bytearray()
+    assert bytes(await file.download_as_bytearray()) == JPEG
+
+
+async def test_random_faults_are_seeded_and_bounded(bot: Bot, fake: FakeTelegram) -> None:
+    fake.add_text("hi")
+    fake.hang_seconds = 0.1
+    faults = fake.faults(0.5, seed=3, kinds=("502", "reset", "hang"))
+    outcomes = []
+    for _ in range(20):
+        try:
+            await bot.send_chat_action(USER, "typing")
+            outcomes.append("ok")
+        except NetworkError:
+            outcomes.append("failed")
+    assert 4 <= outcomes.count("failed") <= 16, outcomes
+    assert len(faults.injected) == outcomes.count("failed")
+    fake.faults(0)
+    await bot.send_chat_action(USER, "typing")
+    again = FakeTelegram(TOKEN).faults(0.5, seed=3, kinds=("502", "reset", "hang"))
+    assert [again.draw("sendChatAction") is None for _ in range(20)] == [
+        o == "ok" for o in outcomes
+    ]
+
+
+async def test_a_flood_limits_one_chat_with_the_time_left(
+    bot: Bot, fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PTB_TIMEDELTA", "true")
+    fake.add_text("hi")
+    fake.add_text("other chat", user_id=2002)
+    fake.flood(USER, 30)
+    with pytest.raises(RetryAfter) as raised:
+        await bot.send_message(USER, "flooded")
+    assert raised.value.retry_after == dt.timedelta(seconds=30)
+    await bot.send_message(2002, "another chat is not limited")

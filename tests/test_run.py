@@ -4,6 +4,7 @@ import asyncio
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tests.fake_telegram import FakeTelegram
@@ -26,6 +27,7 @@ async def start(tmp_path: Path, api_url: str, file_url: str) -> subprocess.Compl
             "TELEGRAM_API_URL": api_url,
             "TELEGRAM_FILE_URL": file_url,
             "SCRUBBOT_DATA_DIR": str(tmp_path / "data"),
+            "SCRUBBOT_HEALTH_PORT": str(free_port()),
         },
         check=False,
         timeout=60,
@@ -41,13 +43,51 @@ async def test_a_token_telegram_rejects_is_named_and_never_printed(tmp_path: Pat
     assert "Traceback" not in result.stderr
 
 
-async def test_an_unreachable_bot_api_is_one_line_and_a_redacted_log(tmp_path: Path) -> None:
+def free_port() -> int:
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
+        return int(probe.getsockname()[1])
+
+
+async def test_an_unreachable_bot_api_is_one_line_and_a_redacted_log(tmp_path: Path) -> None:
+    base = f"http://127.0.0.1:{free_port()}"
+    started = time.monotonic()
     result = await start(tmp_path, f"{base}/bot", f"{base}/file/bot")
+    assert time.monotonic() - started < 10
     assert result.returncode == 1
-    assert result.stderr.rstrip().endswith("scrubbot: Telegram did not start (see the log above).")
-    assert "Telegram did not start" in result.stderr  # logged with its traceback, redacted
+    assert result.stderr.rstrip().endswith(
+        "scrubbot: Telegram did not start: the Bot API at TELEGRAM_API_URL cannot be reached "
+        "(NetworkError). Check the address and the network."
+    )
+    assert "Traceback" not in result.stderr  # issue 14: one line, details at debug level
     assert WRONG_TOKEN.split(":")[1] not in result.stderr + result.stdout
+
+
+async def test_a_bot_api_that_never_answers_ends_within_ten_seconds(tmp_path: Path) -> None:
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)  # accepts, then says nothing
+
+    silent = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    started = time.monotonic()
+    async with silent:
+        base = f"http://127.0.0.1:{port}"
+        result = await start(tmp_path, f"{base}/bot", f"{base}/file/bot")
+        for writer in held:
+            writer.close()
+            await writer.wait_closed()
+    assert time.monotonic() - started < 10 + 3  # the interpreter's start-up on a busy machine
+    assert result.returncode == 1
+    assert "did not answer within 8 s" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def test_a_wrong_api_url_is_named(tmp_path: Path) -> None:
+    async with FakeTelegram() as fake:  # a web server, but not at this path
+        wrong = fake.api_url.removesuffix("/bot") + "/nothing-here/"
+        result = await start(tmp_path, wrong, fake.file_url)
+    assert result.returncode == 2, result.stderr
+    assert "scrubbot: TELEGRAM_API_URL does not point to a Bot API server" in result.stderr
+    assert "Traceback" not in result.stderr

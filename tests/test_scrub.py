@@ -52,7 +52,6 @@ def test_every_registered_format_recognises_its_own_files_only(name: str) -> Non
 @pytest.mark.parametrize(
     ("head", "what"),
     [
-        (b"II+\0\x08\0\0\0", "A BigTIFF image"),
         (b"%PDF-1.7", "A PDF document"),
         (b"\0\0\0\x18ftypmp42\0\0\0\0mp42isom", None),
         (b"just some text", "This file"),

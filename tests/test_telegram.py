@@ -70,14 +70,16 @@ async def running_bot(
         "TELEGRAM_API_URL": fake.api_url,
         "TELEGRAM_FILE_URL": fake.file_url,
         "SCRUBBOT_DATA_DIR": str(workdir / "data"),
+        "SCRUBBOT_HEALTH_PORT": str(free_port()),  # /healthz, polling too: never a shared port
         **env,
     }
+    earlier = len(fake.calls)  # a bot run before (a restart) does not make this one ready
     with log_path.open("wb") as log_file:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot", "run", cwd=workdir, env=environment, stderr=log_file
         )
         try:
-            await fake.wait_for(lambda calls: ready in methods(calls), timeout=30)
+            await fake.wait_for(lambda calls: ready in methods(calls[earlier:]), timeout=30)
             yield log_path
         finally:
             if process.returncode is None:

@@ -380,8 +380,9 @@ def test_directory_loop_is_refused() -> None:
 
 
 def test_overlapping_strips_cannot_blow_up_the_output() -> None:
+    """Compressed (PackBits) strips: uncompressed ones are cut to the bytes their rows need."""
     n = 2000
-    tags = _rgb_tags(1, n, {0x0116: (LONG, [1])})
+    tags = _rgb_tags(1, n, {0x0116: (LONG, [1]), 0x0103: (SHORT, [32773])})
     data = bytearray(_handmade([(tags, [_noise(3, i) for i in range(n)])]))
     ifds = Ifds(bytes(data))
     offsets, counts = ifds.find("IFD0", 0x0111), ifds.find("IFD0", 0x0117)
@@ -436,3 +437,186 @@ def test_corrupted_files_are_refused_or_clean(planted_lzw: bytes) -> None:
         for _ in range(rng.randrange(1, 6)):
             data[rng.randrange(len(data))] = rng.randrange(256)
         _scrub_or_refuse(bytes(data))
+
+
+# -- every kept tag rebuilt at its specified count (issue 12) ----------------------------------
+
+
+def _leaks(cleaned: bytes, planted: bytes) -> bool:
+    text = planted.decode()
+    forms = (planted, planted[-12:], text.encode("utf-16-le"), text.encode("utf-16-be"))
+    return any(form in cleaned for form in forms)
+
+
+def _segment(marker: int, payload: bytes) -> bytes:
+    return struct.pack(">BBH", 0xFF, marker, len(payload) + 2) + payload
+
+
+def _xmp_turned(turned: int) -> bytes:
+    return (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF'
+        ' xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/"'
+        f' tiff:Orientation="{turned}"/></rdf:RDF></x:xmpmeta>'
+    ).encode()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_tags_jpeg_tables_and_strips_are_rebuilt(seed: int, tmp_path: Path, exiftool: str) -> None:
+    """Describing tags longer than specified, InkNames and sample statistics, a JPEGTables and
+    JPEG strips with APPn/COM inside, all holding a planted code; XMP-only orientation."""
+    rng = random.Random(seed)
+    planted = f"PLANT{rng.randrange(10**15, 10**16)}ab".encode()  # 23 bytes
+    out = io.BytesIO()
+    _picture("RGB", seed, (40, 24)).save(out, "TIFF", compression="jpeg")
+    base = out.getvalue()
+    ifds = Ifds(base)
+    offsets, counts, tables = (ifds.find("IFD0", tag) for tag in (0x0111, 0x0117, 0x015B))
+    assert offsets is not None
+    assert counts is not None
+    assert tables is not None
+    rows = ifds.find("IFD0", 0x0116)
+    assert rows is not None
+    hidden = _segment(0xFE, planted) + _segment(0xE9, planted)
+    plain = [base[o : o + n] for o, n in zip(ifds.ints(offsets), ifds.ints(counts), strict=True)]
+    strips = [strip[:2] + hidden + strip[2:] for strip in plain]
+    words = list(struct.unpack("<10H", planted[:20]))
+    raw_tables = ifds.raw(tables)
+    tags: Tags = {
+        0x0100: (LONG, [40]),
+        0x0101: (LONG, [24]),
+        0x0102: (SHORT, [8, 8, 8]),
+        0x0103: (SHORT, [7]),
+        0x0106: (SHORT, [2]),
+        0x0115: (SHORT, [3]),
+        0x0116: (SHORT, list(ifds.ints(rows))),
+        0x011A: (RATIONAL, [72, 1, *words[:4]]),
+        0x011B: (RATIONAL, [144, 2]),
+        0x011C: (SHORT, [1]),
+        0x0128: (SHORT, [2, *words[:3]]),
+        0x014D: (ASCII, planted + b"\0"),
+        0x0118: (SHORT, words[:3]),
+        0x0119: (SHORT, words[3:6]),
+        0x015B: (7, raw_tables[:2] + hidden + raw_tables[2:]),
+        0x02BC: (1, _xmp_turned(6)),
+    }
+    data = _handmade([(tags, strips)])
+    assert data.count(planted) > 3
+    cleaned = scrub.scrub(data).data
+    path = tmp_path / "cleaned.tif"
+    path.write_bytes(cleaned)
+    assert leftovers(path) == {}
+    assert not _leaks(cleaned, planted)
+    assert exif.only_structure(cleaned)
+    assert tiff.strip(cleaned, tiff.parse(cleaned)) == cleaned
+    reference = _rgb_tags(40, 24) | {
+        0x0103: (SHORT, [7]),
+        0x0112: (SHORT, [6]),
+        0x0116: (SHORT, list(ifds.ints(rows))),
+        0x015B: (7, raw_tables),
+    }
+    assert _pictures(cleaned) == _pictures(_handmade([(reference, plain)]))
+    assert _orientation(cleaned) == 6
+    kept = Ifds(cleaned)
+    counts_of = {e.tag: e.count for _, e in kept.all_entries()}
+    assert (counts_of[0x0100], counts_of[0x0102]) == (1, 3)
+    assert not {0x011A, 0x0128} & set(counts_of)  # describing tags with extra values: dropped
+    assert not {0x014D, 0x0118, 0x0119} & set(counts_of)
+    resolution = kept.find("IFD0", 0x011B)
+    assert resolution is not None
+    assert kept.raw(resolution) == struct.pack("<II", 72, 1)
+
+
+def test_one_bits_per_sample_value_is_given_to_every_sample() -> None:
+    tags = _rgb_tags(4, 2) | {0x0102: (SHORT, [8])}
+    data = _handmade([(tags, [_noise(24, 5)])])
+    cleaned = scrub.scrub(data).data
+    entry = Ifds(cleaned).find("IFD0", 0x0102)
+    assert entry is not None
+    assert Ifds(cleaned).ints(entry) == (8, 8, 8)
+    assert _pictures(cleaned) == _pictures(data)
+
+
+@pytest.mark.parametrize("path", corpus_params("tiff"))
+def test_corpus_output_is_canonical(path: Path) -> None:
+    cleaned = scrub.scrub(path.read_bytes()).data
+    assert tiff.strip(cleaned, tiff.parse(cleaned)) == cleaned
+
+
+@pytest.mark.parametrize("planar", [1, 2])
+@pytest.mark.parametrize("tiled", [False, True])
+def test_padding_after_uncompressed_rows_is_cut(planar: int, tiled: bool, tmp_path: Path) -> None:
+    planted = f"PLANT{random.Random(planar).randrange(10**15, 10**16)}".encode()
+    width, height = 20, 7
+    if tiled:  # 2 x 1 tiles of 16 x 16, each 16*16*3 bytes (chunky) or 16*16 (a plane)
+        size = 16 * 16 * (3 if planar == 1 else 1)
+        extra: Tags = {0x0142: (LONG, [16]), 0x0143: (LONG, [16])}
+        count = 2 * (1 if planar == 1 else 3)
+        pieces = [_noise(size, i) + planted for i in range(count)]
+    else:  # 3 rows a strip: 3, 3, 1 rows
+        row = width * (3 if planar == 1 else 1)
+        extra = {0x0116: (LONG, [3])}
+        rows = [3, 3, 1] * (1 if planar == 1 else 3)
+        pieces = [_noise(row * r, i) + planted for i, r in enumerate(rows)]
+    data = _handmade([(_rgb_tags(width, height, extra | {0x011C: (SHORT, [planar])}), pieces)])
+    assert data.count(planted) == len(pieces)
+    cleaned = scrub.scrub(data).data
+    assert not _leaks(cleaned, planted)
+    assert _pictures(cleaned) == _pictures(data)
+    assert tiff.strip(cleaned, tiff.parse(cleaned)) == cleaned
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "I;16"])
+def test_bigtiff_comes_out_as_a_clean_classic_tiff(mode: str, tmp_path: Path) -> None:
+    planted = f"PLANT{random.Random(mode).randrange(10**15, 10**16)}".encode()
+    out = io.BytesIO()
+    info = {0x013B: planted.decode(), 0x010F: "Make" + planted.decode(), 0x0112: 8}
+    _picture(mode, 3, (33, 21)).save(out, "TIFF", big_tiff=True, tiffinfo=info)
+    data = out.getvalue()
+    assert data[:4] == b"II+\0"
+    assert planted in data
+    found = " ".join(f.value for f in scrub.inspect(data).findings)
+    assert planted.decode() in found
+    cleaned = _assert_clean(data, tmp_path)
+    assert cleaned[:4] == b"II*\0"
+    assert not _leaks(cleaned, planted)
+    assert _orientation(cleaned) == 8
+
+
+def test_bigtiff_directory_out_of_range_is_refused() -> None:
+    out = io.BytesIO()
+    _picture("L", 4, (8, 8)).save(out, "TIFF", big_tiff=True)
+    data = bytearray(out.getvalue())
+    struct.pack_into("<Q", data, 8, len(data) + 100)
+    with pytest.raises(DamagedImage):
+        scrub.scrub(bytes(data))
+
+
+def test_jpeg_tables_on_a_page_that_is_not_jpeg_and_a_bad_orientation_are_dropped() -> None:
+    planted = b"PLANT" + b"7" * 20
+    tables = b"\xff\xd8" + _segment(0xFE, planted) + b"\xff\xd9"
+    tags = _rgb_tags(4, 2, {0x015B: (7, tables), 0x0112: (SHORT, [0x5A5A])})
+    data = _handmade([(tags, [_noise(24, 8)])])
+    cleaned = scrub.scrub(data).data
+    tags_left = {e.tag for _, e in Ifds(cleaned).all_entries()}
+    assert not {0x015B, 0x0112} & tags_left
+    assert not _leaks(cleaned, planted)
+    assert _pictures(cleaned) == _pictures(data)
+
+
+@pytest.mark.parametrize(
+    ("tag", "typ", "values"),
+    [
+        (0x0100, LONG, [4, 1234]),  # ImageWidth with a second value
+        (0x0102, SHORT, [8, 8, 8, 77]),  # BitsPerSample for four samples of three
+        (0x0106, SHORT, [2, 18761, 42]),  # PhotometricInterpretation, readers disagree
+        (0x0106, ASCII, b"RGB\0"),  # unreadable as a number
+        (0x0212, SHORT, [2]),  # YCbCrSubSampling needs two values
+    ],
+)
+def test_decoding_tag_with_values_it_cannot_have_is_refused(
+    tag: int, typ: int, values: bytes | list[int]
+) -> None:
+    data = _handmade([(_rgb_tags(4, 2, {tag: (typ, values)}), [_noise(24, 9)])])
+    with pytest.raises(DamagedImage, match="values its kind does not allow"):
+        scrub.scrub(data)

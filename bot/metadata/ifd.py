@@ -1,4 +1,5 @@
 """A bounded reader for TIFF-structured data: EXIF blocks and TIFF files share this layout.
+BigTIFF (magic 43: 8-byte counts and offsets, 20-byte entries) is read the same way.
 
 It never follows an offset twice, caps entries and directories, and raises `ValueError` on any
 structure that points outside the data, so hostile files cannot loop or read out of bounds.
@@ -12,8 +13,11 @@ MAX_ENTRIES = 1024  # per directory; real files have under 100
 MAX_DIRECTORIES = 64
 
 # TIFF field type -> size in bytes of one value.
-TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
-_FORMATS = {3: "H", 4: "I", 8: "h", 9: "i", 11: "f", 12: "d", 13: "I"}
+TYPE_SIZES = {
+    **{1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4},
+    **{16: 8, 17: 8, 18: 8},  # BigTIFF: LONG8, SLONG8, IFD8
+}
+_FORMATS = {3: "H", 4: "I", 8: "h", 9: "i", 11: "f", 12: "d", 13: "I", 16: "Q", 17: "q", 18: "Q"}
 
 EXIF_IFD, GPS_IFD, INTEROP_IFD = 0x8769, 0x8825, 0xA005
 SUB_IFDS = 0x014A
@@ -45,9 +49,19 @@ class Ifds:
             raise ValueError("not a TIFF structure")
         self.data = data
         self.order = "<" if data[:2] == b"II" else ">"
-        (magic, first) = struct.unpack_from(self.order + "HI", data, 2)
-        if magic != 42:
+        (magic,) = struct.unpack_from(self.order + "H", data, 2)
+        self.big = magic == 43
+        if self.big:
+            header = struct.unpack_from(self.order + "HHQ", data, 4) if len(data) >= 16 else ()
+            if header[:2] != (8, 0):
+                raise ValueError("unsupported BigTIFF header")
+            first = header[2]
+        elif magic == 42:
+            (first,) = struct.unpack_from(self.order + "I", data, 4)
+        else:
             raise ValueError("unsupported TIFF magic")
+        # BigTIFF: 8-byte entry count, 20-byte entries with 8-byte values, 8-byte next link
+        self.count_size, self.entry_size, self.value_size = (8, 20, 8) if self.big else (2, 12, 4)
         self.directories: list[Directory] = []
         self._seen: set[int] = set()
         chain_name = 0
@@ -63,25 +77,28 @@ class Ifds:
     def _read(self, offset: int, name: str) -> Directory:
         if offset in self._seen or len(self._seen) >= MAX_DIRECTORIES:
             raise ValueError("directory loop or too many directories")
-        if offset < 8 or offset + 2 > len(self.data):
+        if offset < 8 or offset + self.count_size > len(self.data):
             raise ValueError("directory offset out of range")
         self._seen.add(offset)
-        (count,) = struct.unpack_from(self.order + "H", self.data, offset)
-        if count > MAX_ENTRIES or offset + 2 + 12 * count + 4 > len(self.data):
+        big, o = self.big, self.order
+        (count,) = struct.unpack_from(o + ("Q" if big else "H"), self.data, offset)
+        end = offset + self.count_size + self.entry_size * count
+        if count > MAX_ENTRIES or end + self.value_size > len(self.data):
             raise ValueError("directory out of range")
         entries = []
         for i in range(count):
-            pos = offset + 2 + 12 * i
-            tag, typ, n = struct.unpack_from(self.order + "HHI", self.data, pos)
+            pos = offset + self.count_size + self.entry_size * i
+            tag, typ, n = struct.unpack_from(o + ("HHQ" if big else "HHI"), self.data, pos)
             size = TYPE_SIZES.get(typ, 1) * n
-            if size <= 4:
-                value_at = pos + 8
+            value = pos + (12 if big else 8)
+            if size <= self.value_size:
+                value_at = value
             else:
-                (value_at,) = struct.unpack_from(self.order + "I", self.data, pos + 8)
+                (value_at,) = struct.unpack_from(o + ("Q" if big else "I"), self.data, value)
                 if value_at + size > len(self.data):
                     raise ValueError("value out of range")
             entries.append(Entry(tag, typ, n, value_at, size))
-        (next_offset,) = struct.unpack_from(self.order + "I", self.data, offset + 2 + 12 * count)
+        (next_offset,) = struct.unpack_from(o + ("Q" if big else "I"), self.data, end)
         directory = Directory(name, offset, tuple(entries), next_offset)
         self.directories.append(directory)
         return directory
@@ -93,6 +110,11 @@ class Ifds:
                 for child in self.ints(entry):
                     if child:
                         self._children(self._read(child, name))
+
+    def end(self, directory: Directory) -> int:
+        """Where a directory's entries and next-directory link end."""
+        entries = self.count_size + self.entry_size * len(directory.entries)
+        return directory.offset + entries + self.value_size
 
     def raw(self, entry: Entry) -> bytes:
         return self.data[entry.offset : entry.offset + entry.size]

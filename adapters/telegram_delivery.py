@@ -1,0 +1,242 @@
+"""Bot API calls that survive a flaky network, and a rate limit that counts what Telegram counts.
+
+PTB hands every API request to the application's rate limiter (`BaseRateLimiter`), so this one
+seam gives every call of the handlers two things, with no change to the handlers themselves:
+
+- Retries. A 5xx answer, a time-out or a dropped connection (PTB's `NetworkError`, but not its
+  `BadRequest` subclass) is tried again after an exponential backoff; a 429 after the
+  `retry_after` the server names. Both for as long as a parent would still wait for the answer
+  (RETRY_SECONDS), at most MAX_ATTEMPTS times. Only the task that made the call waits, so a flood
+  in one chat delays only that chat (PTB's AIORateLimiter pauses every chat instead).
+  Start-up and polling calls (getMe, setMyCommands, webhooks, getUpdates) are not retried here:
+  a wrong setting must stop the bot quickly, and the update source has its own loop.
+- Throttling by messages, as Telegram counts them: every album item is a message, at most
+  GROUP_MESSAGES a minute in one group and OVERALL_MESSAGES a second overall; a delete, a lookup
+  or a button answer is no message and is never held back.
+
+A retry after a lost answer may repeat what the server already did. Where the API shows it, the
+repeat is taken as done: a delete that finds the message gone had been carried out. A repeated
+send cannot be told from a new one (the Bot API has no idempotency key); it may arrive twice.
+
+Downloads do not pass PTB's rate limiter; `fetch` gives them the same retries.
+
+    app = ApplicationBuilder().rate_limiter(Delivery())...   # every API call
+    data = await fetch(document, limit)       # a file's bytes in memory, or why there are none
+"""
+
+import asyncio
+import datetime as dt
+import enum
+import logging
+import time
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+from telegram import Document, File
+from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
+from telegram.ext import BaseRateLimiter
+
+log = logging.getLogger(__name__)
+
+RETRY_SECONDS = 90.0  # how long a parent would still wait for the answer to a photo
+MAX_ATTEMPTS = 12
+FIRST_BACKOFF = 0.5  # seconds; doubles with every failed attempt ...
+MAX_BACKOFF = 8.0  # ... up to this
+DOWNLOAD_TIMEOUT = 60.0  # seconds of silence before a download counts as failed
+
+OVERALL_MESSAGES = 30  # a second, over all chats
+GROUP_MESSAGES = 20  # a minute, in one group
+KNOWN_GROUPS = 1024  # group limiters kept (least recently used go first)
+
+# What the handlers call once the bot is serving; everything else goes through untouched.
+RETRIED = frozenset(
+    [
+        "sendMessage",
+        "sendDocument",
+        "sendPhoto",
+        "sendMediaGroup",
+        "sendChatAction",
+        "deleteMessage",
+        "deleteMessages",
+        "getFile",
+        "getChat",
+        "getChatMember",
+        "editMessageText",
+        "answerCallbackQuery",
+        "leaveChat",
+    ]
+)
+MESSAGES = frozenset(["sendMessage", "sendDocument", "sendPhoto", "sendMediaGroup"])
+_GONE = "message to delete not found"
+
+Sleep = Callable[[float], Awaitable[None]]
+T = TypeVar("T")
+
+
+def _seconds(retry_after: int | dt.timedelta) -> float:
+    if isinstance(retry_after, dt.timedelta):
+        return retry_after.total_seconds()
+    return float(retry_after)
+
+
+async def retrying(
+    attempt: Callable[[], Awaitable[T]],
+    what: str,
+    *,
+    seconds: float = RETRY_SECONDS,
+    sleep: Sleep = asyncio.sleep,
+) -> T:
+    """`attempt()`, tried again on faults of the network for up to `seconds`; the last error
+    is raised when it keeps failing. `what` (a method name) is all that is logged."""
+    deadline = time.monotonic() + seconds
+    lost_answer = False  # an earlier attempt may have been carried out
+    for number in range(1, MAX_ATTEMPTS + 1):
+        try:
+            return await attempt()
+        except RetryAfter as error:
+            failure: Exception = error
+            wait = _seconds(error.retry_after) + 0.1
+        except BadRequest as error:
+            deleting = what in ("deleteMessage", "deleteMessages")
+            if lost_answer and deleting and _GONE in error.message.lower():
+                return True  # type: ignore[return-value]  # the lost attempt deleted it
+            raise
+        except NetworkError as error:  # 5xx, time-outs, resets
+            failure, lost_answer = error, True
+            wait = min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** (number - 1))
+        if number == MAX_ATTEMPTS or time.monotonic() + wait > deadline:
+            log.warning(
+                "telegram: %s failed %d times (%s); giving up", what, number, _name(failure)
+            )
+            raise failure
+        log.info("telegram: %s failed (%s); retrying in %.1f s", what, _name(failure), wait)
+        await sleep(wait)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _name(error: Exception) -> str:
+    if isinstance(error, RetryAfter):
+        return "429"
+    return type(error).__name__
+
+
+class Unfetched(enum.Enum):
+    """Why a file's bytes could not be had."""
+
+    TOO_BIG = "too big"  # over the limit, though Telegram did not say its size beforehand
+    LOST = "lost"  # Telegram would not give it, even after retrying
+
+
+async def fetch(document: Document, limit: int) -> bytes | Unfetched:
+    """The file's bytes, in memory (never through a file on disk), with getFile and the
+    download itself retried on faults of the network; never more than `limit` bytes kept."""
+    try:
+        file = await document.get_file()  # retried by Delivery
+    except BadRequest as error:
+        if "file is too big" in error.message.lower():
+            return Unfetched.TOO_BIG  # the document did not tell its size
+        log.warning("telegram: getFile refused a file (%s)", type(error).__name__)
+        return Unfetched.LOST
+    except TelegramError as error:
+        log.warning("telegram: could not get a file (%s)", type(error).__name__)
+        return Unfetched.LOST
+    if (file.file_size or 0) > limit:
+        return Unfetched.TOO_BIG
+    try:
+        data = await retrying(lambda: _read(file), "download")
+    except TelegramError as error:
+        log.warning("telegram: could not download a file (%s)", type(error).__name__)
+        return Unfetched.LOST
+    return Unfetched.TOO_BIG if len(data) > limit else data
+
+
+async def _read(file: File) -> bytes:
+    timeout = DOWNLOAD_TIMEOUT
+    return bytes(await file.download_as_bytearray(read_timeout=timeout, connect_timeout=timeout))
+
+
+class Window:
+    """At most `count` messages in any `seconds`; `acquire` waits for room, first come first
+    served (an album takes as many places as it has items)."""
+
+    def __init__(self, count: int, seconds: float) -> None:
+        self.count = count
+        self.seconds = seconds
+        self._sent: deque[float] = deque()
+        self._turn = asyncio.Lock()
+
+    async def acquire(self, amount: int = 1) -> None:
+        amount = min(amount, self.count)
+        async with self._turn:
+            while True:  # each pass frees at least the oldest place
+                now = time.monotonic()
+                while self._sent and now - self._sent[0] >= self.seconds:
+                    self._sent.popleft()
+                if len(self._sent) + amount <= self.count:
+                    self._sent.extend([now] * amount)
+                    return
+                await asyncio.sleep(self._sent[0] + self.seconds - now)
+
+
+class Delivery(BaseRateLimiter[int]):
+    """PTB's rate-limiter seam: message throttling as Telegram counts, and retries."""
+
+    def __init__(self, *, retry_seconds: float = RETRY_SECONDS) -> None:
+        self.retry_seconds = retry_seconds
+        self._overall = Window(OVERALL_MESSAGES, 1)
+        self._groups: OrderedDict[int | str, Window] = OrderedDict()
+
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to close."""
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+        count = _messages(endpoint, data)
+
+        async def attempt() -> bool | dict[str, Any] | list[dict[str, Any]]:
+            if count:
+                await self._throttle(data.get("chat_id"), count)
+            return await callback(*args, **kwargs)
+
+        if endpoint not in RETRIED:
+            return await attempt()
+        return await retrying(attempt, endpoint, seconds=self.retry_seconds)
+
+    async def _throttle(self, chat_id: object, count: int) -> None:
+        if _is_group(chat_id):
+            assert isinstance(chat_id, int | str)  # noqa: S101 - checked by _is_group
+            await self._group(chat_id).acquire(count)
+        await self._overall.acquire(count)
+
+    def _group(self, chat_id: int | str) -> Window:
+        limiter = self._groups.pop(chat_id, None) or Window(GROUP_MESSAGES, 60)
+        self._groups[chat_id] = limiter
+        while len(self._groups) > KNOWN_GROUPS:
+            self._groups.popitem(last=False)
+        return limiter
+
+
+def _messages(endpoint: str, data: dict[str, Any]) -> int:
+    """How many messages Telegram counts for this call: one per album item."""
+    if endpoint not in MESSAGES:
+        return 0
+    media = data.get("media")
+    return len(media) if endpoint == "sendMediaGroup" and isinstance(media, list) else 1
+
+
+def _is_group(chat_id: object) -> bool:
+    """Groups have negative ids (or an @username, for public supergroups and channels)."""
+    if isinstance(chat_id, str):
+        return chat_id.startswith(("@", "-"))
+    return isinstance(chat_id, int) and chat_id < 0
