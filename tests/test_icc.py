@@ -580,6 +580,7 @@ def test_tags_the_colour_space_never_reads_are_dropped() -> None:
             (b"kTRC", _sampled(codes[0] * 64)),  # a grey curve in an RGB profile
             (b"chrm", b"chrm\0\0\0\0" + struct.pack(">HH", 9, 0) + codes[1] * 9),  # 9 channels
             (b"cicp", b"cicp\0\0\0\0" + codes[2][:4]),  # code points H.273 does not have
+            (b"lumi", b"XYZ \0\0\0\0" + codes[6][:4] + _s15(160.0) + codes[6][4:]),  # X, Z
         ]
     )
     grey = _profile(
@@ -596,7 +597,7 @@ def test_tags_the_colour_space_never_reads_are_dropped() -> None:
         rebuilt = icc.clean(profile)
         assert rebuilt is not None
         assert_same_colours(profile, rebuilt, inverse=profile is rgb)
-        assert_absent([*codes[:6], codes[4][:4]], rebuilt)
+        assert_absent([*codes[:7], codes[4][:4], codes[6][:4], codes[6][4:]], rebuilt)
         assert icc.is_canonical(rebuilt)
     kept = [sig for sig, _ in icc.parse(icc.clean(grey) or b"").tags]
     assert kept == [b"desc", b"kTRC", b"wtpt"]

@@ -268,6 +268,9 @@ def _tag(signature: bytes, data: bytes, channels: int) -> bytes | None:
     if len(data) < 8:
         raise BadProfile("tag too short")
     kind = data[:4]
+    if signature == b"lumi":  # luminance: only Y means anything (ICC.1:2022 9.2.32)
+        _need(data, 20)
+        return b"XYZ \0\0\0\0\0\0\0\0" + data[12:16] + b"\0\0\0\0"
     if kind == b"chrm":
         return _chrm(data, channels)
     if kind == b"cicp":
