@@ -5,7 +5,7 @@ sniffing and damaged files."""
 import io
 import random
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pillow_heif
@@ -1190,3 +1190,25 @@ def test_redundant_av1_frame_header_is_cut_out() -> None:
     # (dav1d fails on this one after the frame, where it is no copy: the picture is the same
     # as without it.)
     assert cleaned == scrub.scrub(_build([_Item(b"av01", data, tile)], brands=brands)).data
+
+
+def test_gain_map_metadata_is_written_at_its_length() -> None:
+    code = _code(random.Random(1240))
+    data, props = _ingredients("HEIF")
+    tile = [(props[b"hvcC"], True), (props[b"ispe"], False)]
+    fields = struct.pack(">4I", 1, 1, 3, 1) + struct.pack(">10I", 0, 1, 1, 1, 1, 1, 0, 64, 0, 64)
+    tmap = b"\0\0\0" + code[:2] + b"\x3f" + fields + code  # writer version, reserved bits, tail
+    items = [
+        _Item(b"tmap", tmap, [(props[b"ispe"], False)]),
+        _Item(b"hvc1", data, tile, hidden=True),
+        _Item(b"hvc1", data, tile, hidden=True),
+    ]
+    dirty = _build(items, [(b"dimg", 1, [2, 3])])
+    cleaned = scrub.scrub(dirty).data
+    _assert_codes_gone(cleaned, [code, code[:2]])
+    assert b"\0" * 6 + fields in cleaned
+    assert scrub.scrub(cleaned).data == cleaned
+    with pytest.raises(DamagedImage, match="gain map"):
+        scrub.scrub(
+            _build([replace(items[0], data=tmap[:30]), *items[1:]], [(b"dimg", 1, [2, 3])])
+        )

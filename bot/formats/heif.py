@@ -29,7 +29,8 @@ kept box copied whole ('ftyp', 'meta', one 'mdat', in that order):
   parameter sets (SEI prefix/suffix, filler, AUD, reserved slice and other reserved and
   unspecified types) and AV1 OBUs
   other than sequence/frame headers, tile groups and frames (metadata, padding, temporal
-  delimiters, reserved) are cut out, not zeroed; grid and overlay descriptors are rewritten;
+  delimiters, reserved, redundant frame headers) are cut out, not zeroed; grid and overlay
+  descriptors and 'tmap' gain map metadata are rewritten at their length;
   an overlay input that lies wholly outside the canvas is dropped with its data;
 - only the bytes of kept items are copied, so old data, gaps, removed items (an Exif item whose
   bytes lie inside the picture's data loses them with the unit that held them) and every other
@@ -1438,7 +1439,26 @@ def _picture_data(data: bytes, meta: _Meta, item: _Item) -> tuple[_Buffer, int]:
         return _overlay_bytes(meta.overlays[item.id]), 0
     if item.type == b"iden":
         return b"", 0
+    if item.type == b"tmap":
+        return _tone_map(payload), 0
     return payload, 0
+
+
+_TONE_MAP_HEAD, _TONE_MAP_CHANNEL = 22, 40  # ISO 21496-1 gain map metadata, version 0
+
+
+def _tone_map(payload: bytes) -> bytes:
+    """Gain map metadata at its length (ISO 21496-1 / AVIF 'tmap', version 0): minimum
+    version 0, writer version written 0, the multichannel and base colour space flags with
+    the reserved bits 0, the headrooms and per channel (3 when multichannel, else 1) the gain
+    map minimum, maximum, gamma and the two offsets; bytes after them are dropped."""
+    if len(payload) < _TONE_MAP_HEAD or payload[0] != 0 or payload[1:3] != b"\0\0":
+        raise _damaged("a gain map of a version we cannot read")
+    flags = payload[5] & 0xC0
+    end = _TONE_MAP_HEAD + _TONE_MAP_CHANNEL * (3 if flags & 0x80 else 1)
+    if len(payload) < end:
+        raise _damaged("a gain map's fields are cut short")
+    return bytes(5) + bytes([flags]) + payload[6:end]
 
 
 def _jpeg_item(payload: bytes) -> tuple[bytes, tuple[Block, ...]]:
