@@ -632,19 +632,17 @@ CODEC_PROPERTIES: dict[bytes, frozenset[bytes]] = {
 def _kept_properties(meta: _Meta, kept: frozenset[int]) -> list[int]:
     """The used properties we keep: of a kept type, and a codec's only when an item of that
     codec uses it."""
+    users: dict[int, set[bytes]] = {}  # ipco index -> the types of the kept items using it
+    for item in kept:
+        kind = meta.items[item].type if item in meta.items else b""
+        for index, _ in _props_of(meta, item):
+            users.setdefault(index, set()).add(kind)
     found = []
     for index in _used_properties(meta, kept):
         kind = meta.properties[index - 1].type
         codec = CODEC_PROPERTIES.get(kind)
-        if kind not in KEPT_PROPERTIES:
-            continue
-        if codec is not None and not any(
-            meta.items[item].type in codec
-            for item in kept
-            if item in meta.items and any(i == index for i, _ in _props_of(meta, item))
-        ):
-            continue
-        found.append(index)
+        if kind in KEPT_PROPERTIES and (codec is None or users.get(index, set()) & codec):
+            found.append(index)
     return found
 
 
@@ -1630,6 +1628,7 @@ def _new_iprp(data: bytes, layout: _Layout, order: list[int]) -> bytes:
     meta = layout.meta
     remap: dict[int, int] = {}
     written: list[bytes] = []
+    where: dict[bytes, int] = {}  # rebuilt property -> its 1-based index in `written`
     for old in layout.kept_properties:
         box = meta.properties[old - 1]
         if box.type == b"hvcC":
@@ -1638,11 +1637,11 @@ def _new_iprp(data: bytes, layout: _Layout, order: list[int]) -> bytes:
             rebuilt = _hvcc(data, box, _used_pps(data, meta, hevc) if hevc == users else None)
         else:
             rebuilt = _new_property(data, box)
-        if rebuilt is not None and rebuilt in written:  # identical properties stored once
-            remap[old] = written.index(rebuilt) + 1
+        if rebuilt is not None and rebuilt in where:  # identical properties stored once
+            remap[old] = where[rebuilt]
         elif rebuilt is not None:
             written.append(rebuilt)
-            remap[old] = len(written)
+            remap[old] = where[rebuilt] = len(written)
     wide = len(written) > 127
     top = 0x8000 if wide else 0x80
     entries = []
