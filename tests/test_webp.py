@@ -407,3 +407,18 @@ def test_headers_libwebp_refuses_are_refused_not_copied(seed: int) -> None:
         vp8x(0x10, 24, 16), chunk(b"ALPH", uncompressed_alpha(24, 16)), chunk(b"VP8 ", vp8)
     )
     assert scrub(kept).data == kept
+
+
+def test_an_animation_frame_outside_its_canvas_is_refused() -> None:
+    """libwebp refuses such a file; the frame's bitstream (here with a planted code after it)
+    would otherwise ride along in a file nobody can open."""
+    code = planted_code(3)
+    parts = chunks(animated())
+    frame = next(p for f, p in parts if f == b"ANMF")  # 20x12, the whole canvas
+    for x, y in ((1, 0), (0, 1), (500, 500)):  # offsets are in units of 2 pixels
+        offset = x.to_bytes(3, "little") + y.to_bytes(3, "little")
+        outside = chunk(b"ANMF", offset + frame[6:] + chunk(b"SECR", code))
+        with pytest.raises(DamagedImage, match="outside its canvas"):
+            scrub(riff(*(chunk(f, p) for f, p in parts), outside))
+    kept = riff(*(chunk(f, p) for f, p in parts), chunk(b"ANMF", frame))
+    assert scrub(kept).data.count(b"ANMF") == 4

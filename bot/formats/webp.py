@@ -114,9 +114,16 @@ def _animation(data: bytes, chunks: list[Chunk]) -> list[bytes | memoryview]:
     # The background colour is a hint libwebp and browsers ignore (frames are disposed to
     # transparent): written as 0, so its 4 bytes carry nothing. The loop count is kept.
     pieces = _piece(b"ANIM", bytes(4) + anim.payload(data)[4:ANIM_SIZE])
+    canvas = chunks[0].payload(data)
+    width, height = (int.from_bytes(canvas[i : i + 3], "little") + 1 for i in (4, 7))
     for frame in frames:
         inner = _image(data, list(_frame_chunks(data, frame)))  # checks the header fits
         start = frame.payload_start
+        x, y, w, h = (
+            int.from_bytes(data[start + i : start + i + 3], "little") for i in (0, 3, 6, 9)
+        )
+        if 2 * x + w + 1 > width or 2 * y + h + 1 > height:  # libwebp refuses such a file
+            raise DamagedImage("A WebP animation frame lies outside its canvas.")
         header = data[start : start + FRAME_HEADER - 1] + bytes([data[start + 15] & FRAME_FLAGS])
         size = len(header) + sum(len(piece) for piece in inner)
         pieces += [b"ANMF" + struct.pack("<I", size), header, *inner]
