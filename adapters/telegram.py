@@ -333,9 +333,6 @@ class TelegramAdapter:
         an original is removed only after its clean copy was posted."""
         first = messages[0]
         copy: core.ScrubbedCopy | None = None
-        # The files before the words about them: no summary promises a file that never came.
-        files = [action for action in actions if isinstance(action, core.SendFiles)]
-        actions = files + [action for action in actions if action not in files]
         for action in actions:
             if isinstance(action, core.Say) and action.summary:
                 html = as_html(fit(action.summary, MAX_MESSAGE))
