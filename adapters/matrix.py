@@ -38,10 +38,7 @@ can already see the photo, so this reveals nothing they could not read before.
 """
 
 import asyncio
-import json
 import logging
-import secrets
-import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -51,12 +48,10 @@ from nio import (
     AsyncClient,
     AsyncClientConfig,
     InviteMemberEvent,
-    LoginResponse,
     MatrixRoom,
     MegolmEvent,
     RoomEncryptedFile,
     RoomEncryptedImage,
-    RoomEncryptedMedia,
     RoomEncryptedVideo,
     RoomMessageFile,
     RoomMessageImage,
@@ -66,20 +61,21 @@ from nio import (
     RoomRedactResponse,
     RoomSendResponse,
     SyncResponse,
-    UploadResponse,
 )
-from nio.crypto.attachments import decrypt_attachment, encrypt_attachment
-from nio.exceptions import EncryptionError
+from nio.crypto.attachments import encrypt_attachment
 
 from adapters.markup import as_html, plain
-from adapters.matrix_crosssign import (
-    CrossSigningError,
-    CrossSigningKeys,
-    bootstrap,
-    write_private,
+from adapters.matrix_media import (
+    Media,
+    TooLargeDownload,
+    decrypted,
+    file_content,
+    relation,
+    upload,
 )
-from adapters.matrix_media import Media, TooLargeDownload, file_content
 from adapters.matrix_network import MatrixSettings
+from adapters.matrix_power import MODERATOR, PowerLevels, power_levels
+from adapters.matrix_session import MatrixStartError, cross_sign, log_in, secret_file
 from adapters.matrix_sync import (
     REPLACES,
     SYNC_FILTER,
@@ -91,11 +87,12 @@ from adapters.matrix_sync import (
     arrived_keys,
     changes_power,
     files_only,
+    invite_time,
     replied_to,
 )
 from bot import chat as core
-from bot import logs, texts
-from bot.errors import ConfigError, DamagedImage
+from bot import texts
+from bot.errors import DamagedImage
 from bot.i18n import translations
 from bot.network import Running
 from bot.service import ScrubbedFile
@@ -106,14 +103,10 @@ log = logging.getLogger(__name__)
 
 COMMAND = "!scrubbot"
 BANG = Syntax(f"{COMMAND} ")
-MODERATOR = 50  # the power level Element calls "Moderator"
-CREATOR = 2**53  # from room version 12 on, a room's creators outrank every power level
-ROOM_VERSION_WITH_CREATORS = 12
 SYNC_TIMEOUT_MS = 30_000
 RETRY_SECONDS = (1, 2, 5, 10, 30)  # after failed syncs, then every 30 s
 GAP_PAGES = 5  # of TIMELINE_LIMIT events, read back when a sync's timeline was cut short
 SEEN_EVENTS = 10_000  # event ids remembered against answering one twice
-DEVICE_NAME = "scrubbot"
 # nio's crypto warnings name rooms, devices and sessions ("no session found ... for room !..."):
 # only its errors are logged.
 NIO_CRYPTO_LOG = "nio.crypto.log"
@@ -122,11 +115,6 @@ VIDEOS = (RoomMessageVideo, RoomEncryptedVideo)  # cleaned as photos are, answer
 IMAGES = (RoomMessageImage, RoomEncryptedImage, RoomMessageVideo, RoomEncryptedVideo)
 
 Content = dict[str, Any]
-
-
-class MatrixStartError(ConfigError):
-    """The bot could not log in or sync at start; the message says what to do, without secrets
-    (a ConfigError, so `scrubbot run` prints it and exits 2 instead of a traceback)."""
 
 
 class MatrixAdapter:
@@ -156,7 +144,7 @@ class MatrixAdapter:
         config = AsyncClientConfig(
             store_sync_tokens=False,  # saved by Checkpoints, after the events are answered
             encryption_enabled=True,
-            pickle_key=self._secret_file("pickle.key"),
+            pickle_key=secret_file(self.folder, "pickle.key"),
         )
         client = AsyncClient(
             self.settings.homeserver,
@@ -165,12 +153,12 @@ class MatrixAdapter:
             config=config,
         )
         self.client = client
-        await self._log_in(client)
+        await log_in(client, self.settings, self.folder)
         for path in self.folder.iterdir():
             path.chmod(0o600)
         if client.should_upload_keys:
             await client.keys_upload()
-        await self._cross_sign(client)
+        await cross_sign(client, self.settings, self.folder)
         self.http = aiohttp.ClientSession()
         await self._first_sync(client)
         self._sync = asyncio.create_task(self._sync_forever(client))
@@ -190,58 +178,6 @@ class MatrixAdapter:
             await self.http.close()
         if self.client:
             await self.client.close()
-
-    # -- login, store and cross-signing ------------------------------------------------------
-
-    def _secret_file(self, name: str) -> str:
-        path = self.folder / name
-        if not path.exists():
-            write_private(path, secrets.token_urlsafe(32))
-        return path.read_text().strip()
-
-    async def _log_in(self, client: AsyncClient) -> None:
-        """Reuse the configured token or the saved session (same device); else log in once."""
-        settings = self.settings
-        session_path = self.folder / "session.json"
-        session = json.loads(session_path.read_text()) if session_path.exists() else {}
-        if settings.access_token and settings.device_id:
-            client.restore_login(settings.user_id, settings.device_id, settings.access_token)
-            log.info("matrix: using the configured access token")
-        elif session.get("user_id") == settings.user_id and session.get("access_token"):
-            client.restore_login(settings.user_id, session["device_id"], session["access_token"])
-            log.info("matrix: restored the saved session")
-        else:
-            response = await client.login(settings.password, device_name=DEVICE_NAME)
-            if not isinstance(response, LoginResponse):
-                raise MatrixStartError(
-                    f"Matrix login failed ({response.status_code}): check MATRIX_USER_ID and "
-                    "MATRIX_PASSWORD."
-                )
-            session = {
-                "user_id": response.user_id,
-                "device_id": response.device_id,
-                "access_token": response.access_token,
-            }
-            write_private(session_path, json.dumps(session))
-            log.info("matrix: logged in as a new device")
-        logs.add_secret(client.access_token)
-
-    async def _cross_sign(self, client: AsyncClient) -> None:
-        keys = CrossSigningKeys.load_or_create(self.folder / "cross_signing.json")
-        headers = {"Authorization": f"Bearer {client.access_token}"}
-        try:
-            async with aiohttp.ClientSession(headers=headers) as http:
-                await bootstrap(
-                    http,
-                    self.settings.homeserver,
-                    client.user_id,
-                    client.device_id,
-                    keys,
-                    self.settings.password,
-                    client.olm.sign_json,
-                )
-        except (CrossSigningError, aiohttp.ClientError) as error:
-            log.warning("matrix: cross-signing not set up (%s); Element may not share keys", error)
 
     # -- sync -------------------------------------------------------------------------------
 
@@ -444,7 +380,7 @@ class MatrixAdapter:
             await client.room_leave(room_id)
             log.info("matrix: declined an invite from someone not on the allow-list")
             return
-        self._invited_at[room_id] = _invite_time(state, client.user_id)
+        self._invited_at[room_id] = invite_time(state, client.user_id)
         await client.join(room_id)
         log.info("matrix: joined a room")
 
@@ -475,7 +411,7 @@ class MatrixAdapter:
         room = self.client.rooms.get(room_id) if self.client else None
         if self.client is None or room is None:
             return PowerLevels({})
-        return await _power_levels(self.client, room)
+        return await power_levels(self.client, room)
 
     async def _on_photo(
         self, client: AsyncClient, room: MatrixRoom, event: Any, files_sent: bool = False
@@ -581,16 +517,7 @@ class MatrixAdapter:
         except (aiohttp.ClientError, TimeoutError, ValueError) as error:
             log.warning("matrix: download failed: %s", type(error).__name__)
             return None
-        if not isinstance(event, RoomEncryptedMedia):
-            return data
-        try:
-            decrypted: bytes = await asyncio.to_thread(
-                decrypt_attachment, data, event.key["k"], event.hashes["sha256"], event.iv
-            )
-        except (EncryptionError, KeyError, ValueError):
-            log.info("matrix: an encrypted attachment did not decrypt (%d bytes)", len(data))
-            return None
-        return decrypted
+        return await decrypted(event, data)
 
     async def _send_files(
         self,
@@ -630,26 +557,14 @@ class MatrixAdapter:
             content[REPLACES] = replaces
         if room.encrypted:
             ciphertext, keys = await asyncio.to_thread(encrypt_attachment, cleaned.data)
-            url = await self._upload(client, ciphertext, "application/octet-stream", None)
+            url = await upload(client, ciphertext, "application/octet-stream", None)
             content["file"] = {**keys, "url": url}
         else:
-            url = await self._upload(client, cleaned.data, cleaned.mime, cleaned.file_name)
+            url = await upload(client, cleaned.data, cleaned.mime, cleaned.file_name)
             content["url"] = url
         return url is not None and await self._room_send(
-            client, room, {**content, **_relation(to, thread_of)}
+            client, room, {**content, **relation(to, thread_of)}
         )
-
-    async def _upload(
-        self, client: AsyncClient, data: bytes, mime: str, name: str | None
-    ) -> str | None:
-        response, _ = await client.upload(
-            lambda *_: data, content_type=mime, filename=name, filesize=len(data)
-        )
-        if not isinstance(response, UploadResponse):
-            log.warning("matrix: upload failed: %s", getattr(response, "status_code", None))
-            return None
-        url: str = response.content_uri
-        return url
 
     async def _notice(
         self,
@@ -663,7 +578,7 @@ class MatrixAdapter:
         content: Content = {"msgtype": "m.notice", "body": text}
         if html is not None:
             content.update(format="org.matrix.custom.html", formatted_body=html)
-        return await self._room_send(client, room, {**content, **_relation(to, thread_of)})
+        return await self._room_send(client, room, {**content, **relation(to, thread_of)})
 
     async def _room_send(self, client: AsyncClient, room: MatrixRoom, content: Content) -> bool:
         response = await client.room_send(
@@ -675,63 +590,8 @@ class MatrixAdapter:
         return True
 
 
-@dataclass(frozen=True)
-class PowerLevels:
-    """The parts of a room's m.room.power_levels the bot needs, as the server has them now."""
-
-    users: dict[str, int]
-    users_default: int = 0
-    redact: int = MODERATOR
-    creators: frozenset[str] = frozenset()  # room version 12: above every level
-    post: int = 0  # to send the bot's messages (m.room.encrypted in an encrypted room)
-
-    def user(self, user_id: str) -> int:
-        if user_id in self.creators:
-            return CREATOR
-        return self.users.get(user_id, self.users_default)
-
-
-async def _power_levels(client: AsyncClient, room: MatrixRoom) -> PowerLevels:
-    """Asked from the server (cached in `MatrixAdapter.power_levels` until the next change)."""
-    response = await client.room_get_state(room.room_id)
-    events = getattr(response, "events", None)
-    if not isinstance(events, list):
-        return PowerLevels({})
-    state = {e.get("type"): e for e in events if isinstance(e, dict) and e.get("state_key") == ""}
-    content = (state.get("m.room.power_levels") or {}).get("content") or {}
-    create = state.get("m.room.create") or {}
-    creators: frozenset[str] = frozenset()
-    version = str((create.get("content") or {}).get("room_version", "1"))
-    if version.isdigit() and int(version) >= ROOM_VERSION_WITH_CREATORS:
-        extra = (create.get("content") or {}).get("additional_creators") or []
-        creators = frozenset({str(create.get("sender")), *map(str, extra)})
-    users = content.get("users") or {}
-    sends = "m.room.encrypted" if room.encrypted else "m.room.message"
-    post = (content.get("events") or {}).get(sends, content.get("events_default", 0))
-    return PowerLevels(
-        {str(u): int(level) for u, level in users.items() if isinstance(level, int)},
-        int(content.get("users_default", 0)),
-        int(content.get("redact", MODERATOR)),
-        creators,
-        post if isinstance(post, int) else 0,
-    )
-
-
 class MatrixSyncError(Exception):
     """A sync answered with an error status (retried)."""
-
-
-def _relation(to: Any, thread_of: Any = None) -> Content:
-    """Reply to event `to`, inside its thread when it is in one; with `to` None, only stay in
-    the thread of `thread_of` (an original that was redacted)."""
-    source = to if to is not None else thread_of
-    if source is None:
-        return {}
-    relates = source.source.get("content", {}).get("m.relates_to") or {}
-    reply: Content = {"m.in_reply_to": {"event_id": to.event_id}} if to is not None else {}
-    if isinstance(relates, dict) and relates.get("rel_type") == "m.thread":
-        reply.update(rel_type="m.thread", event_id=relates["event_id"], is_falling_back=False)
-    return {"m.relates_to": reply} if reply else {}
 
 
 def _html(summary: Summary, note: str = "") -> str:
@@ -764,18 +624,3 @@ class MatrixDialect:
             "takes to remove other people's messages. Until then I warn."
         )
         return text.format(level=rights.remove_level or MODERATOR)
-
-
-def _invite_time(state: list[Any], user_id: str) -> int:
-    """The server time of the bot's invitation (Synapse sends the invite event itself in the
-    invite state), or now, which errs on the side of ignoring history."""
-    for event in state:
-        if (
-            isinstance(event, InviteMemberEvent)
-            and event.state_key == user_id
-            and event.membership == "invite"
-        ):
-            stamp = event.source.get("origin_server_ts")
-            if isinstance(stamp, int):
-                return stamp
-    return int(time.time() * 1000)

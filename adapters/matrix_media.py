@@ -6,12 +6,16 @@ is sent as the original was: an `m.image` (with mimetype, size, width and height
 `m.image`, an `m.file` for an `m.file`.
 """
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+from nio import AsyncClient, RoomEncryptedMedia, UploadResponse
+from nio.crypto.attachments import decrypt_attachment
+from nio.exceptions import EncryptionError
 
 from bot.service import ScrubbedFile
 
@@ -71,3 +75,42 @@ def file_content(cleaned: ScrubbedFile, as_image: bool) -> dict[str, Any]:
         "filename": cleaned.file_name,
         "info": info,
     }
+
+
+async def decrypted(event: Any, data: bytes) -> bytes | None:
+    """An encrypted attachment's bytes, or None when it does not decrypt; others as they are."""
+    if not isinstance(event, RoomEncryptedMedia):
+        return data
+    try:
+        plain: bytes = await asyncio.to_thread(
+            decrypt_attachment, data, event.key["k"], event.hashes["sha256"], event.iv
+        )
+    except (EncryptionError, KeyError, ValueError):
+        log.info("matrix: an encrypted attachment did not decrypt (%d bytes)", len(data))
+        return None
+    return plain
+
+
+async def upload(client: AsyncClient, data: bytes, mime: str, name: str | None) -> str | None:
+    """Upload `data`; its mxc:// URL, or None when the server refused it."""
+    response, _ = await client.upload(
+        lambda *_: data, content_type=mime, filename=name, filesize=len(data)
+    )
+    if not isinstance(response, UploadResponse):
+        log.warning("matrix: upload failed: %s", getattr(response, "status_code", None))
+        return None
+    url: str = response.content_uri
+    return url
+
+
+def relation(to: Any, thread_of: Any = None) -> dict[str, Any]:
+    """Reply to event `to`, inside its thread when it is in one; with `to` None, only stay in
+    the thread of `thread_of` (an original that was redacted)."""
+    source = to if to is not None else thread_of
+    if source is None:
+        return {}
+    relates = source.source.get("content", {}).get("m.relates_to") or {}
+    reply: dict[str, Any] = {"m.in_reply_to": {"event_id": to.event_id}} if to is not None else {}
+    if isinstance(relates, dict) and relates.get("rel_type") == "m.thread":
+        reply.update(rel_type="m.thread", event_id=relates["event_id"], is_falling_back=False)
+    return {"m.relates_to": reply} if reply else {}

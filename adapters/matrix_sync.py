@@ -25,6 +25,7 @@ from typing import Any, Generic, TypeVar
 from nio import (
     AsyncClient,
     ForwardedRoomKeyEvent,
+    InviteMemberEvent,
     MegolmEvent,
     RoomEncryptedFile,
     RoomEncryptedImage,
@@ -245,3 +246,18 @@ def changes_power(events: Iterable[Any]) -> bool:
         getattr(e, "source", {}).get("type") in ("m.room.power_levels", "m.room.create")
         for e in events
     )
+
+
+def invite_time(state: list[Any], user_id: str) -> int:
+    """The server time of the bot's invitation (Synapse sends the invite event itself in the
+    invite state), or now, which errs on the side of ignoring history."""
+    for event in state:
+        if (
+            isinstance(event, InviteMemberEvent)
+            and event.state_key == user_id
+            and event.membership == "invite"
+        ):
+            stamp = event.source.get("origin_server_ts")
+            if isinstance(stamp, int):
+                return stamp
+    return int(time.time() * 1000)

@@ -15,11 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from telegram import (
-    BotCommand,
-    BotCommandScope,
-    BotCommandScopeAllChatAdministrators,
-    BotCommandScopeAllGroupChats,
-    BotCommandScopeAllPrivateChats,
     ChatMember,
     ChatMemberAdministrator,
     ChatMemberRestricted,
@@ -44,13 +39,14 @@ from telegram.ext import (
 )
 
 from adapters.markup import as_html, fit, plain
+from adapters.telegram_commands import register_commands
 from adapters.telegram_delivery import Delivery, Unfetched, fetch
 from adapters.telegram_network import TelegramSettings
-from adapters.telegram_updates import Updates, Webhook
+from adapters.telegram_updates import Albums, Updates, Webhook
 from bot import chat as core
 from bot import texts
 from bot.errors import ConfigError, StartError, TooLarge, Unavailable
-from bot.i18n import available, language_for, translations
+from bot.i18n import language_for, translations
 from bot.network import Running
 from bot.service import ScrubbedFile
 from bot.texts import Syntax
@@ -61,7 +57,6 @@ log = logging.getLogger(__name__)
 # (names, ids, captions) for one it cannot read; the exceptions reach us and are logged by type.
 QUIETER = ("telegram.request", "telegram.ext.ExtBot", "telegram.Bot")
 START_SECONDS = 8.0  # a Bot API that is wrong or away is reported within this time
-ALBUM_QUIET_SECONDS = 1.0  # an album's files arrive as separate updates within moments
 MAX_MESSAGE = 4096  # characters in one message
 MAX_CAPTION = 1024
 PRIVATE, GROUPS = filters.ChatType.PRIVATE, filters.ChatType.GROUPS
@@ -179,7 +174,7 @@ class TelegramAdapter:
             ) from None
         except TelegramError as error:  # something answered, but not as the Bot API does
             raise _not_the_bot_api(error) from None
-        await _register_commands(self.app)
+        await register_commands(self.app)
         await self.app.start()
         if self.webhook is not None:
             await self.webhook.start()  # answers Telegram only once an update is answered
@@ -335,9 +330,6 @@ class TelegramAdapter:
         an original is removed only after its clean copy was posted."""
         first = messages[0]
         copy: core.ScrubbedCopy | None = None
-        # The files before the words about them: no summary promises a file that never came.
-        files = [action for action in actions if isinstance(action, core.SendFiles)]
-        actions = files + [action for action in actions if action not in files]
         for action in actions:
             if isinstance(action, core.Say) and action.summary:
                 html = as_html(fit(action.summary, MAX_MESSAGE))
@@ -437,56 +429,6 @@ def _buttons(menu: core.ModeMenu) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([row])
 
 
-# Which commands each menu shows: private chats get all but /settings; group members the ones
-# they may use; group admins those and the ones that change the group's settings.
-MENUS: tuple[tuple[BotCommandScope | None, tuple[str, ...]], ...] = (
-    (None, ("start", "help", "privacy", "stats", "forget")),
-    (BotCommandScopeAllPrivateChats(), ("start", "help", "privacy", "stats", "forget")),
-    (BotCommandScopeAllGroupChats(), ("help", "privacy", "stats")),
-    (BotCommandScopeAllChatAdministrators(), ("help", "privacy", "stats", "forget", "settings")),
-)
-
-
-def _descriptions(language: str) -> dict[str, str]:
-    _ = translations(language).gettext
-    return {
-        "start": _("What this bot does"),
-        "help": _("How to send a photo as a file"),
-        "privacy": _("What I store"),
-        "stats": _("Usage counts for this chat: /stats on, /stats off"),
-        "forget": _("Delete everything stored about this chat"),
-        "settings": _("What I do with photos in this group"),
-    }
-
-
-def command_language(folder: str) -> str | None:
-    """The language_code setMyCommands takes for a language folder: two-letter ISO 639-1
-    (`pt_BR` -> `pt`); None for English, the default menu."""
-    code = folder.replace("-", "_").split("_")[0].lower()
-    return None if code == "en" else code
-
-
-async def _register_commands(app: Application) -> None:  # type: ignore[type-arg]
-    """The command menus, per scope and language; a refusal is logged, never fatal."""
-    done: set[str | None] = set()
-    for language in available():
-        code = command_language(language)
-        if code in done:
-            continue  # pt and pt_BR share one menu
-        done.add(code)
-        described = _descriptions(language)
-        for scope, names in MENUS:
-            commands = [BotCommand(name, described[name]) for name in names]
-            try:
-                await app.bot.set_my_commands(commands, scope=scope, language_code=code)
-            except InvalidToken:
-                raise
-            except TelegramError as error:
-                log.warning(
-                    "telegram: the command menu for %s was refused (%s)", code or "en", error
-                )
-
-
 def _language(update: Update) -> str:
     user = update.effective_user
     return language_for(user.language_code if user else None)
@@ -574,50 +516,3 @@ async def on_error(update: object, context: Context) -> None:
                 await update.effective_message.reply_text(texts.sorry(_language(update)))
             except TelegramError:
                 log.warning("telegram: could not send the apology either")
-
-
-class Albums:
-    """Collects the messages of one album (same media_group_id), then answers them together
-    once no new file has arrived for ALBUM_QUIET_SECONDS."""
-
-    def __init__(self, quiet: float = ALBUM_QUIET_SECONDS) -> None:
-        self.quiet = quiet
-        self._pending: dict[tuple[int, str], list[Message]] = {}
-        self._arrived: dict[tuple[int, str], asyncio.Event] = {}
-        self._answered: dict[tuple[int, str], asyncio.Event] = {}
-
-    def add(
-        self,
-        message: Message,
-        answer: Callable[[list[Message]], Awaitable[None]],
-        app: Application,  # type: ignore[type-arg]
-    ) -> Awaitable[object]:
-        """Collects `message`; the result is done once its whole album has been answered."""
-        key = (message.chat.id, str(message.media_group_id))
-        if key in self._pending:
-            self._pending[key].append(message)
-            self._arrived[key].set()
-            return self._answered[key].wait()
-        self._pending[key] = [message]
-        self._arrived[key] = asyncio.Event()
-        answered = self._answered[key] = asyncio.Event()
-        app.create_task(self._answer_when_complete(key, answer))
-        return answered.wait()
-
-    async def _answer_when_complete(
-        self, key: tuple[int, str], answer: Callable[[list[Message]], Awaitable[None]]
-    ) -> None:
-        arrived = self._arrived[key]
-        while True:  # ends after `quiet` seconds without a new file
-            arrived.clear()
-            try:
-                await asyncio.wait_for(arrived.wait(), self.quiet)
-            except TimeoutError:
-                break
-        messages = sorted(self._pending.pop(key), key=lambda m: m.message_id)
-        del self._arrived[key]
-        answered = self._answered.pop(key)
-        try:
-            await answer(messages)
-        finally:
-            answered.set()

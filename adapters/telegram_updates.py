@@ -25,15 +25,18 @@ import hmac
 import logging
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from telegram import Update
+from telegram import Message, Update
 from telegram.error import InvalidToken, RetryAfter, TelegramError
 from telegram.ext import Application
 
 from bot.errors import ConfigError
 
 log = logging.getLogger(__name__)
+
+ALBUM_QUIET_SECONDS = 1.0  # an album's files arrive as separate updates within moments
 
 LONG_POLL_SECONDS = 10  # how long Telegram may hold one getUpdates open
 POLL_PAUSE = 1.0  # seconds between polls while updates are in flight
@@ -248,3 +251,50 @@ class Webhook:
             self._order.append(update.update_id)
             while len(self._order) > ANSWERED_KEPT:
                 self._answered.discard(self._order.popleft())
+
+
+class Albums:
+    """Collects the messages of one album (same media_group_id), then answers them together
+    once no new file has arrived for ALBUM_QUIET_SECONDS."""
+
+    def __init__(self, quiet: float = ALBUM_QUIET_SECONDS) -> None:
+        self.quiet = quiet
+        self._pending: dict[tuple[int, str], list[Message]] = {}
+        self._arrived: dict[tuple[int, str], asyncio.Event] = {}
+        self._answered: dict[tuple[int, str], asyncio.Event] = {}
+
+    def add(
+        self,
+        message: Message,
+        answer: Callable[[list[Message]], Awaitable[None]],
+        app: Application,  # type: ignore[type-arg]
+    ) -> Awaitable[object]:
+        """Collects `message`; the result is done once its whole album has been answered."""
+        key = (message.chat.id, str(message.media_group_id))
+        if key in self._pending:
+            self._pending[key].append(message)
+            self._arrived[key].set()
+            return self._answered[key].wait()
+        self._pending[key] = [message]
+        self._arrived[key] = asyncio.Event()
+        answered = self._answered[key] = asyncio.Event()
+        app.create_task(self._answer_when_complete(key, answer))
+        return answered.wait()
+
+    async def _answer_when_complete(
+        self, key: tuple[int, str], answer: Callable[[list[Message]], Awaitable[None]]
+    ) -> None:
+        arrived = self._arrived[key]
+        while True:  # ends after `quiet` seconds without a new file
+            arrived.clear()
+            try:
+                await asyncio.wait_for(arrived.wait(), self.quiet)
+            except TimeoutError:
+                break
+        messages = sorted(self._pending.pop(key), key=lambda m: m.message_id)
+        del self._arrived[key]
+        answered = self._answered.pop(key)
+        try:
+            await answer(messages)
+        finally:
+            answered.set()

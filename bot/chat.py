@@ -308,12 +308,13 @@ class Chat:
         refusals = [*reply.refusals, *[texts.refusal(DamagedImage(), language)] * unfetched]
         if too_large and len(wanted) == len(event.photos):  # else the pre-check said it
             refusals.append(self.dialect.too_large(language, int(limit)))
+        # The files before the words about them: no summary promises a file that never came.
+        if files:
+            actions.append(SendFiles(files))
         if reply.summary:
             actions.append(Say(summary=reply.summary))
         if refusals:
             actions.append(Say("\n".join(dict.fromkeys(refusals))))
-        if files:
-            actions.append(SendFiles(files))
         return actions + missing
 
     def _in_group(

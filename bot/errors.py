@@ -9,7 +9,7 @@
     │   └── NotClean           our own output still holds data we cannot remove: fail closed
     ├── ConfigError            a setting is missing or wrong (`scrubbot run` exits 2)
     │   └── (a network's own)  its server refused the settings at start, e.g. a rejected token
-    │                          or login (adapters.matrix.MatrixStartError); also exit 2
+    │                          or login (adapters.matrix_session.MatrixStartError); exit 2
     ├── StartError             a network did not start for another reason (exit 1, logged)
     └── StoreError             the database cannot be used (bot/store.py; exit 1)
 

@@ -63,12 +63,12 @@ async def test_a_private_photo_gets_values_and_a_clean_file(
 ) -> None:
     net = network(service, store)
     actions = await net.send([leaky_photo()])
-    assert kinds(actions) == [core.Say, core.SendFiles]
-    summary = actions[0].summary  # type: ignore[union-attr]
+    assert kinds(actions) == [core.SendFiles, core.Say]  # the file first, then the words
+    summary = actions[1].summary  # type: ignore[union-attr]
     assert summary is not None
     assert "near Kreuzberg, Berlin, Germany" in summary.text
     assert any(SERIAL in line.values for line in summary.lines)
-    (cleaned,) = actions[1].files  # type: ignore[union-attr]
+    (cleaned,) = actions[0].files  # type: ignore[union-attr]
     assert cleaned.file_name == "photo.jpg"
     assert inspect(cleaned.data).findings == ()
 
@@ -76,9 +76,9 @@ async def test_a_private_photo_gets_values_and_a_clean_file(
 async def test_an_album_is_answered_once(service: Service, store: Store) -> None:
     net = network(service, store)
     actions = await net.send([leaky_photo(seed) for seed in range(3)], language="de-AT")
-    assert kinds(actions) == [core.Say, core.SendFiles]
+    assert kinds(actions) == [core.SendFiles, core.Say]  # the file first, then the words
     assert said(actions)[0].startswith("Diese 3 Fotos enthielten")
-    files = actions[1].files  # type: ignore[union-attr]
+    files = actions[0].files  # type: ignore[union-attr]
     assert [f.file_name for f in files] == ["photo-1.jpg", "photo-2.jpg", "photo-3.jpg"]
     assert [f.source for f in files] == [0, 1, 2]
 

@@ -5,7 +5,7 @@ sniffing and damaged files."""
 import io
 import random
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pillow_heif
@@ -1118,3 +1118,92 @@ def test_parameter_sets_no_slice_names_are_dropped() -> None:
     _assert_codes_gone(cleaned, [code])
     assert cleaned == scrub.scrub(plain).data
     assert _shown(cleaned) == _shown(plain)
+
+
+@pytest.mark.parametrize("kind", [10, 11, 12, 13, 14, 15])
+def test_reserved_slice_types_are_cut_out(kind: int, tmp_path: Path) -> None:
+    code = _code(random.Random(1210 + kind))
+    data, props = _ingredients("HEIF")
+    tile = [(props[b"hvcC"], True), (props[b"ispe"], False)]
+    dirty = _build([_Item(b"hvc1", data + _nal(kind, code), tile)])
+    assert code in dirty
+    cleaned = _assert_clean(dirty, tmp_path)
+    _assert_codes_gone(cleaned, [code])
+
+
+@pytest.mark.parametrize(
+    "prop",
+    b"cmpd uncC cmpC icef cpat splz sbpm snuc jpgC j2kH lhvC oinf vvcC cclv".split(),
+)
+def test_another_codecs_configuration_is_not_copied(prop: bytes, tmp_path: Path) -> None:
+    """Properties we cannot take apart (copied whole for their own codec) never ride along on
+    an item of another codec, where no decoder reads them."""
+    code = _code(random.Random(prop))
+    data, props = _ingredients("HEIF")
+    extra = _box(prop, bytes(4) + code)
+    tile = [(props[b"hvcC"], True), (props[b"ispe"], False)]
+    dirty = _build([_Item(b"hvc1", data, [*tile, (extra, False)])])
+    if prop == b"vvcC":  # libheif refuses an HEVC item that also claims VVC: judged by bytes
+        cleaned = scrub.scrub(dirty).data
+        assert _shown(cleaned) == _shown(_build([_Item(b"hvc1", data, tile)]))
+    else:
+        cleaned = _assert_clean(dirty, tmp_path)
+    _assert_codes_gone(cleaned, [code])
+
+
+@pytest.mark.parametrize("values", [(3, 3, 3), (1, 13, 87), (81, 13, 0), (1, 90, 0), (300, 13, 0)])
+def test_colour_code_points_no_standard_defines_are_refused(values: tuple[int, int, int]) -> None:
+    """libheif refuses such a picture; we never copy the values (they could spell anything)."""
+    data, props = _ingredients("HEIF")
+    tile = [(props[b"hvcC"], True), (props[b"ispe"], False)]
+    nclx = _box(b"colr", b"nclx" + struct.pack(">3H", *values) + b"\x80")
+    with pytest.raises(DamagedImage, match="colour description"):
+        scrub.scrub(_build([_Item(b"hvc1", data, [*tile, (nclx, False)])]))
+    srgb = _box(b"colr", b"nclx" + struct.pack(">3H", 1, 13, 0) + b"\x80")
+    assert srgb in scrub.scrub(_build([_Item(b"hvc1", data, [*tile, (srgb, False)])])).data
+
+
+def test_two_different_colour_descriptions_for_one_picture_are_refused() -> None:
+    data, props = _ingredients("HEIF")
+    tile = [(props[b"hvcC"], True), (props[b"ispe"], False)]
+    srgb = _box(b"colr", b"nclx" + struct.pack(">3H", 1, 13, 0) + b"\x80")
+    p3 = _box(b"colr", b"nclx" + struct.pack(">3H", 12, 13, 0) + b"\x80")
+    with pytest.raises(DamagedImage, match="two different colour descriptions"):
+        scrub.scrub(_build([_Item(b"hvc1", data, [*tile, (srgb, False), (p3, False)])]))
+    twice = scrub.scrub(_build([_Item(b"hvc1", data, [*tile, (srgb, False), (srgb, False)])]))
+    assert twice.data.count(srgb) == 1
+
+
+def test_redundant_av1_frame_header_is_cut_out() -> None:
+    code = _code(random.Random(1230))[:16]
+    data, props = _ingredients("AVIF")
+    tile = [(props[b"av1C"], True), (props[b"ispe"], False)]
+    brands = b"avifmif1miaf"
+    dirty = _build([_Item(b"av01", data + _obu_bytes(7, code), tile)], brands=brands)
+    cleaned = scrub.scrub(dirty).data
+    _assert_codes_gone(cleaned, [code])
+    # (dav1d fails on this one after the frame, where it is no copy: the picture is the same
+    # as without it.)
+    assert cleaned == scrub.scrub(_build([_Item(b"av01", data, tile)], brands=brands)).data
+
+
+def test_gain_map_metadata_is_written_at_its_length() -> None:
+    code = _code(random.Random(1240))
+    data, props = _ingredients("HEIF")
+    tile = [(props[b"hvcC"], True), (props[b"ispe"], False)]
+    fields = struct.pack(">4I", 1, 1, 3, 1) + struct.pack(">10I", 0, 1, 1, 1, 1, 1, 0, 64, 0, 64)
+    tmap = b"\0\0\0" + code[:2] + b"\x3f" + fields + code  # writer version, reserved bits, tail
+    items = [
+        _Item(b"tmap", tmap, [(props[b"ispe"], False)]),
+        _Item(b"hvc1", data, tile, hidden=True),
+        _Item(b"hvc1", data, tile, hidden=True),
+    ]
+    dirty = _build(items, [(b"dimg", 1, [2, 3])])
+    cleaned = scrub.scrub(dirty).data
+    _assert_codes_gone(cleaned, [code, code[:2]])
+    assert b"\0" * 6 + fields in cleaned
+    assert scrub.scrub(cleaned).data == cleaned
+    with pytest.raises(DamagedImage, match="gain map"):
+        scrub.scrub(
+            _build([replace(items[0], data=tmap[:30]), *items[1:]], [(b"dimg", 1, [2, 3])])
+        )

@@ -426,8 +426,11 @@ def test_unknown_colour_spaces_are_not_rebuilt() -> None:
 
 
 def test_a_broken_tag_table_claiming_srgb_becomes_srgb() -> None:
-    broken = _profile([(b"desc", _text(b"desc", b"sRGB IEC61966-2.1"))])
+    broken = _profile(
+        [(b"desc", _text(b"desc", b"sRGB IEC61966-2.1")), (b"cprt", _text(b"text", b"Jo Doe"))]
+    )
     broken = broken[:128] + struct.pack(">I", 400) + broken[132:]  # 400 tags in a tiny profile
+    assert icc.named(broken) == ("sRGB IEC61966-2.1", "Jo Doe")  # still said, for the findings
     assert icc.clean(broken) == icc.srgb()
     assert icc.clean(broken[:100]) is None  # a broken header claims nothing: decoders ignore it
 
@@ -564,3 +567,75 @@ def test_hostile_profiles_give_a_profile_none_or_a_refusal(
     if result is not None:
         assert icc.is_canonical(result)
         assert icc.clean(result) == result
+
+
+def _sampled(code: bytes) -> bytes:
+    """A 'curv' whose entries spell `code` (padded to whole entries)."""
+    code += b"\0" * (len(code) % 2)
+    return b"curv\0\0\0\0" + struct.pack(">I", len(code) // 2) + code
+
+
+def test_tags_the_colour_space_never_reads_are_dropped() -> None:
+    codes = _codes(11, 8)
+    rgb = _profile(
+        [
+            *_matrix_tags(_codes(12, 4)),
+            (b"kTRC", _sampled(codes[0] * 64)),  # a grey curve in an RGB profile
+            (b"chrm", b"chrm\0\0\0\0" + struct.pack(">HH", 9, 0) + codes[1] * 9),  # 9 channels
+            (b"cicp", b"cicp\0\0\0\0" + codes[2][:4]),  # code points H.273 does not have
+            (b"lumi", b"XYZ \0\0\0\0" + codes[6][:4] + _s15(160.0) + codes[6][4:]),  # X, Z
+        ]
+    )
+    grey = _profile(
+        [
+            (b"wtpt", _xyz(0.9642, 1.0, 0.8249)),
+            (b"kTRC", b"curv\0\0\0\0" + struct.pack(">IH", 1, 563) + b"\0\0"),
+            (b"rTRC", _sampled(codes[3] * 64)),  # the RGB shaper in a grey profile
+            (b"gXYZ", _xyz(0.3851, 0.7169, 0.0971, codes[4][:4])),
+            (b"chrm", b"chrm\0\0\0\0" + struct.pack(">HH", 1, 0x4B31) + codes[5]),  # type 19249
+        ],
+        space=b"GRAY",
+    )
+    for profile in (rgb, grey):
+        rebuilt = icc.clean(profile)
+        assert rebuilt is not None
+        assert_same_colours(profile, rebuilt, inverse=profile is rgb)
+        assert_absent([*codes[:7], codes[4][:4], codes[6][:4], codes[6][4:]], rebuilt)
+        assert icc.is_canonical(rebuilt)
+    kept = [sig for sig, _ in icc.parse(icc.clean(grey) or b"").tags]
+    assert kept == [b"desc", b"kTRC", b"wtpt"]
+    fine = b"cicp\0\0\0\0\x01\x0d\x00\x01"  # sRGB primaries and transfer, full range
+    assert (
+        icc.parse(icc.clean(_profile([*_matrix_tags(codes), (b"cicp", fine)])) or b"").tag(b"cicp")
+        == fine
+    )
+
+
+@pytest.mark.parametrize(
+    ("signature", "kind"),
+    [
+        (b"rXYZ", b"sf32"),
+        (b"wtpt", b"curv"),
+        (b"bkpt", b"curv"),
+        (b"chad", b"XYZ "),
+        (b"A2B0", b"mBA "),
+        (b"B2A0", b"mAB "),
+        (b"gTRC", b"XYZ "),
+    ],
+)
+def test_a_kept_tag_of_a_type_it_cannot_have_is_never_copied(
+    signature: bytes, kind: bytes
+) -> None:
+    code = _codes(13, 1)[0] * 8
+    if kind in (b"mAB ", b"mBA "):  # one curve per channel, each spelling the code
+        data = kind + b"\0\0\0\0\x03\x03\0\0" + struct.pack(">5I", 32, 0, 0, 0, 0)
+        data += _sampled(code) * 3
+    elif kind == b"curv":
+        data = _sampled(code)
+    else:
+        data = kind + b"\0\0\0\0" + code
+    tags = [t for t in _matrix_tags(_codes(14, 4)) if t[0] != signature] + [(signature, data)]
+    with pytest.raises(DamagedImage):  # no standard space named: refused, never copied
+        icc.clean(_profile(tags))
+    named_srgb = _profile([*tags, (b"desc", _text(b"mluc", b"sRGB IEC61966-2.1"))])
+    assert icc.clean(named_srgb) == icc.srgb()

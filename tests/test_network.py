@@ -84,7 +84,7 @@ async def test_a_new_network_starts_cleans_and_answers_in_its_own_syntax(tmp_pat
     finally:
         stop.set()
         await asyncio.wait_for(running, 15)
-    summary, cleaned, help_text, stats = pigeon.outbox
+    cleaned, summary, help_text, stats = pigeon.outbox  # the file first, then the words
     assert summary.text.startswith("This photo contained the place where it was taken")
     assert SERIAL in summary.text  # a private chat: with values
     ((name, data),) = cleaned.files

@@ -459,6 +459,7 @@ def field_codes(code: bytes) -> list[tuple[bytes, bytes]]:
         (b"bKGD", code[8:14]),  # samples past 8 bits
         (b"tRNS", code[8:14]),
         (b"cICP", bytes([1, 13]) + code[14:16]),  # matrix must be 0 for RGB
+        (b"cICP", code[12:14] + b"\0\1"),  # primaries and transfer H.273 does not define
     ]
 
 

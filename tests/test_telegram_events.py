@@ -149,7 +149,7 @@ async def test_command_menus_per_scope_and_a_refusal_is_not_fatal(
 
 
 def test_language_folders_give_two_letter_command_languages() -> None:
-    from adapters.telegram import command_language  # the adapter loads PTB
+    from adapters.telegram_commands import command_language  # loads PTB
 
     assert command_language("pt_BR") == "pt"
     assert command_language("de") == "de"

@@ -383,3 +383,42 @@ def test_verify_refuses_a_structure_strip_would_not_write() -> None:
         verify(webp.FORMAT, reserved)
     with pytest.raises(NotClean):
         verify(webp.FORMAT, riff(*[chunk(f, p) for f, p in chunks(cleaned)], bitstream(True)))
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_headers_libwebp_refuses_are_refused_not_copied(seed: int) -> None:
+    """An ALPH of an undefined method or preprocessing, a VP8L of another version, a VP8 that
+    is not a shown key frame of version 0-3: no decoder opens the file, and we never send one
+    that carries such bits (with a planted code behind them)."""
+    code = planted_code(seed)
+    [(_, vp8)] = chunks(riff(bitstream(lossless=False)))
+    [(_, vp8l)] = chunks(riff(bitstream(lossless=True)))
+    dirty = []
+    for head in (0x02, 0x03, 0x20, 0x31):
+        alpha = bytes([head]) + code * 30
+        dirty.append(riff(vp8x(0x10, 24, 16), chunk(b"ALPH", alpha), chunk(b"VP8 ", vp8 + code)))
+    dirty.append(riff(chunk(b"VP8L", vp8l[:4] + bytes([vp8l[4] | 0x20]) + vp8l[5:] + code)))
+    for tag in (vp8[0] | 0x01, (vp8[0] & 0xF1) | 0x08, vp8[0] & 0xEF):  # inter, v4, hidden
+        dirty.append(riff(chunk(b"VP8 ", bytes([tag]) + vp8[1:] + code)))
+    for data in dirty:
+        with pytest.raises(DamagedImage, match="broken"):
+            scrub(data)
+    kept = riff(
+        vp8x(0x10, 24, 16), chunk(b"ALPH", uncompressed_alpha(24, 16)), chunk(b"VP8 ", vp8)
+    )
+    assert scrub(kept).data == kept
+
+
+def test_an_animation_frame_outside_its_canvas_is_refused() -> None:
+    """libwebp refuses such a file; the frame's bitstream (here with a planted code after it)
+    would otherwise ride along in a file nobody can open."""
+    code = planted_code(3)
+    parts = chunks(animated())
+    frame = next(p for f, p in parts if f == b"ANMF")  # 20x12, the whole canvas
+    for x, y in ((1, 0), (0, 1), (500, 500)):  # offsets are in units of 2 pixels
+        offset = x.to_bytes(3, "little") + y.to_bytes(3, "little")
+        outside = chunk(b"ANMF", offset + frame[6:] + chunk(b"SECR", code))
+        with pytest.raises(DamagedImage, match="outside its canvas"):
+            scrub(riff(*(chunk(f, p) for f, p in parts), outside))
+    kept = riff(*(chunk(f, p) for f, p in parts), chunk(b"ANMF", frame))
+    assert scrub(kept).data.count(b"ANMF") == 4

@@ -16,16 +16,21 @@ kept box copied whole ('ftyp', 'meta', one 'mdat', in that order):
   'url '; items renumbered 1..n in file order, with empty names; 'iloc' with one extent per
   item into the new 'mdat'; 'iref' only of types decoders follow ('dimg', 'auxl', 'prem', 'base')
   between kept items; 'grpl' only 'altr'/'ster' groups of kept items;
+- a codec's configuration properties ('hvcC', 'av1C', 'jpgC', 'uncC', ...) only for items of that
+  codec (`CODEC_PROPERTIES`);
 - every kept property rebuilt from its fields at its specified length ('ispe', 'pixi', 'irot',
-  'imir', 'clap', 'pasp', 'colr' nclx, 'auxC' with a standard alpha URN only, 'hvcC' with only
+  'imir', 'clap', 'pasp', 'colr' nclx (H.273 code points only, one per picture; two that
+  differ are refused), 'auxC' with a standard alpha URN only, 'hvcC' with only
   VPS/SPS/PPS arrays and its fixed fields from the SPS, 'av1C' with only sequence header OBUs,
   'avcC', 'clli', 'mdcv', 'a1op', 'a1lx', 'lsel', 'cloc', 'rloc', 'tols'); a property longer
   than its fields is reported; a 'colr' prof/rICC profile is rebuilt with only its colour data
   by `bot.formats.icc`;
 - inside the picture data, by its own framing: HEVC NAL units other than base-layer slices and
-  parameter sets (SEI prefix/suffix, filler, AUD, reserved and unspecified types) and AV1 OBUs
+  parameter sets (SEI prefix/suffix, filler, AUD, reserved slice and other reserved and
+  unspecified types) and AV1 OBUs
   other than sequence/frame headers, tile groups and frames (metadata, padding, temporal
-  delimiters, reserved) are cut out, not zeroed; grid and overlay descriptors are rewritten;
+  delimiters, reserved, redundant frame headers) are cut out, not zeroed; grid and overlay
+  descriptors and 'tmap' gain map metadata are rewritten at their length;
   an overlay input that lies wholly outside the canvas is dropped with its data;
 - only the bytes of kept items are copied, so old data, gaps, removed items (an Exif item whose
   bytes lie inside the picture's data loses them with the unit that held them) and every other
@@ -154,7 +159,8 @@ IMAGE_ITEM_TYPES = frozenset(
         b"mski",
     }
 )
-# Item properties a decoder needs to show the kept picture as it was; everything else goes.
+# Item properties a decoder needs to show the kept picture as it was; everything else goes
+# (also 'cclv', a content colour volume hint no decoder needs that we do not take apart).
 KEPT_PROPERTIES = frozenset(
     {
         b"hvcC",
@@ -189,7 +195,6 @@ KEPT_PROPERTIES = frozenset(
         b"a1lx",
         b"clli",
         b"mdcv",
-        b"cclv",
         b"amve",
     }
 )
@@ -601,9 +606,44 @@ def _used_properties(meta: _Meta, kept: frozenset[int]) -> list[int]:
     return sorted({i for item in kept for i, _ in meta.associations.get(item, empty).properties})
 
 
+# Properties that configure one codec, and the item types of that codec: on an item of another
+# type no decoder reads them (and the rarer ones are copied whole), so they go.
+_HEVC_ITEMS = frozenset({b"hvc1", b"hvt1", b"lhv1"})
+_UNCOMPRESSED = {p: frozenset({b"unci"}) for p in (b"uncC", b"cmpd", b"cmpC", b"icef")}
+_BAYER = {p: frozenset({b"unci"}) for p in (b"cpat", b"splz", b"sbpm", b"snuc")}
+CODEC_PROPERTIES: dict[bytes, frozenset[bytes]] = {
+    b"hvcC": _HEVC_ITEMS,
+    b"lhvC": frozenset({b"lhv1"}),
+    b"oinf": frozenset({b"lhv1"}),  # layers past the base one: hvc1 items keep layer 0 only
+    b"tols": frozenset({b"lhv1"}),
+    b"lsel": frozenset({b"lhv1", b"av01"}),
+    b"av1C": frozenset({b"av01"}),
+    b"a1op": frozenset({b"av01"}),
+    b"a1lx": frozenset({b"av01"}),
+    b"avcC": frozenset({b"avc1"}),
+    b"vvcC": frozenset({b"vvc1"}),
+    b"jpgC": frozenset({b"jpeg"}),
+    b"j2kH": frozenset({b"j2k1"}),
+    **_UNCOMPRESSED,
+    **_BAYER,
+}
+
+
 def _kept_properties(meta: _Meta, kept: frozenset[int]) -> list[int]:
-    used = _used_properties(meta, kept)
-    return [i for i in used if meta.properties[i - 1].type in KEPT_PROPERTIES]
+    """The used properties we keep: of a kept type, and a codec's only when an item of that
+    codec uses it."""
+    users: dict[int, set[bytes]] = {}  # ipco index -> the types of the kept items using it
+    for item in kept:
+        kind = meta.items[item].type if item in meta.items else b""
+        for index, _ in _props_of(meta, item):
+            users.setdefault(index, set()).add(kind)
+    found = []
+    for index in _used_properties(meta, kept):
+        kind = meta.properties[index - 1].type
+        codec = CODEC_PROPERTIES.get(kind)
+        if kind in KEPT_PROPERTIES and (codec is None or users.get(index, set()) & codec):
+            found.append(index)
+    return found
 
 
 def _property_blocks(data: bytes, meta: _Meta, kept: frozenset[int]) -> Iterator[Block]:
@@ -848,7 +888,12 @@ def _colr(data: bytes, box: Box) -> bytes | None:
     reader = _reader(data, box.body, box.end)
     kind = reader.take(4)
     if kind == b"nclx":
-        fields = reader.take(6) + bytes([reader.uint(1) & 0x80])  # full_range_flag, reserved 0
+        values = [reader.uint(2) for _ in range(3)]
+        # A code point H.273 does not define: libheif refuses the picture, so do we.
+        known = zip(values, (_NCLX_PRIMARIES, _NCLX_TRANSFERS, _NCLX_MATRICES), strict=True)
+        if any(value not in defined for value, defined in known):
+            raise _damaged("a colour description no standard defines")
+        fields = struct.pack(">3H", *values) + bytes([reader.uint(1) & 0x80])  # reserved 0
         return isobmff.box(b"colr", kind + fields)
     if kind in (b"prof", b"rICC"):
         profile = _colour_profile(reader.rest())
@@ -856,7 +901,15 @@ def _colr(data: bytes, box: Box) -> bytes | None:
     return None
 
 
+# ITU-T H.273 code points (2 is "unspecified"): colour primaries, transfer, matrix coefficients.
+_NCLX_PRIMARIES = frozenset({1, 2, *range(4, 13), 22})
+_NCLX_TRANSFERS = frozenset({1, 2, *range(4, 19)})
+_NCLX_MATRICES = frozenset({0, 1, 2, *range(4, 15)})
+
 _HEVC_PARAMETER_SETS = (32, 33, 34)  # VPS, SPS, PPS
+# Slice types H.265 table 7-1 defines (0-9 sub-layer pictures, 16-21 random access points);
+# 10-15 and 22-31 are reserved: decoders skip them, so they are cut out like SEI.
+_HEVC_SLICES = frozenset({*range(10), *range(16, 22)})
 
 
 def _hvcc(data: bytes, box: Box, used: set[int] | None = None) -> bytes | None:
@@ -1068,7 +1121,7 @@ def _used_pps(data: bytes, meta: _Meta, items: list[int]) -> set[int] | None:
         for item in items:
             payload = _item_view(data, meta, item)
             for start, end in _nal_units(payload, _length_size(data, meta, item)):
-                if payload[start] >> 1 & 0x3F <= 21:
+                if payload[start] >> 1 & 0x3F in _HEVC_SLICES:
                     used.add(_slice_pps(payload[start:end]))
     except DamagedImage:
         return None
@@ -1128,8 +1181,10 @@ def _new_property(data: bytes, box: Box) -> bytes | None:
 # --- units inside the picture data ---------------------------------------------------------------
 
 _OBU_SEQUENCE = 1
-# Sequence header, frame header, tile group, frame, redundant frame header: what a decoder uses.
-_KEPT_OBUS = frozenset({1, 3, 4, 6, 7})
+# Sequence header, frame header, tile group, frame: what a decoder uses. A redundant frame
+# header (7) may only repeat the frame header being decoded (AV1 7.5), which decoders then
+# skip: a copy of anything, so it goes.
+_KEPT_OBUS = frozenset({1, 3, 4, 6})
 _MAX_UNITS = 100_000  # NAL units or OBUs in one item
 
 
@@ -1312,7 +1367,8 @@ def _nal_units(payload: _Buffer, length_size: int) -> list[tuple[int, int]]:
 
 
 def _decoded_nal(payload: _Buffer, start: int) -> bool:
-    """VCL slices (types 0-21) and parameter sets of the base layer: what a decoder uses."""
+    """VCL slices (types 0-9, 16-21) and parameter sets of the base layer: what a decoder
+    uses."""
     if start + 2 > len(payload):
         raise _damaged("an HEVC unit is shorter than its header")
     first, second = payload[start], payload[start + 1]
@@ -1320,7 +1376,7 @@ def _decoded_nal(payload: _Buffer, start: int) -> bool:
     layer = (first & 1) << 5 | second >> 3
     if first & 0x80:
         raise _damaged("an HEVC unit has its forbidden bit set")
-    return layer == 0 and (kind <= 21 or kind in _HEVC_PARAMETER_SETS)
+    return layer == 0 and (kind in _HEVC_SLICES or kind in _HEVC_PARAMETER_SETS)
 
 
 _HEVC_DELIMITERS = (35, 36, 37)  # access unit delimiter, end of sequence, end of bitstream
@@ -1381,7 +1437,26 @@ def _picture_data(data: bytes, meta: _Meta, item: _Item) -> tuple[_Buffer, int]:
         return _overlay_bytes(meta.overlays[item.id]), 0
     if item.type == b"iden":
         return b"", 0
+    if item.type == b"tmap":
+        return _tone_map(payload), 0
     return payload, 0
+
+
+_TONE_MAP_HEAD, _TONE_MAP_CHANNEL = 22, 40  # ISO 21496-1 gain map metadata, version 0
+
+
+def _tone_map(payload: bytes) -> bytes:
+    """Gain map metadata at its length (ISO 21496-1 / AVIF 'tmap', version 0): minimum
+    version 0, writer version written 0, the multichannel and base colour space flags with
+    the reserved bits 0, the headrooms and per channel (3 when multichannel, else 1) the gain
+    map minimum, maximum, gamma and the two offsets; bytes after them are dropped."""
+    if len(payload) < _TONE_MAP_HEAD or payload[0] != 0 or payload[1:3] != b"\0\0":
+        raise _damaged("a gain map of a version we cannot read")
+    flags = payload[5] & 0xC0
+    end = _TONE_MAP_HEAD + _TONE_MAP_CHANNEL * (3 if flags & 0x80 else 1)
+    if len(payload) < end:
+        raise _damaged("a gain map's fields are cut short")
+    return bytes(5) + bytes([flags]) + payload[6:end]
 
 
 def _jpeg_item(payload: bytes) -> tuple[bytes, tuple[Block, ...]]:
@@ -1529,10 +1604,31 @@ def _props_of(meta: _Meta, item: int) -> tuple[tuple[int, bool], ...]:
     return association.properties if association else ()
 
 
+def _one_colour_of_each_kind(
+    props: list[tuple[int, bool]], written: list[bytes]
+) -> list[tuple[int, bool]]:
+    """An item's properties with one 'colr' of each kind (nclx, profile); a second that says
+    the same goes, one that differs is refused (decoders disagree on which one counts)."""
+    seen: dict[bytes, bytes] = {}
+    out = []
+    for index, essential in props:
+        box = written[index - 1]
+        if box[4:8] == b"colr":
+            kind = b"nclx" if box[8:12] == b"nclx" else b"prof"
+            if kind in seen:
+                if seen[kind] != box:
+                    raise _damaged("a picture has two different colour descriptions")
+                continue
+            seen[kind] = box
+        out.append((index, essential))
+    return out
+
+
 def _new_iprp(data: bytes, layout: _Layout, order: list[int]) -> bytes:
     meta = layout.meta
     remap: dict[int, int] = {}
-    written = []
+    written: list[bytes] = []
+    where: dict[bytes, int] = {}  # rebuilt property -> its 1-based index in `written`
     for old in layout.kept_properties:
         box = meta.properties[old - 1]
         if box.type == b"hvcC":
@@ -1541,9 +1637,11 @@ def _new_iprp(data: bytes, layout: _Layout, order: list[int]) -> bytes:
             rebuilt = _hvcc(data, box, _used_pps(data, meta, hevc) if hevc == users else None)
         else:
             rebuilt = _new_property(data, box)
-        if rebuilt is not None:
+        if rebuilt is not None and rebuilt in where:  # identical properties stored once
+            remap[old] = where[rebuilt]
+        elif rebuilt is not None:
             written.append(rebuilt)
-            remap[old] = len(written)
+            remap[old] = where[rebuilt] = len(written)
     wide = len(written) > 127
     top = 0x8000 if wide else 0x80
     entries = []
@@ -1554,6 +1652,7 @@ def _new_iprp(data: bytes, layout: _Layout, order: list[int]) -> bytes:
         )
         if not props:
             continue
+        props = _one_colour_of_each_kind(props, written)
         if len(props) > 255:
             raise _damaged("an item has too many properties")
         values = b"".join(

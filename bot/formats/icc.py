@@ -12,9 +12,10 @@ How we remove it: `clean(profile)` writes a new profile from the parsed fields. 
 keeps version, device class, colour space, PCS and rendering intent, with the PCS illuminant
 set to D50 and everything else zeroed; the profile ID is recomputed (MD5 over the profile with
 flags, intent and ID zeroed, ICC.1:2022 7.2.18) for version 4 and zeroed for version 2. Only
-the tags that change how colours render are kept (`RENDERING_TAGS`), each re-serialised from
-its parsed fields; tags with identical data share it, in signature order. A neutral
-description is added ('mluc' for version 4, 'desc' for version 2). `is_canonical(profile)`
+the tags that change how colours render are kept (`RENDERING_TAGS`; the RGB shaper only in RGB
+profiles, `kTRC` only in grey ones), each of a type its signature allows (`TAG_TYPES`) and
+re-serialised from its parsed fields; tags with identical data share it, in signature order. A
+neutral description is added ('mluc' for version 4, 'desc' for version 2). `is_canonical(profile)`
 says whether a profile is exactly what `clean` writes, which `bot.scrub.verify` requires.
 
 A profile we cannot parse is replaced by the standard profile it claims to be (sRGB, Display
@@ -69,6 +70,25 @@ RENDERING_TAGS = frozenset(
         b"cicp",
     }
 )
+# The tag types each kept tag may have (ICC.1:2022 section 9, as littleCMS reads them): a tag of
+# another type is one we cannot rebuild (and littleCMS cannot read): `BadProfile`, as for an
+# unknown type, so whatever it holds never reaches the output.
+_XYZ, _CURVE = frozenset({b"XYZ "}), frozenset({b"curv", b"para"})
+TAG_TYPES: dict[bytes, frozenset[bytes]] = {
+    **{sig: frozenset({b"mft1", b"mft2", b"mAB "}) for sig in (b"A2B0", b"A2B1", b"A2B2")},
+    **{sig: frozenset({b"mft1", b"mft2", b"mBA "}) for sig in (b"B2A0", b"B2A1", b"B2A2")},
+    **{sig: _XYZ for sig in (b"rXYZ", b"gXYZ", b"bXYZ", b"wtpt", b"bkpt", b"lumi")},
+    **{sig: _CURVE for sig in (b"rTRC", b"gTRC", b"bTRC", b"kTRC")},
+    b"chad": frozenset({b"sf32"}),
+    b"chrm": frozenset({b"chrm"}),
+    b"cicp": frozenset({b"cicp"}),
+}
+# Tags only one colour space uses: the matrix/TRC shaper (RGB) and the grey curve (GRAY). In
+# another space no decoder reads them, and a curve can hold 128 KiB of anything.
+SPACE_TAGS = {
+    **{sig: b"RGB " for sig in (b"rXYZ", b"gXYZ", b"bXYZ", b"rTRC", b"gTRC", b"bTRC")},
+    b"kTRC": b"GRAY",
+}
 # Float LUTs (multiProcessElementType) take precedence over A2B/B2A in littleCMS; we do not
 # rebuild them, and dropping them would change colours, so a profile with them is not rebuilt.
 FLOAT_LUT_TAGS = frozenset(
@@ -166,7 +186,15 @@ def rebuild(parsed: Profile) -> bytes:
         raise BadProfile("class or colour space")
     if any(sig in FLOAT_LUT_TAGS for sig, _ in parsed.tags):
         raise BadProfile("float LUTs")
-    tags = [(sig, _tag(sig, data)) for sig, data in parsed.tags if sig in RENDERING_TAGS]
+    tags = []
+    for sig, data in parsed.tags:
+        if sig not in RENDERING_TAGS or SPACE_TAGS.get(sig, space) != space:
+            continue
+        if data[:4] not in TAG_TYPES[sig]:
+            raise BadProfile("tag type")
+        rebuilt = _tag(sig, data, _channels(space))
+        if rebuilt is not None:
+            tags.append((sig, rebuilt))
     if not tags:
         raise BadProfile("no colour data")
     tags.append((b"desc", _description(version)))
@@ -228,10 +256,25 @@ def _description(version: int) -> bytes:
 _COUNTS = {b"chad": 9}  # s15Fixed16 values of the 3x3 adaptation matrix; XYZ tags hold one
 
 
-def _tag(signature: bytes, data: bytes) -> bytes:
+def _channels(space: bytes) -> int:
+    """How many channels a colour space has (ICC.1:2022 table 19)."""
+    if space.endswith(b"CLR"):
+        return int(space[:1], 16)
+    return {b"GRAY": 1, b"CMYK": 4}.get(space, 3)
+
+
+def _tag(signature: bytes, data: bytes, channels: int) -> bytes | None:
+    """The tag rebuilt; None when its values are ones no decoder uses (the tag is dropped)."""
     if len(data) < 8:
         raise BadProfile("tag too short")
     kind = data[:4]
+    if signature == b"lumi":  # luminance: only Y means anything (ICC.1:2022 9.2.32)
+        _need(data, 20)
+        return b"XYZ \0\0\0\0\0\0\0\0" + data[12:16] + b"\0\0\0\0"
+    if kind == b"chrm":
+        return _chrm(data, channels)
+    if kind == b"cicp":
+        return _cicp(data)
     if kind == b"XYZ ":
         return _array(data, 12, 1)
     if kind == b"sf32":
@@ -284,18 +327,34 @@ def _curve_at(data: bytes, pos: int) -> tuple[bytes, int]:
     raise BadProfile("curve type")
 
 
-def _chrm(data: bytes) -> bytes:
+def _chrm(data: bytes, channels: int) -> bytes | None:
+    """Chromaticities: one x, y pair per channel of the colour space and a colorant type 0-4
+    (ICC.1:2022 10.2); any other count or type is dropped (no CMM renders with this tag)."""
     _need(data, 12)
-    (channels,) = struct.unpack_from(">H", data, 8)
+    count, colorants = struct.unpack_from(">HH", data, 8)
     end = 12 + 8 * channels
-    if channels < 1:
-        raise BadProfile("chrm")
+    if count != channels or colorants > 4:
+        return None
     _need(data, end)
     return b"chrm\0\0\0\0" + data[8:end]
 
 
-def _cicp(data: bytes) -> bytes:
+# ITU-T H.273 code points a picture can have: colour primaries, transfer characteristics; the
+# ICC cicp tag requires matrix coefficients 0 (RGB) and a range flag of 0 or 1 (ICC.1:2022 10.3).
+_CICP_PRIMARIES = frozenset({1, *range(4, 13), 22})
+_CICP_TRANSFERS = frozenset({1, *range(4, 19)})
+
+
+def _cicp(data: bytes) -> bytes | None:
     _need(data, 12)
+    primaries, transfer, matrix, full_range = data[8:12]
+    if (
+        primaries not in _CICP_PRIMARIES
+        or transfer not in _CICP_TRANSFERS
+        or matrix != 0
+        or full_range > 1
+    ):
+        return None
     return b"cicp\0\0\0\0" + data[8:12]
 
 
@@ -394,8 +453,6 @@ def _need(data: bytes, end: int) -> None:
 _TYPES: dict[bytes, Callable[[bytes], bytes]] = {
     b"curv": _curv,
     b"para": _para,
-    b"chrm": _chrm,
-    b"cicp": _cicp,
     b"mft1": lambda data: _lut(data, 1),
     b"mft2": lambda data: _lut(data, 2),
     b"mAB ": _lut_ab,
@@ -409,19 +466,35 @@ _TYPES: dict[bytes, Callable[[bytes], bytes]] = {
 def named(profile: bytes) -> tuple[str, ...]:
     """The texts a profile carries (description, copyright, device maker and model).
 
-    Empty for a profile this code wrote. Bounded; never raises.
+    Empty for a profile this code wrote. When the tag table is broken, the text tags are
+    looked for by their type signatures instead. Bounded; never raises.
     """
+    profile = bytes(profile)
     try:
-        parsed = parse(bytes(profile))
+        parsed = parse(profile)
+        texts = [_text(data) for sig in NAMING_TAGS if (data := parsed.tag(sig))]
     except BadProfile:
-        return ()
+        texts = [_text(profile[pos:]) for pos in _text_tags(profile[:MAX_SCANNED])]
     found: list[str] = []
-    for sig in NAMING_TAGS:
-        data = parsed.tag(sig)
-        text = _text(data) if data else ""
+    for text in texts:
         if text and text != NEUTRAL_NAME and text not in found:
             found.append(text)
     return tuple(found)
+
+
+MAX_SCANNED = 256 * 1024  # bytes of a broken profile searched for its text tags
+MAX_TEXTS = 8
+
+
+def _text_tags(profile: bytes) -> list[int]:
+    """Where text tags ('desc', 'text', 'mluc' with zero reserved bytes) start, in order."""
+    found: list[int] = []
+    for kind in (b"desc\0\0\0\0", b"text\0\0\0\0", b"mluc\0\0\0\0"):
+        pos = profile.find(kind)
+        while pos >= 0 and len(found) < MAX_TEXTS:
+            found.append(pos)
+            pos = profile.find(kind, pos + 1)
+    return sorted(found)
 
 
 def _text(data: bytes) -> str:

@@ -422,6 +422,19 @@ def _chromaticities(body: bytes) -> bool:
     return len(body) >= 32 and all(v <= 100_000 for v in struct.unpack_from(">8I", body))
 
 
+# ITU-T H.273 colour primaries and transfer characteristics (2: unspecified); cICP in PNG
+# requires matrix coefficients 0 (RGB) and a full-range flag of 0 or 1.
+H273_PRIMARIES = frozenset({1, 2, *range(4, 13), 22})
+H273_TRANSFERS = frozenset({1, 2, *range(4, 19)})
+
+
+def _code_points(body: bytes) -> bool:
+    """A cICP whose values are code points a picture can have; any other is dropped."""
+    return len(body) >= 4 and (
+        body[0] in H273_PRIMARIES and body[1] in H273_TRANSFERS and body[2] == 0 and body[3] < 2
+    )
+
+
 _BEFORE_IDAT, _IN_IDAT, _AFTER_IDAT, _PAST_FRAMES = range(4)
 MAX_DPI = 10_000  # denser than any screen or printer: a density past it is not one
 GAMMA = (1_000, 1_000_000)  # gAMA (file gamma times 100000) from 0.01 to 10
@@ -445,7 +458,7 @@ _HANDLERS: dict[bytes, Callable[[_Writer, bytes], None]] = {
     b"sRGB": lambda w, body: w.fixed(b"sRGB", body, 1, body[:1] < b"\4"),
     b"gAMA": lambda w, body: w.fixed(b"gAMA", body, 4, GAMMA[0] <= _u32(body) <= GAMMA[1]),
     b"cHRM": lambda w, body: w.fixed(b"cHRM", body, 32, _chromaticities(body)),
-    b"cICP": lambda w, body: w.fixed(b"cICP", body, 4, body[2:3] == b"\0" and body[3:4] < b"\2"),
+    b"cICP": lambda w, body: w.fixed(b"cICP", body, 4, _code_points(body)),
     b"acTL": _Writer.actl,
     b"fcTL": _Writer.fctl,
     b"fdAT": _Writer.fdat,

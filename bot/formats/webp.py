@@ -114,9 +114,16 @@ def _animation(data: bytes, chunks: list[Chunk]) -> list[bytes | memoryview]:
     # The background colour is a hint libwebp and browsers ignore (frames are disposed to
     # transparent): written as 0, so its 4 bytes carry nothing. The loop count is kept.
     pieces = _piece(b"ANIM", bytes(4) + anim.payload(data)[4:ANIM_SIZE])
+    canvas = chunks[0].payload(data)
+    width, height = (int.from_bytes(canvas[i : i + 3], "little") + 1 for i in (4, 7))
     for frame in frames:
         inner = _image(data, list(_frame_chunks(data, frame)))  # checks the header fits
         start = frame.payload_start
+        x, y, w, h = (
+            int.from_bytes(data[start + i : start + i + 3], "little") for i in (0, 3, 6, 9)
+        )
+        if 2 * x + w + 1 > width or 2 * y + h + 1 > height:  # libwebp refuses such a file
+            raise DamagedImage("A WebP animation frame lies outside its canvas.")
         header = data[start : start + FRAME_HEADER - 1] + bytes([data[start + 15] & FRAME_FLAGS])
         size = len(header) + sum(len(piece) for piece in inner)
         pieces += [b"ANMF" + struct.pack("<I", size), header, *inner]
@@ -149,7 +156,8 @@ def _bitstream(data: bytes, chunk: Chunk) -> memoryview:
 
 def _alpha(payload: bytes, bitstream: memoryview) -> bytes:
     """An ALPH payload; uncompressed alpha ends after width x height bytes."""
-    if not payload or payload[0] & 0xC0:
+    # Reserved bits, a compression method past 1 or preprocessing past 1: libwebp refuses it.
+    if not payload or payload[0] & 0xC0 or payload[0] & 3 > 1 or payload[0] & 0x30 > 0x10:
         raise DamagedImage("The WebP transparency chunk is broken.")
     if payload[0] & 3:  # compressed: its end is only found by decoding (THREAT_MODEL.md)
         return payload
@@ -210,11 +218,18 @@ def _size(data: bytes, chunks: list[Chunk]) -> tuple[int, int]:
 
 
 def _bitstream_size(fourcc: bytes, payload: bytes) -> tuple[int, int]:
+    """Width and height from a bitstream header that libwebp decodes: a VP8 key frame that is
+    shown, of version 0-3 (RFC 6386 9.1), or VP8L of version 0 (RFC 9649 3.2); any other
+    header is refused, so its bits are never copied into a file no decoder opens."""
     if fourcc == b"VP8 " and len(payload) >= 10 and payload[3:6] == VP8_START_CODE:
+        if payload[0] & 0x01 or payload[0] & 0x0E > 0x06 or not payload[0] & 0x10:
+            raise DamagedImage("The WebP picture header is broken.")
         width, height = struct.unpack_from("<HH", payload, 6)
         return width & 0x3FFF, height & 0x3FFF
     if fourcc == b"VP8L" and len(payload) >= 5 and payload[0] == VP8L_SIGNATURE:
         (bits,) = struct.unpack_from("<I", payload, 1)
+        if bits >> 29:
+            raise DamagedImage("The WebP picture header is broken.")
         return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
     raise DamagedImage("The WebP picture header is broken.")
 
