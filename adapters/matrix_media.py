@@ -3,7 +3,8 @@
 A download goes through the authenticated media API and stops as soon as more bytes arrive than
 the bot may clean, whatever the event's `info.size` claimed; nothing is written to disk. A reply
 is sent as the original was: an `m.image` (with mimetype, size, width and height) for an
-`m.image`, an `m.file` for an `m.file`.
+`m.image`, an `m.video` (the same, and its duration in milliseconds, read from the cleaned file's
+movie header) for an `m.image` or `m.video` that held a video, an `m.file` for an `m.file`.
 """
 
 import asyncio
@@ -17,6 +18,8 @@ from nio import AsyncClient, RoomEncryptedMedia, UploadResponse
 from nio.crypto.attachments import decrypt_attachment
 from nio.exceptions import EncryptionError
 
+from bot.errors import DamagedImage
+from bot.formats import isobmff
 from bot.service import ScrubbedFile
 
 log = logging.getLogger(__name__)
@@ -68,13 +71,51 @@ def file_content(cleaned: ScrubbedFile, as_image: bool) -> dict[str, Any]:
     info: dict[str, Any] = {"mimetype": cleaned.mime, "size": len(cleaned.data)}
     if as_image and cleaned.width > 0 and cleaned.height > 0:
         info.update(w=cleaned.width, h=cleaned.height)
-    shown = "m.video" if cleaned.mime.startswith("video/") else "m.image"
+    video = cleaned.mime.startswith("video/")
+    if as_image and video and (duration := duration_ms(cleaned.data)) is not None:
+        info["duration"] = duration
+    shown = "m.video" if video else "m.image"
     return {
         "msgtype": shown if as_image else "m.file",
         "body": cleaned.file_name,
         "filename": cleaned.file_name,
         "info": info,
     }
+
+
+def duration_ms(data: bytes) -> int | None:
+    """A movie's duration in milliseconds: from 'mvhd', or when that leaves it open (0 or all
+    ones), the longest track's 'mdhd'; None when the file tells neither."""
+    try:
+        budget = isobmff.Budget("MP4")
+        moov = isobmff.one(isobmff.boxes(data, 0, len(data), budget), b"moov")
+        if moov is None:
+            return None
+        found = isobmff.children(data, moov, budget)
+        mvhd = isobmff.one(found, b"mvhd")
+        movie = _duration(data, mvhd) if mvhd is not None else None
+        if movie is not None:
+            return movie
+        tracks = []
+        for trak in (b for b in found if b.type == b"trak"):
+            mdia = isobmff.one(isobmff.children(data, trak, budget), b"mdia")
+            mdhd = isobmff.one(isobmff.children(data, mdia, budget), b"mdhd") if mdia else None
+            if mdhd is not None and (track := _duration(data, mdhd)) is not None:
+                tracks.append(track)
+        return max(tracks, default=None)
+    except DamagedImage:  # not for a file verify accepted; then no duration rather than none
+        return None
+
+
+def _duration(data: bytes, header: isobmff.Box) -> int | None:
+    """Milliseconds from an 'mvhd' or 'mdhd' (both: dates, timescale, duration)."""
+    version, _, reader = isobmff.full_box(data, header, "MP4")
+    width = 8 if version == 1 else 4
+    reader.take(2 * width)  # creation and modification times
+    timescale, duration = reader.uint(4), reader.uint(width)
+    if timescale == 0 or duration in (0, (1 << 8 * width) - 1):
+        return None
+    return duration * 1000 // timescale
 
 
 async def decrypted(event: Any, data: bytes) -> bytes | None:

@@ -333,7 +333,8 @@ class Chat:
         first = leaky[0].source
         if mode is Mode.REPLACE and rights.may_remove:
             # Post, then remove: the adapter stops at a copy that failed, the original stays.
-            note = texts.credit(language, event.who.name)
+            videos = sum(f.mime.startswith("video/") for f in leaky)
+            note = texts.credit(language, event.who.name, videos, len(leaky))
             removed = tuple(f.source for f in leaky)
             copy = ScrubbedCopy(leaky, summary, note, first, False)
             if_kept = texts.please_delete(language, len(leaky))

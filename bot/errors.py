@@ -2,7 +2,7 @@
 
     Exception
     ├── ScrubError             a file we will not send back; `.message` is safe to show a user
-    │   ├── UnsupportedFormat  not a photo format we can clean (names what it is)
+    │   ├── UnsupportedFormat  not a photo or video format we can clean (names what it is)
     │   ├── DamagedImage       truncated, corrupt or structurally impossible
     │   ├── TooLarge           over the byte or pixel limit (checked before any decoding)
     │   ├── Unavailable        the network would not give the bot the file, even after retrying
@@ -35,7 +35,7 @@ class UnsupportedFormat(ScrubError):
 
     def __init__(self, what: str) -> None:
         self.what = what
-        super().__init__(f"{what} is not a photo format I can clean.")
+        super().__init__(f"{what} is not a photo or video format I can clean.")
 
 
 class DamagedImage(ScrubError):

@@ -29,12 +29,13 @@ from bot.texts import refusal
 log = logging.getLogger(__name__)
 
 NEUTRAL_NAME = "photo"
+NEUTRAL_VIDEO_NAME = "video"  # a clip sent back is not called a photo
 
 
 @dataclass(frozen=True)
 class ScrubbedFile:
     data: bytes = field(repr=False)
-    file_name: str  # neutral: "photo.jpg", "photo-2.heic"
+    file_name: str  # neutral: "photo.jpg", "photo-2.heic", "video-3.mov"
     mime: str
     kinds: frozenset[Kind]  # what it held, for usage counts (never values)
     format: str
@@ -108,7 +109,8 @@ class Service:
             fmt = result.format
             suffix = f"-{index}" if len(photos) > 1 else ""
             kinds = frozenset(f.kind for f in result.findings)
-            name = f"{NEUTRAL_NAME}{suffix}.{fmt.extension}"
+            base = NEUTRAL_VIDEO_NAME if fmt.mime.startswith("video/") else NEUTRAL_NAME
+            name = f"{base}{suffix}.{fmt.extension}"
             width, height = _display_size(result.inspection.parsed)
             files.append(
                 ScrubbedFile(
@@ -124,8 +126,9 @@ class Service:
                 len(result.findings),
                 (time.perf_counter() - started) * 1000,
             )
-        videos = all(file.mime.startswith("video/") for file in files)
-        summary = render(findings, language, detail, len(files), videos) if files else None
+        moving = sum(file.mime.startswith("video/") for file in files)
+        videos, mixed = moving == len(files), 0 < moving < len(files)
+        summary = render(findings, language, detail, len(files), videos, mixed) if files else None
         return Reply(summary, tuple(files), tuple(refusals), tuple(reasons))
 
 

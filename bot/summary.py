@@ -68,9 +68,10 @@ def render(
     detail: Detail = Detail.PRIVATE,
     photos: int = 1,
     videos: bool = False,
+    mixed: bool = False,
 ) -> Summary:
     """The message for `photos` cleaned files (an album has several) and all their findings;
-    `videos` when every one of them is a video."""
+    `videos` when every one of them is a video, `mixed` when some are photos and some videos."""
     tr = translations(language)
     groups = by_kind(findings)
     if not groups:
@@ -80,7 +81,7 @@ def render(
             photos,
         ).format(n=photos)
         return Summary(nothing)
-    verdict = _verdict(groups, tr, language, photos, videos)
+    verdict = _verdict(groups, tr, language, photos, videos, mixed)
     if detail is Detail.GROUP:
         return Summary(verdict)
     lines = [
@@ -101,6 +102,7 @@ def _verdict(
     language: str,
     photos: int,
     videos: bool = False,
+    mixed: bool = False,
 ) -> str:
     from babel.lists import format_list  # Babel is loaded when first needed
 
@@ -110,6 +112,12 @@ def _verdict(
         return tr.ngettext(
             "This video contained {items}. I removed all of it.",
             "These {n} videos contained {items}. I removed all of it.",
+            photos,
+        ).format(items=listed, n=photos)
+    if mixed and photos > 1:
+        return tr.ngettext(
+            "This photo or video contained {items}. I removed all of it.",
+            "These {n} photos and videos contained {items}. I removed all of it.",
             photos,
         ).format(items=listed, n=photos)
     return tr.ngettext(
@@ -261,7 +269,7 @@ def _tracking(items: list[Finding], tr: NullTranslations, language: str) -> str:
     apple = _values(items, "apple_id")
     if apple:
         parts.append(
-            _("Apple IDs that link this photo to its Live Photo or burst ({ids})").format(
+            _("Apple IDs that link this file to its Live Photo or burst ({ids})").format(
                 ids=_listed([_short(v) for v in apple], tr)
             )
         )

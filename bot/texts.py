@@ -35,9 +35,9 @@ def refusal(error: ScrubError, language: str) -> str:
         from babel.lists import format_list
 
         formats = format_list(list(supported()), locale=babel_locale(language))  # the registry
-        return _("This file is not a photo I can clean. I can clean {formats} files.").format(
-            formats=formats
-        )
+        return _(
+            "This file is not a photo or video I can clean. I can clean {formats} files."
+        ).format(formats=formats)
     if isinstance(error, DamagedImage):
         return _("This file is damaged or incomplete, so I could not clean it.")
     if isinstance(error, TooLarge):
@@ -183,10 +183,16 @@ def please_delete(language: str, files: int) -> str:
     )
 
 
-def credit(language: str, name: str | None) -> str:
-    """Under a clean copy posted in place of a removed original (mode `replace`)."""
+def credit(language: str, name: str | None, videos: int = 0, files: int = 1) -> str:
+    """Under a clean copy posted in place of a removed original (mode `replace`); `videos`
+    of the `files` are videos."""
     _ = translations(language).gettext
-    return _("Clean copy of a photo from {name}.").format(name=name or _("an admin"))
+    who = name or _("an admin")
+    if videos and videos == files:
+        return _("Clean copy of a video from {name}.").format(name=who)
+    if videos:
+        return _("Clean copies of photos and videos from {name}.").format(name=who)
+    return _("Clean copy of a photo from {name}.").format(name=who)
 
 
 def languages(language: str, syntax: Syntax, choices: tuple[str, ...]) -> str:

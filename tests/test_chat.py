@@ -90,7 +90,7 @@ async def test_bad_files_are_refused_in_private_with_one_line_each(
     actions = await net.send([b"%PDF-1.7", None, leaky_photo()[:300]])
     assert kinds(actions) == [core.Say]  # nothing cleaned: no summary, no file
     (text,) = said(actions)
-    assert "not a photo I can clean" in text
+    assert "not a photo or video I can clean" in text
     assert text.count("damaged or incomplete") == 1  # the unfetchable and the cut one, once
 
 

@@ -67,7 +67,7 @@ def test_clean_many_reports_each_refusal_on_one_line(leaky: Path, tmp_path: Path
     assert lines[0].startswith(f"{broken}: not cleaned:")
     assert "incomplete" in lines[0]
     assert lines[1].startswith(f"{text}: not cleaned:")
-    assert "not a photo format" in lines[1]
+    assert "not a photo or video format" in lines[1]
     assert sorted(p.name for p in out_dir.iterdir()) == [leaky.name]  # no partial or temp file
 
 

@@ -402,7 +402,8 @@ def test_inspect_json_has_a_schema_version_and_normalised_values(tmp_path: Path)
     document = json.loads(result.stdout)
     assert document["schema_version"] == 1
     first, second = document["files"]
-    assert second == {"file": "b.txt", "error": "This file is not a photo format I can clean."}
+    refused = "This file is not a photo or video format I can clean."
+    assert second == {"file": "b.txt", "error": refused}
     values = {f["key"]: f["value"] for f in first["findings"]}
     assert values["ExposureProgram"] == 2  # a number, not "2"
     assert values["taken"] == "2025-05-02T08:13:27"

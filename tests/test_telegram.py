@@ -190,9 +190,9 @@ async def test_bad_files_get_a_clear_answer_and_nothing_back(
     fake: FakeTelegram, workdir: Path
 ) -> None:
     bad = {
-        4001: (b"%PDF-1.7 not a photo", "report.pdf", "not a photo I can clean"),
+        4001: (b"%PDF-1.7 not a photo", "report.pdf", "not a photo or video I can clean"),
         4002: (leaky_photo()[:300], "cut.jpg", "damaged or incomplete"),
-        4003: (b"\x00" * 64, "zeros.jpg", "not a photo I can clean"),
+        4003: (b"\x00" * 64, "zeros.jpg", "not a photo or video I can clean"),
     }
     async with running_bot(fake, workdir):
         for user, (data, name, _) in bad.items():

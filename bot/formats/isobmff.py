@@ -56,7 +56,7 @@ class Budget:
     def spend(self) -> None:
         self.boxes += 1
         if self.boxes > self.limit:
-            raise DamagedImage(f"The {self.label} file has too many boxes to be a photo.")
+            raise DamagedImage(f"The {self.label} file has too many boxes to be a photo or video.")
 
 
 class Reader:

@@ -1,0 +1,201 @@
+"""Videos in the chat networks: group modes (warn, replace), albums mixing photos and videos,
+the `m.video` duration, and replies about videos that never call them photos. End to end through
+`scrubbot run` against the fake Bot API and a real Synapse; clips made here with ffmpeg."""
+
+import asyncio
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from adapters.matrix_media import duration_ms
+from bot.errors import UnsupportedFormat
+from bot.findings import Finding, Kind
+from bot.scrub import inspect, scrub
+from bot.summary import render
+from bot.texts import credit, refusal
+from tests.fake_telegram import FakeTelegram
+from tests.test_mp4 import FFMPEG, codes, make_clip, phone_clip
+from tests.test_telegram import fake, leaky_photo, methods, replies, running_bot, texts, workdir
+from tests.test_telegram_groups import (
+    ADMIN,
+    DELETE_RIGHTS,
+    GROUP,
+    PARENT,
+    assert_no_values,
+    group_sends,
+    in_group,
+)
+
+__all__ = ["fake", "workdir"]  # the fixtures, shared with the other Telegram tests
+
+pytestmark = pytest.mark.skipif(FFMPEG is None, reason="ffmpeg is missing: .ci/run installs it")
+
+
+def probed_ms(path: Path) -> int:
+    """The duration ffprobe reads, in milliseconds: the independent judge of `duration_ms`."""
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "json", str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return round(float(json.loads(out)["format"]["duration"]) * 1000)
+
+
+# --- in process ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("variant", "seconds"), [("mp4", "1"), ("mov", "0.5"), ("3gp", "0.7")])
+def test_the_duration_is_read_from_the_cleaned_movie(
+    variant: str, seconds: str, tmp_path: Path
+) -> None:
+    clip = make_clip(tmp_path, variant, "-t", seconds)
+    out = scrub(clip).data
+    path = tmp_path / f"out.{variant}"
+    path.write_bytes(out)
+    measured = duration_ms(out)
+    assert measured is not None
+    assert abs(measured - probed_ms(path)) <= 50
+    assert abs(measured - float(seconds) * 1000) <= 150
+
+
+def test_a_movie_without_a_header_duration_has_none() -> None:
+    assert duration_ms(b"\0\0\0\x10ftypisom\0\0\0\0") is None
+    assert duration_ms(b"not a movie at all") is None
+
+
+def test_a_live_photo_id_in_a_video_is_not_called_a_photo() -> None:
+    found = [
+        Finding(Kind.TRACKING, "apple_id", "8C1B2D6E-4F3A-4B8E-9C1D-2E3F4A5B6C7D", "QuickTime")
+    ]
+    english = render(found, "en", videos=True).text
+    german = render(found, "de", videos=True).text
+    assert "Apple IDs that link this file to its Live Photo" in english
+    assert "this photo" not in english
+    assert "diese Datei mit ihrem Live Photo" in german
+    assert "dieses Foto" not in german
+
+
+def test_an_album_of_photos_and_videos_is_named_as_both() -> None:
+    found = [Finding(Kind.DEVICE, "model", "Pixel 8", "EXIF")]
+    assert render(found, "en", photos=3, mixed=True).text.startswith(
+        "These 3 photos and videos contained"
+    )
+    assert render(found, "de", photos=3, mixed=True).text.startswith(
+        "Diese 3 Fotos und Videos enthielten"
+    )
+
+
+def test_credits_and_refusals_say_video_where_it_is_one() -> None:
+    assert credit("en", "Jo", videos=1, files=1) == "Clean copy of a video from Jo."
+    assert credit("de", "Jo", videos=1, files=1) == "Bereinigte Kopie eines Videos von Jo."
+    assert credit("en", "Jo", videos=1, files=2) == "Clean copies of photos and videos from Jo."
+    assert credit("en", "Jo") == "Clean copy of a photo from Jo."
+    assert "not a photo or video I can clean" in refusal(UnsupportedFormat("This file"), "en")
+    assert "kein Foto und kein Video" in refusal(UnsupportedFormat("This file"), "de")
+    assert str(UnsupportedFormat("A fragmented (streaming) MP4 video")) == (
+        "A fragmented (streaming) MP4 video is not a photo or video format I can clean."
+    )
+
+
+# --- Telegram, end to end ------------------------------------------------------------------------
+
+
+async def test_a_video_in_a_group_is_replaced_then_deleted(
+    fake: FakeTelegram, workdir: Path, tmp_path: Path
+) -> None:
+    value = codes(41)
+    clip = phone_clip(tmp_path, "mov", value)
+    fake.add_bot_status(GROUP, "administrator", by_user=ADMIN, **DELETE_RIGHTS)
+    async with running_bot(fake, workdir) as log_path:
+        await fake.wait_for(lambda calls: bool(texts(fake, GROUP)))
+        posted = fake.add_document(
+            clip,
+            user_id=PARENT,
+            first_name="Jo",
+            file_name="IMG_7.MOV",
+            mime_type="video/quicktime",
+            **in_group(),
+        )
+        await fake.wait_for(
+            lambda calls: (
+                "deleteMessage" in methods(fake.calls)
+                and "sendDocument" in methods(group_sends(fake))
+            ),
+            timeout=30,
+        )
+        log = log_path.read_text()
+    sent = methods(fake.calls)
+    assert sent.index("sendDocument") < sent.index("deleteMessage")  # post, then delete
+    (deleted,) = [c for c in fake.calls if c.method == "deleteMessage"]
+    assert deleted.params == {"chat_id": GROUP, "message_id": posted}
+    (repost,) = [c for c in group_sends(fake) if c.method == "sendDocument"]
+    caption = str(repost.params["caption"])
+    assert caption.startswith("This video contained the route it was recorded along")
+    assert "Clean copy of a video from Jo." in caption
+    assert "photo" not in caption
+    assert "12 positions" not in caption  # kinds only in a group, never the route itself
+    ((name, data),) = repost.files.values()
+    assert name == "video.mov"
+    assert inspect(data).findings == ()
+    assert_no_values(fake)
+    for code in (value["make"], value["model"], value["identifier"], "IMG_7"):
+        assert code not in caption
+        assert code not in log
+
+
+async def test_a_video_in_a_group_without_delete_rights_is_warned_about(
+    fake: FakeTelegram, workdir: Path, tmp_path: Path
+) -> None:
+    clip = phone_clip(tmp_path, "mp4", codes(42))
+    async with running_bot(fake, workdir):
+        fake.add_bot_status(GROUP, "member", by_user=ADMIN, language_code="de")
+        await fake.wait_for(lambda calls: bool(texts(fake, GROUP)))
+        posted = fake.add_document(
+            clip,
+            user_id=PARENT,
+            file_name="VID_2.mp4",
+            mime_type="video/mp4",
+            language_code="de",
+            **in_group(),
+        )
+        await fake.wait_for(lambda calls: "sendDocument" in methods(group_sends(fake)), timeout=30)
+    assert "deleteMessage" not in methods(fake.calls)
+    (copy,) = [c for c in group_sends(fake) if c.method == "sendDocument"]
+    assert copy.params["reply_parameters"]["message_id"] == posted  # type: ignore[index]
+    caption = str(copy.params["caption"])
+    assert caption.startswith("Dieses Video enthielt")
+    assert "Foto" not in caption
+    ((_, data),) = copy.files.values()
+    assert inspect(data).findings == ()
+
+
+async def test_an_album_mixing_photos_and_videos_gets_one_summary_and_one_album(
+    fake: FakeTelegram, workdir: Path, tmp_path: Path
+) -> None:
+    clip = phone_clip(tmp_path, "mp4", codes(43))
+    async with running_bot(fake, workdir):
+        fake.add_document(leaky_photo(1), user_id=5005, media_group_id="mixed-1")
+        fake.add_document(
+            clip,
+            user_id=5005,
+            file_name="VID_1.mp4",
+            media_group_id="mixed-1",
+            mime_type="video/mp4",
+        )
+        fake.add_document(leaky_photo(2), user_id=5005, media_group_id="mixed-1")
+        await fake.wait_for(lambda calls: bool(replies(fake, 5005, "sendMediaGroup")), timeout=30)
+        await asyncio.sleep(1.5)  # nothing more may follow
+    (summary,) = texts(fake, 5005)
+    assert summary.startswith("These 3 photos and videos contained")
+    (album,) = replies(fake, 5005, "sendMediaGroup")
+    media = album.params["media"]
+    assert isinstance(media, list)
+    assert [m["type"] for m in media] == ["document"] * 3  # documents group only with documents
+    names = [str(name) for name, _ in album.files.values()]
+    assert names == ["photo-1.jpg", "video-2.mp4", "photo-3.jpg"]  # in the order sent
+    for _, data in album.files.values():
+        assert inspect(data).findings == ()
+    assert not replies(fake, 5005, "sendDocument")
