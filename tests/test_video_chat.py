@@ -199,3 +199,93 @@ async def test_an_album_mixing_photos_and_videos_gets_one_summary_and_one_album(
     for _, data in album.files.values():
         assert inspect(data).findings == ()
     assert not replies(fake, 5005, "sendDocument")
+
+
+# --- Matrix, end to end (a real Synapse) ---------------------------------------------------------
+
+
+async def test_a_video_in_a_matrix_room_is_warned_about_then_replaced(tmp_path: Path) -> None:
+    """A family room: in `warn` a clean `m.video` answers the clip; in `replace` one is posted
+    with the credit and the original is redacted after it. Every `m.video` gives its duration
+    in ms as ffprobe measures the cleaned file."""
+    from nio import RoomEncryptedVideo, RoomMessageVideo
+
+    from tests.synapse import Synapse
+    from tests.test_matrix import (
+        Bot,
+        Parent,
+        bot_events,
+        client_api,
+        command,
+        family_room,
+        fetch_event,
+    )
+
+    value = codes(44)
+    clip = phone_clip(tmp_path, "mp4", value)
+    videos = (RoomMessageVideo, RoomEncryptedVideo)
+    with Synapse.start(tmp_path / "synapse") as synapse:
+        bot = Bot(synapse, tmp_path / "bot")
+        async with (
+            Parent.login(synapse, tmp_path / "a") as parent,
+            Parent.login(synapse, tmp_path / "b") as grandma,
+            bot.running() as log_path,
+        ):
+            room = await family_room(parent, grandma, bot)
+            warned = await grandma.send_photo(room, clip, "m.video")
+
+            def answer_to(event_id: str) -> list[object]:
+                return [e for e in grandma.replies(room, event_id) if isinstance(e, videos)]
+
+            await grandma.sync_until(
+                lambda: bool(answer_to(warned) and grandma.notices(room, warned))
+            )
+            (note,) = grandma.notices(room, warned)
+            assert note.startswith("This video contained the route it was recorded along")
+            assert "Please delete your original" in note
+            assert "12 positions" not in note  # kinds only in a room of more than two
+            assert (await fetch_event(parent, room, warned))["content"]  # still there
+            (copy,) = answer_to(warned)
+            cleaned = await grandma.download(copy)
+            path = tmp_path / "warned.mp4"
+            path.write_bytes(cleaned)
+            info = copy.source["content"]["info"]  # type: ignore[attr-defined]
+            assert info["mimetype"] == "video/mp4"
+            assert abs(info["duration"] - probed_ms(path)) <= 50
+            assert inspect(cleaned).findings == ()
+
+            path = f"/rooms/{room}/state/m.room.power_levels"
+            levels = await client_api(parent.client, "GET", path)
+            levels["users"][bot.user_id] = 50
+            await client_api(parent.client, "PUT", path, levels)
+            assert (await command(parent, room, "!scrubbot mode replace")).startswith("Replace")
+            replaced = await grandma.send_photo(room, clip, "m.video")
+
+            def reposted() -> list[object]:
+                return [e for e in bot_events(parent, room, bot) if isinstance(e, videos)][1:]
+
+            def credited() -> bool:
+                bodies = [getattr(e, "body", "") for e in bot_events(parent, room, bot)]
+                return any("Clean copy of a video from" in body for body in bodies)
+
+            await parent.sync_until(lambda: bool(reposted()) and credited())
+            for _ in range(100):  # the original goes once the clean copy is there
+                original = await fetch_event(parent, room, replaced)
+                if original["content"] == {}:
+                    break
+                await asyncio.sleep(0.1)
+            assert original["content"] == {}
+            assert original["unsigned"]["redacted_because"]["sender"] == bot.user_id
+            (repost,) = reposted()
+            info = repost.source["content"]["info"]  # type: ignore[attr-defined]
+            assert abs(info["duration"] - probed_ms(tmp_path / "warned.mp4")) <= 50
+            assert inspect(await parent.download(repost)).findings == ()
+            bodies = [str(getattr(e, "body", "")) for e in bot_events(parent, room, bot)]
+            about = [note, *(b for b in bodies if "Clean copy" in b)]
+            assert len(about) >= 2
+            assert all("photo" not in text.lower() for text in about)  # it hears of a video
+            said = " ".join(bodies)
+        log = log_path.read_text()
+    for code in (value["make"], value["model"], value["identifier"], value["title"]):
+        assert code not in said
+        assert code not in log
