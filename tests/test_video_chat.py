@@ -4,6 +4,8 @@ the `m.video` duration, and replies about videos that never call them photos. En
 
 import asyncio
 import json
+import random
+import struct
 import subprocess
 from pathlib import Path
 
@@ -12,11 +14,23 @@ import pytest
 from adapters.matrix_media import duration_ms
 from bot.errors import UnsupportedFormat
 from bot.findings import Finding, Kind
+from bot.formats import isobmff
+from bot.formats.isobmff import Budget, box, full
 from bot.scrub import inspect, scrub
 from bot.summary import render
 from bot.texts import credit, refusal
 from tests.fake_telegram import FakeTelegram
-from tests.test_mp4 import FFMPEG, codes, make_clip, phone_clip
+from tests.test_mp4 import (
+    FFMPEG,
+    codes,
+    decodes,
+    leftovers,
+    make_clip,
+    phone_clip,
+    probe,
+    stream_hashes,
+    top_boxes,
+)
 from tests.test_telegram import fake, leaky_photo, methods, replies, running_bot, texts, workdir
 from tests.test_telegram_groups import (
     ADMIN,
@@ -98,6 +112,74 @@ def test_credits_and_refusals_say_video_where_it_is_one() -> None:
     assert str(UnsupportedFormat("A fragmented (streaming) MP4 video")) == (
         "A fragmented (streaming) MP4 video is not a photo or video format I can clean."
     )
+
+
+AMR_FRAMES = 50  # 20 ms each: one second of sound
+AMR_122 = 7  # frame type of the 12.2 kbit/s mode: 244 bits, 31 bytes after the header
+
+
+def amr_track(track_id: int, vendor: bytes, frames: list[bytes], first: int) -> bytes:
+    """An AMR-NB sound track ('samr' with its 'damr', as a phone's 3GP recorder writes it) whose
+    frames lie one after another from `first`, one frame per sample, one chunk."""
+    count = len(frames)
+    tkhd = struct.pack(">IIIII", 0, 0, track_id, 0, 1000) + bytes(8)
+    tkhd += struct.pack(">hhhh", 0, 1, 0x0100, 0)  # layer, group, full volume
+    tkhd += struct.pack(">9i", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000) + bytes(8)
+    mdhd = struct.pack(">IIIIHH", 0, 0, 8000, 160 * count, 0x55C4, 0)
+    hdlr = full(b"hdlr", 0, 0, bytes(4) + b"soun" + bytes(12) + b"SoundHandler\0")
+    damr = box(b"damr", vendor + bytes([0]) + struct.pack(">H", 0x81FF) + bytes([0, 1]))
+    entry = bytes(6) + struct.pack(">H", 1) + bytes(8) + struct.pack(">HHHH", 1, 16, 0, 0)
+    entry += struct.pack(">I", 8000 << 16) + damr
+    stsd = full(b"stsd", 0, 0, struct.pack(">I", 1) + box(b"samr", entry))
+    stts = full(b"stts", 0, 0, struct.pack(">III", 1, count, 160))
+    stsc = full(b"stsc", 0, 0, struct.pack(">IIII", 1, 1, count, 1))
+    stsz = full(b"stsz", 0, 0, struct.pack(f">II{count}I", 0, count, *map(len, frames)))
+    stco = full(b"stco", 0, 0, struct.pack(">II", 1, first))
+    dinf = box(b"dinf", full(b"dref", 0, 0, struct.pack(">I", 1) + full(b"url ", 0, 1, b"")))
+    stbl = box(b"stbl", stsd + stts + stsc + stsz + stco)
+    minf = box(b"minf", full(b"smhd", 0, 0, bytes(4)) + dinf + stbl)
+    mdia = box(b"mdia", full(b"mdhd", 0, 0, mdhd) + hdlr + minf)
+    return box(b"trak", full(b"tkhd", 0, 7, tkhd) + mdia)
+
+
+def amr_clip(tmp_path: Path, vendor: bytes, seed: int) -> bytes:
+    """A 3GP clip with H.264 pictures (ffmpeg, which has no AMR encoder) and AMR-NB sound built
+    here: random 12.2 kbit/s frames (any bits decode), in an 'mdat' after the movie."""
+    data = make_clip(tmp_path, "3gp", "-an")
+    *_, moov = top_boxes(data)
+    assert moov.type == b"moov", "the builder needs the movie last"
+    rng = random.Random(seed)
+    header = bytes([AMR_122 << 3 | 0x04])  # quality bit set
+    frames = [header + rng.randbytes(31) for _ in range(AMR_FRAMES)]
+    body = data[moov.body : moov.end]
+    size = len(amr_track(2, vendor, frames, 0))
+    first = moov.start + 8 + len(body) + size + 8
+    new_moov = box(b"moov", body + amr_track(2, vendor, frames, first))
+    return data[: moov.start] + new_moov + box(b"mdat", b"".join(frames))
+
+
+def test_amr_sound_in_3gp_stays_identical_and_loses_its_vendor(tmp_path: Path) -> None:
+    """ExifTool still names the fields of the kept 'damr' (an empty vendor, the decoder version
+    0 planted here); nothing else is left, the packets are identical and decode."""
+    vendor = "".join(random.Random(45).choices("ABCDEFGHJKLMNPQRSTUVWXYZ", k=4))
+    clip = amr_clip(tmp_path, vendor.encode(), 45)
+    source, out = tmp_path / "in-amr.3gp", tmp_path / "out-amr.3gp"
+    source.write_bytes(clip)
+    assert [codec for codec, _, _ in probe(source)] == ["h264", "amr_nb"]  # ffmpeg reads both
+    assert leftovers(source)["Track2:EncoderVendor"] == vendor
+    cleaned = scrub(clip).data
+    out.write_bytes(cleaned)
+    assert leftovers(out) == {"Track2:EncoderVendor": "", "Track2:EncoderVersion": 0}
+    assert vendor.encode() not in cleaned
+    assert stream_hashes(out) == stream_hashes(source)
+    assert probe(out) == probe(source)
+    assert decodes(out) == ""
+    assert inspect(cleaned).findings == ()
+    assert scrub(cleaned).data == cleaned
+    moov = next(b for b in top_boxes(cleaned) if b.type == b"moov")
+    traks = [b for b in isobmff.children(cleaned, moov, Budget()) if b.type == b"trak"]
+    assert len(traks) == 2  # the sound stays
+    assert cleaned.count(b"samr") == cleaned.count(b"damr") == 1
 
 
 # --- Telegram, end to end ------------------------------------------------------------------------
