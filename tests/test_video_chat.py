@@ -371,3 +371,44 @@ async def test_a_video_in_a_matrix_room_is_warned_about_then_replaced(tmp_path: 
     for code in (value["make"], value["model"], value["identifier"], value["title"]):
         assert code not in said
         assert code not in log
+
+
+async def test_a_mixed_album_in_a_group_is_reposted_as_one_album_then_deleted(
+    fake: FakeTelegram, workdir: Path, tmp_path: Path
+) -> None:
+    clip = phone_clip(tmp_path, "mp4", codes(46))
+    fake.add_bot_status(GROUP, "administrator", by_user=ADMIN, **DELETE_RIGHTS)
+    async with running_bot(fake, workdir):
+        await fake.wait_for(lambda calls: bool(texts(fake, GROUP)))
+        posted = [
+            fake.add_document(
+                leaky_photo(3), user_id=PARENT, first_name="Jo", media_group_id="g", **in_group()
+            ),
+            fake.add_document(
+                clip,
+                user_id=PARENT,
+                first_name="Jo",
+                media_group_id="g",
+                file_name="VID_3.mp4",
+                mime_type="video/mp4",
+                **in_group(),
+            ),
+        ]
+        await fake.wait_for(
+            lambda calls: len([c for c in calls if c.method == "deleteMessage"]) == 2, timeout=30
+        )
+    sent = methods(fake.calls)
+    assert sent.index("sendMediaGroup") < sent.index("deleteMessage")  # post, then delete
+    deleted = [c.params["message_id"] for c in fake.calls if c.method == "deleteMessage"]
+    assert sorted(deleted) == sorted(posted)  # type: ignore[type-var]
+    (album,) = [c for c in group_sends(fake) if c.method == "sendMediaGroup"]
+    media = album.params["media"]
+    assert isinstance(media, list)
+    assert [m["type"] for m in media] == ["document", "document"]
+    caption = str(media[0]["caption"])
+    assert caption.startswith("These 2 photos and videos contained")
+    assert "Clean copies of photos and videos from Jo." in caption
+    assert [str(name) for name, _ in album.files.values()] == ["photo-1.jpg", "video-2.mp4"]
+    for _, data in album.files.values():
+        assert inspect(data).findings == ()
+    assert_no_values(fake)
