@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from bot.errors import DamagedImage, NotClean, ScrubError, TooLarge, UnsupportedFormat
 from bot.findings import Kind
 from bot.i18n import babel_locale, translations
-from bot.scrub import supported
+from bot.scrub import FORMATS, supported
 from bot.store import CLEANED, REFUSED, Counts
 
 # Where /privacy says the bot's source is: whoever runs a modified bot for others must offer
@@ -119,11 +119,26 @@ def stats_none(language: str, syntax: Syntax) -> str:
 def stats(counts: Counts, language: str) -> str:
     tr = translations(language)
     cleaned, refused = counts.total(CLEANED), counts.total(REFUSED)
+    videos = sum(
+        n
+        for name, metric, n in counts.rows
+        if metric == CLEANED and name in FORMATS and FORMATS[name].mime.startswith("video/")
+    )
     head = tr.ngettext(
         "This chat: {n} photo cleaned, {refused} refused.",
         "This chat: {n} photos cleaned, {refused} refused.",
         cleaned,
     ).format(n=cleaned, refused=refused)
+    if videos:  # counted apart, so a clip is not called a photo
+        photos = tr.ngettext("{n} photo", "{n} photos", cleaned - videos).format(
+            n=cleaned - videos
+        )
+        clips = tr.ngettext("{n} video", "{n} videos", videos).format(n=videos)
+        both = tr.gettext("This chat: {photos} and {videos} cleaned, {refused} refused.")
+        only = tr.gettext("This chat: {videos} cleaned, {refused} refused.")
+        head = (both if cleaned > videos else only).format(
+            photos=photos, videos=clips, refused=refused
+        )
     kinds = tr.gettext(
         "With a location: {location}. With a tracking code: {tracking}. With names: {people}. "
         "With hidden pictures: {pictures}. With a hidden video: {media}. With the camera or "

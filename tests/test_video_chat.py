@@ -17,8 +17,9 @@ from bot.findings import Finding, Kind
 from bot.formats import isobmff
 from bot.formats.isobmff import Budget, box, full
 from bot.scrub import inspect, scrub
+from bot.store import CLEANED, REFUSED, Counts
 from bot.summary import render
-from bot.texts import credit, refusal
+from bot.texts import credit, refusal, stats
 from tests.fake_telegram import FakeTelegram
 from tests.test_mp4 import (
     FFMPEG,
@@ -180,6 +181,18 @@ def test_amr_sound_in_3gp_stays_identical_and_loses_its_vendor(tmp_path: Path) -
     traks = [b for b in isobmff.children(cleaned, moov, Budget()) if b.type == b"trak"]
     assert len(traks) == 2  # the sound stays
     assert cleaned.count(b"samr") == cleaned.count(b"damr") == 1
+
+
+def test_usage_counts_tell_videos_from_photos() -> None:
+    rows = (("jpeg", CLEANED, 2), ("mov", CLEANED, 1), ("mp4", CLEANED, 2), ("-", REFUSED, 1))
+    assert stats(Counts(1, rows), "en").startswith(
+        "This chat: 2 photos and 3 videos cleaned, 1 refused.\n"
+    )
+    assert stats(Counts(1, rows), "de").startswith(
+        "Dieser Chat: 2 Fotos und 3 Videos bereinigt, 1 abgelehnt.\n"
+    )
+    assert stats(Counts(1, rows[1:2]), "en").startswith("This chat: 1 video cleaned, 0 refused.")
+    assert stats(Counts(1, rows[:1]), "en").startswith("This chat: 2 photos cleaned, 0 refused.")
 
 
 # --- Telegram, end to end ------------------------------------------------------------------------
