@@ -360,8 +360,8 @@ class MatrixAdapter:
         language = await self.chat.language(self._where(client, room))
         text = translations(language).gettext(
             "I could not read this message: it reached me encrypted, without the key to open "
-            "it. If it was a photo, please send it again. If this keeps happening, check in "
-            "your app's settings that your session is verified."
+            "it. If it was a photo or video, please send it again. If this keeps happening, "
+            "check in your app's settings that your session is verified."
         )
         await self._notice(client, room, event, text)
 
