@@ -23,15 +23,15 @@ import errno
 import mmap
 import os
 import stat
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from types import TracebackType
 from typing import cast
 
 from bot import cli_files
-from bot.errors import DamagedImage, NotClean, ScrubError
+from bot.errors import DamagedImage, NotClean, ScrubError, TooLarge
 from bot.formats import mp4
 from bot.formats.base import SNIFF_BYTES, Format
-from bot.scrub import Limits, _allowed, _guarded, inspect, sniff
+from bot.scrub import Limits, _allowed, _guarded, sniff
 
 VIDEO_FORMATS = frozenset({"mp4", "mov", "m4v", "3gp"})
 _PIECE = 1 << 20  # bytes read at a time where the kernel cannot copy, or to compare ranges
@@ -94,12 +94,16 @@ def open_video(path: str) -> Video | None:
 
 
 def plan(video: Video, limits: Limits) -> list[mp4.Part]:
-    """Parse the mapped video (within `limits`, but for its size) and list the clean copy's
-    parts. ScrubError when it is no video we clean, or damaged."""
-    report = inspect(video.data, replace(limits, max_bytes=max(video.size, 1)))
-    if report.format.name not in VIDEO_FORMATS:
+    """Parse the mapped video (within `limits` but for its size: the checks `bot.scrub.inspect`
+    makes) and list the clean copy's parts. ScrubError when it is no video we clean, or damaged."""
+    if sniff(video.data).name not in VIDEO_FORMATS:
         raise DamagedImage  # it changed under us between the sniff and the map
-    return _guarded(lambda: mp4.strip_parts(video.data, report.parsed))
+    parsed, parts = _guarded(lambda: mp4.parse_parts(video.data))
+    if parsed.width <= 0 or parsed.height <= 0:
+        raise DamagedImage("The picture has no width or height.")
+    if parsed.width * parsed.height * parsed.frames > limits.max_pixels:
+        raise TooLarge("The picture has too many pixels to handle safely.")
+    return parts
 
 
 def size_of(parts: list[mp4.Part]) -> int:
@@ -169,10 +173,11 @@ def verify_file(fmt: Format, out: int, expected: int) -> None:
     with mmap.mmap(out, size, access=mmap.ACCESS_READ) as mapped:
         written = cast(bytes, mapped)
         try:
-            parsed = _guarded(lambda: fmt.parse(written))
+            if sniff(written) is not fmt:  # the same entry of the registry: the same rules
+                raise NotClean
+            parsed, again = _guarded(lambda: mp4.parse_parts(written))
             if any(not _allowed(block) for block in parsed.blocks):
                 raise NotClean
-            again = _guarded(lambda: mp4.strip_parts(written, parsed))
         except NotClean:
             raise
         except ScrubError as error:

@@ -191,3 +191,17 @@ def test_the_byte_limit_guards_memory_so_a_mapped_video_is_not_held_to_it(
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "o.mp4").read_bytes() == scrub(clip.read_bytes()).data
+
+
+def test_the_pixel_limit_still_applies_to_a_mapped_video(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "in.mp4", 1, "160x120")
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "clean", str(clip), "--output", str(tmp_path / "o.mp4")],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "SCRUBBOT_MAX_PIXELS": "1000"},
+    )
+    assert result.returncode == 1
+    assert "too many pixels" in result.stderr
+    assert not (tmp_path / "o.mp4").exists()

@@ -269,7 +269,10 @@ class _Movie:
 
 def parse(data: bytes) -> Parsed:
     """Walk every box (bounded), list what the video carries, check what we would keep."""
-    movie = _read(data)
+    return _parsed(_read(data))
+
+
+def _parsed(movie: _Movie) -> Parsed:
     video = [t for t in movie.tracks if t.handler == b"vide"]
     if not video:
         raise UnsupportedFormat("A video file without pictures (sound only)")
@@ -294,6 +297,13 @@ def strip_parts(data: bytes, parsed: Parsed) -> list[Part]:
     metadata tracks, for their route) are read. b"".join of the parts, each range taken from
     `data`, is exactly `strip(data, parsed)`."""
     return _parts(data, _read(data))
+
+
+def parse_parts(data: bytes) -> tuple[Parsed, list[Part]]:
+    """`parse(data)` and `strip_parts(data, ...)` from one walk of the boxes (the same results:
+    both are functions of the bytes alone)."""
+    movie = _read(data)
+    return _parsed(movie), _parts(data, movie)
 
 
 def _read(data: bytes) -> _Movie:
