@@ -8,7 +8,7 @@ The clip is made with ffmpeg in a temporary folder (removed at the end; nothing 
 lossless H.264 + AAC piece of `testsrc2` (big fast), repeated with `-stream_loop` and `-c copy`
 until the file is about `--megabytes` MB, with a title, a place and a date planted. Each round
 runs every tool once into a fresh folder (the outputs are removed after each run) and prints
-its wall time and peak RSS (ru_maxrss of that process and its children, from wait4); the round's
+its wall time, CPU time and peak RSS (of that process and its children, from wait4); the round's
 ratios are the other tool's time over scrubbot's, so "3.0" means scrubbot took a third of the
 time; the verdict is the median of the rounds. The machine (cores, CPU, load) comes first.
 Goal (issue 18): peak memory under 150 MB for a 1 GB video, at least 3x faster than both.
@@ -122,8 +122,9 @@ def contenders(big: Path, out: Path) -> dict[str, list[str]]:
     return found
 
 
-def timed(command: list[str]) -> tuple[float, int]:
-    """(wall seconds, peak RSS in bytes) of one whole process; it must succeed."""
+def timed(command: list[str]) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds (user + system), peak RSS in bytes) of one whole process and
+    its children; it must succeed."""
     start = time.perf_counter()
     child = subprocess.Popen(command, stdin=subprocess.DEVNULL)
     _, status, usage = os.wait4(child.pid, 0)
@@ -131,7 +132,7 @@ def timed(command: list[str]) -> tuple[float, int]:
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode != 0:
         sys.exit(f"{command[0]} failed with exit status {child.returncode}")
-    return seconds, usage.ru_maxrss * 1024
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024
 
 
 def main() -> int:
@@ -147,6 +148,7 @@ def main() -> int:
         print(f"clip: {size / 1e6:.0f} MB made in {time.perf_counter() - made:.1f} s")
         times: dict[str, list[float]] = {}
         peaks: dict[str, int] = {}
+        cpus: dict[str, list[float]] = {}
         ratios: dict[str, list[float]] = {}
         for round_ in range(1, args.rounds + 1):
             out = Path(folder) / "out"
@@ -154,19 +156,21 @@ def main() -> int:
             this: dict[str, float] = {}
             for name, command in contenders(big, out).items():
                 out.mkdir()
-                seconds, peak = timed(command)
+                seconds, cpu, peak = timed(command)
                 shutil.rmtree(out)
                 this[name] = seconds
                 times.setdefault(name, []).append(seconds)
                 peaks[name] = max(peaks.get(name, 0), peak)
-                line.append(f"{name} {seconds:.2f} s {peak / 2**20:.0f} MB")
+                cpus.setdefault(name, []).append(cpu)
+                line.append(f"{name} {seconds:.2f} s (cpu {cpu:.2f}) {peak / 2**20:.0f} MB")
             for name, seconds in this.items():
                 if name != "scrubbot":
                     ratios.setdefault(name, []).append(seconds / this["scrubbot"])
             print(f"round {round_}: " + ", ".join(line))
-        print("median wall time, peak RSS:")
+        print("median wall time, median CPU time, peak RSS:")
         for name, values in times.items():
-            print(f"  {name:9} {statistics.median(values):7.2f} s  {peaks[name] / 2**20:6.0f} MB")
+            wall, cpu = statistics.median(values), statistics.median(cpus[name])
+            print(f"  {name:9} {wall:7.2f} s  cpu {cpu:5.2f} s  {peaks[name] / 2**20:6.0f} MB")
         missed = peaks["scrubbot"] / 2**20 >= GOAL_MB
         for name, values in ratios.items():
             ratio = statistics.median(values)
