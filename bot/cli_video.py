@@ -86,7 +86,11 @@ def open_video(path: str) -> Video | None:
         if fmt is None or fmt.name not in VIDEO_FORMATS:
             os.close(fd)
             return None
-        mapped = mmap.mmap(fd, info.st_size, access=mmap.ACCESS_READ)
+        try:
+            mapped = mmap.mmap(fd, info.st_size, access=mmap.ACCESS_READ)
+        except OSError:  # a file system that cannot map files: the usual way reads it
+            os.close(fd)
+            return None
     except BaseException:
         os.close(fd)
         raise
