@@ -1,5 +1,7 @@
 """Shared fixtures: the sample corpus (read in place, never copied) and the ExifTool judge."""
 
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,3 +33,13 @@ def exiftool() -> str:
     if EXIFTOOL is None:
         pytest.fail("exiftool is missing: .ci/run installs libimage-exiftool-perl")
     return EXIFTOOL
+
+
+@pytest.fixture
+def root_logging() -> Iterator[None]:
+    """Tests that run `bot.run` (which configures logging) give the root logger back as it was."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)

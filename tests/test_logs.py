@@ -3,7 +3,6 @@
 import json
 import logging
 import sys
-from collections.abc import Iterator
 
 import pytest
 
@@ -42,15 +41,6 @@ def test_text_lines_are_redacted_too() -> None:
     line = logs.RedactingFormatter([TOKEN]).format(record("url %s", TOKEN, exc=True))
     assert TOKEN not in line
     assert "ERROR bot.test: url [redacted]" in line
-
-
-@pytest.fixture
-def root_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 @pytest.mark.usefixtures("root_logging")

@@ -3,32 +3,17 @@ composition root, driven by the test-only pigeon network; aggregates only, never
 user or a value."""
 
 import asyncio
-import logging
 import socket
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from adapters import NETWORKS
 from bot.config import ConfigError, Settings
 from bot.run import run
-from tests import pigeon_network
 from tests.pigeon_network import LOFTS
-from tests.test_network import until
+from tests.test_network import WITH_PIGEONS, until
 from tests.test_telegram import SERIAL, leaky_photo
-
-WITH_PIGEONS = (*NETWORKS, pigeon_network.NETWORK)
-
-
-@pytest.fixture
-def root_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def free_port() -> int:

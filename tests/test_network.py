@@ -7,10 +7,9 @@ its own syntax, and no file in bot/ names it.
 
 import asyncio
 import io
-import logging
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,15 +25,6 @@ from tests.test_telegram import SERIAL, leaky_photo
 
 ROOT = Path(__file__).resolve().parents[1]
 WITH_PIGEONS = (*NETWORKS, pigeon_network.NETWORK)  # the one line
-
-
-@pytest.fixture
-def root_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def test_settings_come_from_the_registry() -> None:

@@ -1787,19 +1787,6 @@ def _read_movie(data: bytes, moov: Box, budget: Budget, blocks: list[Block]) -> 
     return _Movie(timescale, duration, tuple(tracks))
 
 
-def _orientation(matrix: bytes, width: int, height: int) -> bytes:
-    """The track matrix when it turns or mirrors the picture by quarter turns (its translation
-    zero or the picture's width or height), else the identity: no other numbers survive."""
-    a, b, u, c, d, v, x, y, w = struct.unpack(">9i", matrix)
-    units = (0, 0x10000, -0x10000)
-    turns = a in units and b in units and c in units and d in units and (a == 0) == (d == 0)
-    turns = turns and (a == 0) != (b == 0) and (b == 0) == (c == 0)
-    shifts = (0, width, height)
-    if turns and u == v == 0 and w == 0x40000000 and x in shifts and y in shifts:
-        return matrix
-    return _IDENTITY
-
-
 _EPOCH_1904 = datetime.datetime(1904, 1, 1)
 _MAX_STAMP = int((datetime.datetime(9999, 12, 31) - _EPOCH_1904).total_seconds())
 
@@ -1862,7 +1849,7 @@ def _read_track(data: bytes, trak: Box, budget: Budget, blocks: list[Block]) -> 
     track = _Track(
         track_id,
         handler,
-        _orientation(matrix, width, height),
+        isobmff.quarter_turns(matrix, width, height),
         flags & 7,
         duration,
         width,

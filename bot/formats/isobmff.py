@@ -185,6 +185,19 @@ def free(size: int) -> bytes:
 IDENTITY = struct.pack(">9i", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)  # a unit matrix
 
 
+def quarter_turns(matrix: bytes, width: int, height: int) -> bytes:
+    """The track matrix when it turns or mirrors the picture by quarter turns (its translation
+    zero or the picture's width or height), else the identity: no other numbers survive."""
+    a, b, u, c, d, v, x, y, w = struct.unpack(">9i", matrix)
+    units = (0, 0x10000, -0x10000)
+    turns = a in units and b in units and c in units and d in units and (a == 0) == (d == 0)
+    turns = turns and (a == 0) != (b == 0) and (b == 0) == (c == 0)
+    shifts = (0, width, height)
+    if turns and u == v == 0 and w == 0x40000000 and x in shifts and y in shifts:
+        return matrix
+    return IDENTITY
+
+
 def damaged(label: str, what: str) -> DamagedImage:
     return DamagedImage(f"The {label} file is damaged ({what}).")
 

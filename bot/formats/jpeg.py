@@ -442,7 +442,7 @@ def _orientation(data: bytes, segments: Layout) -> int:
     packet, seen_exif = b"", False
     for marker, start, end in segments:
         if marker == APP1 and not seen_exif and data[start : start + 6] in _EXIF_IDS:
-            found = _exif_orientation(data[start + 6 : end])
+            found = exif.declared_orientation(data[start + 6 : end])
             if found is not None:
                 return found
             seen_exif = True
@@ -451,19 +451,6 @@ def _orientation(data: bytes, segments: Layout) -> int:
         elif marker == SOS:
             break
     return (xmp.orientation(packet) if packet else None) or 1
-
-
-def _exif_orientation(block: bytes) -> int | None:
-    """The EXIF Orientation tag (1 when out of range), or None when the block has none."""
-    try:
-        ifds = Ifds(block, follow_chain=False)
-        entry = ifds.find("IFD0", exif.ORIENTATION)
-        values = ifds.ints(entry) if entry else ()
-    except (ValueError, IndexError, struct.error):
-        return None
-    if not values:
-        return None
-    return values[0] if 1 <= values[0] <= 8 else 1
 
 
 def _used(data: bytes, segments: Layout) -> tuple[set[tuple[int, int]], _Frame]:

@@ -194,7 +194,6 @@ _TRACK_STRUCTURE = frozenset(
 _KEPT_GROUPS = frozenset({b"roll", b"prol", b"sync", b"rap ", b"tele"})
 _KEPT_REFERENCES = frozenset({b"vdep", b"vplx", b"sbas", b"scal", b"fall", b"folw"})
 XMP_UUID = bytes.fromhex("BE7ACFCB97A942E89C71999491E3AFAC")
-_IDENTITY = struct.pack(">9i", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
 _EPOCH_1904_TO_1970 = 2082844800
 
 
@@ -513,7 +512,7 @@ def _read_track(
         flags & 7,
         duration,
         layer_group_volume,
-        _orientation(matrix, width, height),
+        isobmff.quarter_turns(matrix, width, height),
         width,
         height,
         timescale,
@@ -570,19 +569,6 @@ def _check_references(data: bytes, dinf: Box | None, budget: Budget) -> None:
         _, flags, _ = _full(data, entry)
         if not flags & 1:
             raise UnsupportedFormat("A video whose pictures are in another file")
-
-
-def _orientation(matrix: bytes, width: int, height: int) -> bytes:
-    """The track matrix when it turns or mirrors by quarter turns (its translation zero or the
-    picture's width or height), else the identity: no other numbers survive."""
-    a, b, u, c, d, v, x, y, w = struct.unpack(">9i", matrix)
-    units = (0, 0x10000, -0x10000)
-    turns = a in units and b in units and c in units and d in units and (a == 0) == (d == 0)
-    turns = turns and (a == 0) != (b == 0) and (b == 0) == (c == 0)
-    shifts = (0, width, height)
-    if turns and u == v == 0 and w == 0x40000000 and x in shifts and y in shifts:
-        return matrix
-    return _IDENTITY
 
 
 def _edits(data: bytes, edts: Box | None, budget: Budget) -> list[tuple[int, int, int]]:
@@ -1122,7 +1108,7 @@ def _moov(movie: _Movie, placed: list[tuple[int, int, int, int]], base: int, wid
     version, duration = _sized(movie.duration)
     next_id = max((track.id for track in movie.tracks), default=0) + 1
     mvhd = bytes(16 if version else 8) + struct.pack(">I", movie.timescale) + duration
-    mvhd += movie.rate_volume + bytes(10) + _orientation(movie.matrix, 0, 0) + bytes(24)
+    mvhd += movie.rate_volume + bytes(10) + isobmff.quarter_turns(movie.matrix, 0, 0) + bytes(24)
     mvhd += struct.pack(">I", next_id)
     traks = [_trak(track, offsets[t], wide) for t, track in enumerate(movie.tracks)]
     return isobmff.box(b"moov", isobmff.full(b"mvhd", version, 0, mvhd) + b"".join(traks))
