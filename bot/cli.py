@@ -18,7 +18,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 
-from bot import cli_files
+from bot import cli_files, cli_video
 from bot.cli_files import STDIO, Job
 from bot.cli_text import ENGLISH, Messages
 from bot.errors import ScrubError
@@ -291,6 +291,14 @@ def _clean_one(job: Job, messages: Messages, limits: Limits) -> tuple[bool, str]
         return False, messages.refused(job.source, messages.folder())
     if job.problem:
         return False, messages.refused(job.source, job.problem)
+    if job.source != STDIO and job.target != STDIO:
+        try:
+            video = cli_video.open_video(job.source)
+        except OSError as error:
+            return False, messages.refused(job.source, messages.cannot_read(_why(error)))
+        if video is not None:
+            with video:
+                return _clean_video(job, video, messages, limits)
     try:
         data = cli_files.read_input(job.source, limits)
     except OSError as error:
@@ -304,8 +312,26 @@ def _clean_one(job: Job, messages: Messages, limits: Limits) -> tuple[bool, str]
     except Exception as error:
         return False, messages.refused(job.source, messages.unexpected(type(error).__name__))
     del data
+    return _deliver(job, cleaned, messages)
+
+
+def _clean_video(
+    job: Job, video: cli_video.Video, messages: Messages, limits: Limits
+) -> tuple[bool, str]:
+    """A video, by ranges: parsed from its mapping, copied by the kernel, checked on disk."""
     try:
-        if job.target == STDIO:
+        parts = cli_video.plan(video, limits)
+    except ScrubError as error:
+        return False, messages.refused(job.source, messages.reason(error))
+    except Exception as error:
+        return False, messages.refused(job.source, messages.unexpected(type(error).__name__))
+    return _deliver(job, cli_video.writer(video, parts), messages)
+
+
+def _deliver(job: Job, cleaned: bytes | cli_files.Writer, messages: Messages) -> tuple[bool, str]:
+    """The clean copy into its target (standard output only as bytes)."""
+    try:
+        if job.target == STDIO and isinstance(cleaned, bytes):
             cli_files.write_stdout(cleaned)
         else:
             cli_files.make_folders(os.path.dirname(job.target))  # the layout under -d with -r
@@ -316,6 +342,8 @@ def _clean_one(job: Job, messages: Messages, limits: Limits) -> tuple[bool, str]
         raise
     except FileExistsError:
         return False, messages.refused(job.source, messages.exists(job.target))
+    except ScrubError as error:  # a video's copy did not verify: it never got its name
+        return False, messages.refused(job.source, messages.reason(error))
     except OSError as error:
         return False, messages.refused(job.source, messages.cannot_write(job.target, _why(error)))
     return True, job.note

@@ -17,7 +17,7 @@ import itertools
 import os
 import stat
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -27,6 +27,10 @@ STDIO = "-"
 MAX_RENAMES = 10_000  # "name-1.jpg" ... before a collision is reported as a refusal
 
 TEMPORARY: set[str] = set()  # named temporary files of this process, removed on interrupt
+
+# Writes a whole copy into an open file (readable too, so it can be checked before it is named);
+# raising leaves nothing behind.
+Writer = Callable[[int], None]
 
 
 @dataclass(frozen=True)
@@ -220,10 +224,14 @@ def make_folders(folder: str) -> None:
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), folder) from None
 
 
-def write_atomically(target: str, data: bytes, *, replace: bool, keep_mode: bool = False) -> None:
+def write_atomically(
+    target: str, data: bytes | Writer, *, replace: bool, keep_mode: bool = False
+) -> None:
     """Write `data` as `target`, all or nothing. Without `replace` an existing `target` raises
     FileExistsError and is left alone; with it, the old file is swapped for the new in one
-    rename, after the new one is on disk (`keep_mode`: with the old one's permissions)."""
+    rename, after the new one is on disk (`keep_mode`: with the old one's permissions).
+    `data` may be a `Writer` that fills the open file itself (a video copied by ranges); if it
+    raises, the file never gets a name."""
     folder = os.path.dirname(target) or "."
     like = os.stat(target) if keep_mode else None
     unnamed = _open_unnamed(folder)
@@ -242,7 +250,7 @@ def _open_unnamed(folder: str) -> int | None:
     if not flag or not os.path.isdir("/proc/self/fd"):
         return None
     try:
-        return os.open(folder, flag | os.O_WRONLY | os.O_CLOEXEC, 0o666)
+        return os.open(folder, flag | os.O_RDWR | os.O_CLOEXEC, 0o666)
     except OSError as error:
         if error.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
             return None  # this file system (or kernel) has no unnamed files
@@ -280,7 +288,7 @@ def _link_unnamed(fd: int, target: str, folder: str, replace: bool) -> bool:
 def _write_named(
     target: str,
     folder: str,
-    data: bytes,
+    data: bytes | Writer,
     like: os.stat_result | None,
     replace: bool,
     *,
@@ -289,7 +297,7 @@ def _write_named(
     temporary = _temporary_name(target, folder)
     TEMPORARY.add(temporary)
     try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        fd = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
         try:
             _write_all(fd, data, like, sync=sync)
         finally:
@@ -314,15 +322,13 @@ def _temporary_name(target: str, folder: str) -> str:
     return os.path.join(folder, name)
 
 
-def _write_all(fd: int, data: bytes, like: os.stat_result | None, *, sync: bool) -> None:
+def _write_all(fd: int, data: bytes | Writer, like: os.stat_result | None, *, sync: bool) -> None:
     """All of `data` into `fd`; with `like` (the file it replaces) its permissions and, where
     we may set them, its owner and group."""
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        if written <= 0:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        view = view[written:]
+    if isinstance(data, bytes):
+        write_bytes(fd, data)
+    else:
+        data(fd)
     if like is not None:
         if (like.st_uid, like.st_gid) != (os.geteuid(), os.getegid()):
             with contextlib.suppress(PermissionError):
@@ -330,6 +336,16 @@ def _write_all(fd: int, data: bytes, like: os.stat_result | None, *, sync: bool)
         os.fchmod(fd, stat.S_IMODE(like.st_mode))  # after fchown, which may clear set-id bits
     if sync:  # --in-place: the new copy is on disk before it replaces the only original
         os.fsync(fd)
+
+
+def write_bytes(fd: int, data: bytes) -> None:
+    """All of `data` into `fd` (at its position); a full disk is ENOSPC."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        view = view[written:]
 
 
 def _remove(path: str) -> None:

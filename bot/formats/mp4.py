@@ -268,7 +268,10 @@ class _Movie:
 
 def parse(data: bytes) -> Parsed:
     """Walk every box (bounded), list what the video carries, check what we would keep."""
-    movie = _read(data)
+    return _parsed(_read(data))
+
+
+def _parsed(movie: _Movie) -> Parsed:
     video = [t for t in movie.tracks if t.handler == b"vide"]
     if not video:
         raise UnsupportedFormat("A video file without pictures (sound only)")
@@ -281,6 +284,25 @@ def parse(data: bytes) -> Parsed:
 def strip(data: bytes, parsed: Parsed) -> bytes:
     """Write the movie anew with only the kept tracks and exactly their chunks."""
     return _write(data, _read(data))
+
+
+Part = bytes | tuple[int, int]  # bytes we wrote, or (offset, size) of bytes kept from the input
+
+
+def strip_parts(data: bytes, parsed: Parsed) -> list[Part]:
+    """What `strip` writes, as parts in file order: the boxes we wrote as bytes and each kept
+    chunk as its (offset, size) in `data`, so a caller can copy those without reading them.
+    `data` may be an mmap of the file: only the boxes outside 'mdat' (and the samples of timed
+    metadata tracks, for their route) are read. b"".join of the parts, each range taken from
+    `data`, is exactly `strip(data, parsed)`."""
+    return _parts(data, _read(data))
+
+
+def parse_parts(data: bytes) -> tuple[Parsed, list[Part]]:
+    """`parse(data)` and `strip_parts(data, ...)` from one walk of the boxes (the same results:
+    both are functions of the bytes alone)."""
+    movie = _read(data)
+    return _parsed(movie), _parts(data, movie)
 
 
 def _read(data: bytes) -> _Movie:
@@ -1029,6 +1051,14 @@ def _sized(value: int) -> tuple[int, bytes]:
 
 
 def _write(data: bytes, movie: _Movie) -> bytes:
+    view = memoryview(data)
+    return b"".join(
+        part if isinstance(part, bytes) else view[part[0] : part[0] + part[1]]
+        for part in _parts(data, movie)
+    )
+
+
+def _parts(data: bytes, movie: _Movie) -> list[Part]:
     placed = sorted(
         (offset, size, t, c)
         for t, track in enumerate(movie.tracks)
@@ -1051,18 +1081,22 @@ def _write(data: bytes, movie: _Movie) -> bytes:
         moov = _moov(movie, placed, 0, wide)
         base = len(ftyp) + header + (len(moov) if movie.faststart else 0)
     moov = _moov(movie, placed, base, wide)
-    view = memoryview(data)
     mdat_head = (
         struct.pack(">I4sQ", 1, b"mdat", 16 + total)
         if header == 16
         else struct.pack(">I4s", 8 + total, b"mdat")
     )
-    media: list[bytes | memoryview] = [mdat_head]
-    media.extend(view[offset : offset + size] for offset, size, _, _ in placed)
-    parts = [ftyp, moov, *media] if movie.faststart else [ftyp, *media, moov]
+    media: list[Part] = [mdat_head]
+    for offset, size, _, _ in placed:  # neighbouring chunks are one range
+        last = media[-1]
+        if isinstance(last, tuple) and last[0] + last[1] == offset:
+            media[-1] = (last[0], last[1] + size)
+        elif size:
+            media.append((offset, size))
+    parts: list[Part] = [ftyp, moov, *media] if movie.faststart else [ftyp, *media, moov]
     if not placed and movie.faststart:
         parts = [ftyp, moov]
-    return b"".join(parts)
+    return [part for part in parts if part]
 
 
 def _moov(movie: _Movie, placed: list[tuple[int, int, int, int]], base: int, wide: bool) -> bytes:

@@ -1,0 +1,213 @@
+"""The command line's videos: cleaned by ranges, so memory stays small whatever the file's size.
+
+    open_video(path)            the file mapped read-only, if it is a video we clean (else None)
+    plan(video, limits)         what the clean copy is made of: our boxes, and ranges of the input
+    writer(video, parts)        a `cli_files.Writer`: writes the parts, then checks what it wrote
+
+A photo is read whole (`cli_files.read_input`); a video may be gigabytes, almost all of it the
+samples in 'mdat', which cleaning never changes. So the input is mapped (`mmap`) and only the
+boxes outside 'mdat' (and the few samples of timed metadata tracks, for their route) are read
+from it; the copy is written as the boxes we built plus (offset, size) ranges of the input that
+the kernel copies from file to file (`os.copy_file_range`, else `os.sendfile`, else reads of
+`_PIECE` bytes). Then, before the copy gets its name, it is checked as `bot.scrub.verify` checks
+a photo, on the file itself (mapped): parsed, nothing left but structure, and stripping it again
+gives the same bytes, compared range by range (a range that maps onto itself needs no reading).
+Anything else refuses (`NotClean`) and the unnamed copy is dropped.
+
+The bytes are the ones `bot.scrub.scrub` gives for the same file in memory (the bot's way).
+`SCRUBBOT_MAX_BYTES` guards memory, and this way holds none of the file, so it does not apply
+here; every other bound of the parser (boxes, samples, tracks, pixels) does.
+"""
+
+import errno
+import mmap
+import os
+import stat
+from dataclasses import dataclass
+from types import TracebackType
+from typing import cast
+
+from bot import cli_files
+from bot.errors import DamagedImage, NotClean, ScrubError, TooLarge
+from bot.formats import mp4
+from bot.formats.base import SNIFF_BYTES, Format
+from bot.scrub import Limits, _allowed, _guarded, sniff
+
+VIDEO_FORMATS = frozenset({"mp4", "mov", "m4v", "3gp"})
+_PIECE = 1 << 20  # bytes read at a time where the kernel cannot copy, or to compare ranges
+_NO_KERNEL_COPY = frozenset(
+    {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF, errno.ETXTBSY}
+)
+
+
+@dataclass
+class Video:
+    fd: int
+    size: int
+    map: mmap.mmap
+    format: Format
+
+    @property
+    def data(self) -> bytes:
+        """The mapped file, for parsers written for bytes (slices of an mmap are bytes)."""
+        return cast(bytes, self.map)
+
+    def close(self) -> None:
+        self.map.close()
+        os.close(self.fd)
+
+    def __enter__(self) -> "Video":
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def open_video(path: str) -> Video | None:
+    """`path` mapped, if it is a regular, non-empty file that starts like a video we clean;
+    None for anything else (a photo, a pipe, an empty or unknown file: the usual way reads it).
+    OSError when it cannot be opened."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
+            os.close(fd)
+            return None
+        head = os.pread(fd, SNIFF_BYTES, 0)
+        try:
+            fmt = sniff(head)
+        except ScrubError:
+            fmt = None
+        if fmt is None or fmt.name not in VIDEO_FORMATS:
+            os.close(fd)
+            return None
+        try:
+            mapped = mmap.mmap(fd, info.st_size, access=mmap.ACCESS_READ)
+        except OSError:  # a file system that cannot map files: the usual way reads it
+            os.close(fd)
+            return None
+    except BaseException:
+        os.close(fd)
+        raise
+    return Video(fd, info.st_size, mapped, fmt)
+
+
+def plan(video: Video, limits: Limits) -> list[mp4.Part]:
+    """Parse the mapped video (within `limits` but for its size: the checks `bot.scrub.inspect`
+    makes) and list the clean copy's parts. ScrubError when it is no video we clean, or damaged."""
+    if sniff(video.data).name not in VIDEO_FORMATS:
+        raise DamagedImage  # it changed under us between the sniff and the map
+    parsed, parts = _guarded(lambda: mp4.parse_parts(video.data))
+    if parsed.width <= 0 or parsed.height <= 0:
+        raise DamagedImage("The picture has no width or height.")
+    if parsed.width * parsed.height * parsed.frames > limits.max_pixels:
+        raise TooLarge("The picture has too many pixels to handle safely.")
+    return parts
+
+
+def size_of(parts: list[mp4.Part]) -> int:
+    return sum(len(part) if isinstance(part, bytes) else part[1] for part in parts)
+
+
+def writer(video: Video, parts: list[mp4.Part]) -> cli_files.Writer:
+    """Writes `parts` into the open copy, then refuses it (NotClean) unless it verifies."""
+
+    def write(out: int) -> None:
+        for part in parts:
+            if isinstance(part, bytes):
+                cli_files.write_bytes(out, part)
+            else:
+                copy_range(video.fd, out, *part)
+        verify_file(video.format, out, size_of(parts))
+
+    return write
+
+
+def copy_range(source: int, out: int, offset: int, size: int) -> None:
+    """`size` bytes of `source` from `offset` onto `out` at its position, copied by the kernel
+    where it can. OSError when the source ends early (it shrank) or the disk is full."""
+    end = offset + size
+    while offset < end:
+        copied = _kernel_copy(source, out, offset, min(end - offset, 1 << 30))
+        if copied < 0:
+            break
+        if copied == 0:
+            raise OSError(errno.EIO, "the file got shorter while it was read")
+        offset += copied
+    while offset < end:  # the kernel cannot copy between these files: read and write
+        piece = os.pread(source, min(end - offset, _PIECE), offset)
+        if not piece:
+            raise OSError(errno.EIO, "the file got shorter while it was read")
+        cli_files.write_bytes(out, piece)
+        offset += len(piece)
+
+
+def _kernel_copy(source: int, out: int, offset: int, count: int) -> int:
+    """Bytes copied by copy_file_range or sendfile, or -1 when neither works here."""
+    for copy in (_copy_file_range, _sendfile):
+        try:
+            return copy(source, out, offset, count)
+        except OSError as error:
+            if error.errno not in _NO_KERNEL_COPY:
+                raise
+    return -1
+
+
+def _copy_file_range(source: int, out: int, offset: int, count: int) -> int:
+    if not hasattr(os, "copy_file_range"):
+        raise OSError(errno.ENOSYS, "no copy_file_range")
+    return os.copy_file_range(source, out, count, offset)
+
+
+def _sendfile(source: int, out: int, offset: int, count: int) -> int:
+    return os.sendfile(out, source, offset, count)
+
+
+def verify_file(fmt: Format, out: int, expected: int) -> None:
+    """`bot.scrub.verify` on the written file: NotClean unless it has the size we wrote, parses
+    with nothing but structure left, and stripping it again gives exactly its own bytes."""
+    size = os.fstat(out).st_size
+    if size != expected or size == 0:
+        raise NotClean
+    with mmap.mmap(out, size, access=mmap.ACCESS_READ) as mapped:
+        written = cast(bytes, mapped)
+        try:
+            if sniff(written) is not fmt:  # the same entry of the registry: the same rules
+                raise NotClean
+            parsed, again = _guarded(lambda: mp4.parse_parts(written))
+            if any(not _allowed(block) for block in parsed.blocks):
+                raise NotClean
+        except NotClean:
+            raise
+        except ScrubError as error:
+            raise NotClean from error
+        if size_of(again) != size or not _same(mapped, again):
+            raise NotClean
+
+
+def _same(mapped: mmap.mmap, parts: list[mp4.Part]) -> bool:
+    """Whether the file is exactly `parts` (ranges of itself), reading at most `_PIECE` at a time
+    and nothing for a range that is where it came from."""
+    pos = 0
+    for part in parts:
+        if isinstance(part, bytes):
+            if mapped[pos : pos + len(part)] != part:
+                return False
+            pos += len(part)
+            continue
+        offset, size = part
+        if offset != pos:
+            for step in range(0, size, _PIECE):
+                length = min(_PIECE, size - step)
+                if (
+                    mapped[offset + step : offset + step + length]
+                    != mapped[pos + step : pos + step + length]
+                ):
+                    return False
+        pos += size
+    return True
