@@ -32,8 +32,8 @@ class Messages:
         """Why the scrubber refused a file, without any detail from the file itself."""
         _ = self.tr.gettext
         if isinstance(error, UnsupportedFormat):
-            generic = "it is not a photo format I can clean."
-            text = _("it is not a photo format I can clean.")
+            generic = "it is not a photo or video format I can clean."
+            text = _("it is not a photo or video format I can clean.")
         elif isinstance(error, DamagedImage):
             generic = "it is damaged or incomplete."
             text = _("it is damaged or incomplete.")

@@ -378,7 +378,7 @@ def test_messages_follow_the_terminals_language(tmp_path: Path) -> None:
     result = run("clean", "notes.jpg", "a.jpg", "-d", "out", cwd=tmp_path, env=german)
     assert result.returncode == 1
     assert err(result).splitlines() == [
-        "notes.jpg: nicht bereinigt: es ist kein Fotoformat, das ich bereinigen kann.",
+        "notes.jpg: nicht bereinigt: es ist kein Foto- oder Videoformat, das ich bereinigen kann.",
         "1 bereinigt, 1 abgelehnt",
     ]
     result = run("inspect", "a.jpg", cwd=tmp_path, env=german)

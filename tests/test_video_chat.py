@@ -119,7 +119,9 @@ AMR_FRAMES = 50  # 20 ms each: one second of sound
 AMR_122 = 7  # frame type of the 12.2 kbit/s mode: 244 bits, 31 bytes after the header
 
 
-def amr_track(track_id: int, vendor: bytes, frames: list[bytes], first: int) -> bytes:
+def amr_track(
+    track_id: int, vendor: bytes, frames: list[bytes], first: int, version: int = 0
+) -> bytes:
     """An AMR-NB sound track ('samr' with its 'damr', as a phone's 3GP recorder writes it) whose
     frames lie one after another from `first`, one frame per sample, one chunk."""
     count = len(frames)
@@ -128,7 +130,7 @@ def amr_track(track_id: int, vendor: bytes, frames: list[bytes], first: int) -> 
     tkhd += struct.pack(">9i", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000) + bytes(8)
     mdhd = struct.pack(">IIIIHH", 0, 0, 8000, 160 * count, 0x55C4, 0)
     hdlr = full(b"hdlr", 0, 0, bytes(4) + b"soun" + bytes(12) + b"SoundHandler\0")
-    damr = box(b"damr", vendor + bytes([0]) + struct.pack(">H", 0x81FF) + bytes([0, 1]))
+    damr = box(b"damr", vendor + bytes([version]) + struct.pack(">H", 0x81FF) + bytes([0, 1]))
     entry = bytes(6) + struct.pack(">H", 1) + bytes(8) + struct.pack(">HHHH", 1, 16, 0, 0)
     entry += struct.pack(">I", 8000 << 16) + damr
     stsd = full(b"stsd", 0, 0, struct.pack(">I", 1) + box(b"samr", entry))
@@ -143,7 +145,7 @@ def amr_track(track_id: int, vendor: bytes, frames: list[bytes], first: int) -> 
     return box(b"trak", full(b"tkhd", 0, 7, tkhd) + mdia)
 
 
-def amr_clip(tmp_path: Path, vendor: bytes, seed: int) -> bytes:
+def amr_clip(tmp_path: Path, vendor: bytes, seed: int, version: int = 0) -> bytes:
     """A 3GP clip with H.264 pictures (ffmpeg, which has no AMR encoder) and AMR-NB sound built
     here: random 12.2 kbit/s frames (any bits decode), in an 'mdat' after the movie."""
     data = make_clip(tmp_path, "3gp", "-an")
@@ -153,9 +155,9 @@ def amr_clip(tmp_path: Path, vendor: bytes, seed: int) -> bytes:
     header = bytes([AMR_122 << 3 | 0x04])  # quality bit set
     frames = [header + rng.randbytes(31) for _ in range(AMR_FRAMES)]
     body = data[moov.body : moov.end]
-    size = len(amr_track(2, vendor, frames, 0))
+    size = len(amr_track(2, vendor, frames, 0, version))
     first = moov.start + 8 + len(body) + size + 8
-    new_moov = box(b"moov", body + amr_track(2, vendor, frames, first))
+    new_moov = box(b"moov", body + amr_track(2, vendor, frames, first, version))
     return data[: moov.start] + new_moov + box(b"mdat", b"".join(frames))
 
 
@@ -181,6 +183,19 @@ def test_amr_sound_in_3gp_stays_identical_and_loses_its_vendor(tmp_path: Path) -
     traks = [b for b in isobmff.children(cleaned, moov, Budget()) if b.type == b"trak"]
     assert len(traks) == 2  # the sound stays
     assert cleaned.count(b"samr") == cleaned.count(b"damr") == 1
+
+
+def test_the_encoders_decoder_version_in_damr_is_zeroed(tmp_path: Path) -> None:
+    """No decoder reads it; an encoder writes its own version there (a fingerprint)."""
+    clip = amr_clip(tmp_path, b"ABCD", 46, version=7)
+    source, out = tmp_path / "in-v7.3gp", tmp_path / "out-v7.3gp"
+    source.write_bytes(clip)
+    assert leftovers(source)["Track2:EncoderVersion"] == 7
+    cleaned = scrub(clip).data
+    out.write_bytes(cleaned)
+    assert leftovers(out) == {"Track2:EncoderVendor": "", "Track2:EncoderVersion": 0}
+    assert stream_hashes(out) == stream_hashes(source)
+    assert decodes(out) == ""
 
 
 def test_usage_counts_tell_videos_from_photos() -> None:

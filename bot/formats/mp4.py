@@ -760,7 +760,8 @@ def _entry_child(data: bytes, child: Box, budget: Budget, blocks: list[Block]) -
         return isobmff.box(kind, head[:4] + bytes([head[4] & 0xF0]) + bytes(19))
     if kind == b"damr":
         reader.take(4)  # the vendor of the encoder
-        return isobmff.box(kind, bytes(4) + reader.take(5))
+        fields = reader.take(5)  # decoder version (the encoder's, no decoder reads it), modes
+        return isobmff.box(kind, bytes(5) + fields[1:])
     if kind == b"wave":
         kept = [
             data[box.start : box.end]
