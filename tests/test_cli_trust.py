@@ -23,6 +23,14 @@ from tests.judge import leftovers
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def open_terminal() -> tuple[int, int]:
+    """A pseudo-terminal, or a skip where the machine has none (a chroot without /dev/pts)."""
+    try:
+        return pty.openpty()
+    except OSError as error:
+        pytest.skip(f"no pseudo-terminal: {error}")
+
+
 def run(
     *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, stdin: bytes = b""
 ) -> subprocess.CompletedProcess[bytes]:
@@ -271,7 +279,7 @@ def test_dash_reads_standard_input_and_writes_standard_output(tmp_path: Path) ->
 
 def test_a_photo_is_not_printed_on_a_terminal(tmp_path: Path) -> None:
     (tmp_path / "a.jpg").write_bytes(photo())
-    primary, secondary = pty.openpty()
+    primary, secondary = open_terminal()
     result = subprocess.run(
         [sys.executable, "-m", "bot", "clean", "a.jpg", "-o", "-"],
         cwd=tmp_path,
@@ -338,7 +346,7 @@ def test_progress_on_a_terminal_and_quiet(tmp_path: Path) -> None:
         (tmp_path / f"p{n}.jpg").write_bytes(photo(n))
         names.append(f"p{n}.jpg")
     (tmp_path / "out").mkdir()
-    primary, secondary = pty.openpty()
+    primary, secondary = open_terminal()
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "clean", *names, "-d", "out"],
         cwd=tmp_path,
