@@ -10,22 +10,13 @@ cleaned file, uploaded encrypted in encrypted rooms. A room of two (the parent a
 private chat; a bigger room a group, whose moderators (power level 50) may change settings, and
 where mode `replace` needs the power to redact others' messages. Commands are `!scrubbot VERB`.
 
-What was sent to the bot is answered, what happened before it was there is not: in a room the
-bot was invited to, events after the invitation (not only after its join) are answered, events
-before it are history. The sync token is saved (in nio's store) only after the events it covers
-have been answered, so after a restart, even after SIGKILL, the homeserver sends what was not
-answered yet, and the bot's own replies in the same timeline tell it what was (it keeps no copy
-of anything). A sync whose timeline was cut short is completed by reading back what it left
-out. Only on the very first start, with no saved token, is the first sync backlog that is read
-and not answered. See `adapters.matrix_sync`.
-
-An event that does not decrypt asks for its room key (once per session) and waits for it a
-bounded time; when the key comes it is answered like any other, else the sender hears that it
-could not be read. Photos are downloaded with the size enforced while they stream, and answered
-as they were sent: an `m.image` with an `m.image` (with its dimensions), an `m.file` with an
-`m.file`. Files go out before the summary, so no summary promises a file that never comes, and
-an original is redacted only once its clean copy is in the room. Power levels are cached until
-an `m.room.power_levels` event changes them.
+What was sent to the bot is answered, what happened before it was there is not (events after its
+invitation count), nothing twice and nothing lost across restarts: the sync position is saved
+only after its events are answered. An event that does not decrypt waits a bounded time for its
+room key. See `adapters.matrix_sync` for these mechanics. Photos are downloaded with the size
+enforced while they stream and answered as they were sent (`m.image` with `m.image`, `m.video`
+with `m.video`, `m.file` with `m.file`); files go out before the summary, and an original is
+redacted only once its clean copy is in the room. Power levels are cached until they change.
 
 State lives in SCRUBBOT_DATA_DIR/matrix (folder 0700, files 0600): `session.json` (user, device,
 access token; so a restart keeps the same device), `pickle.key` (a random key encrypting the
@@ -55,7 +46,6 @@ from nio import (
     RoomEncryptedVideo,
     RoomMessageFile,
     RoomMessageImage,
-    RoomMessagesResponse,
     RoomMessageText,
     RoomMessageVideo,
     RoomRedactResponse,
@@ -79,7 +69,6 @@ from adapters.matrix_session import MatrixStartError, cross_sign, log_in, secret
 from adapters.matrix_sync import (
     REPLACES,
     SYNC_FILTER,
-    TIMELINE_LIMIT,
     Checkpoints,
     MissingKeys,
     PowerLevelCache,
@@ -88,6 +77,7 @@ from adapters.matrix_sync import (
     changes_power,
     files_only,
     invite_time,
+    read_gap,
     replied_to,
 )
 from bot import chat as core
@@ -105,7 +95,6 @@ COMMAND = "!scrubbot"
 BANG = Syntax(f"{COMMAND} ")
 SYNC_TIMEOUT_MS = 30_000
 RETRY_SECONDS = (1, 2, 5, 10, 30)  # after failed syncs, then every 30 s
-GAP_PAGES = 5  # of TIMELINE_LIMIT events, read back when a sync's timeline was cut short
 SEEN_EVENTS = 10_000  # event ids remembered against answering one twice
 # nio's crypto warnings name rooms, devices and sessions ("no session found ... for room !..."):
 # only its errors are logged.
@@ -250,7 +239,10 @@ class MatrixAdapter:
                     self.power_levels.forget(room_id)
                 events = info.timeline.events
                 if info.timeline.limited and self._since and not backlog:
-                    events = await self._gap(client, room_id, info.timeline.prev_batch) + events
+                    events = (
+                        await read_gap(client, self._since, room_id, info.timeline.prev_batch)
+                        + events
+                    )
                 for event, files_sent in self._new_events(client, room_id, events, backlog):
                     task = self._dispatch(client, room, event, files_sent)
                     if task is not None:
@@ -262,27 +254,6 @@ class MatrixAdapter:
         finally:  # a later batch's token is saved only once these tasks are done, too
             if self.checkpoints is not None:
                 self.checkpoints.add(response.next_batch, tasks)
-
-    async def _gap(self, client: AsyncClient, room_id: str, prev_batch: str | None) -> list[Any]:
-        """The events a limited timeline left out since the last sync, oldest first (a
-        bounded number of pages: after a long outage in a busy room the oldest may stay out)."""
-        older: list[Any] = []
-        start = prev_batch
-        for _ in range(GAP_PAGES):
-            if start is None:
-                break
-            page = await client.room_messages(
-                room_id, start=start, end=self._since, limit=TIMELINE_LIMIT
-            )
-            if not isinstance(page, RoomMessagesResponse) or not page.chunk:
-                break
-            older.extend(page.chunk)  # newest first
-            if not page.end or page.end == start:
-                break
-            start = page.end
-        if older:
-            log.info("matrix: read %d events a sync left out", len(older))
-        return older[::-1]
 
     def _new_events(
         self, client: AsyncClient, room_id: str, events: list[Any], backlog: bool

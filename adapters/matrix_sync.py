@@ -34,6 +34,7 @@ from nio import (
     RoomMemberEvent,
     RoomMessageFile,
     RoomMessageImage,
+    RoomMessagesResponse,
     RoomMessageVideo,
     SyncResponse,
 )
@@ -42,6 +43,7 @@ from nio.exceptions import EncryptionError, LocalProtocolError
 log = logging.getLogger(__name__)
 
 TIMELINE_LIMIT = 100  # events per room and sync: a burst while the bot was away fits in one
+GAP_PAGES = 5  # of TIMELINE_LIMIT events, read back when a sync's timeline was cut short
 SYNC_FILTER: dict[str, Any] = {"room": {"timeline": {"limit": TIMELINE_LIMIT}}}
 KEY_WAIT_SECONDS = 20.0  # how long an undecryptable event waits for its room key
 POWER_LEVELS_SECONDS = 60.0
@@ -261,3 +263,25 @@ def invite_time(state: list[Any], user_id: str) -> int:
             if isinstance(stamp, int):
                 return stamp
     return int(time.time() * 1000)
+
+
+async def read_gap(
+    client: AsyncClient, since: str | None, room_id: str, prev_batch: str | None
+) -> list[Any]:
+    """The events a limited timeline left out since the last sync, oldest first (a
+    bounded number of pages: after a long outage in a busy room the oldest may stay out)."""
+    older: list[Any] = []
+    start = prev_batch
+    for _ in range(GAP_PAGES):
+        if start is None:
+            break
+        page = await client.room_messages(room_id, start=start, end=since, limit=TIMELINE_LIMIT)
+        if not isinstance(page, RoomMessagesResponse) or not page.chunk:
+            break
+        older.extend(page.chunk)  # newest first
+        if not page.end or page.end == start:
+            break
+        start = page.end
+    if older:
+        log.info("matrix: read %d events a sync left out", len(older))
+    return older[::-1]
