@@ -121,13 +121,21 @@ def replied_to(events: Iterable[Any], user_id: str) -> set[str]:
         if getattr(event, "sender", None) != user_id:
             continue
         content = event.source.get("content") or {}
-        relates = content.get("m.relates_to") or {}
-        reply = relates.get("m.in_reply_to") if isinstance(relates, dict) else None
-        if isinstance(reply, dict) and isinstance(reply.get("event_id"), str):
-            answered.add(reply["event_id"])
+        target = _reply_target(content)
+        if target is not None:
+            answered.add(target)
         if isinstance(content.get(REPLACES), str):
             answered.add(content[REPLACES])
     return answered
+
+
+def _reply_target(content: dict[str, Any]) -> str | None:
+    """The event id a message's content replies to, if it is a reply."""
+    relates = content.get("m.relates_to") or {}
+    reply = relates.get("m.in_reply_to") if isinstance(relates, dict) else None
+    if isinstance(reply, dict) and isinstance(reply.get("event_id"), str):
+        return str(reply["event_id"])
+    return None
 
 
 def files_only(events: Iterable[Any], user_id: str) -> set[str]:
@@ -139,13 +147,12 @@ def files_only(events: Iterable[Any], user_id: str) -> set[str]:
         if getattr(event, "sender", None) != user_id:
             continue
         content = event.source.get("content") or {}
-        relates = content.get("m.relates_to") or {}
-        reply = relates.get("m.in_reply_to") if isinstance(relates, dict) else None
-        if not isinstance(reply, dict) or not isinstance(reply.get("event_id"), str):
+        target = _reply_target(content)
+        if target is None:
             continue
         replies = FILE_REPLIES + VIDEO_REPLIES
         is_file = isinstance(event, replies) or content.get("msgtype") in FILE_TYPES
-        (files if is_file else others).add(reply["event_id"])  # undecryptable: not a file
+        (files if is_file else others).add(target)  # undecryptable: not a file
     return files - others
 
 

@@ -61,19 +61,24 @@ def test_the_real_environment_wins_over_the_file(tmp_path: Path) -> None:
     assert env == {"SCRUBBOT_DB": "from-env", "SCRUBBOT_DATA_DIR": "from-file"}
 
 
-def test_scrubbot_run_reads_dotenv_itself(tmp_path: Path) -> None:
-    """A setting only in .env reaches the program: here a refused one, named in one line."""
-    (tmp_path / ".env").write_text("TELEGRAM_WEBHOOK_PORT='not a port'\nTELEGRAM_BOT_TOKEN=1:a\n")
+def run_in(folder: Path) -> subprocess.CompletedProcess[str]:
+    """`scrubbot run` in `folder`, with no scrubbot or Telegram setting in its environment."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SCRUBBOT_", "TELEGRAM_"))}
-    result = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "bot", "run"],
-        cwd=tmp_path,
+        cwd=folder,
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def test_scrubbot_run_reads_dotenv_itself(tmp_path: Path) -> None:
+    """A setting only in .env reaches the program: here a refused one, named in one line."""
+    (tmp_path / ".env").write_text("TELEGRAM_WEBHOOK_PORT='not a port'\nTELEGRAM_BOT_TOKEN=1:a\n")
+    result = run_in(tmp_path)
     assert result.returncode == 2, result.stderr
     assert "TELEGRAM_WEBHOOK_PORT" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -82,16 +87,7 @@ def test_scrubbot_run_reads_dotenv_itself(tmp_path: Path) -> None:
 
 def test_a_malformed_dotenv_is_one_line_and_exit_2(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("MATRIX_PASSWORD=ab$HOME\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SCRUBBOT_", "TELEGRAM_"))}
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "run"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_in(tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "scrubbot: .env line 1: put the value of MATRIX_PASSWORD in single quotes "
