@@ -35,6 +35,7 @@ from telegram.ext import (
     CommandHandler,
     ContextTypes,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
@@ -102,13 +103,14 @@ class TelegramAdapter:
             logging.getLogger(name).setLevel(logging.CRITICAL + 1)
         self.chat = running.chat("telegram", TelegramDialect(settings.download_limit))
         self.albums = Albums()
+        self.delivery = Delivery()
         self.app: Application = (  # type: ignore[type-arg]
             ApplicationBuilder()
             .token(settings.token)
             .base_url(settings.api_url)
             .base_file_url(settings.file_url)
             .local_mode(settings.local_mode)
-            .rate_limiter(Delivery())  # retries, and throttling as Telegram counts
+            .rate_limiter(self.delivery)  # retries, throttling, files sent twice removed
             .updater(None)  # adapters.telegram_updates takes updates, confirming them late
             .concurrent_updates(64)
             .connection_pool_size(16)
@@ -116,6 +118,7 @@ class TelegramAdapter:
             .write_timeout(60)
             .build()
         )
+        self.app.add_handler(TypeHandler(Update, self.on_any_update), group=-1)
         chats = NEW & (PRIVATE | GROUPS)
         verbs = {"start": "help", "help": "help", "privacy": "privacy", "stats": "stats"}
         for command, verb in (*verbs.items(), ("forget", "forget")):
@@ -199,6 +202,12 @@ class TelegramAdapter:
         await self.app.shutdown()
 
     # -- events in --------------------------------------------------------------------------
+
+    async def on_any_update(self, update: Update, context: Context) -> None:
+        """Every message id seen: a file sent twice is looked for only among unknown ids."""
+        for message in (update.effective_message, getattr(update.callback_query, "message", None)):
+            if message is not None:
+                self.delivery.duplicates.seen(message.chat.id, message.message_id)
 
     def _where(self, message: Message, context: Context) -> core.Where:
         chat_id, user = message.chat.id, message.from_user

@@ -16,7 +16,9 @@ seam gives every call of the handlers two things, with no change to the handlers
 
 A retry after a lost answer may repeat what the server already did. Where the API shows it, the
 repeat is taken as done: a delete that finds the message gone had been carried out. A repeated
-send cannot be told from a new one (the Bot API has no idempotency key); it may arrive twice.
+send cannot be told from a new one (the Bot API has no idempotency key), but a file sent twice
+can be found afterwards and removed: `adapters.telegram_duplicates` says how, and why that never
+removes the only copy of a photo. A repeated text message may arrive twice.
 
 Downloads do not pass PTB's rate limiter; `fetch` gives them the same retries.
 
@@ -34,8 +36,11 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from telegram import Document, File
+from telegram._utils.defaultvalue import DefaultValue
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 from telegram.ext import BaseRateLimiter
+
+from adapters.telegram_duplicates import TRACKED, Duplicates, JSONDict
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +74,7 @@ RETRIED = frozenset(
 )
 MESSAGES = frozenset(["sendMessage", "sendDocument", "sendPhoto", "sendMediaGroup"])
 _GONE = "message to delete not found"
+CAPTION_FIELDS = ("caption", "parse_mode", "caption_entities")
 
 Sleep = Callable[[float], Awaitable[None]]
 T = TypeVar("T")
@@ -184,6 +190,7 @@ class Delivery(BaseRateLimiter[int]):
 
     def __init__(self, *, retry_seconds: float = RETRY_SECONDS) -> None:
         self.retry_seconds = retry_seconds
+        self.duplicates = Duplicates()  # message ids: the adapter adds those of updates
         self._overall = Window(OVERALL_MESSAGES, 1)
         self._groups: OrderedDict[int | str, Window] = OrderedDict()
 
@@ -202,16 +209,54 @@ class Delivery(BaseRateLimiter[int]):
         data: dict[str, Any],
         rate_limit_args: int | None,
     ) -> bool | dict[str, Any] | list[dict[str, Any]]:
-        count = _messages(endpoint, data)
+        count, chat_id = _messages(endpoint, data), data.get("chat_id")
+        if not isinstance(chat_id, int | str):
+            chat_id = None
+        send = None
+        if endpoint in TRACKED and chat_id is not None:
+            target = _reply_target(data)
+            if target is not None:
+                self.duplicates.seen(chat_id, target)  # known before the first attempt
+            send = self.duplicates.send(chat_id)
 
         async def attempt() -> bool | dict[str, Any] | list[dict[str, Any]]:
             if count:
-                await self._throttle(data.get("chat_id"), count)
-            return await callback(*args, **kwargs)
+                await self._throttle(chat_id, count)
+            if send is None:
+                return await callback(*args, **kwargs)
+            started = send.started()
+            try:
+                answer = await callback(*args, **kwargs)
+            except BaseException as error:
+                send.failed(started, error)
+                raise
+            send.succeeded(started, _message_ids(answer))
+            return answer
 
         if endpoint not in RETRIED:
             return await attempt()
-        return await retrying(attempt, endpoint, seconds=self.retry_seconds)
+        try:
+            result = await retrying(attempt, endpoint, seconds=self.retry_seconds)
+        except BaseException:
+            if send is not None:
+                send.gave_up()
+            raise
+        if endpoint in MESSAGES and chat_id is not None:
+            self.duplicates.sent(chat_id, _message_ids(result))
+        if send is not None:
+
+            async def probe(method: str, params: JSONDict) -> object:
+                async def once() -> object:
+                    return await callback(method, params, **kwargs)
+
+                if method == "deleteMessage":  # our own duplicate: safe to try again
+                    return await retrying(once, method, seconds=self.retry_seconds)
+                return await once()  # a probe is tried once
+
+            ids = _message_ids(result)
+            if ids:
+                await send.settle(min(ids), _captions(endpoint, data), probe)
+        return result
 
     async def _throttle(self, chat_id: object, count: int) -> None:
         if _is_group(chat_id):
@@ -233,6 +278,37 @@ def _messages(endpoint: str, data: dict[str, Any]) -> int:
         return 0
     media = data.get("media")
     return len(media) if endpoint == "sendMediaGroup" and isinstance(media, list) else 1
+
+
+def _message_ids(answer: object) -> list[int]:
+    """The ids of the messages a send created (an album: one per item)."""
+    answers = answer if isinstance(answer, list) else [answer]
+    return [
+        item["message_id"]
+        for item in answers
+        if isinstance(item, dict) and isinstance(item.get("message_id"), int)
+    ]
+
+
+def _reply_target(data: dict[str, Any]) -> int | None:
+    reply = data.get("reply_parameters")
+    message_id = getattr(reply, "message_id", None)
+    return message_id if isinstance(message_id, int) else None
+
+
+def _captions(endpoint: str, data: dict[str, Any]) -> list[JSONDict]:
+    """For each message the send creates, the edit that leaves it exactly as it is: its caption,
+    parse mode, entities and reply markup (an album's items have no markup)."""
+    if endpoint != "sendMediaGroup":
+        return [_present(data, (*CAPTION_FIELDS, "reply_markup"))]
+    items: list[Any] = data.get("media") or []
+    return [_present({n: getattr(item, n, None) for n in CAPTION_FIELDS}) for item in items]
+
+
+def _present(fields: dict[str, Any], names: tuple[str, ...] = CAPTION_FIELDS) -> JSONDict:
+    """The fields that are set (PTB's "not given" default counts as unset)."""
+    values = {name: DefaultValue.get_value(fields.get(name)) for name in names}
+    return {name: value for name, value in values.items() if value is not None}
 
 
 def _is_group(chat_id: object) -> bool:

@@ -6,8 +6,11 @@ What it fakes (enough for a bot that receives photos and answers with cleaned fi
 - getMe, getUpdates (long polling with `offset`, `limit`, `timeout`, `allowed_updates`),
   setWebhook/deleteWebhook/getWebhookInfo (recorded only; getUpdates answers 409 while a webhook
   is set), set/get/deleteMyCommands, getFile (400 above the 20 MB download limit), sendMessage,
-  sendDocument, sendPhoto, sendMediaGroup, sendChatAction, editMessageText, deleteMessage,
-  getChat, getChatMember, answerCallbackQuery, leaveChat, close and logOut.
+  sendDocument, sendPhoto, sendMediaGroup, sendChatAction, editMessageText, editMessageCaption,
+  deleteMessage, getChat, getChatMember, answerCallbackQuery, leaveChat, close and logOut.
+- Edits as Telegram answers them: "message is not modified" when the new caption (or text),
+  parse mode and reply markup are exactly what the message has, "message can't be edited" for
+  another's message, "message to edit not found" for a missing one.
 - Errors the way the Bot API words them: 401 wrong token, 404 unknown method, 400 for a chat,
   message, reply target or file it does not know, HTML it cannot parse, texts over 4096 and
   captions over 1024 characters (after parsing), albums of more than 10 items or of documents
@@ -101,7 +104,8 @@ _MEMBER_FLAGS = {
 METHODS = _words(
     "getMe getUpdates deleteWebhook setWebhook getWebhookInfo setMyCommands getMyCommands "
     "deleteMyCommands getFile sendMessage sendDocument sendPhoto sendMediaGroup sendChatAction "
-    "deleteMessage getChatMember getChat answerCallbackQuery editMessageText close logOut "
+    "deleteMessage getChatMember getChat answerCallbackQuery editMessageText editMessageCaption "
+    "close logOut "
     "leaveChat"
 )
 # Parameters that are plain strings on the wire; every other value is JSON (ints, bools, objects).
@@ -268,6 +272,8 @@ class _State:
     scoped_commands: dict[tuple[str, str], list[JSON]] = field(default_factory=dict)
     blocked: set[int] = field(default_factory=set)
     counters: _Counters = field(default_factory=_Counters)
+    # (chat id, message id) -> what an edit must repeat to be "not modified" (_content_key)
+    content: dict[tuple[int, int], tuple[str, str, str, str]] = field(default_factory=dict)
 
 
 class FakeTelegram:
@@ -864,7 +870,7 @@ class FakeTelegram:
         else:
             raise ApiError(400, f"Bad Request: the fake has no media type {item.get('type')!r}")
         content |= _caption(item) | {"media_group_id": group_id}
-        return self._bot_message(chat, params, content)
+        return self._bot_message(chat, params, content, source=item)
 
     def _upload_document(self, value: object, field_name: str, files: Files) -> JSON:
         stored, file_name = self._uploaded(value, field_name, files, "documents")
@@ -887,7 +893,10 @@ class FakeTelegram:
             raise ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
         return stored, PurePosixPath(stored.file_path).name
 
-    def _bot_message(self, chat: JSON, params: dict[str, object], content: JSON) -> JSON:
+    def _bot_message(
+        self, chat: JSON, params: dict[str, object], content: JSON, source: JSON | None = None
+    ) -> JSON:
+        """A message of the bot; `source`: the album item it comes from."""
         _check_buttons(params)
         thread = params.get("message_thread_id")
         if thread is not None and (chat["id"], _int(thread, 0)) not in self._state.topics:
@@ -901,6 +910,9 @@ class FakeTelegram:
         }
         if "message_thread_id" in params:
             message["message_thread_id"] = params["message_thread_id"]
+        if params.get("reply_markup") is not None:
+            message["reply_markup"] = params["reply_markup"]
+        self._state.content[(chat["id"], message["message_id"])] = _content_key(source or params)
         reply_to = self._reply_target(chat, params)
         if reply_to is not None:
             message["reply_to_message"] = reply_to
@@ -933,6 +945,30 @@ class FakeTelegram:
             )
         edited = {**message, "text": text, "edit_date": int(time.time())}
         self._state.messages[key] = edited
+        return edited
+
+    def _editMessageCaption(self, params: dict[str, object], files: Files) -> JSON:
+        key = (_int(params.get("chat_id"), 0), _int(params.get("message_id"), 0))
+        message = self._state.messages.get(key)
+        if message is None:
+            raise ApiError(400, "Bad Request: message to edit not found")
+        if message.get("from", {}).get("id") != self.bot_id:
+            raise ApiError(400, "Bad Request: message can't be edited")
+        if "text" in message:
+            raise ApiError(400, "Bad Request: there is no caption in the message to edit")
+        caption = _caption(params).get("caption")
+        _check_buttons(params)
+        if _content_key(params) == self._state.content.get(key):
+            raise ApiError(
+                400,
+                "Bad Request: message is not modified: specified new message content and reply "
+                "markup of the message are exactly the same as a current content and reply "
+                "markup of the message",
+            )
+        edited = {name: value for name, value in message.items() if name != "caption"}
+        edited |= {"edit_date": int(time.time())} | ({"caption": caption} if caption else {})
+        self._state.messages[key] = edited
+        self._state.content[key] = _content_key(params)
         return edited
 
     def _deleteMessage(self, params: dict[str, object], files: Files) -> bool:
@@ -1153,6 +1189,20 @@ def _caption(params: JSON) -> JSON:
     if params.get("caption") is None:
         return {}
     return {"caption": _rendered(params, "caption", MAX_CAPTION, "message caption is too long")}
+
+
+def _content_key(params: JSON) -> tuple[str, str, str, str]:
+    """A message's caption as it was written (its source, parse mode and entities: its
+    formatting comes from them) and its reply markup; an edit repeating all is "not modified"."""
+    caption = params.get("caption")
+    parse_mode = str(params.get("parse_mode") or "").upper() if caption else ""
+    entities, markup = params.get("caption_entities"), params.get("reply_markup")
+    return (
+        str(caption or ""),
+        parse_mode,
+        json.dumps(entities) if caption and entities else "",
+        "" if markup is None else json.dumps(markup, sort_keys=True),
+    )
 
 
 def _rendered(params: JSON, name: str, limit: int, too_long: str) -> str:

@@ -1,0 +1,173 @@
+"""A file sent twice (its first answer lost, the retry posted again) is found and removed, and
+nothing else is: PTB's Bot with the adapter's Delivery, over real HTTP to the fake Bot API."""
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from telegram import InputFile, InputMediaDocument
+from telegram.ext import ExtBot
+
+from adapters.telegram_delivery import Delivery
+from adapters.telegram_duplicates import MAX_PROBES
+from tests.fake_telegram import JSON, Call, FakeTelegram
+from tests.test_telegram import TOKEN, leaky_photo
+
+PARENT = 1501
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram(TOKEN) as server:
+        server.hang_seconds = 1.0
+        server.add_text("hi", user_id=PARENT)  # the chat exists
+        yield server
+
+
+@pytest.fixture
+async def bot(fake: FakeTelegram) -> AsyncIterator[ExtBot[None]]:
+    async with ExtBot(TOKEN, base_url=fake.api_url, rate_limiter=Delivery()) as client:
+        yield client
+
+
+def documents(fake: FakeTelegram, chat: int = PARENT) -> list[JSON]:
+    """The bot's file messages that are still in the chat."""
+    return [
+        message
+        for (chat_id, _), message in sorted(fake._state.messages.items())
+        if chat_id == chat and "document" in message and message["from"]["id"] == fake.bot_id
+    ]
+
+
+def probes(fake: FakeTelegram) -> list[Call]:
+    return [c for c in fake.calls if c.method == "editMessageCaption"]
+
+
+def deleted(fake: FakeTelegram) -> list[object]:
+    return [c.params["message_id"] for c in fake.calls if c.method == "deleteMessage"]
+
+
+async def send(bot: ExtBot[None], caption: str, seed: int = 0) -> int:
+    document = InputFile(leaky_photo(seed), filename="clean.jpg")
+    message = await bot.send_document(PARENT, document, caption=caption)
+    return message.message_id
+
+
+@pytest.mark.parametrize("kind", ["reset", "hang"])
+async def test_a_send_whose_answer_was_lost_ends_as_one_message(
+    fake: FakeTelegram, bot: ExtBot[None], kind: str
+) -> None:
+    await bot.send_message(PARENT, "earlier")  # this process has a message in the chat
+    fake.drop_next("sendDocument", kind, after=True)
+    kept = await send(bot, "Clean copy")
+    (lost,) = [c for c in fake.calls if c.fault == f"{kind} after"]  # the drop did happen
+    assert [m["message_id"] for m in documents(fake)] == [kept]
+    assert deleted(fake) == [kept - 1]  # the lost attempt's message, nothing else
+    (probe,) = probes(fake)
+    assert probe.params == {"chat_id": PARENT, "message_id": kept - 1, "caption": "Clean copy"}
+    assert probe.error_code == 400
+    assert lost.params["caption"] == "Clean copy"
+
+
+async def test_an_album_sent_twice_loses_each_repeated_item(
+    fake: FakeTelegram, bot: ExtBot[None]
+) -> None:
+    await bot.send_message(PARENT, "earlier")
+    fake.drop_next("sendMediaGroup", "reset", after=True)
+    media = [
+        InputMediaDocument(leaky_photo(n), filename=f"{n}.jpg", caption=None if n else "Album")
+        for n in range(3)
+    ]
+    kept = [m.message_id for m in await bot.send_media_group(PARENT, media)]
+    assert [m["message_id"] for m in documents(fake)] == kept
+    assert sorted(deleted(fake)) == [kept[0] - 3, kept[0] - 2, kept[0] - 1]
+    assert [m.get("caption") for m in documents(fake)] == ["Album", None, None]
+
+
+async def test_no_probe_without_an_own_earlier_message_in_the_chat(
+    fake: FakeTelegram, bot: ExtBot[None]
+) -> None:
+    fake.drop_next("sendDocument", "reset", after=True)  # perhaps an earlier process's, too
+    await send(bot, "Clean copy")
+    assert len(documents(fake)) == 2  # a duplicate stays: no photo may be lost
+    assert not probes(fake)
+    assert not deleted(fake)
+
+
+async def test_an_answered_failure_is_no_reason_to_probe(
+    fake: FakeTelegram, bot: ExtBot[None]
+) -> None:
+    await bot.send_message(PARENT, "earlier")
+    fake.fail_next("sendDocument", 502, "Bad Gateway")  # answered: not carried out
+    fake.fail_next("sendDocument", 503, "Service Unavailable")
+    await send(bot, "Clean copy")
+    assert len(documents(fake)) == 1
+    assert not probes(fake)
+
+
+async def test_confirmed_and_others_messages_are_never_probed(
+    fake: FakeTelegram, bot: ExtBot[None]
+) -> None:
+    earlier = (await bot.send_message(PARENT, "earlier")).message_id
+    theirs = fake.add_text("a parent's message", user_id=PARENT)  # never seen by this bot
+    fake.drop_next("sendDocument", "hang")  # held, then dropped: carried out or not?
+    first = asyncio.create_task(send(bot, "Clean copy"))
+    await fake.wait_for(lambda calls: any(c.fault == "hang" for c in calls))
+    confirmed = (await bot.send_message(PARENT, "meanwhile")).message_id  # while it hangs
+    other = await send(bot, "Another copy", seed=1)
+    kept = await first
+    assert earlier < theirs < confirmed < other < kept
+    # the whole range was looked at: only the id nobody knew
+    assert [c.params["message_id"] for c in probes(fake)] == [theirs]
+    assert [c.error_code for c in probes(fake)] == [400]  # "message can't be edited"
+    assert (PARENT, theirs) in fake._state.messages  # left alone
+    assert [m["message_id"] for m in documents(fake)] == [other, kept]
+    assert not deleted(fake)
+
+
+async def test_another_sends_lost_attempt_is_never_edited(
+    fake: FakeTelegram, bot: ExtBot[None]
+) -> None:
+    await bot.send_message(PARENT, "earlier")
+    fake.drop_next("sendDocument", "hang", after=True)  # the first send's answer is held
+    fake.drop_next("sendDocument", "reset", after=True)  # the second's is lost at once
+    first = asyncio.create_task(send(bot, "First photo", seed=1))
+    await fake.wait_for(lambda calls: any(c.fault == "hang after" for c in calls))
+    second = await send(bot, "Second photo", seed=2)
+    await first
+    assert [c.fault for c in fake.calls if c.fault] == ["hang after", "reset after"]
+    # Each lost attempt lies where the other send's may lie: neither is probed with a caption
+    # that is not its own, so every caption stays as it was sent (two duplicates stay).
+    for message in documents(fake):
+        assert "edit_date" not in message
+    assert sorted(m["caption"] for m in documents(fake)) == [
+        "First photo",
+        "First photo",
+        "Second photo",
+        "Second photo",
+    ]
+    assert all(c.error_code == 400 for c in probes(fake))
+    assert second in [m["message_id"] for m in documents(fake)]
+
+
+async def test_probes_are_bounded(fake: FakeTelegram, bot: ExtBot[None]) -> None:
+    await bot.send_message(PARENT, "earlier")
+    for n in range(MAX_PROBES + 5):  # ids the bot never saw, below the lost attempt's
+        fake.add_text(f"message {n}", user_id=PARENT)
+    fake.drop_next("sendDocument", "reset", after=True)
+    await send(bot, "Clean copy")
+    assert len(probes(fake)) == MAX_PROBES
+    assert len(documents(fake)) == 2  # out of reach: the duplicate stays
+    assert not deleted(fake)
+
+
+async def test_a_failed_probe_is_not_retried_and_removes_nothing(
+    fake: FakeTelegram, bot: ExtBot[None]
+) -> None:
+    await bot.send_message(PARENT, "earlier")
+    fake.drop_next("sendDocument", "reset", after=True)
+    fake.fail_next("editMessageCaption", 502, "Bad Gateway")
+    await send(bot, "Clean copy")
+    assert [c.error_code for c in probes(fake)] == [502]
+    assert len(documents(fake)) == 2
+    assert not deleted(fake)
