@@ -300,7 +300,7 @@ class Send:
         return deleted
 
     async def _probe_one(self, message_id: int, caption: JSONDict, call: Call) -> str:
-        """"ours" (not modified), "nothing" (no message of this bot to change), or "unknown"."""
+        """ "ours" (not modified), "nothing" (no message of this bot to change), or "unknown"."""
         params = {"chat_id": self._chat_id, "message_id": message_id, **caption}
         try:
             await call("editMessageCaption", params)
