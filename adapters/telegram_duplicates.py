@@ -215,6 +215,11 @@ class Send:
             if not self.lost:
                 return 0
             if not self.may_probe:
+                log.info(
+                    "telegram: a file may have been sent twice in a %s; not looked for there "
+                    "(no earlier message of this process in it)",
+                    self._where(),
+                )
                 self._keep_unresolved()
                 return 0
             await self._wait_for_others(first_id)
@@ -244,13 +249,21 @@ class Send:
         return found
 
     async def _wait_for_others(self, first_id: int) -> None:
-        """Until no other attempt in the chat that may lie below `first_id` is unresolved."""
+        """Until no other attempt in the chat that may lie below `first_id` is in flight, and
+        other sends whose lost attempts began lower have looked for theirs (one that finds all
+        of its duplicates frees its ids for this one's probes)."""
+        order = (min(lost.low for lost in self.lost), id(self))
 
         def unresolved() -> bool:
-            return any(
-                a.send is not self and a.high is None and a.low < first_id - 1
-                for a in self._chat.attempts
-            )
+            for other in self._chat.attempts:
+                if other.send is self or other.low >= first_id - 1:
+                    continue
+                if other.high is None:
+                    return True
+                earlier = isinstance(other.send, Send) and (other.low, id(other.send)) < order
+                if earlier:
+                    return True
+            return False
 
         try:
             async with asyncio.timeout(PROBE_WAIT):
@@ -267,7 +280,7 @@ class Send:
         then each following id with the next item's."""
         candidates = self.candidates(first_id)
         low = min(lost.low for lost in self.lost)
-        deleted, item = 0, 0  # `item`: which of the album's items the next id would be
+        deleted, item, probed = 0, 0, 0  # `item`: which of the album's items the next id would be
         settled = {low}  # ids known to hold no lost message of this send
         wanted = len(fields) * len(self.lost)  # at most this many duplicates exist
         for message_id in candidates:
@@ -280,6 +293,7 @@ class Send:
             if not item and len(fields) > 1 and not first_of_run:
                 continue
             answer = await self._probe_one(message_id, fields[item], call)
+            probed += 1
             if answer == "ours":
                 deleted += await self._delete(message_id, call)
                 self._ours.add(message_id)
@@ -288,16 +302,23 @@ class Send:
                 item = 0
                 if answer == "nothing":
                     settled.add(message_id)
-                    self._duplicates._learn(self._chat, message_id)  # never probed again
+                    self._chat.known[message_id] = None  # never probed here again
         if candidates:
             log.info(
-                "telegram: looked for a repeated send: %d candidates, %d duplicate(s) deleted",
-                len(candidates),
+                "telegram: looked for a file sent twice in a %s: %d probed, %d duplicate(s) "
+                "deleted",
+                self._where(),
+                probed,
                 deleted,
             )
         if deleted < wanted:
             self._keep_unresolved()
         return deleted
+
+    def _where(self) -> str:
+        chat_id = self._chat_id
+        group = chat_id.startswith(("@", "-")) if isinstance(chat_id, str) else chat_id < 0
+        return "group" if group else "private chat"
 
     async def _probe_one(self, message_id: int, caption: JSONDict, call: Call) -> str:
         """ "ours" (not modified), "nothing" (no message of this bot to change), or "unknown"."""
@@ -324,7 +345,7 @@ class Send:
         except TelegramError as error:
             log.warning("telegram: could not delete a duplicate (%s)", type(error).__name__)
             return 0
-        self._duplicates._learn(self._chat, message_id)
+        self._chat.known[message_id] = None
         return 1
 
     def _keep_unresolved(self) -> None:

@@ -183,6 +183,7 @@ class Drop:
 
     kind: str
     after: bool = False
+    chat_id: int | None = None  # only a call to this chat
 
 
 @dataclass
@@ -194,10 +195,12 @@ class Faults:
     kinds: tuple[str, ...]
     methods: frozenset[str] | None  # None: every method but getUpdates, and downloads
     retry_after: int
+    spared: frozenset[str] = frozenset()
     injected: list[tuple[str, str]] = field(default_factory=list)
 
     def draw(self, method: str) -> ApiError | Drop | None:
         wanted = method != "getUpdates" if self.methods is None else method in self.methods
+        wanted = wanted and method not in self.spared
         if not wanted or self.rng.random() >= self.rate:
             return None
         kind = self.rng.choice(self.kinds)
@@ -508,13 +511,17 @@ class FakeTelegram:
         error = ApiError(error_code, description, retry)
         self._state.failures.setdefault(_canonical(method), []).append(error)
 
-    def drop_next(self, method: str, kind: str = "reset", *, after: bool = False) -> None:
-        """The next call of `method` ("download" for a file download) gets no answer: its
-        connection is reset ("reset") or held for `hang_seconds` first ("hang"); with `after`
-        the call is carried out before that, as when an answer is lost on the way back."""
+    def drop_next(
+        self, method: str, kind: str = "reset", *, after: bool = False, chat_id: int | None = None
+    ) -> None:
+        """The next call of `method` ("download" for a file download; with `chat_id`, the next
+        one to that chat) gets no answer: its connection is reset ("reset") or held for
+        `hang_seconds` first ("hang"); with `after` the call is carried out before that, as when
+        an answer is lost on the way back."""
         if kind not in ("reset", "hang"):
             raise ValueError(f"unknown drop {kind!r}")
-        self._state.drops.setdefault(_canonical(method), []).append(Drop(kind, after))
+        drop = Drop(kind, after, chat_id)
+        self._state.drops.setdefault(_canonical(method), []).append(drop)
 
     def faults(
         self,
@@ -524,16 +531,19 @@ class FakeTelegram:
         kinds: tuple[str, ...] = FAULT_KINDS,
         methods: tuple[str, ...] | None = None,
         retry_after: int = 1,
+        spared: tuple[str, ...] = (),
     ) -> Faults:
         """From now on a share `rate` of calls (every method but getUpdates, and every
         download, unless `methods` names them; "download" for downloads) fails with one of
         `kinds`: "502", "reset", "hang" (each dropped before or after carrying the call out, at
-        random) or "429" (with `retry_after`). `faults(0)` ends it. Seeded: runs repeat."""
+        random) or "429" (with `retry_after`); never the methods `spared` names. `faults(0)`
+        ends it. Seeded: the same draws in the same order of calls."""
         chosen = None if methods is None else frozenset(_canonical(m) for m in methods)
         unknown = set(kinds) - set(FAULT_KINDS)
         if unknown:
             raise ValueError(f"unknown fault kinds {sorted(unknown)}")
-        faults = Faults(rate, random.Random(seed), kinds, chosen, retry_after)
+        spare = frozenset(_canonical(m) for m in spared)
+        faults = Faults(rate, random.Random(seed), kinds, chosen, retry_after, spare)
         self._state.faults = faults if rate > 0 else None
         return faults
 
@@ -615,7 +625,7 @@ class FakeTelegram:
             return ApiError(401, "Unauthorized").response()
         method = _canonical(request.match_info["method"])
         params, files = await _read_params(request)
-        fault = self._fault(method)
+        fault = self._fault(method, _int(params.get("chat_id"), 0))
         if isinstance(fault, Drop) and not fault.after:
             self._record(Call(method, params, files, DROPPED, fault.kind))
             return await self._break(request, fault)
@@ -650,14 +660,16 @@ class FakeTelegram:
         self.downloads.append(path)
         return web.Response(body=stored.data, content_type="application/octet-stream")
 
-    def _fault(self, method: str) -> ApiError | Drop | None:
+    def _fault(self, method: str, chat_id: int = 0) -> ApiError | Drop | None:
         """What goes wrong with this call: an arranged failure or drop first, then chance."""
         failures = self._state.failures.get(method)
         if failures:
             return failures.pop(0)
-        drops = self._state.drops.get(method)
-        if drops:
-            return drops.pop(0)
+        drops = self._state.drops.get(method, [])
+        for drop in drops:
+            if drop.chat_id in (None, chat_id):
+                drops.remove(drop)
+                return drop
         if self._state.faults is not None:
             return self._state.faults.draw(method)
         return None
