@@ -294,6 +294,8 @@ class FakeTelegram:
         self._update_added = asyncio.Event()
         self._call_added = asyncio.Event()
         self._closing = False
+        self._busy = 0  # API requests (but getUpdates) being read or answered
+        self._idle = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._port = 0
         self._methods: dict[str, Callable[[dict[str, object], Files], object]] = {
@@ -613,6 +615,14 @@ class FakeTelegram:
         except TimeoutError:
             raise TimeoutError(f"condition not met after {timeout} s; {self.summary()}") from None
 
+    async def settled(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 (bounded)
+        """Waits until no API request (but a long poll) is being read or answered: after a
+        client was killed, every call it had made is then recorded or gone for good."""
+        async with asyncio.timeout(timeout):
+            while self._busy:
+                self._idle.clear()
+                await self._idle.wait()
+
     def summary(self) -> str:
         """The recorded calls, one short line each, for assertion messages."""
         lines = [_call_line(call) for call in self.calls]
@@ -624,6 +634,17 @@ class FakeTelegram:
         if request.match_info["token"] != self.token:
             return ApiError(401, "Unauthorized").response()
         method = _canonical(request.match_info["method"])
+        if method == "getUpdates":  # a long poll may stay open: not counted as busy
+            return await self._answer_api(request, method)
+        self._busy += 1
+        try:
+            return await self._answer_api(request, method)
+        finally:
+            self._busy -= 1
+            if not self._busy:
+                self._idle.set()
+
+    async def _answer_api(self, request: web.Request, method: str) -> web.StreamResponse:
         params, files = await _read_params(request)
         fault = self._fault(method, _int(params.get("chat_id"), 0))
         if isinstance(fault, Drop) and not fault.after:
