@@ -625,12 +625,6 @@ def test_a_movie_without_pictures_or_in_an_unknown_codec_is_refused(tmp_path: Pa
         assert "\n" not in refused.value.message
 
 
-def test_fragmented_mp4_is_refused_with_a_reason(tmp_path: Path) -> None:
-    data = make_clip(tmp_path, "mp4", "-movflags", "+frag_keyframe+empty_moov")
-    with pytest.raises(UnsupportedFormat, match="fragmented"):
-        scrub(data)
-
-
 @pytest.mark.parametrize("variant", ["mp4", "mp4-faststart", "mov"])
 def test_truncated_files_are_refused_in_one_line(variant: str, tmp_path: Path) -> None:
     data = make_clip(tmp_path, variant)
