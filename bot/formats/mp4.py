@@ -383,11 +383,9 @@ def _read(data: bytes) -> _Movie:
         if box.type in (b"ftyp", b"moov", b"mdat", b"moof") or box.type in _FRAGMENT_INDEXES:
             continue
         blocks.extend(_top_block(data, box, budget))
-    movie = _read_moov(data, moov, budget, blocks)
+    movie = _read_moov(data, moov, budget, blocks, bool(moofs))
     movie.brands = brands
     movie.faststart = not mdats or moov.start < mdats[0].start
-    if moofs and movie.extends is None:
-        raise _damaged("it has fragments but no movie extends box")
     if movie.extends is not None:
         if moofs and top[moofs[0]].start < moov.start:
             raise _damaged("a fragment comes before the movie header")
@@ -454,12 +452,16 @@ def _top_block(data: bytes, box: Box, budget: Budget) -> list[Block]:
     return [Block(BlockKind.OTHER, f"MP4 '{_name(box.type)}' box")]
 
 
-def _read_moov(data: bytes, moov: Box, budget: Budget, blocks: list[Block]) -> _Movie:
+def _read_moov(
+    data: bytes, moov: Box, budget: Budget, blocks: list[Block], fragments: bool = False
+) -> _Movie:
     children = _children(data, moov, budget)
     mvhd = _one(children, b"mvhd")
     if mvhd is None:
         raise _damaged("it has no movie header")
     mvex = _one(children, b"mvex")
+    if fragments and mvex is None:
+        raise _damaged("it has fragments but no movie extends box")
     extends = _read_mvex(data, mvex, budget, blocks) if mvex else None
     version, _, reader = _full(data, mvhd)
     stamps = [_stamp(reader, version)]
