@@ -14,6 +14,9 @@ a photo, on the file itself (mapped): parsed, nothing left but structure, and st
 gives the same bytes, compared range by range (a range that maps onto itself needs no reading).
 Anything else refuses (`NotClean`) and the unnamed copy is dropped.
 
+Fragmented files ('moof') go the same way: their fragments are boxes outside 'mdat', rebuilt
+in memory (a few hundred bytes each), and the kept runs of each fragment are ranges like chunks.
+
 The bytes are the ones `bot.scrub.scrub` gives for the same file in memory (the bot's way).
 `SCRUBBOT_MAX_BYTES` guards memory, and this way holds none of the file, so it does not apply
 here; every other bound of the parser (boxes, samples, tracks, pixels) does.
