@@ -996,6 +996,14 @@ def test_timed_metadata_in_fragments_leaves_with_its_samples(tmp_path: Path) -> 
     found = inspect(data).findings
     tracks = {f.value for f in found if f.kind is Kind.HIDDEN_MEDIA}
     assert {"mebx", "gpmd"} <= tracks, found
+    routes = {f.source: f for f in found if f.key == "route"}
+    assert len(routes) == 2  # read from the samples in the fragments, as from a movie's
+    for route in routes.values():
+        assert route.value == "4 1"  # four positions within a minute
+        assert route.position == pytest.approx(
+            (float(value["lat"]), float(value["lon"])), abs=1e-3
+        )
+    assert "a route of 4 positions over 1 minute" in render(found, "en").text
     assert value["gpmf"].encode() in data
     planted = [value["gpmf"], value["xmp"], value["trailer"], value["title"], value["lat"][1:]]
     cleaned = assert_fragments_clean(data, tmp_path, "timed.mp4", [*planted, "mebx", "gpmd"])

@@ -43,7 +43,8 @@ with no kept track is dropped whole. The fragments' boxes have their own budget.
 
 Findings come from what is removed: every metadata item as a MOVIE block (`bot.metadata.movie`),
 a cover picture with the blocks of its own JPEG structure, and for an Apple 'mebx' location track
-or a GoPro GPMF track its route (one position per sample, read with its own bounded budget).
+or a GoPro GPMF track its route (one position per sample, read with its own bounded budget; in a
+fragmented file from its samples in the fragments, timed by 'tfdt' and the sample durations).
 
 Refused: encrypted tracks ('senc', 'pssh' too), auxiliary sample information in fragments
 ('saiz'/'saio': offsets we do not rewrite), data in other files, picture or sound tracks in
@@ -60,7 +61,7 @@ first AAC packet): the samples must stay byte for byte.
 """
 
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import accumulate, pairwise
 
@@ -326,6 +327,8 @@ class _Movie:
     extends: _Extends | None = None  # a fragmented movie's 'mvex'
     fragments: list[_Fragment] = field(default_factory=list)
     track_ids: list[int] = field(default_factory=list)  # every track's, removed ones too
+    # removed tracks of a fragmented movie: handler, sample entries, timescale (for the route)
+    removed: dict[int, tuple[bytes, list[Box], int]] = field(default_factory=dict)
 
 
 def parse(data: bytes) -> Parsed:
@@ -349,6 +352,7 @@ def strip(data: bytes, parsed: Parsed) -> bytes:
 
 
 Part = bytes | tuple[int, int]  # bytes we wrote, or (offset, size) of bytes kept from the input
+Samples = Iterable[tuple[float, int, int]]  # (start in seconds, first byte, end) of each sample
 
 
 def strip_parts(data: bytes, parsed: Parsed) -> list[Part]:
@@ -475,8 +479,9 @@ def _read_moov(
         raise _damaged("too many tracks")
     tracks: list[_Track] = []
     track_ids: list[int] = []
+    removed: dict[int, tuple[bytes, list[Box], int]] = {}
     for trak in traks:
-        track = _read_track(data, trak, budget, blocks, stamps, track_ids, extends is not None)
+        track = _read_track(data, trak, budget, blocks, stamps, track_ids, removed, extends)
         if track is not None:
             tracks.append(track)
     for box in children:
@@ -503,7 +508,7 @@ def _read_moov(
         if any(track.id not in extends.defaults for track in tracks):
             raise _damaged("a track has no fragment defaults")
     movie = _Movie(None, timescale, duration, rate_volume, matrix, tracks, True, blocks)
-    movie.extends, movie.track_ids = extends, track_ids
+    movie.extends, movie.track_ids, movie.removed = extends, track_ids, removed
     return movie
 
 
@@ -525,8 +530,10 @@ def _read_track(
     blocks: list[Block],
     stamps: list[int],
     ids: list[int],
-    fragmented: bool,
+    removed: dict[int, tuple[bytes, list[Box], int]],
+    extends: _Extends | None,
 ) -> _Track | None:
+    fragmented = extends is not None
     children = _children(data, trak, budget)
     tkhd, mdia = _one(children, b"tkhd"), _one(children, b"mdia")
     if tkhd is None or mdia is None:
@@ -564,7 +571,10 @@ def _read_track(
     if unknown:
         version, _, reader = _full(data, mdhd)
         reader.take(16 if version == 1 else 8)
-        blocks.extend(_removed_track(data, handler, entries, table, budget, reader.uint(4)))
+        timescale = reader.uint(4)
+        blocks.extend(_removed_track(data, handler, entries, table, budget, timescale))
+        if fragmented:
+            removed[ids[-1]] = (handler, entries, timescale)
         return None
     version, flags, reader = _full(data, tkhd)
     stamps.append(_stamp(reader, version))
@@ -636,19 +646,31 @@ def _removed_track(
     """What a track we drop was: its handler and codec, and for an Apple 'mebx' location track
     its route as "seconds latitude longitude" lines (read from its samples)."""
     codec = _name(entries[0].type) if entries else "none"
-    what = f"'{_name(handler)}' track ('{codec}')"
+    found = [Block(BlockKind.MOVIE, f"track@{_what(handler, entries)}", codec.encode())]
+    route = _route(data, handler, entries, _timed_samples(data, entries, table, timescale))
+    return found + route
+
+
+def _what(handler: bytes, entries: list[Box]) -> str:
+    codec = _name(entries[0].type) if entries else "none"
+    return f"'{_name(handler)}' track ('{codec}')"
+
+
+def _route(data: bytes, handler: bytes, entries: list[Box], samples: Samples) -> list[Block]:
+    """The route of a removed 'mebx' or GPMF track, as "seconds place" lines (none if the
+    samples cannot be read: the track is found and named all the same)."""
+    codec = _name(entries[0].type) if entries else "none"
     try:
         read = {"mebx": _mebx_route, "gpmd": _gpmf_route}.get(codec)
         # Their own budget: a long route must not use up the boxes of the whole file.
-        samples = Budget(_LABEL, MAX_ROUTE_UNITS)
-        route = read(data, entries, table, samples, timescale) if read else []
+        budget = Budget(_LABEL, MAX_ROUTE_UNITS)
+        route = read(data, entries, samples, budget) if read else []
     except (DamagedImage, ValueError, IndexError, struct.error):
         route = []
-    found = [Block(BlockKind.MOVIE, f"track@{what}", codec.encode())]
-    if route:
-        text = "\n".join(f"{t:.3f} {place}" for t, place in route)
-        found.append(Block(BlockKind.MOVIE, f"route@{what}", text.encode()))
-    return found
+    if not route:
+        return []
+    text = "\n".join(f"{t:.3f} {place}" for t, place in route)
+    return [Block(BlockKind.MOVIE, f"route@{_what(handler, entries)}", text.encode())]
 
 
 def _check_references(data: bytes, dinf: Box | None, budget: Budget) -> None:
@@ -740,6 +762,8 @@ def _read_fragments(
     known = set(movie.track_ids)
     fragments: list[_Fragment] = []
     samples = [0]
+    timed: dict[int, list[tuple[float, int, int]]] = {}  # removed tracks' samples, for the route
+    clocks: dict[int, int] = {}
     for number, index in enumerate(moofs):
         stop = moofs[number + 1] if number + 1 < len(moofs) else len(top)
         spans = [(box.body, box.end) for box in top[index + 1 : stop] if box.type == b"mdat"]
@@ -772,6 +796,11 @@ def _read_fragments(
                 inside = any(a <= run.start and run.start + run.size <= b for a, b in spans)
                 if run.size and not inside:
                     raise _damaged("a fragment points outside its media data")
+            if traf.track in movie.removed and movie.removed[traf.track][2]:
+                times = timed.setdefault(traf.track, [])
+                clocks[traf.track] = _traf_samples(
+                    traf, extends, movie.removed[traf.track][2], clocks.get(traf.track, 0), times
+                )
             if traf.track in kept:
                 description = traf.fields[:4] if traf.flags & _DESCRIPTION else b""
                 index_ = (
@@ -784,7 +813,38 @@ def _read_fragments(
                 trafs.append(traf)
         if trafs:
             fragments.append(_Fragment(sequence, trafs))
+    for track, times in timed.items():
+        handler, entries, _ = movie.removed[track]
+        blocks.extend(_route(data, handler, entries, times))
     return fragments
+
+
+def _traf_samples(
+    traf: _Traf, extends: _Extends, timescale: int, clock: int, out: list[tuple[float, int, int]]
+) -> int:
+    """Append (start in seconds, first byte, end) of each sample of a removed track's fragment
+    to `out` (bounded by MAX_SAMPLES); the decode time after it."""
+    _, duration, size, _ = extends.defaults[traf.track]
+    pos = 0
+    for flag in (0x2, 0x8, 0x10, 0x20):
+        if traf.flags & flag:
+            value = int.from_bytes(traf.fields[pos : pos + 4], "big")
+            pos += 4
+            duration = value if flag == 0x8 else duration
+            size = value if flag == _DEFAULT_SIZE else size
+    time = traf.decode_time[1] if traf.decode_time else clock
+    for run in traf.runs:
+        present = [flag for flag in _SAMPLE_FIELDS if run.flags & flag]
+        width = len(present)
+        values = struct.unpack(f">{run.count * width}I", run.rows)
+        at = run.start
+        for sample in range(min(run.count, MAX_SAMPLES - len(out))):
+            row = values[sample * width : (sample + 1) * width]
+            length = row[present.index(_SAMPLE_SIZE)] if _SAMPLE_SIZE in present else size
+            out.append((time / timescale, at, at + length))
+            at += length
+            time += row[0] if present and present[0] == 0x100 else duration
+    return time
 
 
 def _read_traf(
@@ -1268,7 +1328,7 @@ def _timed_samples(
 
 
 def _mebx_route(
-    data: bytes, entries: list[Box], table: list[Box], budget: Budget, timescale: int
+    data: bytes, entries: list[Box], samples: Samples, budget: Budget
 ) -> list[tuple[float, str]]:
     """An Apple timed metadata track's positions: (seconds, ISO 6709 text) per sample."""
     reader = _reader(data, entries[0])
@@ -1283,7 +1343,7 @@ def _mebx_route(
     route: list[tuple[float, str]] = []
     if not location_ids:
         return route
-    for start, pos, end in _timed_samples(data, entries, table, timescale):
+    for start, pos, end in samples:
         for value in isobmff.boxes(data, pos, end, budget):
             if value.type in location_ids:
                 route.append((start, _text(data[value.body : value.end])))
@@ -1294,13 +1354,13 @@ _GPMF_DEPTH = 8  # DEVC > STRM > GPS5 is three levels
 
 
 def _gpmf_route(
-    data: bytes, entries: list[Box], table: list[Box], budget: Budget, timescale: int
+    data: bytes, entries: list[Box], samples: Samples, budget: Budget
 ) -> list[tuple[float, str]]:
     """A GoPro GPMF track's first GPS fix per sample: (seconds, ISO 6709 text). GPMF is KLV:
     a key, a type, a structure size and a repeat count, then the payload padded to 4 bytes;
     type 0 nests; 'GPS5' holds latitude, longitude, ... as int32 divided by the 'SCAL' before."""
     route: list[tuple[float, str]] = []
-    for start, pos, end in _timed_samples(data, entries, table, timescale):
+    for start, pos, end in samples:
         fix = _gpmf_fix(data, pos, end, budget, 0)
         if fix is not None:
             route.append((start, f"{fix[0]:+.6f}{fix[1]:+.6f}/"))
