@@ -17,12 +17,16 @@ import contextlib
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-from bot import cli_files, cli_video
+from bot import cli_files
 from bot.cli_files import STDIO, Job
 from bot.cli_text import ENGLISH, Messages
 from bot.errors import ScrubError
 from bot.scrub import Limits
+
+if TYPE_CHECKING:  # loaded with the first video: cleaning photos never needs it
+    from bot import cli_video
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
@@ -292,6 +296,8 @@ def _clean_one(job: Job, messages: Messages, limits: Limits) -> tuple[bool, str]
     if job.problem:
         return False, messages.refused(job.source, job.problem)
     if job.source != STDIO and job.target != STDIO:
+        from bot import cli_video
+
         try:
             video = cli_video.open_video(job.source)
         except OSError as error:
@@ -316,9 +322,11 @@ def _clean_one(job: Job, messages: Messages, limits: Limits) -> tuple[bool, str]
 
 
 def _clean_video(
-    job: Job, video: cli_video.Video, messages: Messages, limits: Limits
+    job: Job, video: "cli_video.Video", messages: Messages, limits: Limits
 ) -> tuple[bool, str]:
     """A video, by ranges: parsed from its mapping, copied by the kernel, checked on disk."""
+    from bot import cli_video
+
     try:
         parts = cli_video.plan(video, limits)
     except ScrubError as error:

@@ -28,13 +28,15 @@ import os
 import stat
 from dataclasses import dataclass
 from types import TracebackType
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from bot import cli_files
 from bot.errors import DamagedImage, NotClean, ScrubError, TooLarge
-from bot.formats import mp4
 from bot.formats.base import SNIFF_BYTES, Format
 from bot.scrub import Limits, _allowed, _guarded, sniff
+
+if TYPE_CHECKING:  # loaded with the first video (see plan): cleaning photos never needs it
+    from bot.formats import mp4
 
 VIDEO_FORMATS = frozenset({"mp4", "mov", "m4v", "3gp"})
 _PIECE = 1 << 20  # bytes read at a time where the kernel cannot copy, or to compare ranges
@@ -100,11 +102,13 @@ def open_video(path: str) -> Video | None:
     return Video(fd, info.st_size, mapped, fmt)
 
 
-def plan(video: Video, limits: Limits) -> list[mp4.Part]:
+def plan(video: Video, limits: Limits) -> "list[mp4.Part]":
     """Parse the mapped video (within `limits` but for its size: the checks `bot.scrub.inspect`
     makes) and list the clean copy's parts. ScrubError when it is no video we clean, or damaged."""
     if sniff(video.data).name not in VIDEO_FORMATS:
         raise DamagedImage  # it changed under us between the sniff and the map
+    from bot.formats import mp4
+
     parsed, parts = _guarded(lambda: mp4.parse_parts(video.data))
     if parsed.width <= 0 or parsed.height <= 0:
         raise DamagedImage("The picture has no width or height.")
@@ -113,11 +117,11 @@ def plan(video: Video, limits: Limits) -> list[mp4.Part]:
     return parts
 
 
-def size_of(parts: list[mp4.Part]) -> int:
+def size_of(parts: "list[mp4.Part]") -> int:
     return sum(len(part) if isinstance(part, bytes) else part[1] for part in parts)
 
 
-def writer(video: Video, parts: list[mp4.Part]) -> cli_files.Writer:
+def writer(video: Video, parts: "list[mp4.Part]") -> cli_files.Writer:
     """Writes `parts` into the open copy, then refuses it (NotClean) unless it verifies."""
 
     def write(out: int) -> None:
@@ -179,6 +183,8 @@ def verify_file(fmt: Format, out: int, expected: int) -> None:
         raise NotClean
     with mmap.mmap(out, size, access=mmap.ACCESS_READ) as mapped:
         written = cast(bytes, mapped)
+        from bot.formats import mp4
+
         try:
             if sniff(written) is not fmt:  # the same entry of the registry: the same rules
                 raise NotClean
@@ -193,7 +199,7 @@ def verify_file(fmt: Format, out: int, expected: int) -> None:
             raise NotClean
 
 
-def _same(mapped: mmap.mmap, parts: list[mp4.Part]) -> bool:
+def _same(mapped: mmap.mmap, parts: "list[mp4.Part]") -> bool:
     """Whether the file is exactly `parts` (ranges of itself), reading at most `_PIECE` at a time
     and nothing for a range that is where it came from."""
     pos = 0
