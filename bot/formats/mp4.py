@@ -785,10 +785,8 @@ def _read_fragments(
                 )
                 continue
             traf, previous_end = _read_traf(
-                data, child, moof.start, previous_end, extends, budget, blocks, samples
+                data, child, moof.start, previous_end, extends, known, budget, blocks, samples
             )
-            if traf.track not in known:
-                raise _damaged("a fragment of a track that is not there")
             if traf.track in seen:
                 raise _damaged("a fragment repeats a track")
             seen.add(traf.track)
@@ -853,6 +851,7 @@ def _read_traf(
     moof_start: int,
     previous_end: int,
     extends: _Extends,
+    known: set[int],
     budget: Budget,
     blocks: list[Block],
     samples: list[int],
@@ -864,8 +863,10 @@ def _read_traf(
         raise _damaged("a track fragment without its header")
     flags, reader = _full(data, tfhd)[1:]
     track = reader.uint(4)
-    if track not in extends.defaults:
+    if track not in known:
         raise _damaged("a fragment of a track that is not there")
+    if track not in extends.defaults:
+        raise _damaged("a track has no fragment defaults")
     size = extends.defaults[track][2]
     base = moof_start if flags & _BASE_IS_MOOF else previous_end
     if flags & _BASE_OFFSET:
