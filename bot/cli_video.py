@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # loaded with the first video (see plan): cleaning photos nev
 
 VIDEO_FORMATS = frozenset({"mp4", "mov", "m4v", "3gp"})
 _PIECE = 1 << 20  # bytes read at a time where the kernel cannot copy, or to compare ranges
+_RELEASE_EVERY = 64  # parts compared (or pieces of a moved range) between unmapping pages
 _NO_KERNEL_COPY = frozenset(
     {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF, errno.ETXTBSY}
 )
@@ -96,6 +97,7 @@ def open_video(path: str) -> Video | None:
         except OSError:  # a file system that cannot map files: the usual way reads it
             os.close(fd)
             return None
+        _scattered(mapped)
     except BaseException:
         os.close(fd)
         raise
@@ -110,11 +112,27 @@ def plan(video: Video, limits: Limits) -> "list[mp4.Part]":
     from bot.formats import mp4
 
     parsed, parts = _guarded(lambda: mp4.parse_parts(video.data))
+    _release(video.map)
     if parsed.width <= 0 or parsed.height <= 0:
         raise DamagedImage("The picture has no width or height.")
     if parsed.width * parsed.height * parsed.frames > limits.max_pixels:
         raise TooLarge("The picture has too many pixels to handle safely.")
     return parts
+
+
+def _scattered(mapped: mmap.mmap) -> None:
+    """Tell the kernel the map is read in scattered places (the boxes between the samples), so
+    it does not read ahead around each: a fragmented file has a 'moof' every second or frame."""
+    if hasattr(mmap, "MADV_RANDOM"):
+        mapped.madvise(mmap.MADV_RANDOM)
+
+
+def _release(mapped: mmap.mmap) -> None:
+    """Unmap the pages read so far (they stay in the page cache, and a later read maps them
+    again): the kernel maps the cached pages around each read too, so reading the boxes of many
+    small fragments would otherwise map most of the file."""
+    if hasattr(mmap, "MADV_DONTNEED"):
+        mapped.madvise(mmap.MADV_DONTNEED)
 
 
 def size_of(parts: "list[mp4.Part]") -> int:
@@ -182,6 +200,7 @@ def verify_file(fmt: Format, out: int, expected: int) -> None:
     if size != expected or size == 0:
         raise NotClean
     with mmap.mmap(out, size, access=mmap.ACCESS_READ) as mapped:
+        _scattered(mapped)
         written = cast(bytes, mapped)
         from bot.formats import mp4
 
@@ -201,9 +220,12 @@ def verify_file(fmt: Format, out: int, expected: int) -> None:
 
 def _same(mapped: mmap.mmap, parts: "list[mp4.Part]") -> bool:
     """Whether the file is exactly `parts` (ranges of itself), reading at most `_PIECE` at a time
-    and nothing for a range that is where it came from."""
+    and nothing for a range that is where it came from; the pages read are unmapped as it goes
+    (`_release`), so comparing the boxes of many fragments does not map the file."""
     pos = 0
-    for part in parts:
+    for index, part in enumerate(parts, start=1):
+        if index % _RELEASE_EVERY == 0:
+            _release(mapped)
         if isinstance(part, bytes):
             if mapped[pos : pos + len(part)] != part:
                 return False
@@ -212,6 +234,8 @@ def _same(mapped: mmap.mmap, parts: "list[mp4.Part]") -> bool:
         offset, size = part
         if offset != pos:
             for step in range(0, size, _PIECE):
+                if step and step % (_RELEASE_EVERY * _PIECE) == 0:
+                    _release(mapped)
                 length = min(_PIECE, size - step)
                 if (
                     mapped[offset + step : offset + step + length]

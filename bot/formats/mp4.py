@@ -60,6 +60,7 @@ sample data itself (the x264/x265 settings SEI in the first frame, ffmpeg's "Lav
 first AAC packet): the samples must stay byte for byte.
 """
 
+import mmap
 import struct
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -79,6 +80,7 @@ MAX_ENTRIES = 16  # sample descriptions in one track
 MAX_BRANDS = 64
 MAX_ROUTE_UNITS = 2_000_000  # boxes or GPMF entries read from timed tracks to tell the route
 MAX_FRAGMENT_BOXES = 2_000_000  # boxes of the fragments: ten hours in one-second fragments
+_RELEASE_EVERY = 64  # top-level boxes or fragments read between unmapping a mapped file's pages
 _MAX_32 = 0xFFFFFFFF
 
 # Major brands of the files this module cleans (HEIF/AVIF brands go to heif.py).
@@ -406,8 +408,10 @@ def _read(data: bytes) -> _Movie:
 def _top(data: bytes, budget: Budget, blocks: list[Block], pieces: Budget) -> Iterator[Box]:
     """The top-level boxes; bytes after the last box that are no box are trailing data. After
     the first 'moof', the fragments' boxes count on their own budget `pieces`."""
-    pos, fragmented = 0, False
+    pos, fragmented, count = 0, False, 0
     while pos < len(data):
+        count += 1
+        _release(data, count)
         kind = data[pos + 4 : pos + 8]
         (pieces if fragmented and kind in _FRAGMENT_TOP else budget).spend()
         if len(kind) < 4 or not all(32 <= b < 127 for b in kind):
@@ -425,6 +429,15 @@ def _top(data: bytes, budget: Budget, blocks: list[Block], pieces: Budget) -> It
         if pos == 0:
             raise _damaged("it does not start with a box")
         blocks.append(Block(BlockKind.MEDIA, "data after the last MP4 box", data[pos:]))
+
+
+def _release(data: bytes, count: int) -> None:
+    """When `data` is a mapped file (the CLI's way), unmap the pages read so far every
+    `_RELEASE_EVERY` boxes: the kernel maps the cached pages around each read too (64 KB), which
+    for a file of many small fragments would add up to most of the file. They stay cached."""
+    madvise = getattr(data, "madvise", None)
+    if count % _RELEASE_EVERY == 0 and madvise is not None and hasattr(mmap, "MADV_DONTNEED"):
+        madvise(mmap.MADV_DONTNEED)
 
 
 def _brands(data: bytes, ftyp: Box) -> tuple[bytes, list[bytes]]:
@@ -765,6 +778,7 @@ def _read_fragments(
     timed: dict[int, list[tuple[float, int, int]]] = {}  # removed tracks' samples, for the route
     clocks: dict[int, int] = {}
     for number, index in enumerate(moofs):
+        _release(data, number + 1)
         stop = moofs[number + 1] if number + 1 < len(moofs) else len(top)
         spans = [(box.body, box.end) for box in top[index + 1 : stop] if box.type == b"mdat"]
         moof = top[index]
