@@ -835,7 +835,8 @@ def test_a_route_within_one_place_names_it_once() -> None:
 # --- fragmented files ('moof') -----------------------------------------------------------------
 
 # ffmpeg's fragmented layouts: explicit base offsets, moof-relative ones, the first fragment's
-# samples in the movie, DASH (a 'sidx' per fragment), one global 'sidx', Smooth Streaming.
+# samples in the movie, DASH (a 'sidx' per fragment), one global 'sidx', Smooth Streaming, CMAF,
+# a 'moof' per track, and a fragmented QuickTime movie.
 FRAGMENTED = {
     "frag": ["-movflags", "+frag_keyframe+empty_moov"],
     "frag-moof": ["-movflags", "+frag_keyframe+empty_moov+default_base_moof"],
@@ -843,6 +844,9 @@ FRAGMENTED = {
     "dash": ["-movflags", "dash"],
     "global-sidx": ["-movflags", "+frag_keyframe+empty_moov+default_base_moof+global_sidx"],
     "ismv": ["-f", "ismv"],
+    "cmaf": ["-movflags", "cmaf"],
+    "separate-moof": ["-movflags", "+frag_keyframe+empty_moov+separate_moof"],
+    "mov": ["-movflags", "+frag_keyframe+empty_moov"],
 }
 # What ExifTool shows of the rebuilt fragments: structure and timing only.
 _FRAGMENT_STRUCTURE = {
@@ -860,7 +864,7 @@ def fragmented_clip(tmp_path: Path, layout: str, value: dict[str, str]) -> bytes
     planted title and comment."""
     return make_clip(
         tmp_path,
-        "mp4",
+        "mov" if layout == "mov" else "mp4",
         *("-g", "3", "-metadata", f"title={value['title']}"),
         *("-metadata", f"comment={value['software']}"),
         *FRAGMENTED[layout],
