@@ -246,6 +246,7 @@ def _clean(args: argparse.Namespace, messages: Messages, limits: Limits) -> int:
         why = messages.unexpected("its worker process stopped")
         return False, messages.refused(jobs[index].source, why)
 
+    _choose_scanner(jobs)
     cli_batch.run(jobs, work, report, cli_batch.cores(), lost)
     progress.finish(show_summary=not args.quiet and len(jobs) != 1)  # 0: an empty folder
     return EXIT_REFUSED if progress.refused else EXIT_OK
@@ -285,6 +286,21 @@ class _Progress:
     def _clear(self) -> None:
         if self.show:
             sys.stderr.write("\r\x1b[K")
+
+
+SIMD_BATCH_BYTES = 128 * 1024 * 1024  # from here on loading Hyperscan (9 ms) saves time
+
+
+def _choose_scanner(jobs: Sequence[Job]) -> None:
+    """Hyperscan for a batch big enough to win back its loading, loaded before the workers
+    fork so they share it; never for a small one (bot.formats.jpeg_scan)."""
+    from bot.formats import jpeg_scan
+
+    total = 0
+    for job in jobs:
+        with contextlib.suppress(OSError, ValueError):
+            total += os.stat(job.source).st_size if job.source != STDIO else 0
+    jpeg_scan.use_simd(total >= SIMD_BATCH_BYTES)
 
 
 def _clean_one(job: Job, messages: Messages, limits: Limits) -> tuple[bool, str]:

@@ -453,7 +453,8 @@ def test_cleaning_imports_neither_places_nor_babel(tmp_path: Path) -> None:
         "import sys; from bot.cli import main; main(['clean', 'a.jpg', '-d', 'out']);"
         "print(sorted(m for m in ('numpy', 'babel', 'bot.places', 'bot.summary', 'telegram',"
         " 'nio', 'aiosqlite', 'multiprocessing', 'bot.formats.heif', 'bot.formats.mp4',"
-        " 'bot.formats.png', 'bot.formats.tiff', 'bot.metadata.readers', 'hashlib')"
+        " 'bot.formats.png', 'bot.formats.tiff', 'bot.metadata.readers', 'hashlib',"
+        " 'hyperscan')"
         " if m in sys.modules))"
     )
     result = subprocess.run(
@@ -465,6 +466,33 @@ def test_cleaning_imports_neither_places_nor_babel(tmp_path: Path) -> None:
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_a_big_batch_loads_the_simd_scanner_before_its_workers_fork(tmp_path: Path) -> None:
+    pytest.importorskip("hyperscan", reason="Hyperscan is installed on x86-64 only")
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        (tmp_path / name).write_bytes(photo())
+    (tmp_path / "out").mkdir()
+    code = (
+        "import sys; from bot import cli; from bot.formats import jpeg_scan;"
+        "cli.SIMD_BATCH_BYTES = 3 * len(open('a.jpg', 'rb').read());"
+        "cli.main(['clean', 'a.jpg', 'b.jpg', 'c.jpg', '-d', 'out', '-q']);"
+        "print('hyperscan' in sys.modules, jpeg_scan._database is not None)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+    )
+    assert result.stdout.split() == ["True", "True"]
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == [
+        "a.jpg",
+        "b.jpg",
+        "c.jpg",
+    ]
 
 
 @pytest.mark.parametrize(("workers", "count"), [(1, 25), (2, 25), (3, 25), (2, 2), (3, 4)])

@@ -43,7 +43,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from bot.errors import DamagedImage, UnsupportedFormat
-from bot.formats import icc
+from bot.formats import icc, jpeg_scan
 from bot.formats.base import Block, BlockKind, Format, Parsed, need
 from bot.metadata import exif, xmp
 from bot.metadata.ifd import Ifds
@@ -67,8 +67,7 @@ _STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
 # Segments we drop whole, so a length a few bytes short cannot make us keep a wrong byte.
 _SLACK_ALLOWED = frozenset({APP1, *range(0xE3, 0xEE), APP15, COM})
 SEGMENT_LENGTH_SLACK = 256
-# A marker after entropy-coded data: 0xFF followed by anything but stuffing (00), RSTn or fill.
-_NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+_NEXT_MARKER = jpeg_scan.NEXT_MARKER  # 0xFF and anything but stuffing (00), RSTn or fill
 _NEXT_MARKER_OR_RESTART = re.compile(rb"\xff[^\x00\xff]")
 
 _EXIF_IDS = (b"Exif\0\0", b"Exif\0\xff")
@@ -177,10 +176,9 @@ def _scan_data(
                 marks = []
                 break
     if found is None:
-        last = _NEXT_MARKER.search(data, resume)
-        if last is None:
+        found = jpeg_scan.next_marker(data, resume)
+        if found < 0:
             raise DamagedImage("The picture data ends before the end-of-image marker.")
-        found = last.start()
     return _unfilled(data, start, found), found, marks
 
 
