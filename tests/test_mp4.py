@@ -1118,3 +1118,29 @@ def test_truncated_fragmented_files_are_refused_in_one_line(layout: str, tmp_pat
             scrub(data[:cut])
         assert "\n" not in refused.value.message
         assert refused.value.message
+
+
+def test_sample_counts_that_cost_four_bytes_cost_no_memory(tmp_path: Path) -> None:
+    """A count in 'stsz' or 'stts' is four bytes of the file: a tiny file claiming millions of
+    samples is refused (or its timed track read) before anything is made of the count."""
+    import tracemalloc
+
+    data = make_clip(tmp_path, "mp4")
+    stsz = data.index(b"stsz")
+    many = data[: stsz + 8] + struct.pack(">II", 1, 400_000_000) + data[stsz + 16 :]
+    fewer = data[: stsz + 8] + struct.pack(">II", 1, 19_000_000) + data[stsz + 16 :]
+    *_, moov = top_boxes(data)
+    trak = timed_track(90, b"mebx", [box(b"\0\0\0\1", b"+10.0+20.0/")], 0)
+    stts = trak.index(b"stts")
+    trak = trak[: stts + 12] + struct.pack(">II", 19_000_000, 1) + trak[stts + 20 :]
+    timed = data[: moov.start] + box(b"moov", data[moov.body : moov.end] + trak)
+    tracemalloc.start()
+    try:
+        for lying in (many, fewer):
+            with pytest.raises(DamagedImage):
+                scrub(lying)
+        assert inspect(timed).findings
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 1024 * 1024, peak

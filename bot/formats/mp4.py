@@ -990,9 +990,11 @@ def _sample_table(
         raise _damaged("a sample table is incomplete")
     _, _, reader = _full(data, stsz)
     constant, count = reader.uint(4), reader.uint(4)
-    sizes = (constant,) * count if constant else _words(reader, count)
-    if count > MAX_SAMPLES:
+    if count > MAX_SAMPLES:  # before the sizes are made: a count costs four bytes of the file
         raise _damaged("too many samples")
+    if constant * count > len(data):
+        raise _damaged("its samples are larger than the file")
+    sizes = (constant,) * count if constant else _words(reader, count)
     out = []
     _, _, reader = _full(data, stts)
     times = _words(reader, 2 * reader.uint(4))
@@ -1318,28 +1320,38 @@ def _timed_samples(
         return
     _, _, reader = _full(data, found[b"stts"])
     times = _words(reader, 2 * reader.uint(4))
-    starts: list[float] = []
-    clock = 0
-    for count, delta in zip(times[0::2], times[1::2], strict=True):
-        for _ in range(min(count, MAX_SAMPLES - len(starts))):
-            starts.append(clock / timescale)
-            clock += delta
+    starts = _starts(times, timescale)
     _, _, reader = _full(data, found[b"stsz"])
     constant, count = reader.uint(4), reader.uint(4)
-    sizes = (constant,) * count if constant else _words(reader, count)
+    if count > MAX_SAMPLES or constant * count > len(data):  # a count costs four bytes
+        return
+    sizes = () if constant else _words(reader, count)
     offsets_box = found.get(b"stco") or found[b"co64"]
     _, _, reader = _full(data, offsets_box)
     offsets = _words(reader, reader.uint(4), 8 if offsets_box.type == b"co64" else 4)
     _, _, reader = _full(data, found[b"stsc"])
     runs = _words(reader, 3 * reader.uint(4))
-    for chunk, first, n in _layout(len(sizes), runs, len(offsets), len(entries)):
+    for chunk, first, n in _layout(count, runs, len(offsets), len(entries)):
         pos = offsets[chunk]
-        for sample in range(first, min(first + n, len(starts))):
-            end = pos + sizes[sample]
+        for sample in range(first, first + n):  # in order: the chunks hold the samples in turn
+            start = next(starts, None)
+            if start is None:
+                return
+            end = pos + (constant or sizes[sample])
             if end > len(data):
                 return
-            yield starts[sample], pos, end
+            yield start, pos, end
             pos = end
+
+
+def _starts(times: tuple[int, ...], timescale: int) -> Iterator[float]:
+    """The start of each sample in seconds, from the (count, delta) rows of 'stts', one at a
+    time (a row of a billion samples costs eight bytes of the file)."""
+    clock = 0
+    for count, delta in zip(times[0::2], times[1::2], strict=True):
+        for _ in range(count):
+            yield clock / timescale
+            clock += delta
 
 
 def _mebx_route(
