@@ -1134,12 +1134,19 @@ def test_sample_counts_that_cost_four_bytes_cost_no_memory(tmp_path: Path) -> No
     stts = trak.index(b"stts")
     trak = trak[: stts + 12] + struct.pack(">II", 19_000_000, 1) + trak[stts + 20 :]
     timed = data[: moov.start] + box(b"moov", data[moov.body : moov.end] + trak)
+    # a fragment of a timed track: one run of 19 million samples, no fields, of no size
+    fragmented = bytearray(timed_fragmented_clip(tmp_path, codes(51)))
+    moof = next(b for b in top_boxes(bytes(fragmented)) if b.type == b"moof")
+    *_, (_, children) = fragment_boxes(bytes(fragmented), moof)
+    trun = next(c for c in children if c.type == b"trun")
+    fragmented[trun.body : trun.body + 8] = struct.pack(">II", 0x1, 19_000_000)
     tracemalloc.start()
     try:
         for lying in (many, fewer):
             with pytest.raises(DamagedImage):
                 scrub(lying)
         assert inspect(timed).findings
+        assert inspect(bytes(fragmented)).findings
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

@@ -62,6 +62,8 @@ first AAC packet): the samples must stay byte for byte.
 
 import mmap
 import struct
+import sys
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import accumulate, pairwise
@@ -80,6 +82,7 @@ MAX_ENTRIES = 16  # sample descriptions in one track
 MAX_BRANDS = 64
 MAX_ROUTE_UNITS = 2_000_000  # boxes or GPMF entries read from timed tracks to tell the route
 MAX_FRAGMENT_BOXES = 2_000_000  # boxes of the fragments: ten hours in one-second fragments
+_U32 = "I" if array("I").itemsize == 4 else "L"  # the array type of a 32-bit word
 _RELEASE_EVERY = 64  # top-level boxes or fragments read between unmapping a mapped file's pages
 _MAX_32 = 0xFFFFFFFF
 
@@ -775,8 +778,7 @@ def _read_fragments(
     known = set(movie.track_ids)
     fragments: list[_Fragment] = []
     samples = [0]
-    timed: dict[int, list[tuple[float, int, int]]] = {}  # removed tracks' samples, for the route
-    clocks: dict[int, int] = {}
+    timed: dict[int, list[_Traf]] = {}  # removed timed tracks' fragments, for the route
     for number, index in enumerate(moofs):
         _release(data, number + 1)
         stop = moofs[number + 1] if number + 1 < len(moofs) else len(top)
@@ -808,11 +810,8 @@ def _read_fragments(
                 inside = any(a <= run.start and run.start + run.size <= b for a, b in spans)
                 if run.size and not inside:
                     raise _damaged("a fragment points outside its media data")
-            if traf.track in movie.removed and movie.removed[traf.track][2]:
-                times = timed.setdefault(traf.track, [])
-                clocks[traf.track] = _traf_samples(
-                    traf, extends, movie.removed[traf.track][2], clocks.get(traf.track, 0), times
-                )
+            if traf.track in movie.removed:
+                timed.setdefault(traf.track, []).append(traf)
             if traf.track in kept:
                 description = traf.fields[:4] if traf.flags & _DESCRIPTION else b""
                 index_ = (
@@ -825,38 +824,59 @@ def _read_fragments(
                 trafs.append(traf)
         if trafs:
             fragments.append(_Fragment(sequence, trafs))
-    for track, times in timed.items():
-        handler, entries, _ = movie.removed[track]
-        blocks.extend(_route(data, handler, entries, times))
+    for track, track_fragments in timed.items():
+        handler, entries, timescale = movie.removed[track]
+        if timescale:
+            found = _fragment_samples(track_fragments, extends, timescale)
+            blocks.extend(_route(data, handler, entries, found))
     return fragments
 
 
-def _traf_samples(
-    traf: _Traf, extends: _Extends, timescale: int, clock: int, out: list[tuple[float, int, int]]
-) -> int:
-    """Append (start in seconds, first byte, end) of each sample of a removed track's fragment
-    to `out` (bounded by MAX_SAMPLES); the decode time after it."""
-    _, duration, size, _ = extends.defaults[traf.track]
-    pos = 0
-    for flag in (0x2, 0x8, 0x10, 0x20):
-        if traf.flags & flag:
-            value = int.from_bytes(traf.fields[pos : pos + 4], "big")
-            pos += 4
-            duration = value if flag == 0x8 else duration
-            size = value if flag == _DEFAULT_SIZE else size
-    time = traf.decode_time[1] if traf.decode_time else clock
-    for run in traf.runs:
-        present = [flag for flag in _SAMPLE_FIELDS if run.flags & flag]
-        width = len(present)
-        values = struct.unpack(f">{run.count * width}I", run.rows)
-        at = run.start
-        for sample in range(min(run.count, MAX_SAMPLES - len(out))):
-            row = values[sample * width : (sample + 1) * width]
-            length = row[present.index(_SAMPLE_SIZE)] if _SAMPLE_SIZE in present else size
-            out.append((time / timescale, at, at + length))
-            at += length
-            time += row[0] if present and present[0] == 0x100 else duration
-    return time
+def _fragment_samples(
+    trafs: list[_Traf], extends: _Extends, timescale: int
+) -> Iterator[tuple[float, int, int]]:
+    """(start in seconds, first byte, end) of each sample with bytes in a removed track's
+    fragments, one at a time: 'tfdt' (else the end of the fragment before) and the durations."""
+    clock = 0
+    for traf in trafs:
+        _, duration, size, _ = extends.defaults[traf.track]
+        pos = 0
+        for flag in (0x2, 0x8, 0x10, 0x20):
+            if traf.flags & flag:
+                value = int.from_bytes(traf.fields[pos : pos + 4], "big")
+                pos += 4
+                duration = value if flag == 0x8 else duration
+                size = value if flag == _DEFAULT_SIZE else size
+        clock = traf.decode_time[1] if traf.decode_time else clock
+        for run in traf.runs:
+            present = [flag for flag in _SAMPLE_FIELDS if run.flags & flag]
+            if not present:  # every sample of the run alike
+                for sample in range(run.count if size else 0):
+                    yield (
+                        clock / timescale,
+                        run.start + sample * size,
+                        run.start + (sample + 1) * size,
+                    )
+                    clock += duration
+                clock += 0 if size else duration * run.count
+                continue
+            rows, width, at = _words32(run.rows), len(present), run.start
+            durations = present[0] == 0x100
+            column = present.index(_SAMPLE_SIZE) if _SAMPLE_SIZE in present else -1
+            for sample in range(run.count):
+                length = rows[sample * width + column] if column >= 0 else size
+                if length:
+                    yield clock / timescale, at, at + length
+                at += length
+                clock += rows[sample * width] if durations else duration
+
+
+def _words32(raw: bytes) -> "array[int]":
+    """Big-endian 32-bit words as a compact array (4 bytes each, no object per word)."""
+    words = array(_U32, raw)
+    if sys.byteorder == "little":
+        words.byteswap()
+    return words
 
 
 def _read_traf(
@@ -939,9 +959,7 @@ def _read_trun(
         raise _damaged("a fragment run is longer than its box")
     rows = reader.take(count * 4 * len(present))
     if flags & _SAMPLE_SIZE:
-        column = present.index(_SAMPLE_SIZE)
-        values = struct.unpack(f">{count * len(present)}I", rows)
-        size = sum(values[column :: len(present)])
+        size = sum(_words32(rows)[present.index(_SAMPLE_SIZE) :: len(present)])
     else:
         size = default_size * count
     if start < 0 or start + size > len(data):
