@@ -1151,3 +1151,31 @@ def test_sample_counts_that_cost_four_bytes_cost_no_memory(tmp_path: Path) -> No
     finally:
         tracemalloc.stop()
     assert peak < 20 * 1024 * 1024, peak
+
+
+def with_moof_extra(data: bytes, extra: bytes) -> bytes:
+    """A moof-relative fragmented clip with `extra` (boxes) at the end of every 'moof', the
+    runs' data offsets moved past it."""
+    out, pos = b"", 0
+    for moof in (b for b in top_boxes(data) if b.type == b"moof"):
+        body = bytearray(data[moof.body : moof.end])
+        for _, children in fragment_boxes(data, moof):
+            for child in (c for c in children if c.type == b"trun"):
+                at = child.body + 8 - moof.body
+                (offset,) = struct.unpack_from(">i", body, at)
+                struct.pack_into(">i", body, at, offset + len(extra))
+        out += data[pos : moof.start] + box(b"moof", bytes(body) + extra)
+        pos = moof.end
+    return out + data[pos:]
+
+
+def test_other_boxes_in_fragments_go_and_are_found_once(tmp_path: Path) -> None:
+    value = codes(53)
+    data = fragmented_clip(tmp_path, "frag-moof", value)
+    data = data[: data.index(b"mfra") - 4]
+    note = box(b"uuid", bytes(range(16)) + value["xmp"].encode())
+    data = with_moof_extra(data, note + box(b"udta", box(b"\xa9cmt", qt_text(value["make"]))))
+    found = [f.value for f in inspect(data).findings]
+    assert found.count("MP4 'uuid' box in a fragment") == 1
+    assert found.count("MP4 'udta' box in a fragment") == 1
+    assert_fragments_clean(data, tmp_path, "extra.mp4", [value["xmp"], value["make"]])

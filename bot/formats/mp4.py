@@ -779,6 +779,7 @@ def _read_fragments(
     fragments: list[_Fragment] = []
     samples = [0]
     timed: dict[int, list[_Traf]] = {}  # removed timed tracks' fragments, for the route
+    noted: set[bytes] = set()  # other boxes in fragments: one finding per type, not per box
     for number, index in enumerate(moofs):
         _release(data, number + 1)
         stop = moofs[number + 1] if number + 1 < len(moofs) else len(top)
@@ -796,12 +797,10 @@ def _read_fragments(
             if child.type == b"mfhd":
                 continue
             if child.type != b"traf":
-                blocks.append(
-                    Block(BlockKind.OTHER, f"MP4 '{_name(child.type)}' box in a fragment")
-                )
+                noted.add(child.type)
                 continue
             traf, previous_end = _read_traf(
-                data, child, moof.start, previous_end, extends, known, budget, blocks, samples
+                data, child, moof.start, previous_end, extends, known, budget, noted, samples
             )
             if traf.track in seen:
                 raise _damaged("a fragment repeats a track")
@@ -824,6 +823,8 @@ def _read_fragments(
                 trafs.append(traf)
         if trafs:
             fragments.append(_Fragment(sequence, trafs))
+    for kind in sorted(noted):
+        blocks.append(Block(BlockKind.OTHER, f"MP4 '{_name(kind)}' box in a fragment"))
     for track, track_fragments in timed.items():
         handler, entries, timescale = movie.removed[track]
         if timescale:
@@ -887,7 +888,7 @@ def _read_traf(
     extends: _Extends,
     known: set[int],
     budget: Budget,
-    blocks: list[Block],
+    noted: set[bytes],
     samples: list[int],
 ) -> tuple[_Traf, int]:
     """One track fragment and the end of its data (the base of the next one, unless it says)."""
@@ -934,7 +935,7 @@ def _read_traf(
         elif child.type == b"uuid" and isobmff.uuid_of(data, child) in _SMOOTH_TIMING:
             pass  # Smooth Streaming's fragment times ('tfxd', 'tfrf'): timing, rebuilt by players
         elif child.type not in (b"tfhd", b"tfdt", b"sdtp"):
-            blocks.append(Block(BlockKind.OTHER, f"MP4 '{_name(child.type)}' box in a fragment"))
+            noted.add(child.type)
     if sdtp := _one(children, b"sdtp"):
         reader = _full(data, sdtp)[2]
         extra.insert(0, _table(b"sdtp", 0, reader.take(min(reader.left(), count))))
