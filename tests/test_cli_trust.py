@@ -474,10 +474,10 @@ def test_a_big_batch_loads_the_simd_scanner_before_its_workers_fork(tmp_path: Pa
         (tmp_path / name).write_bytes(photo())
     (tmp_path / "out").mkdir()
     code = (
-        "import sys; from bot import cli; from bot.formats import jpeg_scan;"
-        "cli.SIMD_BATCH_BYTES = 3 * len(open('a.jpg', 'rb').read());"
+        "import os, sys; from bot import cli; from bot.formats import jpeg_scan;"
+        "cli.SIMD_BATCH_BYTES = sum(os.path.getsize(n) for n in ('a.jpg', 'b.jpg', 'c.jpg'));"
         "cli.main(['clean', 'a.jpg', 'b.jpg', 'c.jpg', '-d', 'out', '-q']);"
-        "print('hyperscan' in sys.modules, jpeg_scan._database is not None)"
+        "print('hyperscan' in sys.modules, jpeg_scan._database is not None, jpeg_scan._allowed)"
     )
     result = subprocess.run(
         [sys.executable, "-c", code],
@@ -487,7 +487,7 @@ def test_a_big_batch_loads_the_simd_scanner_before_its_workers_fork(tmp_path: Pa
         check=True,
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
     )
-    assert result.stdout.split() == ["True", "True"]
+    assert result.stdout.split() == ["True", "True", "True"], result.stderr
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == [
         "a.jpg",
         "b.jpg",
