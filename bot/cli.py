@@ -17,12 +17,16 @@ import contextlib
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-from bot import cli_files, cli_video
+from bot import cli_files
 from bot.cli_files import STDIO, Job
 from bot.cli_text import ENGLISH, Messages
 from bot.errors import ScrubError
 from bot.scrub import Limits
+
+if TYPE_CHECKING:  # loaded with the first video: cleaning photos never needs it
+    from bot import cli_video
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
@@ -242,6 +246,7 @@ def _clean(args: argparse.Namespace, messages: Messages, limits: Limits) -> int:
         why = messages.unexpected("its worker process stopped")
         return False, messages.refused(jobs[index].source, why)
 
+    _choose_scanner(jobs)
     cli_batch.run(jobs, work, report, cli_batch.cores(), lost)
     progress.finish(show_summary=not args.quiet and len(jobs) != 1)  # 0: an empty folder
     return EXIT_REFUSED if progress.refused else EXIT_OK
@@ -283,6 +288,21 @@ class _Progress:
             sys.stderr.write("\r\x1b[K")
 
 
+SIMD_BATCH_BYTES = 128 * 1024 * 1024  # from here on loading Hyperscan (9 ms) saves time
+
+
+def _choose_scanner(jobs: Sequence[Job]) -> None:
+    """Hyperscan for a batch big enough to win back its loading, loaded before the workers
+    fork so they share it; never for a small one (bot.formats.jpeg_scan)."""
+    from bot.formats import jpeg_scan
+
+    total = 0
+    for job in jobs:
+        with contextlib.suppress(OSError, ValueError):
+            total += os.stat(job.source).st_size if job.source != STDIO else 0
+    jpeg_scan.use_simd(total >= SIMD_BATCH_BYTES)
+
+
 def _clean_one(job: Job, messages: Messages, limits: Limits) -> tuple[bool, str]:
     """Clean one photo into its target: (True, a note or "") or (False, the refusal line)."""
     from bot.scrub import scrub
@@ -292,6 +312,8 @@ def _clean_one(job: Job, messages: Messages, limits: Limits) -> tuple[bool, str]
     if job.problem:
         return False, messages.refused(job.source, job.problem)
     if job.source != STDIO and job.target != STDIO:
+        from bot import cli_video
+
         try:
             video = cli_video.open_video(job.source)
         except OSError as error:
@@ -316,9 +338,11 @@ def _clean_one(job: Job, messages: Messages, limits: Limits) -> tuple[bool, str]
 
 
 def _clean_video(
-    job: Job, video: cli_video.Video, messages: Messages, limits: Limits
+    job: Job, video: "cli_video.Video", messages: Messages, limits: Limits
 ) -> tuple[bool, str]:
     """A video, by ranges: parsed from its mapping, copied by the kernel, checked on disk."""
+    from bot import cli_video
+
     try:
         parts = cli_video.plan(video, limits)
     except ScrubError as error:

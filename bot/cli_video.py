@@ -14,6 +14,9 @@ a photo, on the file itself (mapped): parsed, nothing left but structure, and st
 gives the same bytes, compared range by range (a range that maps onto itself needs no reading).
 Anything else refuses (`NotClean`) and the unnamed copy is dropped.
 
+Fragmented files ('moof') go the same way: their fragments are boxes outside 'mdat', rebuilt
+in memory (a few hundred bytes each), and the kept runs of each fragment are ranges like chunks.
+
 The bytes are the ones `bot.scrub.scrub` gives for the same file in memory (the bot's way).
 `SCRUBBOT_MAX_BYTES` guards memory, and this way holds none of the file, so it does not apply
 here; every other bound of the parser (boxes, samples, tracks, pixels) does.
@@ -25,16 +28,19 @@ import os
 import stat
 from dataclasses import dataclass
 from types import TracebackType
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from bot import cli_files
 from bot.errors import DamagedImage, NotClean, ScrubError, TooLarge
-from bot.formats import mp4
 from bot.formats.base import SNIFF_BYTES, Format
 from bot.scrub import Limits, _allowed, _guarded, sniff
 
+if TYPE_CHECKING:  # loaded with the first video (see plan): cleaning photos never needs it
+    from bot.formats import mp4
+
 VIDEO_FORMATS = frozenset({"mp4", "mov", "m4v", "3gp"})
 _PIECE = 1 << 20  # bytes read at a time where the kernel cannot copy, or to compare ranges
+_RELEASE_EVERY = 64  # parts compared (or pieces of a moved range) between unmapping pages
 _NO_KERNEL_COPY = frozenset(
     {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF, errno.ETXTBSY}
 )
@@ -91,18 +97,22 @@ def open_video(path: str) -> Video | None:
         except OSError:  # a file system that cannot map files: the usual way reads it
             os.close(fd)
             return None
+        _scattered(mapped)
     except BaseException:
         os.close(fd)
         raise
     return Video(fd, info.st_size, mapped, fmt)
 
 
-def plan(video: Video, limits: Limits) -> list[mp4.Part]:
+def plan(video: Video, limits: Limits) -> "list[mp4.Part]":
     """Parse the mapped video (within `limits` but for its size: the checks `bot.scrub.inspect`
     makes) and list the clean copy's parts. ScrubError when it is no video we clean, or damaged."""
     if sniff(video.data).name not in VIDEO_FORMATS:
         raise DamagedImage  # it changed under us between the sniff and the map
+    from bot.formats import mp4
+
     parsed, parts = _guarded(lambda: mp4.parse_parts(video.data))
+    _release(video.map)
     if parsed.width <= 0 or parsed.height <= 0:
         raise DamagedImage("The picture has no width or height.")
     if parsed.width * parsed.height * parsed.frames > limits.max_pixels:
@@ -110,11 +120,26 @@ def plan(video: Video, limits: Limits) -> list[mp4.Part]:
     return parts
 
 
-def size_of(parts: list[mp4.Part]) -> int:
+def _scattered(mapped: mmap.mmap) -> None:
+    """Tell the kernel the map is read in scattered places (the boxes between the samples), so
+    it does not read ahead around each: a fragmented file has a 'moof' every second or frame."""
+    if hasattr(mmap, "MADV_RANDOM"):
+        mapped.madvise(mmap.MADV_RANDOM)
+
+
+def _release(mapped: mmap.mmap) -> None:
+    """Unmap the pages read so far (they stay in the page cache, and a later read maps them
+    again): the kernel maps the cached pages around each read too, so reading the boxes of many
+    small fragments would otherwise map most of the file."""
+    if hasattr(mmap, "MADV_DONTNEED"):
+        mapped.madvise(mmap.MADV_DONTNEED)
+
+
+def size_of(parts: "list[mp4.Part]") -> int:
     return sum(len(part) if isinstance(part, bytes) else part[1] for part in parts)
 
 
-def writer(video: Video, parts: list[mp4.Part]) -> cli_files.Writer:
+def writer(video: Video, parts: "list[mp4.Part]") -> cli_files.Writer:
     """Writes `parts` into the open copy, then refuses it (NotClean) unless it verifies."""
 
     def write(out: int) -> None:
@@ -175,7 +200,10 @@ def verify_file(fmt: Format, out: int, expected: int) -> None:
     if size != expected or size == 0:
         raise NotClean
     with mmap.mmap(out, size, access=mmap.ACCESS_READ) as mapped:
+        _scattered(mapped)
         written = cast(bytes, mapped)
+        from bot.formats import mp4
+
         try:
             if sniff(written) is not fmt:  # the same entry of the registry: the same rules
                 raise NotClean
@@ -190,11 +218,14 @@ def verify_file(fmt: Format, out: int, expected: int) -> None:
             raise NotClean
 
 
-def _same(mapped: mmap.mmap, parts: list[mp4.Part]) -> bool:
+def _same(mapped: mmap.mmap, parts: "list[mp4.Part]") -> bool:
     """Whether the file is exactly `parts` (ranges of itself), reading at most `_PIECE` at a time
-    and nothing for a range that is where it came from."""
+    and nothing for a range that is where it came from; the pages read are unmapped as it goes
+    (`_release`), so comparing the boxes of many fragments does not map the file."""
     pos = 0
-    for part in parts:
+    for index, part in enumerate(parts, start=1):
+        if index % _RELEASE_EVERY == 0:
+            _release(mapped)
         if isinstance(part, bytes):
             if mapped[pos : pos + len(part)] != part:
                 return False
@@ -203,6 +234,8 @@ def _same(mapped: mmap.mmap, parts: list[mp4.Part]) -> bool:
         offset, size = part
         if offset != pos:
             for step in range(0, size, _PIECE):
+                if step and step % (_RELEASE_EVERY * _PIECE) == 0:
+                    _release(mapped)
                 length = min(_PIECE, size - step)
                 if (
                     mapped[offset + step : offset + step + length]

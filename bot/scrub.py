@@ -6,35 +6,52 @@
 Nothing here touches the disk or the network; callers run it off the event loop.
 """
 
+import importlib
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from typing import TypeVar
 
 from bot.errors import DamagedImage, NotClean, ScrubError, TooLarge, UnsupportedFormat
 from bot.findings import Finding
-from bot.formats import gif, heif, icc, jpeg, mp4, png, tiff, webp
+from bot.formats import icc
 from bot.formats.base import SNIFF_BYTES, Block, BlockKind, Format, Parsed
 from bot.metadata import exif
-from bot.metadata.readers import collect
 
-FORMATS: dict[str, Format] = {
-    fmt.name: fmt
-    for fmt in (
-        jpeg.FORMAT,
-        png.FORMAT,
-        webp.FORMAT,
-        gif.FORMAT,
-        tiff.FORMAT,
-        heif.FORMAT,
-        heif.AVIF_FORMAT,
-        mp4.FORMAT,
-        mp4.MOV_FORMAT,
-        mp4.M4V_FORMAT,
-        mp4.THREEGP_FORMAT,
-    )
-}
+# The registry, in sniffing order: each module of bot.formats and its entries. A module is
+# imported when a file may be in its format (start-up is most of a short `scrubbot clean`, so
+# cleaning JPEGs never loads the HEIF or MP4 code); `FORMATS` imports them all.
+_REGISTRY: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("jpeg", ("FORMAT",)),
+    ("png", ("FORMAT",)),
+    ("webp", ("FORMAT",)),
+    ("gif", ("FORMAT",)),
+    ("tiff", ("FORMAT",)),
+    ("heif", ("FORMAT", "AVIF_FORMAT")),
+    ("mp4", ("FORMAT", "MOV_FORMAT", "M4V_FORMAT", "THREEGP_FORMAT")),
+)
+# A hint only (the module's `accepts` decides): which module a file starting so is likely in.
+_LIKELY = ((b"\xff\xd8", "jpeg"), (b"\x89PNG", "png"), (b"RIFF", "webp"), (b"GIF8", "gif"))
+
+
+@cache
+def _module_formats(module: str) -> tuple[Format, ...]:
+    loaded = importlib.import_module(f"bot.formats.{module}")
+    return tuple(getattr(loaded, entry) for entry in dict(_REGISTRY)[module])
+
+
+@cache
+def _formats() -> dict[str, Format]:
+    return {fmt.name: fmt for module, _ in _REGISTRY for fmt in _module_formats(module)}
+
+
+def __getattr__(name: str) -> dict[str, Format]:
+    """`FORMATS`, the whole registry by name ({"jpeg": ..., "3gp": ...}), loaded on first use."""
+    if name == "FORMATS":
+        return _formats()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # Recognised but refused, so the message can say what the file is.
 _OTHER_SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
@@ -92,6 +109,8 @@ class Inspection:
     @cached_property
     def findings(self) -> tuple[Finding, ...]:
         """Interpreted on first use: cleaning alone (the CLI) never pays for it."""
+        from bot.metadata.readers import collect
+
         return tuple(_guarded(lambda: collect(self.parsed)))
 
 
@@ -111,7 +130,7 @@ class Scrubbed:
 
 def supported() -> tuple[str, ...]:
     """What the registry can clean, as people call the formats: ("JPEG", ..., "AVIF")."""
-    return tuple(fmt.shown for fmt in FORMATS.values())
+    return tuple(fmt.shown for fmt in _formats().values())
 
 
 def sniff(data: bytes) -> Format:
@@ -121,11 +140,18 @@ def sniff(data: bytes) -> Format:
     the file is when we recognise it.
     """
     head = data[:SNIFF_BYTES]
-    for fmt in FORMATS.values():
+    for prefix, module in _LIKELY:
+        if head.startswith(prefix):
+            for fmt in _module_formats(module):
+                if fmt.accepts(head):
+                    return fmt
+    for fmt in _formats().values():
         if fmt.accepts(head):
             return fmt
     if head[4:8] == b"ftyp":
-        heif.sniff_brand(head, FORMATS["heif"])  # raises, naming the kind of ISO media file
+        from bot.formats import heif
+
+        heif.sniff_brand(head, _formats()["heif"])  # raises, naming the kind of ISO media file
         raise UnsupportedFormat("This ISO media file")
     for signature, offset, what in _OTHER_SIGNATURES:
         if head[offset:].startswith(signature):
@@ -166,20 +192,27 @@ def scrub(data: bytes, limits: Limits = Limits()) -> Scrubbed:
     """Remove every metadata block but colour profile and orientation; verify before returning."""
     report = inspect(data, limits)
     cleaned = _guarded(lambda: report.format.strip(data, report.parsed))
-    verify(report.format, cleaned)
+    verify(report.format, cleaned, (data, report.parsed))
     return Scrubbed(cleaned, report)
 
 
-def verify(fmt: Format, cleaned: bytes) -> None:
+def verify(fmt: Format, cleaned: bytes, source: tuple[bytes, Parsed] | None = None) -> None:
     """Re-read our own output and refuse it unless it is clean and canonical.
 
     Clean: no block is left but colour profile and orientation. Canonical: stripping the output
     again gives the same bytes, so every structure that survived is exactly what `strip` writes
     from its parsed fields; a byte `strip` copied without understanding it would not be stable.
     Colour: every profile left is one `bot.formats.icc` wrote (`icc.is_canonical`).
+    With `source` (the input and its parse), a format's `reparse` may prove parts of the output
+    by comparing them with bytes its parse of the input already read, instead of reading them
+    twice; the result is the same as parsing the output.
     """
+    reparse = fmt.reparse
     try:
-        parsed = _guarded(lambda: fmt.parse(cleaned))
+        if source is not None and reparse is not None:
+            parsed = _guarded(lambda: reparse(cleaned, *source))
+        else:
+            parsed = _guarded(lambda: fmt.parse(cleaned))
         if any(not _allowed(block) for block in parsed.blocks):
             raise NotClean
         if _guarded(lambda: fmt.strip(cleaned, parsed)) != cleaned:

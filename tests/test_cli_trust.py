@@ -445,12 +445,17 @@ def test_a_broken_pipe_ends_quietly(tmp_path: Path) -> None:
 
 
 def test_cleaning_imports_neither_places_nor_babel(tmp_path: Path) -> None:
+    """Start-up is most of a short run: cleaning JPEGs loads no other format's code, no
+    findings readers and no OpenSSL (a profile ID is only computed for a profile)."""
     (tmp_path / "a.jpg").write_bytes(photo())
     (tmp_path / "out").mkdir()
     code = (
         "import sys; from bot.cli import main; main(['clean', 'a.jpg', '-d', 'out']);"
         "print(sorted(m for m in ('numpy', 'babel', 'bot.places', 'bot.summary', 'telegram',"
-        " 'nio', 'aiosqlite', 'multiprocessing') if m in sys.modules))"
+        " 'nio', 'aiosqlite', 'multiprocessing', 'bot.formats.heif', 'bot.formats.mp4',"
+        " 'bot.formats.png', 'bot.formats.tiff', 'bot.metadata.readers', 'hashlib',"
+        " 'hyperscan')"
+        " if m in sys.modules))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code],
@@ -461,6 +466,33 @@ def test_cleaning_imports_neither_places_nor_babel(tmp_path: Path) -> None:
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_a_big_batch_loads_the_simd_scanner_before_its_workers_fork(tmp_path: Path) -> None:
+    pytest.importorskip("hyperscan", reason="Hyperscan is installed on x86-64 only")
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        (tmp_path / name).write_bytes(photo())
+    (tmp_path / "out").mkdir()
+    code = (
+        "import os, sys; from bot import cli; from bot.formats import jpeg_scan;"
+        "cli.SIMD_BATCH_BYTES = sum(os.path.getsize(n) for n in ('a.jpg', 'b.jpg', 'c.jpg'));"
+        "cli.main(['clean', 'a.jpg', 'b.jpg', 'c.jpg', '-d', 'out', '-q']);"
+        "print('hyperscan' in sys.modules, jpeg_scan._database is not None, jpeg_scan._allowed)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+    )
+    assert result.stdout.split() == ["True", "True", "True"], result.stderr
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == [
+        "a.jpg",
+        "b.jpg",
+        "c.jpg",
+    ]
 
 
 @pytest.mark.parametrize(("workers", "count"), [(1, 25), (2, 25), (3, 25), (2, 2), (3, 4)])

@@ -93,7 +93,35 @@ def test_a_big_clip_is_cleaned_in_little_memory(big_clip: Path, tmp_path: Path) 
     assert b"planted title" not in cleaned
 
 
-@pytest.mark.parametrize("movflags", ["+faststart", "-faststart"])
+def test_a_big_fragmented_clip_is_cleaned_by_ranges_too(big_clip: Path, tmp_path: Path) -> None:
+    """The fragments ('moof') are boxes outside 'mdat': their runs are copied as ranges. A
+    fragment per frame (600 here) is the hard case: the kernel maps the cached pages around each
+    box read, so unless they are let go as the boxes are read, most of the file gets mapped."""
+    fragmented = tmp_path / "fragmented.mp4"
+    subprocess.run(
+        [
+            *(str(FFMPEG), "-v", "error", "-i", str(big_clip), "-c", "copy"),
+            *("-movflags", "+empty_moov+frag_every_frame", str(fragmented)),
+        ],
+        check=True,
+    )
+    size = fragmented.stat().st_size
+    small = make_clip(tmp_path / "small.mp4", 1, "64x64")
+    code, base = clean_measured(small, tmp_path / "small-clean.mp4")
+    assert code == 0
+    code, peak = clean_measured(fragmented, tmp_path / "clean.mp4")
+    assert code == 0
+    assert peak - base < size // 8, (peak, base, size)
+    cleaned = (tmp_path / "clean.mp4").read_bytes()
+    assert b"moof" in cleaned
+    assert cleaned == scrub(fragmented.read_bytes()).data
+    assert b"planted title" not in cleaned
+
+
+@pytest.mark.parametrize(
+    "movflags",
+    ["+faststart", "-faststart", "+frag_keyframe+empty_moov", "+frag_keyframe+default_base_moof"],
+)
 def test_the_copy_is_the_in_memory_scrub(movflags: str, tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "in.mov", 2, "160x120", "-movflags", movflags)
     assert cli.main(["clean", str(clip), "--output", str(tmp_path / "out.mov")]) == 0

@@ -627,3 +627,60 @@ def test_scan_with_more_restarts_than_listed_is_copied_whole(tmp_path: Path) -> 
     assert original.count(b"\xff\xd7") * 8 > jpeg.MAX_RESTARTS
     cleaned = assert_clean(original, tmp_path, "out.jpg")
     assert decoded(cleaned) == decoded(original)
+
+
+def _reparse_cases() -> list[bytes]:
+    plain = photo((97, 61))
+    filled = []
+    for marker, raw in pieces(photo((97, 61), restart_marker_blocks=3)):
+        if marker == jpeg.DATA:
+            at = raw.find(b"\xff\xd1")
+            raw = raw[:at] + b"\xff\xff" + raw[at:] + b"\xff\xd5extra"  # fill, a cut interval
+        filled.append((marker, raw))
+    return [
+        plain,
+        insert_after_soi(plain, segment(0xE1, b"Exif\0\0" + b"x" * 40), segment(0xFE, b"hi")),
+        photo((64, 64), progressive=True),
+        *(photo(size, **save) for size, save in RESTART_CASES),
+        photo((288, 240), restart_marker_blocks=1, subsampling=0),  # restarts not listed
+        joined(filled),
+    ]
+
+
+@pytest.mark.parametrize("original", _reparse_cases())
+def test_reparse_of_our_output_is_parse(original: bytes) -> None:
+    """verify's shortcut (scan data equal to what parse read is not scanned again) gives the
+    same parse as reading the output from scratch, restarts, progressive scans and cuts too."""
+    parsed = jpeg.parse(original)
+    cleaned = jpeg.strip(original, parsed)
+    assert jpeg.reparse(cleaned, original, parsed) == jpeg.parse(cleaned)
+
+
+def _outcome(read: Callable[[], object]) -> object:
+    try:
+        return read()
+    except ScrubError as error:
+        return type(error)
+
+
+@pytest.mark.parametrize("restarts", [False, True], ids=["plain", "restarts"])
+@pytest.mark.parametrize("where", [40, -3], ids=["inside", "at-the-end"])
+def test_output_not_equal_to_the_data_parse_read_is_scanned(restarts: bool, where: int) -> None:
+    """A marker segment planted inside our output's scan data (so the bytes differ from the
+    input's) is read as a scan reads it, and verify refuses the output."""
+    from bot.errors import NotClean
+    from bot.scrub import verify
+
+    original = photo((97, 61), **({"restart_marker_blocks": 3} if restarts else {}))
+    parsed = jpeg.parse(original)
+    cleaned = jpeg.strip(original, parsed)
+    _, start, stop = next(e for e in jpeg.parse(cleaned).layout if e[0] == jpeg.DATA)
+    at = (start if where > 0 else stop) + where
+    while cleaned[at - 1] == 0xFF or cleaned[at] == 0xFF:
+        at += 1
+    tampered = cleaned[:at] + segment(0xE1, b"planted") + cleaned[at:]
+    assert _outcome(lambda: jpeg.reparse(tampered, original, parsed)) == _outcome(
+        lambda: jpeg.parse(tampered)
+    )
+    with pytest.raises(NotClean):
+        verify(jpeg.FORMAT, tampered, (original, parsed))

@@ -78,6 +78,9 @@ class Format:
     # Recognised from the first bytes only (never a name or a claimed MIME type).
     accepts: Callable[[bytes], bool] = _accepts_nothing
     label: str = ""  # what a person calls it ("JPEG", "HEIC"); the name in capitals if empty
+    # parse(out) for our own output out = strip(source, parsed), with the same result but
+    # allowed to skip re-scanning stretches it proves byte-equal to ones parse already read.
+    reparse: Callable[[bytes, bytes, Parsed], Parsed] | None = None
 
     @property
     def shown(self) -> str:

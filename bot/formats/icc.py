@@ -23,7 +23,6 @@ P3) or, when its header or tag table is broken so that decoders ignore it anyway
 A profile whose colour tags we cannot rebuild, and which claims no standard space, is refused.
 """
 
-import hashlib
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -221,6 +220,8 @@ def _profile_id(profile: bytes) -> bytes:
     zeroed = bytearray(profile)
     zeroed[44:48] = zeroed[64:68] = b"\0" * 4
     zeroed[84:100] = b"\0" * 16
+    import hashlib  # here: OpenSSL's start-up costs a CLI run 2 ms, and few files need it
+
     return hashlib.md5(zeroed, usedforsecurity=False).digest()
 
 

@@ -43,7 +43,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from bot.errors import DamagedImage, UnsupportedFormat
-from bot.formats import icc
+from bot.formats import icc, jpeg_scan
 from bot.formats.base import Block, BlockKind, Format, Parsed, need
 from bot.metadata import exif, xmp
 from bot.metadata.ifd import Ifds
@@ -67,8 +67,7 @@ _STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
 # Segments we drop whole, so a length a few bytes short cannot make us keep a wrong byte.
 _SLACK_ALLOWED = frozenset({APP1, *range(0xE3, 0xEE), APP15, COM})
 SEGMENT_LENGTH_SLACK = 256
-# A marker after entropy-coded data: 0xFF followed by anything but stuffing (00), RSTn or fill.
-_NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+_NEXT_MARKER = jpeg_scan.NEXT_MARKER  # 0xFF and anything but stuffing (00), RSTn or fill
 _NEXT_MARKER_OR_RESTART = re.compile(rb"\xff[^\x00\xff]")
 
 _EXIF_IDS = (b"Exif\0\0", b"Exif\0\xff")
@@ -94,9 +93,12 @@ _MP_TYPES = {
 }
 
 Layout = list[tuple[int, int, int]]
+# What parse read of one scan's data (see reparse): its bytes, whether restart intervals were
+# set, and where its restart markers are (offsets from the data's start).
+_Scanned = tuple[memoryview, bool, tuple[int, ...]]
 
 
-def _segments(data: bytes) -> Layout:
+def _segments(data: bytes, scanned: list[_Scanned] | None = None) -> Layout:
     """(marker, payload start, payload end) for each segment up to EOI, then (EOI, end, end).
 
     After each SOS comes (DATA, start, end): its entropy-coded data, found with one regex scan so
@@ -133,19 +135,38 @@ def _segments(data: bytes) -> Layout:
             restarts = data[pos + 4] != 0 or data[pos + 5] != 0
         pos = end
         if marker == SOS:
-            stop, found, marks = _scan_data(data, pos, restarts)
+            known = _known(data, pos, restarts, scanned.pop(0)) if scanned else None
+            stop, found, marks = _scan_data(data, pos, restarts, known)
             out.append((DATA, pos, stop))
             out.extend((RESTART, at, at + 2) for at in marks)
             pos = found
 
 
-def _scan_data(data: bytes, start: int, restarts: bool) -> tuple[int, int, list[int]]:
+def _known(
+    data: bytes, pos: int, restarts: bool, scan: _Scanned
+) -> tuple[int, tuple[int, ...]] | None:
+    """(length, restart offsets) of the scan data at `pos` when it is `scan`'s bytes exactly
+    and read with the same restart setting; else None (it is scanned)."""
+    view, scan_restarts, marks = scan
+    if scan_restarts != restarts or not data.startswith(view, pos):
+        return None
+    return len(view), marks
+
+
+def _scan_data(
+    data: bytes, start: int, restarts: bool, known: tuple[int, tuple[int, ...]] | None = None
+) -> tuple[int, int, list[int]]:
     """Where a scan's data ends (fill bytes before the next marker left out), where that
-    marker is, and where each restart marker inside it is (only when restarts are set)."""
+    marker is, and where each restart marker inside it is (only when restarts are set).
+    `known` is (length, restart offsets) of a start of the data already proven (see reparse);
+    its last byte is no 0xFF, so no marker can begin inside it and the search resumes after."""
     marks: list[int] = []
     found, resume = None, start
+    if known is not None:
+        resume = start + known[0]
+        marks = [start + offset for offset in known[1]] if restarts else []
     if restarts:
-        for match in _NEXT_MARKER_OR_RESTART.finditer(data, start):
+        for match in _NEXT_MARKER_OR_RESTART.finditer(data, resume):
             if not 0xD0 <= data[match.start() + 1] <= 0xD7:
                 found = match.start()
                 break
@@ -155,10 +176,9 @@ def _scan_data(data: bytes, start: int, restarts: bool) -> tuple[int, int, list[
                 marks = []
                 break
     if found is None:
-        last = _NEXT_MARKER.search(data, resume)
-        if last is None:
+        found = jpeg_scan.next_marker(data, resume)
+        if found < 0:
             raise DamagedImage("The picture data ends before the end-of-image marker.")
-        found = last.start()
     return _unfilled(data, start, found), found, marks
 
 
@@ -181,7 +201,38 @@ def _after_short_segment(data: bytes, pos: int, out: Layout) -> int:
 
 
 def parse(data: bytes) -> Parsed:
-    segments = _segments(data)
+    return _parsed(data, _segments(data))
+
+
+def reparse(data: bytes, source: bytes, parsed: Parsed) -> Parsed:
+    """`parse(data)` for our own output `data` = strip(source, parsed), with the same result.
+
+    A scan's data that is byte for byte the data of the same scan in `source` is not scanned
+    again: `parse` found no marker in those bytes but the restart markers it listed, and equal
+    bytes hold the same markers, so comparing them proves what scanning would (at memory speed,
+    where the marker regex runs at about 3 GB/s). Everything else is read as `parse` reads it.
+    """
+    return _parsed(data, _segments(data, _scanned(source, parsed.layout)))
+
+
+def _scanned(source: bytes, layout: tuple[tuple[int, int, int], ...]) -> list[_Scanned]:
+    view = memoryview(source)
+    scans: list[_Scanned] = []
+    restarts = False
+    for index, (marker, start, end) in enumerate(layout):
+        if marker == DRI and end - start >= 2:
+            restarts = source[start] != 0 or source[start + 1] != 0
+        elif marker == DATA:
+            marks = []
+            for following, at, _ in layout[index + 1 :]:
+                if following != RESTART:
+                    break
+                marks.append(at - start)
+            scans.append((view[start:end], restarts, tuple(marks)))
+    return scans
+
+
+def _parsed(data: bytes, segments: Layout) -> Parsed:
     blocks: list[Block] = []
     width = height = 0
     frames = 0
@@ -632,4 +683,4 @@ def accepts(head: bytes) -> bool:
     return head.startswith(b"\xff\xd8\xff")
 
 
-FORMAT = Format("jpeg", "image/jpeg", "jpg", parse, strip, accepts=accepts)
+FORMAT = Format("jpeg", "image/jpeg", "jpg", parse, strip, accepts=accepts, reparse=reparse)

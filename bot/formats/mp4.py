@@ -31,12 +31,26 @@ How we remove it, losslessly: the output is a new file written from parsed field
   or 'co64' (co64 when the input had it or an offset needs it) point at their new places. The
   samples are never decoded and stay byte for byte.
 
+Fragmented files ('moov' with 'mvex', then 'moof' + 'mdat' pairs; ffmpeg's frag_keyframe,
+dash, ismv; CMAF): the movie as above with empty sample tables and an 'mvex' of the fragment
+duration ('mehd') and the kept tracks' defaults ('trex'); then each fragment anew: 'mfhd' (its
+sequence number untouched), a 'traf' per kept track ('tfhd' with default-base-is-moof and the
+defaults it had, 'tfdt' untouched, each 'trun' with its per-sample fields as they were and a data
+offset from the 'moof'; 'sdtp' and the kept sample groups), and an 'mdat' of exactly the kept
+runs in file order. The trafs of removed tracks and their samples leave with them; 'sidx',
+'ssix', 'styp' and 'mfra' (indexes of the old layout, no user data) are dropped; a fragment left
+with no kept track is dropped whole. The fragments' boxes have their own budget.
+
 Findings come from what is removed: every metadata item as a MOVIE block (`bot.metadata.movie`),
 a cover picture with the blocks of its own JPEG structure, and for an Apple 'mebx' location track
-or a GoPro GPMF track its route (one position per sample, read with its own bounded budget).
+or a GoPro GPMF track its route (one position per sample, read with its own bounded budget; in a
+fragmented file from its samples in the fragments, timed by 'tfdt' and the sample durations).
 
-Refused: fragmented files ('moof'/'mvex'/'sidx'), encrypted tracks, data in other files, picture
-or sound tracks in codecs we do not know (we never drop a user's picture or sound), damage.
+Refused: encrypted tracks ('senc', 'pssh' too), auxiliary sample information in fragments
+('saiz'/'saio': offsets we do not rewrite), data in other files, picture or sound tracks in
+codecs we do not know (we never drop a user's picture or sound), damage: fragments pointing
+outside their 'mdat' or the file, runs that overlap, a fragment of a track the movie does not
+have or two of one track, a track without its 'trex'.
 Dropped without a finding (display hints, no user data): 'tapt', 'clip', 'matt', 'load', the
 QuickTime data handler in 'minf', the component type of 'hdlr'.
 
@@ -46,8 +60,11 @@ sample data itself (the x264/x265 settings SEI in the first frame, ffmpeg's "Lav
 first AAC packet): the samples must stay byte for byte.
 """
 
+import mmap
 import struct
-from collections.abc import Callable, Iterator
+import sys
+from array import array
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import accumulate, pairwise
 
@@ -64,6 +81,9 @@ MAX_TRACKS = 100
 MAX_ENTRIES = 16  # sample descriptions in one track
 MAX_BRANDS = 64
 MAX_ROUTE_UNITS = 2_000_000  # boxes or GPMF entries read from timed tracks to tell the route
+MAX_FRAGMENT_BOXES = 2_000_000  # boxes of the fragments: ten hours in one-second fragments
+_U32 = "I" if array("I").itemsize == 4 else "L"  # the array type of a 32-bit word
+_RELEASE_EVERY = 64  # top-level boxes or fragments read between unmapping a mapped file's pages
 _MAX_32 = 0xFFFFFFFF
 
 # Major brands of the files this module cleans (HEIF/AVIF brands go to heif.py).
@@ -71,6 +91,7 @@ VIDEO_BRANDS = frozenset(
     {
         b"qt  ",
         b"isom",
+        b"isml",  # Smooth Streaming (fragmented, '-f ismv')
         b"iso2",
         b"iso3",
         b"iso4",
@@ -193,6 +214,10 @@ _TRACK_STRUCTURE = frozenset(
 )
 _KEPT_GROUPS = frozenset({b"roll", b"prol", b"sync", b"rap ", b"tele"})
 _KEPT_REFERENCES = frozenset({b"vdep", b"vplx", b"sbas", b"scal", b"fall", b"folw"})
+# Top-level boxes of a fragmented file that only index or label its fragments: dropped (a
+# 'sidx' would no longer be true of the rewritten fragments; players seek without it).
+_FRAGMENT_INDEXES = frozenset({b"sidx", b"ssix", b"mfra", b"styp"})
+_FRAGMENT_TOP = _FRAGMENT_INDEXES | {b"moof", b"mdat"}
 XMP_UUID = bytes.fromhex("BE7ACFCB97A942E89C71999491E3AFAC")
 _EPOCH_1904_TO_1970 = 2082844800
 
@@ -255,6 +280,46 @@ class _Track:
 
 
 @dataclass
+class _Extends:
+    """'mvex': the fragment duration ('mehd') and each track's defaults ('trex': description,
+    duration, size and flags of its samples), by track id."""
+
+    duration: int | None
+    defaults: dict[int, tuple[int, int, int, int]]
+
+
+@dataclass
+class _Run:
+    """One 'trun' of a kept track: its fields as read, and where its samples lie."""
+
+    version: int
+    flags: int  # first-sample-flags and the per-sample fields present (the data offset we write)
+    count: int
+    first_flags: bytes
+    rows: bytes  # the per-sample fields, as the flags lay them out
+    start: int  # absolute offset of its first sample in the input
+    size: int
+
+
+@dataclass
+class _Traf:
+    """One 'traf' of a kept track."""
+
+    track: int
+    flags: int  # 'tfhd' flags we keep: description index, defaults, duration-is-empty
+    fields: bytes  # the 'tfhd' fields after the track id those flags name
+    decode_time: tuple[int, int] | None  # 'tfdt' version and time (timing: untouched)
+    runs: list[_Run]
+    extra: list[bytes]  # 'sdtp' rewritten, kept sample groups
+
+
+@dataclass
+class _Fragment:
+    sequence: int  # 'mfhd' (timing: untouched)
+    trafs: list[_Traf]
+
+
+@dataclass
 class _Movie:
     brands: tuple[bytes, list[bytes]] | None  # major, compatible; None: the file had no 'ftyp'
     timescale: int
@@ -264,6 +329,11 @@ class _Movie:
     tracks: list[_Track]
     faststart: bool
     blocks: list[Block]
+    extends: _Extends | None = None  # a fragmented movie's 'mvex'
+    fragments: list[_Fragment] = field(default_factory=list)
+    track_ids: list[int] = field(default_factory=list)  # every track's, removed ones too
+    # removed tracks of a fragmented movie: handler, sample entries, timescale (for the route)
+    removed: dict[int, tuple[bytes, list[Box], int]] = field(default_factory=dict)
 
 
 def parse(data: bytes) -> Parsed:
@@ -287,6 +357,7 @@ def strip(data: bytes, parsed: Parsed) -> bytes:
 
 
 Part = bytes | tuple[int, int]  # bytes we wrote, or (offset, size) of bytes kept from the input
+Samples = Iterable[tuple[float, int, int]]  # (start in seconds, first byte, end) of each sample
 
 
 def strip_parts(data: bytes, parsed: Parsed) -> list[Part]:
@@ -307,22 +378,28 @@ def parse_parts(data: bytes) -> tuple[Parsed, list[Part]]:
 
 def _read(data: bytes) -> _Movie:
     budget = Budget(_LABEL)
+    pieces = Budget(_LABEL, MAX_FRAGMENT_BOXES)  # the fragments': a long clip has many
     blocks: list[Block] = []
-    top = list(_top(data, budget, blocks))
-    if any(box.type in (b"moof", b"mfra", b"sidx") for box in top):
-        raise UnsupportedFormat("A fragmented (streaming) MP4 video")
+    top = list(_top(data, budget, blocks, pieces))
     ftyp, moov = _one(top, b"ftyp"), _one(top, b"moov")
     if moov is None:
         raise _damaged("it has no movie header")
     brands = _brands(data, ftyp) if ftyp else None
-    mdats = [box for box in top if box.type == b"mdat"]
+    moofs = [index for index, box in enumerate(top) if box.type == b"moof"]
+    before = top[: moofs[0]] if moofs else top  # the movie's own media data comes first
+    mdats = [box for box in before if box.type == b"mdat"]
     for box in top:
-        if box.type in (b"ftyp", b"moov", b"mdat"):
+        if box.type in (b"ftyp", b"moov", b"mdat", b"moof") or box.type in _FRAGMENT_INDEXES:
             continue
         blocks.extend(_top_block(data, box, budget))
-    movie = _read_moov(data, moov, budget, blocks)
+    movie = _read_moov(data, moov, budget, blocks, bool(moofs))
     movie.brands = brands
     movie.faststart = not mdats or moov.start < mdats[0].start
+    if movie.extends is not None:
+        if moofs and top[moofs[0]].start < moov.start:
+            raise _damaged("a fragment comes before the movie header")
+        movie.faststart = True  # a fragmented file is read from its start: the movie first
+        movie.fragments = _read_fragments(data, top, moofs, movie, pieces, blocks)
     spans = [(box.body, box.end) for box in mdats]
     for track in movie.tracks:
         for offset, size in track.chunks:
@@ -331,26 +408,39 @@ def _read(data: bytes) -> _Movie:
     return movie
 
 
-def _top(data: bytes, budget: Budget, blocks: list[Block]) -> Iterator[Box]:
-    """The top-level boxes; bytes after the last box that are no box are trailing data."""
-    pos = 0
+def _top(data: bytes, budget: Budget, blocks: list[Block], pieces: Budget) -> Iterator[Box]:
+    """The top-level boxes; bytes after the last box that are no box are trailing data. After
+    the first 'moof', the fragments' boxes count on their own budget `pieces`."""
+    pos, fragmented, count = 0, False, 0
     while pos < len(data):
-        budget.spend()
+        count += 1
+        _release(data, count)
         kind = data[pos + 4 : pos + 8]
+        (pieces if fragmented and kind in _FRAGMENT_TOP else budget).spend()
         if len(kind) < 4 or not all(32 <= b < 127 for b in kind):
             break
         try:
             found = isobmff.box_at(data, pos, len(data), _LABEL)
         except DamagedImage:
-            if kind in (b"moov", b"mdat", b"ftyp"):
+            if kind in (b"moov", b"mdat", b"ftyp", b"moof"):
                 raise
             break
+        fragmented = fragmented or kind == b"moof"
         yield found
         pos = found.end
     if pos < len(data):
         if pos == 0:
             raise _damaged("it does not start with a box")
         blocks.append(Block(BlockKind.MEDIA, "data after the last MP4 box", data[pos:]))
+
+
+def _release(data: bytes, count: int) -> None:
+    """When `data` is a mapped file (the CLI's way), unmap the pages read so far every
+    `_RELEASE_EVERY` boxes: the kernel maps the cached pages around each read too (64 KB), which
+    for a file of many small fragments would add up to most of the file. They stay cached."""
+    madvise = getattr(data, "madvise", None)
+    if count % _RELEASE_EVERY == 0 and madvise is not None and hasattr(mmap, "MADV_DONTNEED"):
+        madvise(mmap.MADV_DONTNEED)
 
 
 def _brands(data: bytes, ftyp: Box) -> tuple[bytes, list[bytes]]:
@@ -382,13 +472,17 @@ def _top_block(data: bytes, box: Box, budget: Budget) -> list[Block]:
     return [Block(BlockKind.OTHER, f"MP4 '{_name(box.type)}' box")]
 
 
-def _read_moov(data: bytes, moov: Box, budget: Budget, blocks: list[Block]) -> _Movie:
+def _read_moov(
+    data: bytes, moov: Box, budget: Budget, blocks: list[Block], fragments: bool = False
+) -> _Movie:
     children = _children(data, moov, budget)
     mvhd = _one(children, b"mvhd")
     if mvhd is None:
         raise _damaged("it has no movie header")
-    if _one(children, b"mvex") is not None:
-        raise UnsupportedFormat("A fragmented (streaming) MP4 video")
+    mvex = _one(children, b"mvex")
+    if fragments and mvex is None:
+        raise _damaged("it has fragments but no movie extends box")
+    extends = _read_mvex(data, mvex, budget, blocks) if mvex else None
     version, _, reader = _full(data, mvhd)
     stamps = [_stamp(reader, version)]
     timescale = reader.uint(4)
@@ -399,9 +493,11 @@ def _read_moov(data: bytes, moov: Box, budget: Budget, blocks: list[Block]) -> _
     traks = [box for box in children if box.type == b"trak"]
     if len(traks) > MAX_TRACKS:
         raise _damaged("too many tracks")
-    tracks = []
+    tracks: list[_Track] = []
+    track_ids: list[int] = []
+    removed: dict[int, tuple[bytes, list[Box], int]] = {}
     for trak in traks:
-        track = _read_track(data, trak, budget, blocks, stamps)
+        track = _read_track(data, trak, budget, blocks, stamps, track_ids, removed, extends)
         if track is not None:
             tracks.append(track)
     for box in children:
@@ -409,7 +505,7 @@ def _read_moov(data: bytes, moov: Box, budget: Budget, blocks: list[Block]) -> _
             blocks.extend(_udta_blocks(data, box, budget, "the movie"))
         elif box.type == b"meta":
             blocks.extend(_meta_blocks(data, box, budget, "the movie"))
-        elif box.type not in (b"mvhd", b"trak", b"iods"):
+        elif box.type not in (b"mvhd", b"trak", b"iods", b"mvex"):
             blocks.append(Block(BlockKind.OTHER, f"MP4 '{_name(box.type)}' box in the movie"))
     if any(stamps):
         blocks.append(_date_block(min(s for s in stamps if s), "movie and track headers"))
@@ -422,7 +518,14 @@ def _read_moov(data: bytes, moov: Box, budget: Budget, blocks: list[Block]) -> _
         ]
     if timescale <= 0:
         raise _damaged("the movie has no timescale")
-    return _Movie(None, timescale, duration, rate_volume, matrix, tracks, True, blocks)
+    if extends is not None:
+        if len(set(track_ids)) != len(track_ids):
+            raise _damaged("two tracks have the same number")
+        if any(track.id not in extends.defaults for track in tracks):
+            raise _damaged("a track has no fragment defaults")
+    movie = _Movie(None, timescale, duration, rate_volume, matrix, tracks, True, blocks)
+    movie.extends, movie.track_ids, movie.removed = extends, track_ids, removed
+    return movie
 
 
 def _stamp(reader: Reader, version: int) -> int:
@@ -437,8 +540,16 @@ def _date_block(stamp: int, where: str) -> Block:
 
 
 def _read_track(
-    data: bytes, trak: Box, budget: Budget, blocks: list[Block], stamps: list[int]
+    data: bytes,
+    trak: Box,
+    budget: Budget,
+    blocks: list[Block],
+    stamps: list[int],
+    ids: list[int],
+    removed: dict[int, tuple[bytes, list[Box], int]],
+    extends: _Extends | None,
 ) -> _Track | None:
+    fragmented = extends is not None
     children = _children(data, trak, budget)
     tkhd, mdia = _one(children, b"tkhd"), _one(children, b"mdia")
     if tkhd is None or mdia is None:
@@ -470,10 +581,16 @@ def _read_track(
             raise UnsupportedFormat("An encrypted video")
         what = "picture" if handler == b"vide" else "sound"
         raise UnsupportedFormat(f"A video whose {what} is in '{_name(unknown[0])}'")
+    version, _, reader = _full(data, tkhd)
+    reader.take(16 if version == 1 else 8)
+    ids.append(reader.uint(4))
     if unknown:
         version, _, reader = _full(data, mdhd)
         reader.take(16 if version == 1 else 8)
-        blocks.extend(_removed_track(data, handler, entries, table, budget, reader.uint(4)))
+        timescale = reader.uint(4)
+        blocks.extend(_removed_track(data, handler, entries, table, budget, timescale))
+        if fragmented:
+            removed[ids[-1]] = (handler, entries, timescale)
         return None
     version, flags, reader = _full(data, tkhd)
     stamps.append(_stamp(reader, version))
@@ -504,7 +621,7 @@ def _read_track(
             blocks.extend(_meta_blocks(data, box, budget, "a track"))
         elif box.type not in _TRACK_STRUCTURE:
             blocks.append(Block(BlockKind.OTHER, f"MP4 '{_name(box.type)}' box in a track"))
-    tables, groups, chunks, wide = _sample_table(data, table, len(entries))
+    tables, groups, chunks, wide = _sample_table(data, table, len(entries), fragmented)
     rebuilt = [_sample_entry(data, entry, handler, budget, blocks) for entry in entries]
     track = _Track(
         track_id,
@@ -545,19 +662,31 @@ def _removed_track(
     """What a track we drop was: its handler and codec, and for an Apple 'mebx' location track
     its route as "seconds latitude longitude" lines (read from its samples)."""
     codec = _name(entries[0].type) if entries else "none"
-    what = f"'{_name(handler)}' track ('{codec}')"
+    found = [Block(BlockKind.MOVIE, f"track@{_what(handler, entries)}", codec.encode())]
+    route = _route(data, handler, entries, _timed_samples(data, entries, table, timescale))
+    return found + route
+
+
+def _what(handler: bytes, entries: list[Box]) -> str:
+    codec = _name(entries[0].type) if entries else "none"
+    return f"'{_name(handler)}' track ('{codec}')"
+
+
+def _route(data: bytes, handler: bytes, entries: list[Box], samples: Samples) -> list[Block]:
+    """The route of a removed 'mebx' or GPMF track, as "seconds place" lines (none if the
+    samples cannot be read: the track is found and named all the same)."""
+    codec = _name(entries[0].type) if entries else "none"
     try:
         read = {"mebx": _mebx_route, "gpmd": _gpmf_route}.get(codec)
         # Their own budget: a long route must not use up the boxes of the whole file.
-        samples = Budget(_LABEL, MAX_ROUTE_UNITS)
-        route = read(data, entries, table, samples, timescale) if read else []
+        budget = Budget(_LABEL, MAX_ROUTE_UNITS)
+        route = read(data, entries, samples, budget) if read else []
     except (DamagedImage, ValueError, IndexError, struct.error):
         route = []
-    found = [Block(BlockKind.MOVIE, f"track@{what}", codec.encode())]
-    if route:
-        text = "\n".join(f"{t:.3f} {place}" for t, place in route)
-        found.append(Block(BlockKind.MOVIE, f"route@{what}", text.encode()))
-    return found
+    if not route:
+        return []
+    text = "\n".join(f"{t:.3f} {place}" for t, place in route)
+    return [Block(BlockKind.MOVIE, f"route@{_what(handler, entries)}", text.encode())]
 
 
 def _check_references(data: bytes, dinf: Box | None, budget: Budget) -> None:
@@ -588,6 +717,258 @@ def _edits(data: bytes, edts: Box | None, budget: Budget) -> list[tuple[int, int
     return edits
 
 
+# --- fragments ---------------------------------------------------------------------------------
+
+# 'tfhd' flags: base data offset, description index, default duration, size, flags; then
+# duration-is-empty and default-base-is-moof. 'trun' flags: data offset, first sample flags,
+# then per sample: duration, size, flags, composition time offset.
+_BASE_OFFSET, _DESCRIPTION, _DEFAULT_SIZE, _BASE_IS_MOOF = 0x1, 0x2, 0x10, 0x20000
+_KEPT_TFHD_FLAGS = 0x2 | 0x8 | 0x10 | 0x20 | 0x10000
+_DATA_OFFSET, _FIRST_FLAGS, _SAMPLE_SIZE = 0x1, 0x4, 0x200
+_SAMPLE_FIELDS = (0x100, 0x200, 0x400, 0x800)
+_SMOOTH_TIMING = frozenset(
+    {
+        bytes.fromhex("6D1D9B0542D544E680E2141DAFF757B2"),
+        bytes.fromhex("D4807EF2CA3946958E5426CB9E46A79F"),
+    }
+)
+_REFUSED_IN_FRAGMENTS = {
+    b"senc": "An encrypted video",
+    b"pssh": "An encrypted video",
+    b"saiz": "A fragmented video with auxiliary sample information",
+    b"saio": "A fragmented video with auxiliary sample information",
+}
+
+
+def _read_mvex(data: bytes, mvex: Box, budget: Budget, blocks: list[Block]) -> _Extends:
+    """'mvex': the fragment duration and every track's sample defaults."""
+    duration: int | None = None
+    defaults: dict[int, tuple[int, int, int, int]] = {}
+    for child in _children(data, mvex, budget):
+        if child.type == b"mehd":
+            if duration is not None:
+                raise _damaged("more than one fragment duration")
+            version, _, reader = _full(data, child)
+            duration = reader.uint(8 if version == 1 else 4)
+        elif child.type == b"trex":
+            _, _, reader = _full(data, child)
+            track = reader.uint(4)
+            if track in defaults:
+                raise _damaged("two fragment defaults for one track")
+            defaults[track] = (reader.uint(4), reader.uint(4), reader.uint(4), reader.uint(4))
+        else:
+            blocks.append(Block(BlockKind.OTHER, f"MP4 '{_name(child.type)}' box in the movie"))
+    return _Extends(duration, defaults)
+
+
+def _read_fragments(
+    data: bytes,
+    top: list[Box],
+    moofs: list[int],
+    movie: _Movie,
+    budget: Budget,
+    blocks: list[Block],
+) -> list[_Fragment]:
+    """Every 'moof' with the 'mdat' boxes after it (up to the next 'moof'): the kept tracks'
+    fragments, each run checked to lie in its fragment's media data, none overlapping."""
+    extends = movie.extends
+    if extends is None:
+        return []
+    kept = {track.id: len(track.entries) for track in movie.tracks}
+    known = set(movie.track_ids)
+    fragments: list[_Fragment] = []
+    samples = [0]
+    timed: dict[int, list[_Traf]] = {}  # removed timed tracks' fragments, for the route
+    noted: set[bytes] = set()  # other boxes in fragments: one finding per type, not per box
+    for number, index in enumerate(moofs):
+        _release(data, number + 1)
+        stop = moofs[number + 1] if number + 1 < len(moofs) else len(top)
+        spans = [(box.body, box.end) for box in top[index + 1 : stop] if box.type == b"mdat"]
+        moof = top[index]
+        children = _children(data, moof, budget)
+        mfhd = _one(children, b"mfhd")
+        if mfhd is None:
+            raise _damaged("a fragment without its header")
+        sequence = _full(data, mfhd)[2].uint(4)
+        previous_end, seen, trafs = moof.start, set(), []
+        for child in children:
+            if child.type in _REFUSED_IN_FRAGMENTS:
+                raise UnsupportedFormat(_REFUSED_IN_FRAGMENTS[child.type])
+            if child.type == b"mfhd":
+                continue
+            if child.type != b"traf":
+                noted.add(child.type)
+                continue
+            traf, previous_end = _read_traf(
+                data, child, moof.start, previous_end, extends, known, budget, noted, samples
+            )
+            if traf.track in seen:
+                raise _damaged("a fragment repeats a track")
+            seen.add(traf.track)
+            for run in traf.runs:
+                inside = any(a <= run.start and run.start + run.size <= b for a, b in spans)
+                if run.size and not inside:
+                    raise _damaged("a fragment points outside its media data")
+            if traf.track in movie.removed:
+                timed.setdefault(traf.track, []).append(traf)
+            if traf.track in kept:
+                description = traf.fields[:4] if traf.flags & _DESCRIPTION else b""
+                index_ = (
+                    int.from_bytes(description, "big")
+                    if description
+                    else extends.defaults[traf.track][0]
+                )
+                if not 0 < index_ <= kept[traf.track]:
+                    raise _damaged("a fragment names a sample description that is not there")
+                trafs.append(traf)
+        if trafs:
+            fragments.append(_Fragment(sequence, trafs))
+    for kind in sorted(noted):
+        blocks.append(Block(BlockKind.OTHER, f"MP4 '{_name(kind)}' box in a fragment"))
+    for track, track_fragments in timed.items():
+        handler, entries, timescale = movie.removed[track]
+        if timescale:
+            found = _fragment_samples(track_fragments, extends, timescale)
+            blocks.extend(_route(data, handler, entries, found))
+    return fragments
+
+
+def _fragment_samples(
+    trafs: list[_Traf], extends: _Extends, timescale: int
+) -> Iterator[tuple[float, int, int]]:
+    """(start in seconds, first byte, end) of each sample with bytes in a removed track's
+    fragments, one at a time: 'tfdt' (else the end of the fragment before) and the durations."""
+    clock = 0
+    for traf in trafs:
+        _, duration, size, _ = extends.defaults[traf.track]
+        pos = 0
+        for flag in (0x2, 0x8, 0x10, 0x20):
+            if traf.flags & flag:
+                value = int.from_bytes(traf.fields[pos : pos + 4], "big")
+                pos += 4
+                duration = value if flag == 0x8 else duration
+                size = value if flag == _DEFAULT_SIZE else size
+        clock = traf.decode_time[1] if traf.decode_time else clock
+        for run in traf.runs:
+            present = [flag for flag in _SAMPLE_FIELDS if run.flags & flag]
+            if not present:  # every sample of the run alike
+                for sample in range(run.count if size else 0):
+                    yield (
+                        clock / timescale,
+                        run.start + sample * size,
+                        run.start + (sample + 1) * size,
+                    )
+                    clock += duration
+                clock += 0 if size else duration * run.count
+                continue
+            rows, width, at = _words32(run.rows), len(present), run.start
+            durations = present[0] == 0x100
+            column = present.index(_SAMPLE_SIZE) if _SAMPLE_SIZE in present else -1
+            for sample in range(run.count):
+                length = rows[sample * width + column] if column >= 0 else size
+                if length:
+                    yield clock / timescale, at, at + length
+                at += length
+                clock += rows[sample * width] if durations else duration
+
+
+def _words32(raw: bytes) -> "array[int]":
+    """Big-endian 32-bit words as a compact array (4 bytes each, no object per word)."""
+    words = array(_U32, raw)
+    if sys.byteorder == "little":
+        words.byteswap()
+    return words
+
+
+def _read_traf(
+    data: bytes,
+    traf: Box,
+    moof_start: int,
+    previous_end: int,
+    extends: _Extends,
+    known: set[int],
+    budget: Budget,
+    noted: set[bytes],
+    samples: list[int],
+) -> tuple[_Traf, int]:
+    """One track fragment and the end of its data (the base of the next one, unless it says)."""
+    children = _children(data, traf, budget)
+    tfhd = _one(children, b"tfhd")
+    if tfhd is None:
+        raise _damaged("a track fragment without its header")
+    flags, reader = _full(data, tfhd)[1:]
+    track = reader.uint(4)
+    if track not in known:
+        raise _damaged("a fragment of a track that is not there")
+    if track not in extends.defaults:
+        raise _damaged("a track has no fragment defaults")
+    size = extends.defaults[track][2]
+    base = moof_start if flags & _BASE_IS_MOOF else previous_end
+    if flags & _BASE_OFFSET:
+        base = reader.uint(8)
+    fields = b""
+    for flag in (0x2, 0x8, 0x10, 0x20):
+        if flags & flag:
+            value = reader.take(4)
+            fields += value
+            if flag == _DEFAULT_SIZE:
+                size = int.from_bytes(value, "big")
+    decode_time = None
+    if tfdt := _one(children, b"tfdt"):
+        version, _, reader = _full(data, tfdt)
+        decode_time = (version & 1, reader.uint(8 if version == 1 else 4))
+    runs: list[_Run] = []
+    pos = base
+    count = 0
+    extra: list[bytes] = []
+    for child in children:
+        if child.type == b"trun":
+            run = _read_trun(data, child, base, pos, size, samples)
+            runs.append(run)
+            count += run.count
+            pos = run.start + run.size
+        elif child.type in _REFUSED_IN_FRAGMENTS:
+            raise UnsupportedFormat(_REFUSED_IN_FRAGMENTS[child.type])
+        elif child.type in (b"sbgp", b"sgpd"):
+            if data[child.body + 4 : child.body + 8] in _KEPT_GROUPS:
+                extra.append(data[child.start : child.end])
+        elif child.type == b"uuid" and isobmff.uuid_of(data, child) in _SMOOTH_TIMING:
+            pass  # Smooth Streaming's fragment times ('tfxd', 'tfrf'): timing, rebuilt by players
+        elif child.type not in (b"tfhd", b"tfdt", b"sdtp"):
+            noted.add(child.type)
+    if sdtp := _one(children, b"sdtp"):
+        reader = _full(data, sdtp)[2]
+        extra.insert(0, _table(b"sdtp", 0, reader.take(min(reader.left(), count))))
+    return _Traf(track, flags & _KEPT_TFHD_FLAGS, fields, decode_time, runs, extra), pos
+
+
+def _read_trun(
+    data: bytes, trun: Box, base: int, pos: int, default_size: int, samples: list[int]
+) -> _Run:
+    """One track run: its samples' fields as they are, and where its samples lie."""
+    version, flags, reader = _full(data, trun)
+    if version > 1:
+        raise _damaged("a fragment run of an unknown version")
+    count = reader.uint(4)
+    start = pos
+    if flags & _DATA_OFFSET:
+        start = base + int.from_bytes(reader.take(4), "big", signed=True)
+    first_flags = reader.take(4) if flags & _FIRST_FLAGS else b""
+    present = [flag for flag in _SAMPLE_FIELDS if flags & flag]
+    samples[0] += count
+    if samples[0] > MAX_SAMPLES or count * 4 * len(present) > reader.left():
+        raise _damaged("a fragment run is longer than its box")
+    rows = reader.take(count * 4 * len(present))
+    if flags & _SAMPLE_SIZE:
+        size = sum(_words32(rows)[present.index(_SAMPLE_SIZE) :: len(present)])
+    else:
+        size = default_size * count
+    if start < 0 or start + size > len(data):
+        raise _damaged("a fragment points outside the file")
+    mask = _FIRST_FLAGS | sum(_SAMPLE_FIELDS)
+    return _Run(version, flags & mask, count, first_flags, rows, start, size)
+
+
 # --- sample tables -----------------------------------------------------------------------------
 
 
@@ -611,10 +992,11 @@ def _counted(kind: bytes, version: int, values: tuple[int, ...]) -> bytes:
 
 
 def _sample_table(
-    data: bytes, table: list[Box], descriptions: int
+    data: bytes, table: list[Box], descriptions: int, fragmented: bool = False
 ) -> tuple[list[bytes], list[bytes], list[tuple[int, int]], bool]:
     """The rewritten tables, kept sample groups, the chunks (offset, size) and whether the
-    offsets were 64-bit, checked against each other."""
+    offsets were 64-bit, checked against each other (empty ones in a fragmented movie, whose
+    samples are in its fragments)."""
     found = {box.type: box for box in table}
     if len(found) != len(table):
         raise _damaged("a sample table repeats a box")
@@ -627,9 +1009,11 @@ def _sample_table(
         raise _damaged("a sample table is incomplete")
     _, _, reader = _full(data, stsz)
     constant, count = reader.uint(4), reader.uint(4)
-    sizes = (constant,) * count if constant else _words(reader, count)
-    if count > MAX_SAMPLES:
+    if count > MAX_SAMPLES:  # before the sizes are made: a count costs four bytes of the file
         raise _damaged("too many samples")
+    if constant * count > len(data):
+        raise _damaged("its samples are larger than the file")
+    sizes = (constant,) * count if constant else _words(reader, count)
     out = []
     _, _, reader = _full(data, stts)
     times = _words(reader, 2 * reader.uint(4))
@@ -673,9 +1057,12 @@ def _sample_table(
             if reader.take(4) in _KEPT_GROUPS:
                 groups.append(data[box.start : box.end])
     ends = [0, *accumulate(sizes)]
+    empty = fragmented and not sizes and not runs and not offsets
     chunks = [
         (offsets[chunk], ends[first + n] - ends[first])
-        for chunk, first, n in _layout(len(sizes), runs, len(offsets), descriptions)
+        for chunk, first, n in (
+            () if empty else _layout(len(sizes), runs, len(offsets), descriptions)
+        )
     ]
     return out, groups, chunks, wide
 
@@ -952,32 +1339,42 @@ def _timed_samples(
         return
     _, _, reader = _full(data, found[b"stts"])
     times = _words(reader, 2 * reader.uint(4))
-    starts: list[float] = []
-    clock = 0
-    for count, delta in zip(times[0::2], times[1::2], strict=True):
-        for _ in range(min(count, MAX_SAMPLES - len(starts))):
-            starts.append(clock / timescale)
-            clock += delta
+    starts = _starts(times, timescale)
     _, _, reader = _full(data, found[b"stsz"])
     constant, count = reader.uint(4), reader.uint(4)
-    sizes = (constant,) * count if constant else _words(reader, count)
+    if count > MAX_SAMPLES or constant * count > len(data):  # a count costs four bytes
+        return
+    sizes = () if constant else _words(reader, count)
     offsets_box = found.get(b"stco") or found[b"co64"]
     _, _, reader = _full(data, offsets_box)
     offsets = _words(reader, reader.uint(4), 8 if offsets_box.type == b"co64" else 4)
     _, _, reader = _full(data, found[b"stsc"])
     runs = _words(reader, 3 * reader.uint(4))
-    for chunk, first, n in _layout(len(sizes), runs, len(offsets), len(entries)):
+    for chunk, first, n in _layout(count, runs, len(offsets), len(entries)):
         pos = offsets[chunk]
-        for sample in range(first, min(first + n, len(starts))):
-            end = pos + sizes[sample]
+        for sample in range(first, first + n):  # in order: the chunks hold the samples in turn
+            start = next(starts, None)
+            if start is None:
+                return
+            end = pos + (constant or sizes[sample])
             if end > len(data):
                 return
-            yield starts[sample], pos, end
+            yield start, pos, end
             pos = end
 
 
+def _starts(times: tuple[int, ...], timescale: int) -> Iterator[float]:
+    """The start of each sample in seconds, from the (count, delta) rows of 'stts', one at a
+    time (a row of a billion samples costs eight bytes of the file)."""
+    clock = 0
+    for count, delta in zip(times[0::2], times[1::2], strict=True):
+        for _ in range(count):
+            yield clock / timescale
+            clock += delta
+
+
 def _mebx_route(
-    data: bytes, entries: list[Box], table: list[Box], budget: Budget, timescale: int
+    data: bytes, entries: list[Box], samples: Samples, budget: Budget
 ) -> list[tuple[float, str]]:
     """An Apple timed metadata track's positions: (seconds, ISO 6709 text) per sample."""
     reader = _reader(data, entries[0])
@@ -992,7 +1389,7 @@ def _mebx_route(
     route: list[tuple[float, str]] = []
     if not location_ids:
         return route
-    for start, pos, end in _timed_samples(data, entries, table, timescale):
+    for start, pos, end in samples:
         for value in isobmff.boxes(data, pos, end, budget):
             if value.type in location_ids:
                 route.append((start, _text(data[value.body : value.end])))
@@ -1003,13 +1400,13 @@ _GPMF_DEPTH = 8  # DEVC > STRM > GPS5 is three levels
 
 
 def _gpmf_route(
-    data: bytes, entries: list[Box], table: list[Box], budget: Budget, timescale: int
+    data: bytes, entries: list[Box], samples: Samples, budget: Budget
 ) -> list[tuple[float, str]]:
     """A GoPro GPMF track's first GPS fix per sample: (seconds, ISO 6709 text). GPMF is KLV:
     a key, a type, a structure size and a repeat count, then the payload padded to 4 bytes;
     type 0 nests; 'GPS5' holds latitude, longitude, ... as int32 divided by the 'SCAL' before."""
     route: list[tuple[float, str]] = []
-    for start, pos, end in _timed_samples(data, entries, table, timescale):
+    for start, pos, end in samples:
         fix = _gpmf_fix(data, pos, end, budget, 0)
         if fix is not None:
             route.append((start, f"{fix[0]:+.6f}{fix[1]:+.6f}/"))
@@ -1097,7 +1494,68 @@ def _parts(data: bytes, movie: _Movie) -> list[Part]:
     parts: list[Part] = [ftyp, moov, *media] if movie.faststart else [ftyp, *media, moov]
     if not placed and movie.faststart:
         parts = [ftyp, moov]
-    return [part for part in parts if part]
+    parts = [part for part in parts if part]
+    if movie.fragments:
+        parts.extend(_fragment_parts(movie.fragments))
+    return parts
+
+
+def _fragment_parts(fragments: list[_Fragment]) -> Iterator[Part]:
+    """Each fragment as a new 'moof' and an 'mdat' of exactly its kept runs, in file order, the
+    runs' data offsets counted from their 'moof' (default-base-is-moof)."""
+    for fragment in fragments:
+        placed = sorted(
+            (run.start, run.size, t, r)
+            for t, traf in enumerate(fragment.trafs)
+            for r, run in enumerate(traf.runs)
+        )
+        for (a, size, _, _), (b, _, _, _) in pairwise(placed):
+            if a + size > b:
+                raise _damaged("two fragment runs overlap")
+        total = sum(size for _, size, _, _ in placed)
+        header = 16 if total + 8 > _MAX_32 else 8
+        offsets = [[0] * len(traf.runs) for traf in fragment.trafs]
+        moof_size = len(_moof(fragment, offsets))  # the offsets have a fixed width
+        at = moof_size + header
+        for _, size, t, r in placed:
+            offsets[t][r] = at
+            at += size
+        if at > 2**31 - 1:
+            raise UnsupportedFormat("A video with a fragment larger than 2 GB")
+        yield _moof(fragment, offsets)
+        yield (
+            struct.pack(">I4sQ", 1, b"mdat", 16 + total)
+            if header == 16
+            else struct.pack(">I4s", 8 + total, b"mdat")
+        )
+        last: tuple[int, int] | None = None
+        for start, size, _, _ in placed:
+            if last is not None and last[0] + last[1] == start:
+                last = (last[0], last[1] + size)
+                continue
+            if last is not None and last[1]:
+                yield last
+            last = (start, size)
+        if last is not None and last[1]:
+            yield last
+
+
+def _moof(fragment: _Fragment, offsets: list[list[int]]) -> bytes:
+    trafs = []
+    for traf, run_offsets in zip(fragment.trafs, offsets, strict=True):
+        body = isobmff.full(
+            b"tfhd", 0, traf.flags | _BASE_IS_MOOF, struct.pack(">I", traf.track) + traf.fields
+        )
+        if traf.decode_time is not None:
+            version, time = traf.decode_time
+            width = 8 if version else 4
+            body += isobmff.full(b"tfdt", version, 0, time.to_bytes(width, "big"))
+        for run, offset in zip(traf.runs, run_offsets, strict=True):
+            head = struct.pack(">Ii", run.count, offset) + run.first_flags
+            body += isobmff.full(b"trun", run.version, run.flags | _DATA_OFFSET, head + run.rows)
+        trafs.append(isobmff.box(b"traf", body + b"".join(traf.extra)))
+    mfhd = isobmff.full(b"mfhd", 0, 0, struct.pack(">I", fragment.sequence))
+    return isobmff.box(b"moof", mfhd + b"".join(trafs))
 
 
 def _moov(movie: _Movie, placed: list[tuple[int, int, int, int]], base: int, wide: bool) -> bytes:
@@ -1112,7 +1570,23 @@ def _moov(movie: _Movie, placed: list[tuple[int, int, int, int]], base: int, wid
     mvhd += movie.rate_volume + bytes(10) + isobmff.quarter_turns(movie.matrix, 0, 0) + bytes(24)
     mvhd += struct.pack(">I", next_id)
     traks = [_trak(track, offsets[t], wide) for t, track in enumerate(movie.tracks)]
-    return isobmff.box(b"moov", isobmff.full(b"mvhd", version, 0, mvhd) + b"".join(traks))
+    return isobmff.box(
+        b"moov", isobmff.full(b"mvhd", version, 0, mvhd) + b"".join(traks) + _mvex(movie)
+    )
+
+
+def _mvex(movie: _Movie) -> bytes:
+    """'mvex' of a fragmented movie: its fragment duration and the kept tracks' defaults."""
+    if movie.extends is None:
+        return b""
+    body = b""
+    if movie.extends.duration is not None:
+        version, duration = _sized(movie.extends.duration)
+        body += isobmff.full(b"mehd", version, 0, duration)
+    for track in movie.tracks:
+        fields = movie.extends.defaults[track.id]
+        body += isobmff.full(b"trex", 0, 0, struct.pack(">5I", track.id, *fields))
+    return isobmff.box(b"mvex", body)
 
 
 def _trak(track: _Track, offsets: list[int], wide: bool) -> bytes:
