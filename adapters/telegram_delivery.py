@@ -254,8 +254,10 @@ class Delivery(BaseRateLimiter[int]):
                 return await once()  # a probe is tried once
 
             ids = _message_ids(result)
-            if ids:
+            try:
                 await send.settle(min(ids), _captions(endpoint, data), probe)
+            except Exception as error:  # the file is delivered: looking for a repeat is extra
+                log.warning("telegram: could not look for a repeated send (%s)", _name(error))
         return result
 
     async def _throttle(self, chat_id: object, count: int) -> None:
