@@ -23,8 +23,9 @@ once (a probe that fails for any reason leaves a possible duplicate and removes 
 
 Why it cannot delete the only copy of any photo. It deletes only a message that answered "not
 modified" to our edit: a message of this bot with exactly the caption and markup of the send
-whose retry has just been confirmed, so that photo is in the chat at id M, and the deleted message
-is not M (M is known, and known ids are never probed). Other users' messages answer "can't be
+whose retry has just been confirmed, so that photo is in the chat at id M (an album: at M and
+the ids after it), and the deleted message is none of those (they are known, and known ids are
+never probed). Other users' messages answer "can't be
 edited" and are never touched. Messages of an earlier process of this bot (killed with sends in
 flight) all have ids below L: this process's own message in the chat came after them (ids only
 grow), and L is at least that message's id. So every candidate that is a message of this bot at
@@ -33,18 +34,29 @@ succeeded: what remains are messages of its *lost* attempts.
 
 Why it never changes another message's caption. A lost attempt of this send has our caption;
 a lost attempt of *another* send in the same chat might have a different one, and the edit would
-then change it. So the ids another send of the chat may have used unseen are skipped: for each of
-its attempts that is in flight or was lost, the ids above the highest id known when that attempt
-started, up to the id its own retry got (once it succeeded; while it has not, without end). If
-one of those attempts might have arrived before our retry, we first wait (up to PROBE_WAIT) for it
-to resolve. A send that gives up leaves its lost attempts unresolved: nothing above the highest id
-known when they started is probed in that chat again, for as long as this process runs.
+then change it. Which of those can lie in (L, M): the attempts of other sends in the chat that
+were in flight, or lost, at some time between the start of our first lost attempt and our
+confirmed retry (earlier ones ended below L, later ones above M). So for each attempt of another
+send that is in flight or was lost, the ids above the highest id known when it started are
+skipped, up to the id its own retry got (once it succeeded; while it has not, without end).
+Before probing we wait (up to PROBE_WAIT) for such attempts still in flight to resolve, and for
+sends whose lost attempts began lower to have looked for theirs (one that found all of its
+duplicates frees its range). A send that gives up leaves its lost attempts unresolved: nothing
+above the highest id known when they started is probed in that chat again while this process
+runs. Two sends in one chat that lose an answer at the same moment therefore hide each other's
+duplicates: both stay (measured in tests/test_telegram_duplicates.py).
+
+An album's items get consecutive ids in item order, and only its first item has a caption, so a
+lost album is probed item by item: an id with the first item's caption only where the id before
+it is settled (known, below L, or answered "nothing there"), each next id with the next item's.
 
 This rests on one property of Telegram: ids in a chat grow in the order the messages were
 created, and a lost attempt was carried out before its own retry (the retry is sent only after
-the first attempt's answer was lost). If that fails, a duplicate is missed, never a photo lost.
-Ids are per bot account in private chats and basic groups (an id known in another chat is not
-this chat's) and per chat in supergroups (skipping it there may only miss a duplicate).
+the first attempt's answer was lost). Where it fails for our own send, its duplicate lies above
+M and is missed; where it fails for another send (a held request Telegram carried out only after
+that send's retry), that send's duplicate could get our caption: a duplicate mislabelled, never a
+photo lost. Ids are per bot account in private chats and basic groups (an id known in another
+chat is not this chat's) and per chat in supergroups (skipping it there may only miss one).
 
 Only sends that carry files are looked after; a repeated text message is left as it is.
 """
