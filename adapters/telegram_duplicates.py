@@ -18,33 +18,33 @@ When it probes (all must hold):
 Which ids it probes: those in (L, M), where L is the highest id this process knew in the chat
 before the first ambiguous attempt started (the original's id, ids from updates, its own sends);
 never an id it knows (its confirmed sends, other users' messages, in any chat); never one that
-another send in the chat may have used unseen (below); at most MAX_PROBES, lowest first; each
-once (a probe that fails for any reason leaves a possible duplicate and removes nothing).
+another unfinished send in the chat may have used (below); at most MAX_PROBES, lowest first;
+each once (a probe that fails for any reason leaves a possible duplicate and removes nothing).
 
-Why it cannot delete the only copy of any photo. It deletes only a message that answered "not
-modified" to our edit: a message of this bot with exactly the caption and markup of the send
-whose retry has just been confirmed, so that photo is in the chat at id M (an album: at M and
-the ids after it), and the deleted message is none of those (they are known, and known ids are
-never probed). Other users' messages answer "can't be
-edited" and are never touched. Messages of an earlier process of this bot (killed with sends in
-flight) all have ids below L: this process's own message in the chat came after them (ids only
-grow), and L is at least that message's id. So every candidate that is a message of this bot at
-all was created by this process, and this process knows the id of each of its sends that
-succeeded: what remains are messages of its *lost* attempts.
+Why it cannot delete the only copy of any photo. It deletes only a message whose probe showed it
+to be this bot's ("not modified", or an edit carried out) at an id it does not know. Other
+users' messages answer "can't be edited" and are never touched. Messages of an earlier process
+of this bot (killed with sends in flight) all have ids below L: this process's own message in
+the chat came after them (ids only grow), and L is at least that message's id. So the message
+was created by this process, which knows the id of each of its sends that succeeded: it is a
+lost attempt of one of its sends, and (below) of a send that has succeeded since, whose photo
+is at the id that send got. "Not modified" means our own caption: a repeat of this send.
 
-Why it never changes another message's caption. A lost attempt of this send has our caption;
-a lost attempt of *another* send in the same chat might have a different one, and the edit would
-then change it. Which of those can lie in (L, M): the attempts of other sends in the chat that
-were in flight, or lost, at some time between the start of our first lost attempt and our
-confirmed retry (earlier ones ended below L, later ones above M). So for each attempt of another
-send that is in flight or was lost, the ids above the highest id known when it started are
-skipped, up to the id its own retry got (once it succeeded; while it has not, without end).
-Before probing we wait (up to PROBE_WAIT) for such attempts still in flight to resolve, and for
-sends whose lost attempts began lower to have looked for theirs (one that found all of its
-duplicates frees its range). A send that gives up leaves its lost attempts unresolved: nothing
-above the highest id known when they started is probed in that chat again while this process
-runs. Two sends in one chat that lose an answer at the same moment therefore hide each other's
-duplicates: both stay (measured in tests/test_telegram_duplicates.py).
+Which other messages it may edit, and why those are duplicates too. The only messages of this
+bot in (L, M) that it does not know are lost attempts of sends of this process in that chat (this
+one's, or those of other sends under way at the same time: attempts that were in flight or
+lost at some moment between the start of our first lost attempt and our confirmed retry;
+earlier ones ended below L, later ones above M). Of another send's, one with a different caption
+would be changed by the probe, and one might be the only copy of its photo while that send is
+unfinished. So the ids another send's attempt may have used while that send has not succeeded
+(above the highest id known when the attempt started, without end) are never probed: before
+probing we wait (up to PROBE_WAIT) for such attempts to resolve, and skip what is still open.
+Once a send has succeeded, its photo is at its own confirmed id, and a lost attempt of it is a
+duplicate as much as ours: a probe that is carried out (the caption differed) has found one, and
+it is deleted at once, so no changed caption stays. A send that gives up leaves its lost
+attempts open: nothing above the highest id known when they started is probed in that chat
+again while this process runs. Sends whose lost attempts began lower probe first, so one that
+finds them all has settled its range for the next.
 
 An album's items get consecutive ids in item order, and only its first item has a caption, so a
 lost album is probed item by item: an id with the first item's caption only where the id before
@@ -52,11 +52,10 @@ it is settled (known, below L, or answered "nothing there"), each next id with t
 
 This rests on one property of Telegram: ids in a chat grow in the order the messages were
 created, and a lost attempt was carried out before its own retry (the retry is sent only after
-the first attempt's answer was lost). Where it fails for our own send, its duplicate lies above
-M and is missed; where it fails for another send (a held request Telegram carried out only after
-that send's retry), that send's duplicate could get our caption: a duplicate mislabelled, never a
-photo lost. Ids are per bot account in private chats and basic groups (an id known in another
-chat is not this chat's) and per chat in supergroups (skipping it there may only miss one).
+the first attempt's answer was lost). Where it fails, a duplicate lies above M and is missed,
+never a photo lost. Ids are per bot account in private chats and basic groups (an id known in
+another chat is not this chat's) and per chat in supergroups (skipping it there may only miss
+one).
 
 Only sends that carry files are looked after; a repeated text message is left as it is.
 """
@@ -248,13 +247,13 @@ class Send:
         chat = self._chat
         low = min(lost.low for lost in self.lost)
         top = first_id if chat.blocked_above is None else min(first_id, chat.blocked_above + 1)
-        others = [a for a in chat.attempts if a.send is not self]
+        unresolved = [a for a in chat.attempts if a.send is not self and a.high is None]
         found = []
         for message_id in range(low + 1, top):
             if self._duplicates.knows(self._chat_id, message_id):
                 continue
-            if any(other.covers(message_id) for other in others):
-                continue
+            if any(other.covers(message_id) for other in unresolved):
+                continue  # perhaps the only copy of a photo still being sent
             found.append(message_id)
             if len(found) == MAX_PROBES:
                 break
@@ -292,7 +291,8 @@ class Send:
         then each following id with the next item's."""
         candidates = self.candidates(first_id)
         low = min(lost.low for lost in self.lost)
-        deleted, item, probed = 0, 0, 0  # `item`: which of the album's items the next id would be
+        deleted, others, probed = 0, 0, 0
+        item = 0  # which of the album's items the next id would be
         settled = {low}  # ids known to hold no lost message of this send
         wanted = len(fields) * len(self.lost)  # at most this many duplicates exist
         for message_id in candidates:
@@ -310,6 +310,9 @@ class Send:
                 deleted += await self._delete(message_id, call)
                 self._ours.add(message_id)
                 item = (item + 1) % len(fields)
+            elif answer == "changed":  # a lost attempt of another send, delivered since
+                others += await self._delete(message_id, call)
+                item = 0
             else:
                 item = 0
                 if answer == "nothing":
@@ -318,10 +321,11 @@ class Send:
         if candidates:
             log.info(
                 "telegram: looked for a file sent twice in a %s: %d probed, %d duplicate(s) "
-                "deleted",
+                "deleted (%d of another send)",
                 self._where(),
                 probed,
-                deleted,
+                deleted + others,
+                others,
             )
         if deleted < wanted:
             self._keep_unresolved()
@@ -333,7 +337,8 @@ class Send:
         return "group" if group else "private chat"
 
     async def _probe_one(self, message_id: int, caption: JSONDict, call: Call) -> str:
-        """ "ours" (not modified), "nothing" (no message of this bot to change), or "unknown"."""
+        """What the probe found: "ours" (not modified), "changed" (carried out: a message of
+        this bot with another caption), "nothing" (no message of this bot there), "unknown"."""
         params = {"chat_id": self._chat_id, "message_id": message_id, **caption}
         try:
             await call("editMessageCaption", params)
@@ -347,9 +352,7 @@ class Send:
         except TelegramError as error:  # not retried: the duplicate may stay
             log.info("telegram: a probe failed (%s)", type(error).__name__)
             return "unknown"
-        # Carried out: by construction this cannot happen (see the module docstring).
-        log.warning("telegram: a probe changed a caption it was not meant to")
-        return "unknown"
+        return "changed"
 
     async def _delete(self, message_id: int, call: Call) -> int:
         try:
