@@ -67,7 +67,6 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 from telegram.error import BadRequest, NetworkError, TelegramError
 
 log = logging.getLogger(__name__)
@@ -84,8 +83,8 @@ NOTHING_THERE = (
     "message to edit not found",
     "there is no caption in the message to edit",
 )
-# httpx errors that mean the request never reached Telegram.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# httpx's errors (PTB's transport, not imported here) that mean the request never left.
+_NOT_SENT = frozenset(["ConnectError", "ConnectTimeout", "PoolTimeout"])
 
 JSONDict = dict[str, Any]
 # How a probe reaches Telegram: (method, parameters) -> the answer; raises TelegramError.
@@ -98,7 +97,8 @@ def ambiguous(error: BaseException) -> bool:
     if not isinstance(error, NetworkError) or isinstance(error, BadRequest):
         return False
     cause = error.__cause__
-    return isinstance(cause, httpx.HTTPError) and not isinstance(cause, _NOT_SENT)
+    from_httpx = type(cause).__module__.split(".")[0] == "httpx"
+    return from_httpx and type(cause).__name__ not in _NOT_SENT
 
 
 @dataclass(eq=False)

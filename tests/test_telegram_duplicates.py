@@ -10,7 +10,7 @@ from telegram.ext import ExtBot
 
 from adapters import telegram_duplicates
 from adapters.telegram_delivery import Delivery
-from adapters.telegram_duplicates import MAX_PROBES
+from adapters.telegram_duplicates import MAX_PROBES, ambiguous
 from tests.fake_telegram import JSON, Call, FakeTelegram
 from tests.test_telegram import TOKEN, leaky_photo
 
@@ -189,3 +189,21 @@ async def test_a_failed_probe_is_not_retried_and_removes_nothing(
     assert [c.error_code for c in probes(fake)] == [502]
     assert len(documents(fake)) == 2
     assert not deleted(fake)
+
+
+def test_only_a_request_that_may_have_arrived_is_ambiguous() -> None:
+    import httpx
+    from telegram.error import BadRequest, NetworkError, TimedOut
+
+    def raised(error: Exception, cause: Exception | None) -> Exception:
+        error.__cause__ = cause
+        return error
+
+    assert ambiguous(raised(NetworkError("reset"), httpx.RemoteProtocolError("gone")))
+    assert ambiguous(raised(NetworkError("read"), httpx.ReadError("gone")))
+    assert ambiguous(raised(TimedOut(), httpx.ReadTimeout("slow")))
+    assert not ambiguous(raised(NetworkError("refused"), httpx.ConnectError("no")))
+    assert not ambiguous(raised(TimedOut(), httpx.ConnectTimeout("no")))
+    assert not ambiguous(raised(TimedOut("pool"), httpx.PoolTimeout("busy")))
+    assert not ambiguous(NetworkError("Bad Gateway"))  # an answer: not carried out
+    assert not ambiguous(raised(BadRequest("no"), httpx.ReadError("x")))
