@@ -41,10 +41,11 @@ unfinished. So the ids another send's attempt may have used while that send has 
 probing we wait (up to PROBE_WAIT) for such attempts to resolve, and skip what is still open.
 Once a send has succeeded, its photo is at its own confirmed id, and a lost attempt of it is a
 duplicate as much as ours: a probe that is carried out (the caption differed) has found one, and
-it is deleted at once, so no changed caption stays. A send that gives up leaves its lost
+it is deleted at once, so no changed caption stays (should that delete fail, the other's repeat
+stays with our caption). A send that gives up leaves its lost
 attempts open: nothing above the highest id known when they started is probed in that chat
-again while this process runs. Sends whose lost attempts began lower probe first, so one that
-finds them all has settled its range for the next.
+again while this process runs. Of two sends lost at the same moment, the one whose lost
+attempt began lower probes first, then the other (a probe changes nothing a later one needs).
 
 An album's items get consecutive ids in item order, and only its first item has a caption, so a
 lost album is probed item by item: an id with the first item's caption only where the id before
@@ -105,7 +106,7 @@ def ambiguous(error: BaseException) -> bool:
 class _Attempt:
     """One attempt whose message, if it made one, this process does not know: in flight or lost."""
 
-    send: object
+    send: "Send"
     low: int  # the highest id known in the chat when it started: its message is above
     high: int | None = None  # ... and below the id its send's retry got, once it succeeded
 
@@ -231,13 +232,12 @@ class Send:
                     "(no earlier message of this process in it)",
                     self._where(),
                 )
-                self._keep_unresolved()
                 return 0
             await self._wait_for_others(first_id)
             async with self._chat.probing:
                 return await self._probe(first_id, fields, call)
         finally:
-            for lost in self.lost:  # all found (`_keep_unresolved` empties the list otherwise)
+            for lost in self.lost:  # delivered now: its repeats are others' to find as well
                 self._chat.attempts.remove(lost)
             self.lost = []
             self._done()
@@ -261,8 +261,7 @@ class Send:
 
     async def _wait_for_others(self, first_id: int) -> None:
         """Until no other attempt in the chat that may lie below `first_id` is in flight, and
-        other sends whose lost attempts began lower have looked for theirs (one that finds all
-        of its duplicates frees its ids for this one's probes)."""
+        other sends whose lost attempts began lower have looked for theirs (one at a time)."""
         order = (min(lost.low for lost in self.lost), id(self))
 
         def unresolved() -> bool:
@@ -271,9 +270,8 @@ class Send:
                     continue
                 if other.high is None:
                     return True
-                earlier = isinstance(other.send, Send) and (other.low, id(other.send)) < order
-                if earlier:
-                    return True
+                if (other.low, id(other.send)) < order:
+                    return True  # a send still under way whose lost attempts began lower
             return False
 
         try:
@@ -327,8 +325,6 @@ class Send:
                 deleted + others,
                 others,
             )
-        if deleted < wanted:
-            self._keep_unresolved()
         return deleted
 
     def _where(self) -> str:
@@ -363,22 +359,6 @@ class Send:
         self._chat.known[message_id] = None
         return 1
 
-    def _keep_unresolved(self) -> None:
-        """Some lost attempt may still hold a message with our caption below `first_id`: other
-        sends of the chat must keep skipping those ids, so the attempts stay, bounded."""
-        for lost in self.lost:
-            lost.send = _Resolved()  # no longer this send's: `_done` must not drop it
-        self.lost = []
-
     def _done(self) -> None:
-        chat = self._chat
-        chat.sends -= 1
-        # A kept attempt ending at or below where every probe to come starts is no more needed.
-        floor = min((a.low for a in chat.attempts if isinstance(a.send, Send)), default=None)
-        floor = chat.highest if floor is None else min(floor, chat.highest)
-        chat.attempts = [a for a in chat.attempts if a.high is None or a.high > floor]
-        chat.changed.set()
-
-
-class _Resolved:
-    """The owner of a lost attempt whose send has finished without finding its message."""
+        self._chat.sends -= 1
+        self._chat.changed.set()
