@@ -176,18 +176,21 @@ def test_every_truncation_is_refused() -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.data())
 def test_corrupted_bytes_are_cleaned_or_refused(draw: st.DataObject) -> None:
+    """Whatever a few changed bytes make of the file: refused, or cleaned without the comment
+    wherever the parse still reads it as hidden data. (A changed screen descriptor can make the
+    comment's bytes colour table entries: the residual THREAT_MODEL.md lists for GIF tables.)"""
     original = small_gif(frames=2)
-    label_at = gif._stream_start(original) + 1
     data = bytearray(before_first_frame(original, extension(0xFE, b"a secret")))
     for _ in range(draw.draw(st.integers(1, 4))):
         at = draw.draw(st.integers(0, len(data) - 1))
         data[at] = draw.draw(st.integers(0, 255))
     try:
-        cleaned = scrub(bytes(data)).data
+        scrubbed = scrub(bytes(data))
     except ScrubError:
         return
-    if data[label_at - 1 : label_at + 1] == b"\x21\xfe":  # still a comment, not turned into text
-        assert b"secret" not in cleaned
+    blocks = scrubbed.inspection.parsed.blocks
+    if any(b"secret" in block.data for block in blocks):  # read as hidden data: it goes
+        assert b"secret" not in scrubbed.data
 
 
 def test_a_chain_of_tiny_blocks_is_refused_quickly() -> None:
