@@ -249,9 +249,10 @@ class Delivery(BaseRateLimiter[int]):
                 async def once() -> object:
                     return await callback(method, params, **kwargs)
 
-                if method == "deleteMessage":  # our own duplicate: safe to try again
-                    return await retrying(once, method, seconds=self.retry_seconds)
-                return await once()  # a probe is tried once
+                # Both are safe to try again: a probe edits to the caption the message already
+                # has or finds another send's repeat (a lost answer, then "not modified": the
+                # same delete follows), and a delete that finds the message gone had been done.
+                return await retrying(once, method, seconds=self.retry_seconds)
 
             ids = _message_ids(result)
             try:

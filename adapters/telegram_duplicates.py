@@ -19,7 +19,8 @@ Which ids it probes: those in (L, M), where L is the highest id this process kne
 before the first ambiguous attempt started (the original's id, ids from updates, its own sends);
 never an id it knows (its confirmed sends, other users' messages, in any chat); never one that
 another unfinished send in the chat may have used (below); at most MAX_PROBES, lowest first;
-each once (a probe that fails for any reason leaves a possible duplicate and removes nothing).
+each once, with the retries of any call (a probe that still fails leaves a possible duplicate
+and removes nothing).
 
 Why it cannot delete the only copy of any photo. It deletes only a message whose probe showed it
 to be this bot's ("not modified", or an edit carried out) at an id it does not know. Other
@@ -345,7 +346,7 @@ class Send:
             if any(answer in text for answer in NOTHING_THERE):
                 return "nothing"
             return "unknown"
-        except TelegramError as error:  # not retried: the duplicate may stay
+        except TelegramError as error:  # after its retries: the duplicate may stay
             log.info("telegram: a probe failed (%s)", type(error).__name__)
             return "unknown"
         return "changed"

@@ -195,12 +195,10 @@ class Faults:
     kinds: tuple[str, ...]
     methods: frozenset[str] | None  # None: every method but getUpdates, and downloads
     retry_after: int
-    spared: frozenset[str] = frozenset()
     injected: list[tuple[str, str]] = field(default_factory=list)
 
     def draw(self, method: str) -> ApiError | Drop | None:
         wanted = method != "getUpdates" if self.methods is None else method in self.methods
-        wanted = wanted and method not in self.spared
         if not wanted or self.rng.random() >= self.rate:
             return None
         kind = self.rng.choice(self.kinds)
@@ -533,19 +531,17 @@ class FakeTelegram:
         kinds: tuple[str, ...] = FAULT_KINDS,
         methods: tuple[str, ...] | None = None,
         retry_after: int = 1,
-        spared: tuple[str, ...] = (),
     ) -> Faults:
         """From now on a share `rate` of calls (every method but getUpdates, and every
         download, unless `methods` names them; "download" for downloads) fails with one of
         `kinds`: "502", "reset", "hang" (each dropped before or after carrying the call out, at
-        random) or "429" (with `retry_after`); never the methods `spared` names. `faults(0)`
-        ends it. Seeded: the same draws in the same order of calls."""
+        random) or "429" (with `retry_after`). `faults(0)` ends it. Seeded: the same draws in
+        the same order of calls."""
         chosen = None if methods is None else frozenset(_canonical(m) for m in methods)
         unknown = set(kinds) - set(FAULT_KINDS)
         if unknown:
             raise ValueError(f"unknown fault kinds {sorted(unknown)}")
-        spare = frozenset(_canonical(m) for m in spared)
-        faults = Faults(rate, random.Random(seed), kinds, chosen, retry_after, spare)
+        faults = Faults(rate, random.Random(seed), kinds, chosen, retry_after)
         self._state.faults = faults if rate > 0 else None
         return faults
 

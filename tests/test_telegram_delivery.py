@@ -213,9 +213,7 @@ async def test_ten_percent_faults_on_every_call_lose_no_photo(
     fake.add_bot_status(GROUP, "administrator", by_user=ADMIN, **DELETE_RIGHTS)
     async with running_bot(fake, workdir) as log_path:
         await fake.wait_for(lambda calls: bool(texts(fake, GROUP)))
-        # Probes for a repeated send are never retried (a failed one leaves the duplicate):
-        # spared here, tried under faults in test_telegram_duplicates.
-        faults = fake.faults(0.10, seed=seed, spared=("editMessageCaption",))
+        faults = fake.faults(0.10, seed=seed)  # probes for repeated sends too
         for round_ in range(2):
             for parent in parents:
                 fake.add_document(leaky_photo(parent + round_, (400, 300)), user_id=parent)

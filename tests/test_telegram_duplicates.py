@@ -179,16 +179,22 @@ async def test_probes_are_bounded(fake: FakeTelegram, bot: ExtBot[None]) -> None
     assert not deleted(fake)
 
 
-async def test_a_failed_probe_is_not_retried_and_removes_nothing(
-    fake: FakeTelegram, bot: ExtBot[None]
+@pytest.mark.parametrize("lost", [False, True], ids=["502", "reset"])
+async def test_a_failed_probe_is_tried_again_and_finds_the_repeat(
+    fake: FakeTelegram, bot: ExtBot[None], lost: bool
 ) -> None:
+    """A probe is tried again like any call (editing to the caption a message has changes
+    nothing): after a 502 or a dropped connection, the next try still finds our repeat."""
     await bot.send_message(PARENT, "earlier")
     fake.drop_next("sendDocument", "reset", after=True)
-    fake.fail_next("editMessageCaption", 502, "Bad Gateway")
+    if lost:
+        fake.drop_next("editMessageCaption", "reset")
+    else:
+        fake.fail_next("editMessageCaption", 502, "Bad Gateway")
     await send(bot, "Clean copy")
-    assert [c.error_code for c in probes(fake)] == [502]
-    assert len(documents(fake)) == 2
-    assert not deleted(fake)
+    assert len(probes(fake)) == 2
+    assert len(deleted(fake)) == 1
+    assert len(documents(fake)) == 1  # posted twice, the repeat deleted
 
 
 def test_only_a_request_that_may_have_arrived_is_ambiguous() -> None:
