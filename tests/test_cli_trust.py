@@ -444,6 +444,18 @@ def test_a_broken_pipe_ends_quietly(tmp_path: Path) -> None:
     assert stderr == b""
 
 
+def _python(code: str, folder: Path) -> subprocess.CompletedProcess[str]:
+    """`code` run by a fresh interpreter in `folder`, on this checkout, with a bare environment."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        check=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+    )
+
+
 def test_cleaning_imports_neither_places_nor_babel(tmp_path: Path) -> None:
     """Start-up is most of a short run: cleaning JPEGs loads no other format's code, no
     findings readers and no OpenSSL (a profile ID is only computed for a profile)."""
@@ -457,14 +469,7 @@ def test_cleaning_imports_neither_places_nor_babel(tmp_path: Path) -> None:
         " 'hyperscan')"
         " if m in sys.modules))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        check=True,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
-    )
+    result = _python(code, tmp_path)
     assert result.stdout.strip() == "[]"
 
 
@@ -479,14 +484,7 @@ def test_a_big_batch_loads_the_simd_scanner_before_its_workers_fork(tmp_path: Pa
         "cli.main(['clean', 'a.jpg', 'b.jpg', 'c.jpg', '-d', 'out', '-q']);"
         "print('hyperscan' in sys.modules, jpeg_scan._database is not None, jpeg_scan._allowed)"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        check=True,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
-    )
+    result = _python(code, tmp_path)
     assert result.stdout.split() == ["True", "True", "True"], result.stderr
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == [
         "a.jpg",
