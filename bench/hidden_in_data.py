@@ -11,21 +11,11 @@ and Pillow decoding an LZW TIFF. Best of several runs, in milliseconds.
 
 import io
 import sys
-import time
 import zlib
-from collections.abc import Callable
 
 from photos import phone_jpeg
 from PIL import Image
-
-
-def best_ms(step: Callable[[], object], runs: int) -> float:
-    best = float("inf")
-    for _ in range(runs):
-        start = time.perf_counter()
-        step()
-        best = min(best, time.perf_counter() - start)
-    return best * 1e3
+from timing import best_ms
 
 
 def main() -> int:

@@ -15,24 +15,14 @@ import argparse
 import io
 import random
 import sys
-import time
 import zlib
-from collections.abc import Callable
 
 from photos import HEIGHT, WIDTH, _pixels
 from PIL import Image
+from timing import best_ms
 
 from bot.formats import png
 from bot.scrub import scrub
-
-
-def best_ms(step: Callable[[], object], runs: int) -> float:
-    best = float("inf")
-    for _ in range(runs):
-        start = time.perf_counter()
-        step()
-        best = min(best, time.perf_counter() - start)
-    return best * 1e3
 
 
 def pictures() -> dict[str, bytes]:
