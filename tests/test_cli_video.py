@@ -203,32 +203,31 @@ def test_a_truncated_video_is_refused_in_one_line(
     assert "incomplete" in err[0]
 
 
+def clean_with_limit(clip: Path, out: Path, limit: str) -> subprocess.CompletedProcess[str]:
+    """`python -m bot clean clip --output out` with the limit named `limit` set to 1000."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "clean", str(clip), "--output", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, limit: "1000"},
+    )
+
+
 def test_the_byte_limit_guards_memory_so_a_mapped_video_is_not_held_to_it(
     tmp_path: Path,
 ) -> None:
     """A behaviour this issue adds: SCRUBBOT_MAX_BYTES still refuses photos (test_cli), but a
     video cleaned by ranges holds none of its bytes in memory."""
     clip = make_clip(tmp_path / "in.mp4", 1, "160x120")
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "clean", str(clip), "--output", str(tmp_path / "o.mp4")],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "SCRUBBOT_MAX_BYTES": "1000"},
-    )
+    result = clean_with_limit(clip, tmp_path / "o.mp4", "SCRUBBOT_MAX_BYTES")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "o.mp4").read_bytes() == scrub(clip.read_bytes()).data
 
 
 def test_the_pixel_limit_still_applies_to_a_mapped_video(tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "in.mp4", 1, "160x120")
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "clean", str(clip), "--output", str(tmp_path / "o.mp4")],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "SCRUBBOT_MAX_PIXELS": "1000"},
-    )
+    result = clean_with_limit(clip, tmp_path / "o.mp4", "SCRUBBOT_MAX_PIXELS")
     assert result.returncode == 1
     assert "too many pixels" in result.stderr
     assert not (tmp_path / "o.mp4").exists()
