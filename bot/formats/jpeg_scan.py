@@ -54,6 +54,8 @@ def _re_next_marker(data: bytes, start: int) -> int:
 
 def _load() -> bool:
     global _database, _engine, _allowed
+    if _database is not None:  # loaded: no lock on every scan
+        return True
     with _lock:
         if _database is None and _allowed is not False:
             try:
