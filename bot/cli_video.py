@@ -2,6 +2,7 @@
 
     open_video(path)            the file mapped read-only, if it is a video we clean (else None)
     plan(video, limits)         what the clean copy is made of: our boxes, and ranges of the input
+                                (both in `bot.mapped_video`, which the bot shares)
     writer(video, parts)        a `cli_files.Writer`: writes the parts, then checks what it wrote
 
 A photo is read whole (`cli_files.read_input`); a video may be gigabytes, almost all of it the
@@ -25,118 +26,26 @@ here; every other bound of the parser (boxes, samples, tracks, pixels) does.
 import errno
 import mmap
 import os
-import stat
-from dataclasses import dataclass
-from types import TracebackType
 from typing import TYPE_CHECKING, cast
 
 from bot import cli_files
-from bot.errors import DamagedImage, NotClean, ScrubError, TooLarge
-from bot.formats.base import SNIFF_BYTES, Format
-from bot.scrub import Limits, _allowed, _guarded, sniff
+from bot.errors import NotClean, ScrubError
+from bot.formats.base import Format
+from bot.mapped_video import VIDEO_FORMATS, Video, open_video, plan, size_of
+from bot.mapped_video import release as _release
+from bot.mapped_video import scattered as _scattered
+from bot.scrub import _allowed, _guarded, sniff
 
 if TYPE_CHECKING:  # loaded with the first video (see plan): cleaning photos never needs it
     from bot.formats import mp4
 
-VIDEO_FORMATS = frozenset({"mp4", "mov", "m4v", "3gp"})
+__all__ = ["VIDEO_FORMATS", "Video", "copy_range", "open_video", "plan", "size_of", "writer"]
+
 _PIECE = 1 << 20  # bytes read at a time where the kernel cannot copy, or to compare ranges
 _RELEASE_EVERY = 64  # parts compared (or pieces of a moved range) between unmapping pages
 _NO_KERNEL_COPY = frozenset(
     {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF, errno.ETXTBSY}
 )
-
-
-@dataclass
-class Video:
-    fd: int
-    size: int
-    map: mmap.mmap
-    format: Format
-
-    @property
-    def data(self) -> bytes:
-        """The mapped file, for parsers written for bytes (slices of an mmap are bytes)."""
-        return cast(bytes, self.map)
-
-    def close(self) -> None:
-        self.map.close()
-        os.close(self.fd)
-
-    def __enter__(self) -> "Video":
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-def open_video(path: str) -> Video | None:
-    """`path` mapped, if it is a regular, non-empty file that starts like a video we clean;
-    None for anything else (a photo, a pipe, an empty or unknown file: the usual way reads it).
-    OSError when it cannot be opened."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
-            os.close(fd)
-            return None
-        head = os.pread(fd, SNIFF_BYTES, 0)
-        try:
-            fmt = sniff(head)
-        except ScrubError:
-            fmt = None
-        if fmt is None or fmt.name not in VIDEO_FORMATS:
-            os.close(fd)
-            return None
-        try:
-            mapped = mmap.mmap(fd, info.st_size, access=mmap.ACCESS_READ)
-        except OSError:  # a file system that cannot map files: the usual way reads it
-            os.close(fd)
-            return None
-        _scattered(mapped)
-    except BaseException:
-        os.close(fd)
-        raise
-    return Video(fd, info.st_size, mapped, fmt)
-
-
-def plan(video: Video, limits: Limits) -> "list[mp4.Part]":
-    """Parse the mapped video (within `limits` but for its size: the checks `bot.scrub.inspect`
-    makes) and list the clean copy's parts. ScrubError when it is no video we clean, or damaged."""
-    if sniff(video.data).name not in VIDEO_FORMATS:
-        raise DamagedImage  # it changed under us between the sniff and the map
-    from bot.formats import mp4
-
-    parsed, parts = _guarded(lambda: mp4.parse_parts(video.data))
-    _release(video.map)
-    if parsed.width <= 0 or parsed.height <= 0:
-        raise DamagedImage("The picture has no width or height.")
-    if parsed.width * parsed.height * parsed.frames > limits.max_pixels:
-        raise TooLarge("The picture has too many pixels to handle safely.")
-    return parts
-
-
-def _scattered(mapped: mmap.mmap) -> None:
-    """Tell the kernel the map is read in scattered places (the boxes between the samples), so
-    it does not read ahead around each: a fragmented file has a 'moof' every second or frame."""
-    if hasattr(mmap, "MADV_RANDOM"):
-        mapped.madvise(mmap.MADV_RANDOM)
-
-
-def _release(mapped: mmap.mmap) -> None:
-    """Unmap the pages read so far (they stay in the page cache, and a later read maps them
-    again): the kernel maps the cached pages around each read too, so reading the boxes of many
-    small fragments would otherwise map most of the file."""
-    if hasattr(mmap, "MADV_DONTNEED"):
-        mapped.madvise(mmap.MADV_DONTNEED)
-
-
-def size_of(parts: "list[mp4.Part]") -> int:
-    return sum(len(part) if isinstance(part, bytes) else part[1] for part in parts)
 
 
 def writer(video: Video, parts: "list[mp4.Part]") -> cli_files.Writer:
