@@ -33,7 +33,7 @@ from bot import metrics, texts
 from bot.errors import DamagedImage, TooLarge, Unavailable
 from bot.i18n import DEFAULT, available, language_for
 from bot.ratelimit import RateLimit
-from bot.service import Reply, ScrubbedFile, Service
+from bot.service import LocalFile, Reply, ScrubbedFile, Service
 from bot.store import Store
 from bot.summary import Detail, Summary
 from bot.texts import Syntax
@@ -94,6 +94,10 @@ class Photo:
     # network would not give it even after retrying, TooLarge past the limit when `size` was
     # not announced (it stops reading there)
     fetch: Callable[[], Awaitable[bytes | None]] = field(repr=False)
+    # Where the network lets the bot read a file where it lies (Telegram with a local Bot API
+    # server): the file's path, when it is a video this process can read; None otherwise. A
+    # file over the in-memory limit but within the network's is then cleaned from there.
+    local: Callable[[], Awaitable[str | None]] | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -267,6 +271,8 @@ class Chat:
         actions: list[Action] = []
         limit = min(self.dialect.download_limit or math.inf, self.service.limits.max_bytes)
         wanted = [i for i, p in enumerate(event.photos) if p.size is None or p.size <= limit]
+        local = await self._local(event.photos, limit)
+        wanted = sorted([*wanted, *local])
         if len(wanted) < len(event.photos):
             log.info(
                 "%s: %d files over the size limit, not fetched",
@@ -278,9 +284,12 @@ class Chat:
         detail = Detail.GROUP if where.group else Detail.PRIVATE
         async with self.service.slot():
             with metrics.in_flight(self.network, started):
-                fetched: list[tuple[int, bytes]] = []
+                fetched: list[tuple[int, bytes | LocalFile]] = []
                 unfetched, lost, too_large = 0, 0, 0
                 for index in wanted:
+                    if index in local:
+                        fetched.append((index, local[index]))
+                        continue
                     try:
                         data = await event.photos[index].fetch()
                     except TooLarge:  # its size was not announced, and it is over the limit
@@ -316,6 +325,19 @@ class Chat:
         if refusals:
             actions.append(Say("\n".join(dict.fromkeys(refusals))))
         return actions + missing
+
+    async def _local(self, photos: Sequence[Photo], limit: float) -> dict[int, LocalFile]:
+        """The files over `limit` that the network lets the bot read where they lie (within
+        its own download limit), by their place among `photos`."""
+        most = self.dialect.download_limit
+        found: dict[int, LocalFile] = {}
+        for index, photo in enumerate(photos):
+            big = photo.size is not None and limit < photo.size <= (most or math.inf)
+            if big and most is not None and photo.local is not None:
+                path = await photo.local()
+                if path is not None:
+                    found[index] = LocalFile(path, most)
+        return found
 
     def _in_group(
         self,

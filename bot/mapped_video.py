@@ -35,15 +35,13 @@ import stat
 from dataclasses import dataclass, field
 from itertools import accumulate
 from types import TracebackType
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from bot.errors import DamagedImage, NotClean, ScrubError, TooLarge
 from bot.formats.base import SNIFF_BYTES, Format, Parsed
 from bot.scrub import Inspection, Limits, _allowed, _guarded, sniff
 
 if TYPE_CHECKING:  # loaded with the first video: cleaning photos never needs it
-    from _typeshed import WriteableBuffer
-
     from bot.formats import mp4
 
 VIDEO_FORMATS = frozenset({"mp4", "mov", "m4v", "3gp"})
@@ -338,7 +336,7 @@ class PartsReader(io.RawIOBase):
         self._pos = base + offset
         return self._pos
 
-    def readinto(self, buffer: "WriteableBuffer") -> int:
+    def readinto(self, buffer: Any) -> int:  # any writable buffer (typeshed's WriteableBuffer)
         view = memoryview(buffer).cast("B")
         if self._pos >= self.stream.size or not len(view):
             return 0
