@@ -6,13 +6,25 @@ Telegram's own parts stay here: the "send as file" hint for compressed photos, t
 the /settings buttons, what the bot says when added to a group, and a group becoming a
 supergroup. The bot's token is in every request URL, so httpx's request log is kept quiet and
 every log line goes through `bot.logs`' redaction as well.
+
+With a local Bot API server (TELEGRAM_LOCAL_MODE=1), getFile answers with the file's path on
+that server's disk; a video over SCRUBBOT_MAX_BYTES is then cleaned where it lies and its clean
+copy (a `ScrubbedFile.stream`) is uploaded as it is read: PTB's `InputFile(...,
+read_file_handle=False)` hands the reader (`bot.mapped_video.PartsReader`) to httpx, whose
+multipart body (httpx 0.28) takes the length from `seek`/`tell` (a Content-Length, no chunked
+upload), seeks it to 0 each time the body is rendered (every retry of `Delivery` builds a new
+request and so sends the whole file from the start) and reads it by 64 KB. A file that changes
+while it is read stops the upload (`SourceChanged`): nothing is said to be sent, the sender
+gets the one-line refusal.
 """
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+import os
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any, cast
 
 from telegram import (
     ChatMember,
@@ -45,8 +57,8 @@ from adapters.telegram_delivery import Delivery, Unfetched, fetch
 from adapters.telegram_network import TelegramSettings
 from adapters.telegram_updates import Albums, Updates, Webhook
 from bot import chat as core
-from bot import texts
-from bot.errors import ConfigError, StartError, TooLarge, Unavailable
+from bot import mapped_video, texts
+from bot.errors import ConfigError, ScrubError, StartError, TooLarge, Unavailable
 from bot.i18n import language_for, translations
 from bot.network import Running
 from bot.service import ScrubbedFile
@@ -281,8 +293,13 @@ class TelegramAdapter:
 
     async def _photos(self, messages: list[Message], context: Context) -> None:
         first = messages[0]
+        local = self.settings.local_mode
         photos = tuple(
-            core.Photo(m.document.file_size, _fetcher(m, self.download_limit))
+            core.Photo(
+                m.document.file_size,
+                _fetcher(m, self.download_limit),
+                _locator(m) if local else None,
+            )
             for m in messages
             if m.document
         )
@@ -382,6 +399,24 @@ def _fetcher(message: Message, limit: int) -> Callable[[], Awaitable[bytes | Non
     return fetched
 
 
+def _locator(message: Message) -> Callable[[], Awaitable[str | None]]:
+    async def located() -> str | None:
+        """The file's path on the local Bot API server's disk, when this process can read it
+        there as a video; None otherwise (it is then too large, as without a local server)."""
+        assert message.document is not None  # noqa: S101 - only documents become photos
+        try:
+            file = await message.document.get_file()  # retried by Delivery
+        except TelegramError as error:
+            log.warning("telegram: could not get a local file (%s)", type(error).__name__)
+            return None
+        path = file.file_path
+        if not path or not os.path.isabs(path):  # PTB made it a URL: not on a disk we see
+            return None
+        return path if await asyncio.to_thread(mapped_video.streamable, path) else None
+
+    return located
+
+
 async def _delete(message: Message) -> bool:
     """Whether the original is gone (a retry that finds it gone counts as done)."""
     try:
@@ -393,12 +428,34 @@ async def _delete(message: Message) -> bool:
 
 
 async def _send_files(to: Message, files: Sequence[ScrubbedFile], caption: str = "") -> None:
-    if len(files) == 1:
-        (cleaned,) = files
-        document = InputFile(cleaned.data, filename=cleaned.file_name)
-        await to.reply_document(document, caption=caption or None)
-    else:
-        await to.reply_media_group(_media(files, caption))
+    with ExitStack() as readers, _streamed():
+        if len(files) == 1:
+            (cleaned,) = files
+            document = _input_file(cleaned, readers)
+            await to.reply_document(document, caption=caption or None)
+        else:
+            await to.reply_media_group(_media(files, caption, readers))
+
+
+def _input_file(cleaned: ScrubbedFile, readers: ExitStack, attach: bool = False) -> InputFile:
+    """The file's content for PTB: its bytes, or for a stream a reader httpx reads by pieces
+    (closed with `readers`)."""
+    if cleaned.stream is None:
+        return InputFile(cleaned.data, filename=cleaned.file_name, attach=attach)
+    reader = cast(IO[bytes], readers.enter_context(cleaned.stream.open()))
+    return InputFile(reader, filename=cleaned.file_name, attach=attach, read_file_handle=False)
+
+
+@contextmanager
+def _streamed() -> Iterator[None]:
+    """A stream's `SourceChanged` is raised as itself, not as the NetworkError PTB makes of
+    every error of the HTTP body (it is no fault of the network: Delivery does not retry it)."""
+    try:
+        yield
+    except NetworkError as error:
+        if isinstance(error.__cause__, ScrubError):
+            raise error.__cause__ from None
+        raise
 
 
 async def _scrubbed_copy(original: Message, copy: core.ScrubbedCopy) -> None:
@@ -409,20 +466,23 @@ async def _scrubbed_copy(original: Message, copy: core.ScrubbedCopy) -> None:
         return
     bot, chat_id = original.get_bot(), original.chat.id
     thread = original.message_thread_id if original.is_topic_message else None
-    if len(copy.files) == 1:
-        (cleaned,) = copy.files
-        document = InputFile(cleaned.data, filename=cleaned.file_name)
-        await bot.send_document(chat_id, document, caption=caption, message_thread_id=thread)
-    else:
-        media = _media(copy.files, caption)
-        await bot.send_media_group(chat_id, media, message_thread_id=thread)
+    with ExitStack() as readers, _streamed():
+        if len(copy.files) == 1:
+            (cleaned,) = copy.files
+            document = _input_file(cleaned, readers)
+            await bot.send_document(chat_id, document, caption=caption, message_thread_id=thread)
+        else:
+            media = _media(copy.files, caption, readers)
+            await bot.send_media_group(chat_id, media, message_thread_id=thread)
 
 
-def _media(files: Sequence[ScrubbedFile], caption: str) -> list[InputMediaDocument]:
+def _media(
+    files: Sequence[ScrubbedFile], caption: str, readers: ExitStack
+) -> list[InputMediaDocument]:
     """Documents for one album; the caption goes on the first, as Telegram shows it."""
     return [
         InputMediaDocument(
-            f.data, filename=f.file_name, caption=(caption or None) if i == 0 else None
+            _input_file(f, readers, attach=True), caption=(caption or None) if i == 0 else None
         )
         for i, f in enumerate(files)
     ]
@@ -513,6 +573,13 @@ async def on_error(update: object, context: Context) -> None:
     error = context.error
     if isinstance(error, Forbidden):
         log.info("telegram: a user has blocked the bot; reply dropped")
+        return
+    if isinstance(error, ScrubError):  # a streamed file changed while it was sent
+        log.info("telegram: a streamed upload stopped (%s)", type(error).__name__)
+        if isinstance(update, Update) and update.effective_message:
+            message = update.effective_message
+            if message.chat.type == ChatType.PRIVATE:
+                await message.reply_text(texts.refusal(error, _language(update)))
         return
     if isinstance(error, TelegramError):
         log.warning("telegram: %s", type(error).__name__)

@@ -41,6 +41,7 @@ from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 from telegram.ext import BaseRateLimiter
 
 from adapters.telegram_duplicates import TRACKED, Duplicates, JSONDict
+from bot.errors import ScrubError
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,8 @@ async def retrying(
                 return True  # type: ignore[return-value]  # the lost attempt deleted it
             raise
         except NetworkError as error:  # 5xx, time-outs, resets
+            if isinstance(error.__cause__, ScrubError):
+                raise  # our own upload's body stopped it (a streamed file changed): no fault
             failure, lost_answer = error, True
             wait = min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** (number - 1))
         if number == MAX_ATTEMPTS or time.monotonic() + wait > deadline:
