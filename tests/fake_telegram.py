@@ -24,6 +24,11 @@ What it fakes (enough for a bot that receives photos and answers with cleaned fi
 - Commands per scope and language (`commands` holds the default scope, `scoped_commands` all).
 - What users do: `add_document`, `add_photo`, `add_text`, `add_command`, `add_update`,
   `add_edit`, `add_channel_post`, `add_business_message`.
+- A local Bot API server (`FakeTelegram(local_dir=...)`, the bot with TELEGRAM_LOCAL_MODE=1):
+  getFile up to 2000 MB, answering with an absolute path for a file on "the server's disk"
+  (`add_local_document`, a file the test made); uploads read by streaming, each file part
+  hashed and written into `local_dir` as it arrives (never held in memory), so big files can
+  be judged there (`Call.uploads`); a file over `upload_limit` (2000 MB) is refused with 413.
 
 What it does not fake: webhook delivery, inline mode, payments, business and paid features,
 MarkdownV2 validation, message entities computed from HTML, per-chat message ids (one counter
@@ -33,6 +38,7 @@ downloading files by URL, thumbnails and media other than documents and photos.
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import mimetypes
 import random
@@ -41,10 +47,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any, Self, TypedDict, Unpack
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 JSON = dict[str, Any]
 Files = dict[str, tuple[str | None, bytes]]
@@ -134,6 +140,8 @@ GIFT_TYPES = _words(
 )
 MAX_DOWNLOAD = 20 * 1024 * 1024  # getFile refuses bigger files
 MAX_UPLOAD = 50 * 1024 * 1024
+LOCAL_MAX_DOWNLOAD = LOCAL_MAX_UPLOAD = 2000 * 1024 * 1024  # a local Bot API server's limits
+UPLOAD_PIECE = 1 << 20  # bytes of an upload read at a time (local mode)
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_ALBUM = 10
@@ -164,15 +172,28 @@ DROPPED = 0  # the `error_code` of a call whose connection broke before the fake
 
 
 @dataclass(frozen=True)
+class Upload:
+    """A file part of a request to a local server, as it arrived: streamed into `path`."""
+
+    file_name: str | None
+    size: int
+    sha256: str
+    path: Path
+    content_length: int | None  # the request's Content-Length header (None: chunked)
+
+
+@dataclass(frozen=True)
 class Call:
     """One request to the Bot API, as the bot made it; `error_code` is set when it was refused
-    (DROPPED when its connection broke first); `fault` names a fault injected into it."""
+    (DROPPED when its connection broke first); `fault` names a fault injected into it. In local
+    mode the file parts are in `uploads` (and `files` holds empty bytes for them)."""
 
     method: str
     params: dict[str, object]
     files: Files
     error_code: int | None = None
     fault: str | None = None
+    uploads: dict[str, Upload] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -220,6 +241,7 @@ class StoredFile:
     file_path: str
     data: bytes
     file_size: int
+    local_path: Path | None = None  # on the local server's disk (data is then empty)
 
 
 class Sender(TypedDict, total=False):
@@ -280,8 +302,16 @@ class _State:
 class FakeTelegram:
     """A Bot API server for one bot token; `async with FakeTelegram() as fake: ...`."""
 
-    def __init__(self, token: str = "123456:TEST-token") -> None:  # noqa: S107 (a fake token)
+    def __init__(
+        self,
+        token: str = "123456:TEST-token",  # noqa: S107 (a fake token)
+        local_dir: Path | None = None,
+    ) -> None:
         self.token = token
+        self.local_dir = local_dir  # set: a local Bot API server keeping its files there
+        self.upload_limit = LOCAL_MAX_UPLOAD
+        self.while_uploading: Callable[[int], None] | None = None  # bytes of a file part so far
+        self._uploads: dict[str, Upload] = {}  # of the request being answered
         self.bot_id = int(token.split(":", 1)[0])
         self.calls: list[Call] = []
         self.downloads: list[str] = []  # file paths the bot fetched, in order
@@ -371,6 +401,22 @@ class FakeTelegram:
         if not size_known:
             del document["file_size"]
         content = {"document": document, "caption": caption, "media_group_id": media_group_id}
+        return self._add_message(content, sender)
+
+    def add_local_document(
+        self,
+        path: Path,
+        *,
+        file_name: str = "VID_1234.mp4",
+        mime_type: str = "video/mp4",
+        **sender: Unpack[Sender],
+    ) -> int:
+        """A user sends a file that the local server holds at `path` (on its disk, which the
+        bot can read). Returns the message id."""
+        if self.local_dir is None:
+            raise ValueError("add_local_document needs a FakeTelegram with a local_dir")
+        stored = self._store(b"", "documents", path.suffix, path.stat().st_size, path)
+        content = {"document": _document(stored, file_name, mime_type)}
         return self._add_message(content, sender)
 
     def add_photo(
@@ -641,10 +687,37 @@ class FakeTelegram:
                 self._idle.set()
 
     async def _answer_api(self, request: web.Request, method: str) -> web.StreamResponse:
-        params, files = await _read_params(request)
+        uploads: dict[str, Upload] = {}
+        if self.local_dir is not None and request.content_type == "multipart/form-data":
+            try:
+                params, files, uploads = await self._read_streamed(request, self.local_dir)
+            except ApiError as error:
+                self._record(Call(method, {}, {}, error.error_code))
+                return error.response()
+            except (Exception, asyncio.CancelledError) as error:  # the body broke off
+                self._record(Call(method, {}, {}, DROPPED, f"aborted ({type(error).__name__})"))
+                if isinstance(error, asyncio.CancelledError):
+                    raise  # aiohttp cancels the handler of a client that has gone
+                return web.Response(status=400)  # never reaches the client
+        else:
+            params, files = await _read_params(request)
+        self._uploads = uploads
+        try:
+            return await self._answer_read(request, method, params, files, uploads)
+        finally:
+            self._uploads = {}
+
+    async def _answer_read(
+        self,
+        request: web.Request,
+        method: str,
+        params: dict[str, object],
+        files: Files,
+        uploads: dict[str, Upload],
+    ) -> web.StreamResponse:
         fault = self._fault(method, _int(params.get("chat_id"), 0))
         if isinstance(fault, Drop) and not fault.after:
-            self._record(Call(method, params, files, DROPPED, fault.kind))
+            self._record(Call(method, params, files, DROPPED, fault.kind, uploads))
             return await self._break(request, fault)
         try:
             if isinstance(fault, ApiError):
@@ -652,15 +725,46 @@ class FakeTelegram:
             self._check_flood(method, params)
             result = self._dispatch(method, params, files)
         except ApiError as error:
-            self._record(Call(method, params, files, error.error_code))
+            self._record(Call(method, params, files, error.error_code, uploads=uploads))
             return error.response()
         if isinstance(fault, Drop):
-            self._record(Call(method, params, files, None, fault.kind + " after"))
+            self._record(Call(method, params, files, None, fault.kind + " after", uploads))
             return await self._break(request, fault)
-        self._record(Call(method, params, files))
+        self._record(Call(method, params, files, uploads=uploads))
         if method == "getUpdates":
             result = await self._long_poll(params)
         return web.json_response({"ok": True, "result": result})
+
+    async def _read_streamed(
+        self, request: web.Request, folder: Path
+    ) -> tuple[dict[str, object], Files, dict[str, Upload]]:
+        """A multipart body read part by part, each file hashed and written into `folder` by
+        pieces as it arrives; 413 past `upload_limit`. The loops end with the body."""
+        params: dict[str, object] = dict(request.query)
+        files: Files = {}
+        uploads: dict[str, Upload] = {}
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader) or part.name is None:
+                continue
+            if part.filename is None:
+                params[part.name] = _decode(part.name, await part.text())
+                continue
+            path = folder / f"upload_{self._state.counters.next_file()}"
+            digest, size = hashlib.sha256(), 0
+            with path.open("wb") as out:
+                while piece := await part.read_chunk(UPLOAD_PIECE):
+                    size += len(piece)
+                    if size > self.upload_limit:
+                        raise ApiError(413, "Request Entity Too Large")
+                    digest.update(piece)
+                    out.write(piece)
+                    if self.while_uploading is not None:
+                        self.while_uploading(size)
+            length = request.content_length
+            uploads[part.name] = Upload(part.filename, size, digest.hexdigest(), path, length)
+            files[part.name] = (part.filename, b"")
+        return params, files, uploads
 
     async def _handle_file(self, request: web.Request) -> web.StreamResponse:
         if request.match_info["token"] != self.token:
@@ -913,6 +1017,11 @@ class FakeTelegram:
         part = field_name
         if isinstance(value, str) and value.startswith("attach://"):
             part = value.removeprefix("attach://")
+        if part in self._uploads:
+            upload = self._uploads[part]
+            file_name = upload.file_name or "document"
+            suffix = PurePosixPath(file_name).suffix
+            return self._store(b"", folder, suffix, upload.size, upload.path), file_name
         if part in files:
             file_name, data = files[part]
             file_name = file_name or "document"
@@ -1024,7 +1133,12 @@ class FakeTelegram:
     # --- storage ----------------------------------------------------------------------------
 
     def _store(
-        self, data: bytes, folder: str, suffix: str, file_size: int | None = None
+        self,
+        data: bytes,
+        folder: str,
+        suffix: str,
+        file_size: int | None = None,
+        local_path: Path | None = None,
     ) -> StoredFile:
         n = self._state.counters.next_file()
         stored = StoredFile(
@@ -1033,6 +1147,7 @@ class FakeTelegram:
             file_path=f"{folder}/file_{n}{suffix.lower()}",
             data=data,
             file_size=len(data) if file_size is None else file_size,
+            local_path=local_path,
         )
         self._state.files[stored.file_id] = stored
         return stored
@@ -1041,13 +1156,17 @@ class FakeTelegram:
         stored = self._state.files.get(str(params.get("file_id")))
         if stored is None:
             raise ApiError(400, "Bad Request: invalid file_id")
-        if stored.file_size > MAX_DOWNLOAD:
+        local = self.local_dir is not None
+        if stored.file_size > (LOCAL_MAX_DOWNLOAD if local else MAX_DOWNLOAD):
             raise ApiError(400, "Bad Request: file is too big")
+        path = stored.file_path
+        if local and stored.local_path is not None:
+            path = str(stored.local_path.resolve())  # where it lies on the server's disk
         return {
             "file_id": stored.file_id,
             "file_unique_id": stored.file_unique_id,
             "file_size": stored.file_size,
-            "file_path": stored.file_path,
+            "file_path": path,
         }
 
     def _add_message(self, content: JSON, sender: Sender) -> int:
