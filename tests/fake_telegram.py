@@ -409,6 +409,7 @@ class FakeTelegram:
         *,
         file_name: str = "VID_1234.mp4",
         mime_type: str = "video/mp4",
+        media_group_id: str | None = None,
         **sender: Unpack[Sender],
     ) -> int:
         """A user sends a file that the local server holds at `path` (on its disk, which the
@@ -416,7 +417,8 @@ class FakeTelegram:
         if self.local_dir is None:
             raise ValueError("add_local_document needs a FakeTelegram with a local_dir")
         stored = self._store(b"", "documents", path.suffix, path.stat().st_size, path)
-        content = {"document": _document(stored, file_name, mime_type)}
+        document = _document(stored, file_name, mime_type)
+        content = {"document": document, "media_group_id": media_group_id}
         return self._add_message(content, sender)
 
     def add_photo(

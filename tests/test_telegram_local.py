@@ -43,7 +43,8 @@ from tests.test_mp4 import (
     timed_fragmented_clip,
     top_boxes,
 )
-from tests.test_telegram import ROOT, TOKEN, free_port, methods, replies, texts
+from tests.test_telegram import ROOT, TOKEN, free_port, leaky_photo, methods, replies, texts
+from tests.test_telegram_groups import ADMIN, DELETE_RIGHTS, GROUP, group_sends, in_group
 
 FFMPEG = shutil.which("ffmpeg")
 pytestmark = pytest.mark.skipif(FFMPEG is None, reason="ffmpeg is missing: .ci/run installs it")
@@ -348,6 +349,41 @@ def first_part(clip: Path, target: Path, share: float) -> Path:
     with clip.open("rb") as whole, target.open("wb") as part:
         os.copy_file_range(whole.fileno(), part.fileno(), int(file_size(clip) * share))
     return target
+
+
+async def test_in_a_group_an_album_with_a_big_video_is_replaced(
+    big_clip: Path, reference: Path, planted: dict[str, str], tmp_path: Path
+) -> None:
+    """A streamed video and a photo in memory, in one album posted in their place (replace)."""
+    server = tmp_path / "server"
+    source = on_disk(big_clip, server)
+    async with FakeTelegram(TOKEN, local_dir=server) as fake:
+        fake.add_bot_status(GROUP, "administrator", by_user=ADMIN, **DELETE_RIGHTS)
+        async with bot_process(fake, folder(tmp_path / "work"), TELEGRAM_LOCAL_MODE="1"):
+            await fake.wait_for(lambda calls: bool(group_sends(fake)), timeout=30)
+            album = {"user_id": PARENT, "first_name": "Jo", "media_group_id": "g1"}
+            video = fake.add_local_document(source, **album, **in_group())
+            photo = fake.add_document(leaky_photo(4), **album, **in_group())
+            await fake.wait_for(
+                lambda calls: len([c for c in calls if c.method == "deleteMessage"]) == 2,
+                timeout=60,
+            )
+    sent = methods(fake.calls)
+    assert sent.index("sendMediaGroup") < sent.index("deleteMessage")  # post, then delete
+    deleted = {c.params["message_id"] for c in fake.calls if c.method == "deleteMessage"}
+    assert deleted == {video, photo}
+    (copy,) = [c for c in group_sends(fake) if c.method == "sendMediaGroup"]
+    caption = str(copy.params["media"][0]["caption"])
+    assert caption.startswith("These 2 photos and videos contained")
+    assert "Clean copies of photos and videos from Jo." in caption
+    streamed = [u for u in copy.uploads.values() if u.size > MAX_BYTES]
+    assert [u.sha256 for u in streamed] == [sha256(reference)]
+    assert sorted(str(u.file_name) for u in copy.uploads.values()) == [
+        "photo-2.jpg",
+        "video-1.mp4",
+    ]
+    for value in planted.values():
+        assert value not in caption
 
 
 async def test_a_damaged_big_video_is_refused_in_one_line(big_clip: Path, tmp_path: Path) -> None:
