@@ -616,8 +616,10 @@ class FakeTelegram:
     # --- what tests check -------------------------------------------------------------------
 
     def file_bytes(self, file_id: str) -> bytes:
-        """The bytes of a file a user sent or the bot uploaded."""
-        return self._state.files[file_id].data
+        """The bytes of a file a user sent or the bot uploaded (read from the local server's
+        disk for the files it keeps there)."""
+        stored = self._state.files[file_id]
+        return stored.local_path.read_bytes() if stored.local_path else stored.data
 
     def queued_updates(self) -> list[JSON]:
         """The updates not yet confirmed, as Telegram would deliver them (say, by webhook)."""

@@ -386,10 +386,26 @@ async def test_in_a_group_an_album_with_a_big_video_is_replaced(
         assert value not in caption
 
 
-async def test_a_damaged_big_video_is_refused_in_one_line(big_clip: Path, tmp_path: Path) -> None:
+def lying(clip: Path, target: Path) -> Path:
+    """A copy whose 'mdat' claims to reach past the end of the file."""
+    first_part(clip, target, 1)
+    with target.open("r+b") as file:
+        head = file.read(1 << 16)
+        at = head.index(b"mdat") - 4
+        file.seek(at)
+        file.write((file_size(clip) - at + 1000).to_bytes(4, "big"))
+    return target
+
+
+@pytest.mark.parametrize("damage", ["truncated", "lying"])
+async def test_a_damaged_big_video_is_refused_in_one_line(
+    damage: str, big_clip: Path, tmp_path: Path
+) -> None:
     server = folder(tmp_path / "server")
-    # the first 60 %: the movie box at its end is missing
-    broken = first_part(big_clip, server / "broken.mp4", 0.6)
+    if damage == "truncated":  # the first 60 %: the movie box at its end is missing
+        broken = first_part(big_clip, server / "broken.mp4", 0.6)
+    else:
+        broken = lying(big_clip, server / "broken.mp4")
     async with (
         FakeTelegram(TOKEN, local_dir=server) as fake,
         bot_process(fake, folder(tmp_path / "work"), TELEGRAM_LOCAL_MODE="1"),
