@@ -26,10 +26,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bot import chat as core
 from bot import mapped_video
 from bot.errors import NotClean
 from bot.formats import mp4
 from bot.scrub import Limits, scrub
+from bot.service import Service
+from bot.store import Store
+from tests.fake_network import FakeDialect
 from tests.fake_telegram import DROPPED, Call, FakeTelegram, Upload
 from tests.test_mp4 import (
     FRAGMENTED,
@@ -170,6 +174,61 @@ async def test_the_fake_refuses_what_a_local_server_refuses(tmp_path: Path) -> N
         (_, taken) = fake.calls
         assert taken.uploads["document"].size == 1000
         assert taken.uploads["document"].content_length is not None
+
+
+# --- in process: the chat core's choice --------------------------------------------------------
+
+
+async def test_the_core_takes_the_local_way_only_over_its_limit(tmp_path: Path) -> None:
+    """Over SCRUBBOT_MAX_BYTES but within the network's limit, a file the network can show
+    where it lies is cleaned there (nothing fetched); otherwise everything is as before."""
+    clip = make_clip(tmp_path, "mp4", "-metadata", "title=planted")
+    path = tmp_path / "on-disk.mp4"
+    path.write_bytes(clip)
+    store = await Store.open(tmp_path / "data" / "db.sqlite3", tmp_path / "data" / "store.key")
+    service = Service(Limits(max_bytes=len(clip)))
+    chat = core.Chat("fake", FakeDialect(download_limit=len(clip) * 2), service, store)
+    asked: list[str] = []
+
+    def photo(size: int, where: str | None) -> core.Photo:
+        async def fetch() -> bytes:
+            asked.append("fetch")
+            return clip
+
+        async def local() -> str | None:
+            asked.append("local")
+            return where
+
+        return core.Photo(size, fetch, local)
+
+    async def answer(*photos: core.Photo) -> list[core.Action]:
+        asked.clear()
+        event = core.Photos(core.Where("chat"), core.Who("someone"), photos)
+        return await chat.photos(event)
+
+    try:
+        sent, summary = await answer(photo(len(clip) + 1, str(path)))
+        assert asked == ["local"]
+        assert isinstance(sent, core.SendFiles)
+        (streamed,) = sent.files
+        assert streamed.data == b""
+        assert streamed.stream is not None
+        with streamed.stream.open() as reader:
+            assert reader.read() == scrub(clip).data
+        assert isinstance(summary, core.Say)
+        assert summary.summary is not None
+        for where, size in ((None, len(clip) + 1), (str(path), len(clip) * 3)):
+            (refused,) = await answer(photo(size, where))
+            assert refused == core.Say(f"too large: up to {len(clip)} bytes")
+            assert asked == (["local"] if where is None else [])  # over the network's: not asked
+        sent, _ = await answer(photo(len(clip), str(path)))
+        assert asked == ["fetch"]  # within the limit: in memory, as before
+        assert isinstance(sent, core.SendFiles)
+        assert sent.files[0].stream is None
+        assert sent.files[0].data == scrub(clip).data
+    finally:
+        service.close()
+        await store.close()
 
 
 # --- end to end: `scrubbot run` with a local Bot API server --------------------------------------
