@@ -7,10 +7,12 @@
 An event says where (a chat, private or a group, with the sender's language when the network
 knows it and a callback for the bot's rights there), who (an opaque key for the rate limit, a
 display name for credits, a callback for whether they may change settings) and what (photos,
-each with its announced size and a `fetch` callback, or a command with its arguments). The core
-owns the size pre-check, the per-sender rate limit (every flow, groups included), the memory
-slot, scrubbing through `Service`, the group modes and their default, who may change settings,
-usage counts and every command. It returns actions (say a text or a summary, send files, post a
+each with its announced size and a `fetch` callback, and a `local` one where the network can
+show a file where it lies; or a command with its arguments). The core owns the size pre-check
+(a file over the in-memory limit is cleaned where it lies when `local` gives its path), the
+per-sender rate limit (every flow, groups included), the memory slot, scrubbing through
+`Service`, the group modes and their default, who may change settings, usage counts and every
+command. It returns actions (say a text or a summary, send files, post a
 clean copy, remove originals) and never calls a network: no PTB, no nio here. A clean copy
 comes before the removal of its original.
 
