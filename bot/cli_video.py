@@ -23,22 +23,25 @@ here; every other bound of the parser (boxes, samples, tracks, pixels) does.
 """
 
 import errno
+import gc
 import mmap
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from bot import cli_files
 from bot.errors import DamagedImage, NotClean, ScrubError, TooLarge
-from bot.formats.base import SNIFF_BYTES, Format
+from bot.formats.base import ALIGN, SNIFF_BYTES, Format
 from bot.scrub import Limits, _allowed, _guarded, sniff
 
 if TYPE_CHECKING:  # loaded with the first video (see plan): cleaning photos never needs it
     from bot.formats import mp4
 
 VIDEO_FORMATS = frozenset({"mp4", "mov", "m4v", "3gp"})
+T = TypeVar("T")
 _PIECE = 1 << 20  # bytes read at a time where the kernel cannot copy, or to compare ranges
 _RELEASE_EVERY = 64  # parts compared (or pieces of a moved range) between unmapping pages
 _NO_KERNEL_COPY = frozenset(
@@ -111,13 +114,26 @@ def plan(video: Video, limits: Limits) -> "list[mp4.Part]":
         raise DamagedImage  # it changed under us between the sniff and the map
     from bot.formats import mp4
 
-    parsed, parts = _guarded(lambda: mp4.parse_parts(video.data))
+    parsed, parts = _guarded(lambda: _uncollected(mp4.parse_parts, video.data))
     _release(video.map)
     if parsed.width <= 0 or parsed.height <= 0:
         raise DamagedImage("The picture has no width or height.")
     if parsed.width * parsed.height * parsed.frames > limits.max_pixels:
         raise TooLarge("The picture has too many pixels to handle safely.")
     return parts
+
+
+def _uncollected(parse: "Callable[[bytes], T]", data: bytes) -> T:
+    """`parse(data)` with Python's cycle collector paused: a long clip's tables are tens of
+    thousands of tuples, and the collector walking them again and again was a fifth of the
+    time. They hold no cycles; whatever else does is collected as soon as it runs again."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        return parse(data)
+    finally:
+        if was:
+            gc.enable()
 
 
 def _scattered(mapped: mmap.mmap) -> None:
@@ -157,6 +173,23 @@ def copy_range(source: int, out: int, offset: int, size: int) -> None:
     """`size` bytes of `source` from `offset` onto `out` at its position, copied by the kernel
     where it can. OSError when the source ends early (it shrank) or the disk is full."""
     end = offset + size
+    # A range at its source offset modulo the block size (`ALIGN`) may share blocks
+    # (a reflink) on XFS or btrfs, but only from a block boundary on: its head goes first.
+    head = -offset % ALIGN if (offset - os.lseek(out, 0, os.SEEK_CUR)) % ALIGN == 0 else 0
+    stops = [min(offset + head, end), end] if head else [end]
+    for stop in stops:
+        offset = _copy_by_kernel(source, out, offset, stop)
+    while offset < end:  # the kernel cannot copy between these files: read and write
+        piece = os.pread(source, min(end - offset, _PIECE), offset)
+        if not piece:
+            raise OSError(errno.EIO, "the file got shorter while it was read")
+        cli_files.write_bytes(out, piece)
+        offset += len(piece)
+
+
+def _copy_by_kernel(source: int, out: int, offset: int, end: int) -> int:
+    """Copy from `offset` to `end` by the kernel; where it got to (short of `end` when the kernel
+    cannot copy between these files)."""
     while offset < end:
         copied = _kernel_copy(source, out, offset, min(end - offset, 1 << 30))
         if copied < 0:
@@ -164,12 +197,7 @@ def copy_range(source: int, out: int, offset: int, size: int) -> None:
         if copied == 0:
             raise OSError(errno.EIO, "the file got shorter while it was read")
         offset += copied
-    while offset < end:  # the kernel cannot copy between these files: read and write
-        piece = os.pread(source, min(end - offset, _PIECE), offset)
-        if not piece:
-            raise OSError(errno.EIO, "the file got shorter while it was read")
-        cli_files.write_bytes(out, piece)
-        offset += len(piece)
+    return offset
 
 
 def _kernel_copy(source: int, out: int, offset: int, count: int) -> int:
@@ -207,7 +235,7 @@ def verify_file(fmt: Format, out: int, expected: int) -> None:
         try:
             if sniff(written) is not fmt:  # the same entry of the registry: the same rules
                 raise NotClean
-            parsed, again = _guarded(lambda: mp4.parse_parts(written))
+            parsed, again = _guarded(lambda: _uncollected(mp4.parse_parts, written))
             if any(not _allowed(block) for block in parsed.blocks):
                 raise NotClean
         except NotClean:
