@@ -68,7 +68,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate, chain, compress, repeat
-from operator import add, lt, mul, ne, sub
+from operator import add, le, lt, mul, ne, sub
 
 from bot.errors import DamagedImage, UnsupportedFormat
 from bot.formats import isobmff
@@ -85,7 +85,7 @@ MAX_BRANDS = 64
 MAX_ROUTE_UNITS = 2_000_000  # boxes or GPMF entries read from timed tracks to tell the route
 MAX_FRAGMENT_BOXES = 2_000_000  # boxes of the fragments: ten hours in one-second fragments
 _U32 = "I" if array("I").itemsize == 4 else "L"  # the array type of a 32-bit word
-ALIGN_RUN = 1 << 16  # a run of samples this long keeps its offset modulo ALIGN (see _media)
+ALIGN_RUN = 1 << 18  # a run of samples this long keeps its offset modulo ALIGN (see _media)
 _RELEASE_EVERY = 64  # top-level boxes or fragments read between unmapping a mapped file's pages
 _MAX_32 = 0xFFFFFFFF
 
@@ -413,20 +413,15 @@ def _read(data: bytes) -> _Movie:
 
 def _inside(chunks: list[tuple[int, int]], spans: list[tuple[int, int]]) -> bool:
     """Whether every chunk with bytes lies inside one of `spans` (the 'mdat' payloads, in file
-    order); with one 'mdat' (most files) by the lowest start and the highest end alone."""
+    order), a column at a time: the span a chunk starts in by bisection, then its end."""
     if not chunks:
         return True
-    offsets, sizes = zip(*chunks, strict=True)
-    if len(spans) == 1:
-        (a, b), held = spans[0], list(compress(offsets, sizes))
-        ends = compress(map(add, offsets, sizes), sizes)
-        return not held or (a <= min(held) and max(ends) <= b)
-    starts = [a for a, _ in spans]
-    for offset, size in chunks:
-        at = bisect_right(starts, offset) - 1
-        if size and (at < 0 or offset + size > spans[at][1]):
-            return False
-    return True
+    offsets, sizes = _columns(chunks)
+    starts = [-1, *(start for start, _ in spans)]  # a span no chunk fits in, for those before
+    stops = [-1, *(stop for _, stop in spans)]
+    found = map(bisect_right, repeat(starts), offsets)  # 1 + the span each starts in
+    limits = map(stops.__getitem__, map(sub, found, repeat(1)))
+    return all(compress(map(le, map(add, offsets, sizes), limits), sizes))
 
 
 def _top(data: bytes, budget: Budget, blocks: list[Block], pieces: Budget) -> Iterator[Box]:
