@@ -14,7 +14,7 @@ What a phone clip can carry besides its pictures and sound:
   subtitle tracks, timecode tracks; and their samples in 'mdat'.
 
 How we remove it, losslessly: the output is a new file written from parsed fields ('ftyp', then
-'moov' and one 'mdat' in the order the input had them, so faststart stays faststart):
+'moov' and the 'mdat' in the order the input had them, so faststart stays faststart):
 - 'ftyp': the major brand and the known compatible brands, minor version 0;
 - 'mvhd', 'tkhd', 'mdhd': zero creation/modification times (version 1 only when a duration needs
   64 bits), timescales, durations, rate, volume, layer, alternate group and language as they
@@ -27,7 +27,9 @@ How we remove it, losslessly: the output is a new file written from parsed field
   decoder needs: 'avcC' (SPS/PPS and their extensions only), 'hvcC' (VPS/SPS/PPS only), 'av1C',
   'colr', 'pasp', 'clap', 'clli', 'mdcv', 'btrt', 'fiel', 'gama', Dolby Vision 'dvcC'/'dvvC'/
   'dvwC' (their fields only), 'damr' (without the vendor);
-- 'mdat' holds exactly the chunks the kept tracks reference, in file order with no gaps; 'stco'
+- 'mdat' holds exactly the chunks the kept tracks reference, in file order with no gaps but
+  one: a run of 256 KB or more starts an 'mdat' of its own after a zero-filled 'free' box, at
+  its offset modulo 4096 (see `_media`: XFS and btrfs then share its blocks); 'stco'
   or 'co64' (co64 when the input had it or an offset needs it) point at their new places. The
   samples are never decoded and stay byte for byte.
 
@@ -37,9 +39,10 @@ duration ('mehd') and the kept tracks' defaults ('trex'); then each fragment ane
 sequence number untouched), a 'traf' per kept track ('tfhd' with default-base-is-moof and the
 defaults it had, 'tfdt' untouched, each 'trun' with its per-sample fields as they were and a data
 offset from the 'moof'; 'sdtp' and the kept sample groups), and an 'mdat' of exactly the kept
-runs in file order. The trafs of removed tracks and their samples leave with them; 'sidx',
-'ssix', 'styp' and 'mfra' (indexes of the old layout, no user data) are dropped; a fragment left
-with no kept track is dropped whole. The fragments' boxes have their own budget.
+runs in file order (a fragment whose first run has 256 KB or more after a zero-filled 'free'
+box, as in the movie's 'mdat'). The trafs of removed tracks and their samples leave with them;
+'sidx', 'ssix', 'styp' and 'mfra' (indexes of the old layout, no user data) are dropped; a
+fragment left with no kept track is dropped whole. The fragments' boxes have their own budget.
 
 Findings come from what is removed: every metadata item as a MOVIE block (`bot.metadata.movie`),
 a cover picture with the blocks of its own JPEG structure, and for an Apple 'mebx' location track
