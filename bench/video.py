@@ -11,8 +11,15 @@ runs every tool once into a fresh folder (the outputs are removed after each run
 its wall time, CPU time and peak RSS (of that process and its children, from wait4); the round's
 ratios are the other tool's time over scrubbot's, so "3.0" means scrubbot took a third of the
 time; the verdict is the median of the rounds. The machine (cores, CPU, load) comes first.
+With --subtitles the clip also has a subtitle track with a position each second (as drones
+write them), which scrubbot removes: its samples sit between the picture and sound chunks.
+--folder puts the clip and the outputs in that folder (default: the system's temporary folder);
+its file system is printed, since it decides the copy: on one that shares blocks between files
+(XFS, btrfs) the kernel's copy_file_range shares the unchanged samples instead of copying them,
+on ext4 or tmpfs every tool writes the whole gigabyte. The clip is synced to disk once it is made,
+so no tool pays for writing it back.
 Goal (issue 18): peak memory under 150 MB for a 1 GB video, at least 3x faster than both.
-Usage: .venv/bin/python bench/video.py [--megabytes 1024] [--rounds 5]
+Usage: .venv/bin/python bench/video.py [--megabytes 1024] [--rounds 5] [--subtitles] [--folder D]
 """
 
 import argparse
@@ -34,9 +41,14 @@ GOAL_RATIO = 3.0
 _PIECE_SECONDS = 20  # about 41 MB at 1280x720, lossless
 
 
-def make_clip(folder: Path, megabytes: int) -> Path:
+def make_clip(folder: Path, megabytes: int, subtitles: bool = False) -> Path:
     piece = folder / "piece.mp4"
     ffmpeg = str(shutil.which("ffmpeg"))
+    track: list[str] = []
+    if subtitles:
+        srt = folder / "route.srt"
+        srt.write_text("".join(_cue(second) for second in range(_PIECE_SECONDS)))
+        track = ["-i", str(srt), "-map", "0:v", "-map", "1:a", "-map", "2:s", "-c:s", "mov_text"]
     subprocess.run(
         [
             ffmpeg,
@@ -50,6 +62,7 @@ def make_clip(folder: Path, megabytes: int) -> Path:
             "lavfi",
             "-i",
             "sine=frequency=440",
+            *track,
             "-t",
             str(_PIECE_SECONDS),
             "-c:v",
@@ -75,6 +88,8 @@ def make_clip(folder: Path, megabytes: int) -> Path:
             str(loops - 1),
             "-i",
             str(piece),
+            "-map",
+            "0",
             "-c",
             "copy",
             "-metadata",
@@ -91,6 +106,25 @@ def make_clip(folder: Path, megabytes: int) -> Path:
     )
     piece.unlink()
     return big
+
+
+def _cue(second: int) -> str:
+    lat, lon = 48.8584 + second / 1e4, 2.2945 + second / 1e4
+    at = f"00:00:{second:02}"
+    return f"{second + 1}\n{at},000 --> {at},900\nGPS ({lon:.4f}, {lat:.4f})\n\n"
+
+
+def file_system(folder: Path) -> str:
+    """The type of the file system `folder` is on (the longest mount point above it)."""
+    best, kind = "", "unknown"
+    with open("/proc/mounts", encoding="utf-8") as mounts:
+        for line in mounts:
+            fields = line.split()
+            point = fields[1].replace("\\040", " ")
+            inside = str(folder.resolve()).startswith(point.rstrip("/") + "/")
+            if inside and len(point) >= len(best):
+                best, kind = point, fields[2]
+    return f"{kind} ({best})"
 
 
 def contenders(big: Path, out: Path) -> dict[str, list[str]]:
@@ -139,13 +173,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--megabytes", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--subtitles", action="store_true")
+    parser.add_argument("--folder", type=Path, default=None)
     args = parser.parse_args()
     print(machine())
-    with tempfile.TemporaryDirectory(prefix="scrubbot-video-bench-") as folder:
+    with tempfile.TemporaryDirectory(prefix="scrubbot-video-bench-", dir=args.folder) as folder:
+        print(f"folder on {file_system(Path(folder))}")
         made = time.perf_counter()
-        big = make_clip(Path(folder), args.megabytes)
+        big = make_clip(Path(folder), args.megabytes, args.subtitles)
+        os.sync()
         size = big.stat().st_size
-        print(f"clip: {size / 1e6:.0f} MB made in {time.perf_counter() - made:.1f} s")
+        tracks = "picture, sound, subtitles" if args.subtitles else "picture, sound"
+        print(f"clip: {size / 1e6:.0f} MB ({tracks}) made in {time.perf_counter() - made:.1f} s")
         times: dict[str, list[float]] = {}
         peaks: dict[str, int] = {}
         cpus: dict[str, list[float]] = {}

@@ -292,15 +292,30 @@ SIMD_BATCH_BYTES = 128 * 1024 * 1024  # from here on loading Hyperscan (9 ms) sa
 
 
 def _choose_scanner(jobs: Sequence[Job]) -> None:
-    """Hyperscan for a batch big enough to win back its loading, loaded before the workers
-    fork so they share it; never for a small one (bot.formats.jpeg_scan)."""
+    """Hyperscan for a batch whose JPEGs are big enough to win back its loading (it scans
+    nothing else: a big video does not need it), loaded before the workers fork so they share
+    it; never for a small one (bot.formats.jpeg_scan)."""
     from bot.formats import jpeg_scan
 
-    total = 0
-    for job in jobs:
-        with contextlib.suppress(OSError, ValueError):
-            total += os.stat(job.source).st_size if job.source != STDIO else 0
-    jpeg_scan.use_simd(total >= SIMD_BATCH_BYTES)
+    sizes = [(job.source, _size(job.source)) for job in jobs if job.source != STDIO]
+    if sum(size for _, size in sizes) >= SIMD_BATCH_BYTES:  # then look at what they are
+        sizes = [(path, size) for path, size in sizes if _starts_as_jpeg(path)]
+    jpeg_scan.use_simd(sum(size for _, size in sizes) >= SIMD_BATCH_BYTES)
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except (OSError, ValueError):
+        return 0
+
+
+def _starts_as_jpeg(path: str) -> bool:
+    try:
+        with open(path, "rb") as file:
+            return file.read(3) == b"\xff\xd8\xff"
+    except (OSError, ValueError):
+        return False
 
 
 def _clean_one(job: Job, messages: Messages, limits: Limits) -> tuple[bool, str]:

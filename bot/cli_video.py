@@ -30,10 +30,11 @@ from typing import TYPE_CHECKING, cast
 
 from bot import cli_files
 from bot.errors import NotClean, ScrubError
-from bot.formats.base import Format
+from bot.formats.base import ALIGN, Format
 from bot.mapped_video import VIDEO_FORMATS, Video, open_video, plan, size_of
 from bot.mapped_video import release as _release
 from bot.mapped_video import scattered as _scattered
+from bot.mapped_video import uncollected as _uncollected
 from bot.scrub import _allowed, _guarded, sniff
 
 if TYPE_CHECKING:  # loaded with the first video (see plan): cleaning photos never needs it
@@ -66,6 +67,23 @@ def copy_range(source: int, out: int, offset: int, size: int) -> None:
     """`size` bytes of `source` from `offset` onto `out` at its position, copied by the kernel
     where it can. OSError when the source ends early (it shrank) or the disk is full."""
     end = offset + size
+    # A range at its source offset modulo the block size (`ALIGN`) may share blocks
+    # (a reflink) on XFS or btrfs, but only from a block boundary on: its head goes first.
+    head = -offset % ALIGN if (offset - os.lseek(out, 0, os.SEEK_CUR)) % ALIGN == 0 else 0
+    stops = [min(offset + head, end), end] if head else [end]
+    for stop in stops:
+        offset = _copy_by_kernel(source, out, offset, stop)
+    while offset < end:  # the kernel cannot copy between these files: read and write
+        piece = os.pread(source, min(end - offset, _PIECE), offset)
+        if not piece:
+            raise OSError(errno.EIO, "the file got shorter while it was read")
+        cli_files.write_bytes(out, piece)
+        offset += len(piece)
+
+
+def _copy_by_kernel(source: int, out: int, offset: int, end: int) -> int:
+    """Copy from `offset` to `end` by the kernel; where it got to (short of `end` when the kernel
+    cannot copy between these files)."""
     while offset < end:
         copied = _kernel_copy(source, out, offset, min(end - offset, 1 << 30))
         if copied < 0:
@@ -73,12 +91,7 @@ def copy_range(source: int, out: int, offset: int, size: int) -> None:
         if copied == 0:
             raise OSError(errno.EIO, "the file got shorter while it was read")
         offset += copied
-    while offset < end:  # the kernel cannot copy between these files: read and write
-        piece = os.pread(source, min(end - offset, _PIECE), offset)
-        if not piece:
-            raise OSError(errno.EIO, "the file got shorter while it was read")
-        cli_files.write_bytes(out, piece)
-        offset += len(piece)
+    return offset
 
 
 def _kernel_copy(source: int, out: int, offset: int, count: int) -> int:
@@ -116,7 +129,7 @@ def verify_file(fmt: Format, out: int, expected: int) -> None:
         try:
             if sniff(written) is not fmt:  # the same entry of the registry: the same rules
                 raise NotClean
-            parsed, again = _guarded(lambda: mp4.parse_parts(written))
+            parsed, again = _guarded(lambda: _uncollected(mp4.parse_parts, written))
             if any(not _allowed(block) for block in parsed.blocks):
                 raise NotClean
         except NotClean:

@@ -473,6 +473,23 @@ def test_cleaning_imports_neither_places_nor_babel(tmp_path: Path) -> None:
     assert result.stdout.strip() == "[]"
 
 
+def test_a_big_video_does_not_load_the_simd_scanner(tmp_path: Path) -> None:
+    """Hyperscan scans JPEG picture data only: a batch big by its videos does not load it."""
+    pytest.importorskip("hyperscan", reason="Hyperscan is installed on x86-64 only")
+    (tmp_path / "a.jpg").write_bytes(photo())
+    (tmp_path / "b.mp4").write_bytes(b"\0\0\0\x18ftypisom" + bytes(4096))  # refused: no movie
+    (tmp_path / "out").mkdir()
+    code = (
+        "import os, sys; from bot import cli; from bot.formats import jpeg_scan;"
+        "cli.SIMD_BATCH_BYTES = os.path.getsize('a.jpg') + 1;"
+        "cli.main(['clean', 'a.jpg', 'b.mp4', '-d', 'out', '-q']);"
+        "print('hyperscan' in sys.modules, jpeg_scan._allowed)"
+    )
+    result = _python(code, tmp_path)
+    assert result.stdout.split() == ["False", "False"], result.stderr
+    assert [path.name for path in (tmp_path / "out").iterdir()] == ["a.jpg"]
+
+
 def test_a_big_batch_loads_the_simd_scanner_before_its_workers_fork(tmp_path: Path) -> None:
     pytest.importorskip("hyperscan", reason="Hyperscan is installed on x86-64 only")
     for name in ("a.jpg", "b.jpg", "c.jpg"):

@@ -21,6 +21,9 @@ from enum import StrEnum
 from bot.errors import DamagedImage
 
 SNIFF_BYTES = 512  # what `Format.accepts` sees: enough for an ISO 'ftyp' box with 64 brands
+# A file system's block. A copied range at its source offset modulo this can share the source's
+# blocks (a reflink: XFS, btrfs), so the video writer keeps long runs of samples there (mp4).
+ALIGN = 4096
 
 
 class BlockKind(StrEnum):

@@ -14,7 +14,7 @@ What a phone clip can carry besides its pictures and sound:
   subtitle tracks, timecode tracks; and their samples in 'mdat'.
 
 How we remove it, losslessly: the output is a new file written from parsed fields ('ftyp', then
-'moov' and one 'mdat' in the order the input had them, so faststart stays faststart):
+'moov' and the 'mdat' in the order the input had them, so faststart stays faststart):
 - 'ftyp': the major brand and the known compatible brands, minor version 0;
 - 'mvhd', 'tkhd', 'mdhd': zero creation/modification times (version 1 only when a duration needs
   64 bits), timescales, durations, rate, volume, layer, alternate group and language as they
@@ -27,7 +27,9 @@ How we remove it, losslessly: the output is a new file written from parsed field
   decoder needs: 'avcC' (SPS/PPS and their extensions only), 'hvcC' (VPS/SPS/PPS only), 'av1C',
   'colr', 'pasp', 'clap', 'clli', 'mdcv', 'btrt', 'fiel', 'gama', Dolby Vision 'dvcC'/'dvvC'/
   'dvwC' (their fields only), 'damr' (without the vendor);
-- 'mdat' holds exactly the chunks the kept tracks reference, in file order with no gaps; 'stco'
+- 'mdat' holds exactly the chunks the kept tracks reference, in file order with no gaps but
+  one: a run of 256 KB or more starts an 'mdat' of its own after a zero-filled 'free' box, at
+  its offset modulo 4096 (see `_media`: XFS and btrfs then share its blocks); 'stco'
   or 'co64' (co64 when the input had it or an offset needs it) point at their new places. The
   samples are never decoded and stay byte for byte.
 
@@ -37,9 +39,10 @@ duration ('mehd') and the kept tracks' defaults ('trex'); then each fragment ane
 sequence number untouched), a 'traf' per kept track ('tfhd' with default-base-is-moof and the
 defaults it had, 'tfdt' untouched, each 'trun' with its per-sample fields as they were and a data
 offset from the 'moof'; 'sdtp' and the kept sample groups), and an 'mdat' of exactly the kept
-runs in file order. The trafs of removed tracks and their samples leave with them; 'sidx',
-'ssix', 'styp' and 'mfra' (indexes of the old layout, no user data) are dropped; a fragment left
-with no kept track is dropped whole. The fragments' boxes have their own budget.
+runs in file order (a fragment whose first run has 256 KB or more after a zero-filled 'free'
+box, as in the movie's 'mdat'). The trafs of removed tracks and their samples leave with them;
+'sidx', 'ssix', 'styp' and 'mfra' (indexes of the old layout, no user data) are dropped; a
+fragment left with no kept track is dropped whole. The fragments' boxes have their own budget.
 
 Findings come from what is removed: every metadata item as a MOVIE block (`bot.metadata.movie`),
 a cover picture with the blocks of its own JPEG structure, and for an Apple 'mebx' location track
@@ -64,13 +67,15 @@ import mmap
 import struct
 import sys
 from array import array
-from collections.abc import Callable, Iterable, Iterator
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate, pairwise
+from itertools import accumulate, chain, compress, repeat
+from operator import add, le, lt, mul, ne, sub
 
 from bot.errors import DamagedImage, UnsupportedFormat
 from bot.formats import isobmff
-from bot.formats.base import Block, BlockKind, Format, Parsed
+from bot.formats.base import ALIGN, Block, BlockKind, Format, Parsed
 from bot.formats.heif import _new_property  # the photo properties, rebuilt from their fields
 from bot.formats.isobmff import Box, Budget, Reader
 from bot.formats.isobmff import name as _name
@@ -83,6 +88,7 @@ MAX_BRANDS = 64
 MAX_ROUTE_UNITS = 2_000_000  # boxes or GPMF entries read from timed tracks to tell the route
 MAX_FRAGMENT_BOXES = 2_000_000  # boxes of the fragments: ten hours in one-second fragments
 _U32 = "I" if array("I").itemsize == 4 else "L"  # the array type of a 32-bit word
+ALIGN_RUN = 1 << 18  # a run of samples this long keeps its offset modulo ALIGN (see _media)
 _RELEASE_EVERY = 64  # top-level boxes or fragments read between unmapping a mapped file's pages
 _MAX_32 = 0xFFFFFFFF
 
@@ -218,6 +224,7 @@ _KEPT_REFERENCES = frozenset({b"vdep", b"vplx", b"sbas", b"scal", b"fall", b"fol
 # 'sidx' would no longer be true of the rewritten fragments; players seek without it).
 _FRAGMENT_INDEXES = frozenset({b"sidx", b"ssix", b"mfra", b"styp"})
 _FRAGMENT_TOP = _FRAGMENT_INDEXES | {b"moof", b"mdat"}
+_READ_ELSEWHERE = _FRAGMENT_INDEXES | {b"ftyp", b"moov", b"mdat", b"moof"}  # not by _top_block
 XMP_UUID = bytes.fromhex("BE7ACFCB97A942E89C71999491E3AFAC")
 _EPOCH_1904_TO_1970 = 2082844800
 
@@ -388,9 +395,9 @@ def _read(data: bytes) -> _Movie:
     moofs = [index for index, box in enumerate(top) if box.type == b"moof"]
     before = top[: moofs[0]] if moofs else top  # the movie's own media data comes first
     mdats = [box for box in before if box.type == b"mdat"]
-    for box in top:
-        if box.type in (b"ftyp", b"moov", b"mdat", b"moof") or box.type in _FRAGMENT_INDEXES:
-            continue
+    others = [box for box in top if box.type not in _READ_ELSEWHERE]
+    for count, box in enumerate(others, start=1):
+        _release(data, count, 8)  # there may be many: 'free' boxes between fragments
         blocks.extend(_top_block(data, box, budget))
     movie = _read_moov(data, moov, budget, blocks, bool(moofs))
     movie.brands = brands
@@ -402,10 +409,22 @@ def _read(data: bytes) -> _Movie:
         movie.fragments = _read_fragments(data, top, moofs, movie, pieces, blocks)
     spans = [(box.body, box.end) for box in mdats]
     for track in movie.tracks:
-        for offset, size in track.chunks:
-            if size and not any(a <= offset and offset + size <= b for a, b in spans):
-                raise _damaged("a track points outside its media data")
+        if not _inside(track.chunks, spans):
+            raise _damaged("a track points outside its media data")
     return movie
+
+
+def _inside(chunks: list[tuple[int, int]], spans: list[tuple[int, int]]) -> bool:
+    """Whether every chunk with bytes lies inside one of `spans` (the 'mdat' payloads, in file
+    order), a column at a time: the span a chunk starts in by bisection, then its end."""
+    if not chunks:
+        return True
+    offsets, sizes = _columns(chunks)
+    starts = [-1, *(start for start, _ in spans)]  # a span no chunk fits in, for those before
+    stops = [-1, *(stop for _, stop in spans)]
+    found = map(bisect_right, repeat(starts), offsets)  # 1 + the span each starts in
+    limits = map(stops.__getitem__, map(sub, found, repeat(1)))
+    return all(compress(map(le, map(add, offsets, sizes), limits), sizes))
 
 
 def _top(data: bytes, budget: Budget, blocks: list[Block], pieces: Budget) -> Iterator[Box]:
@@ -434,12 +453,12 @@ def _top(data: bytes, budget: Budget, blocks: list[Block], pieces: Budget) -> It
         blocks.append(Block(BlockKind.MEDIA, "data after the last MP4 box", data[pos:]))
 
 
-def _release(data: bytes, count: int) -> None:
+def _release(data: bytes, count: int, every: int = _RELEASE_EVERY) -> None:
     """When `data` is a mapped file (the CLI's way), unmap the pages read so far every
-    `_RELEASE_EVERY` boxes: the kernel maps the cached pages around each read too (64 KB), which
+    `every` boxes: the kernel maps the cached pages around each read too (64 KB), which
     for a file of many small fragments would add up to most of the file. They stay cached."""
     madvise = getattr(data, "madvise", None)
-    if count % _RELEASE_EVERY == 0 and madvise is not None and hasattr(mmap, "MADV_DONTNEED"):
+    if count % every == 0 and madvise is not None and hasattr(mmap, "MADV_DONTNEED"):
         madvise(mmap.MADV_DONTNEED)
 
 
@@ -1058,12 +1077,13 @@ def _sample_table(
                 groups.append(data[box.start : box.end])
     ends = [0, *accumulate(sizes)]
     empty = fragmented and not sizes and not runs and not offsets
-    chunks = [
-        (offsets[chunk], ends[first + n] - ends[first])
-        for chunk, first, n in (
-            () if empty else _layout(len(sizes), runs, len(offsets), descriptions)
-        )
-    ]
+    layout = [] if empty else _chunk_runs(len(sizes), runs, len(offsets), descriptions)
+    firsts = chain.from_iterable(  # each chunk's first sample, a run of chunks at a time
+        range(first, first + (stop - start) * n, n) if n else repeat(first, stop - start)
+        for start, stop, first, n in layout
+    )
+    at = list(map(ends.__getitem__, chain(firsts, (len(sizes),))))  # their first bytes
+    chunks = list(zip(offsets if layout else (), map(sub, at[1:], at[:-1]), strict=True))
     return out, groups, chunks, wide
 
 
@@ -1071,22 +1091,36 @@ def _layout(
     samples: int, runs: tuple[int, ...], chunk_count: int, descriptions: int
 ) -> Iterator[tuple[int, int, int]]:
     """(chunk index, first sample, samples) of every chunk, from the sample-to-chunk runs."""
-    firsts = runs[0::3]
-    if not firsts or firsts[0] != 1:
-        raise _damaged("the sample-to-chunk table does not start at the first chunk")
-    sample = 0
-    for index, first in enumerate(firsts):
-        per_chunk, description = runs[3 * index + 1 : 3 * index + 3]
-        last = firsts[index + 1] - 1 if index + 1 < len(firsts) else chunk_count
-        if last < first or last > chunk_count or not 0 < description <= descriptions:
-            raise _damaged("the sample-to-chunk table is impossible")
-        for chunk in range(first - 1, last):
-            if sample + per_chunk > samples:
-                raise _damaged("the chunks hold more samples than there are")
+    for start, stop, sample, per_chunk in _chunk_runs(samples, runs, chunk_count, descriptions):
+        for chunk in range(start, stop):
             yield chunk, sample, per_chunk
             sample += per_chunk
-    if sample != samples:
+
+
+def _chunk_runs(
+    samples: int, runs: tuple[int, ...], chunk_count: int, descriptions: int
+) -> list[tuple[int, int, int, int]]:
+    """(first chunk index, index after the last, first sample, samples per chunk) of each run
+    of the sample-to-chunk table, checked: every sample is in exactly one chunk. Computed a
+    column at a time: a long clip's table has tens of thousands of runs."""
+    firsts, per_chunk, kinds = runs[0::3], runs[1::3], runs[2::3]
+    if not firsts or firsts[0] != 1:
+        raise _damaged("the sample-to-chunk table does not start at the first chunk")
+    starts = tuple(map(add, firsts, repeat(-1)))
+    stops = (*starts[1:], chunk_count)
+    counts = tuple(map(sub, stops, starts))
+    if (
+        min(counts) < 1
+        or stops[-1] > chunk_count
+        or not 0 < min(kinds) <= max(kinds) <= descriptions
+    ):
+        raise _damaged("the sample-to-chunk table is impossible")
+    ends = tuple(accumulate(map(mul, counts, per_chunk)))
+    if ends[-1] > samples:
+        raise _damaged("the chunks hold more samples than there are")
+    if ends[-1] != samples:
         raise _damaged("the chunks do not hold every sample")
+    return list(zip(starts, stops, (0, *ends[:-1]), per_chunk, strict=True))
 
 
 # --- sample entries ----------------------------------------------------------------------------
@@ -1457,87 +1491,172 @@ def _write(data: bytes, movie: _Movie) -> bytes:
 
 
 def _parts(data: bytes, movie: _Movie) -> list[Part]:
-    placed = sorted(
-        (offset, size, t, c)
-        for t, track in enumerate(movie.tracks)
-        for c, (offset, size) in enumerate(track.chunks)
-    )
-    for (a, size, _, _), (b, _, _, _) in pairwise(placed):
-        if a + size > b:
-            raise _damaged("two chunks overlap")
-    total = sum(size for _, size, _, _ in placed)
+    chunks = _Chunks(movie)
     ftyp = b""
     if movie.brands is not None:
         major, compatible = movie.brands
         ftyp = isobmff.box(b"ftyp", major + bytes(4) + b"".join(compatible))
-    header = 16 if total + 8 > _MAX_32 else 8
     wide = any(track.wide for track in movie.tracks)
-    moov = _moov(movie, placed, 0, wide)
-    base = len(ftyp) + header + (len(moov) if movie.faststart else 0)
-    if not wide and base + total > _MAX_32:
+    while True:  # once more with 64-bit offsets when a chunk lands beyond 4 GB
+        before = len(ftyp) + (len(_moov(movie, chunks.nowhere(), wide)) if movie.faststart else 0)
+        media, where = _media(chunks.runs, before, bool(chunks.order) or not movie.faststart)
+        if wide or before + sum(map(_length, media)) <= _MAX_32:
+            break
         wide = True
-        moov = _moov(movie, placed, 0, wide)
-        base = len(ftyp) + header + (len(moov) if movie.faststart else 0)
-    moov = _moov(movie, placed, base, wide)
-    mdat_head = (
-        struct.pack(">I4sQ", 1, b"mdat", 16 + total)
-        if header == 16
-        else struct.pack(">I4s", 8 + total, b"mdat")
-    )
-    media: list[Part] = [mdat_head]
-    for offset, size, _, _ in placed:  # neighbouring chunks are one range
-        last = media[-1]
-        if isinstance(last, tuple) and last[0] + last[1] == offset:
-            media[-1] = (last[0], last[1] + size)
-        elif size:
-            media.append((offset, size))
+    moov = _moov(movie, chunks.placed(where), wide)
     parts: list[Part] = [ftyp, moov, *media] if movie.faststart else [ftyp, *media, moov]
-    if not placed and movie.faststart:
-        parts = [ftyp, moov]
     parts = [part for part in parts if part]
     if movie.fragments:
-        parts.extend(_fragment_parts(movie.fragments))
+        parts.extend(_fragment_parts(movie.fragments, sum(map(_length, parts))))
     return parts
 
 
-def _fragment_parts(fragments: list[_Fragment]) -> Iterator[Part]:
+class _Chunks:
+    """Every kept track's chunks in file order, and the runs of neighbouring ones, computed a
+    column at a time (loops in C): a long clip has tens of thousands of chunks."""
+
+    def __init__(self, movie: _Movie) -> None:
+        self.counts = [len(track.chunks) for track in movie.tracks]
+        flat = list(chain.from_iterable(track.chunks for track in movie.tracks))
+        self.order = sorted(range(len(flat)), key=flat.__getitem__)  # by offset, then size
+        self.offsets, self.sizes = _columns(list(map(flat.__getitem__, self.order)))
+        self.runs, self.lengths = _runs(self.offsets, self.sizes, "two chunks overlap")
+
+    def nowhere(self) -> list[list[int]]:
+        """Every chunk offset 0: a header of the same length, before the layout is known."""
+        return [[0] * count for count in self.counts]
+
+    def placed(self, where: dict[int, int]) -> list[list[int]]:
+        """Each track's chunk offsets in the copy: a run's chunks moved where `where` puts the
+        run (input offset of its first byte -> output offset); a chunk of no bytes right after
+        the chunk before it."""
+        if all(self.sizes):
+            moves = (where[start] - start for start, _ in self.runs)
+            shifts = chain.from_iterable(map(repeat, moves, self.lengths))
+            moved_in_order = list(map(add, self.offsets, shifts))
+        else:  # rare: one at a time
+            moved_in_order, pos = [], min(where.values(), default=0)
+            for offset, size in zip(self.offsets, self.sizes, strict=True):
+                pos = where.get(offset, pos)
+                moved_in_order.append(pos)
+                pos += size
+        moved = [0] * len(self.order)
+        for index, offset in zip(self.order, moved_in_order, strict=True):
+            moved[index] = offset
+        ends = list(accumulate(self.counts))
+        return [moved[end - count : end] for end, count in zip(ends, self.counts, strict=True)]
+
+
+def _columns(pairs: list[tuple[int, int]]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    if not pairs:
+        return (), ()
+    first, second = zip(*pairs, strict=True)
+    return first, second
+
+
+def _runs(
+    offsets: Sequence[int], sizes: Sequence[int], overlap: str
+) -> tuple[list[tuple[int, int]], list[int]]:
+    """The (offset, size) ranges of chunks given in file order, neighbouring ones as one, and
+    how many chunks with bytes each holds; DamagedImage(`overlap`) when a chunk starts before
+    the one before it ends."""
+    ends = list(map(add, offsets, sizes))
+    if any(map(lt, offsets[1:], ends[:-1])):
+        raise _damaged(overlap)
+    held, held_ends = list(compress(offsets, sizes)), list(compress(ends, sizes))
+    if not held:
+        return [], []
+    breaks = list(compress(range(1, len(held)), map(ne, held[1:], held_ends[:-1])))
+    starts = [held[0], *map(held.__getitem__, breaks)]
+    stops = [*map(held_ends.__getitem__, map(add, breaks, repeat(-1))), held_ends[-1]]
+    lengths = list(map(sub, [*breaks, len(held)], [0, *breaks]))
+    return list(zip(starts, map(sub, stops, starts), strict=True)), lengths
+
+
+def _length(part: Part) -> int:
+    return len(part) if isinstance(part, bytes) else part[1]
+
+
+def _media(
+    runs: list[tuple[int, int]], pos: int, wanted: bool
+) -> tuple[list[Part], dict[int, int]]:
+    """The movie's 'mdat' boxes from `pos` on, holding exactly `runs`, and where each run's
+    first byte lands (input offset -> output offset). A run of `ALIGN_RUN` bytes or more starts
+    a new 'mdat', after a zero-filled 'free' box that puts it at the offset it had modulo
+    `ALIGN`, so that a file system that shares blocks between files (XFS, btrfs: a reflink
+    through copy_file_range) can share its blocks instead of copying them; smaller ones follow
+    the run before them. `wanted`: an empty 'mdat' when there is no run."""
+    groups: list[list[tuple[int, int]]] = []
+    for run in runs:
+        if not groups or run[1] >= ALIGN_RUN:
+            groups.append([])
+        groups[-1].append(run)
+    if not groups and wanted:
+        groups.append([])
+    parts: list[Part] = []
+    where: dict[int, int] = {}
+    for group in groups:
+        total = sum(size for _, size in group)
+        head = _mdat_head(total)
+        if group and group[0][1] >= ALIGN_RUN:
+            pad = _padding(group[0][0] - pos - len(head))
+            if pad:
+                parts.append(isobmff.box(b"free", bytes(pad - 8)))
+                pos += pad
+        parts.append(head)
+        pos += len(head)
+        for offset, size in group:
+            where[offset] = pos
+            parts.append((offset, size))
+            pos += size
+    return parts, where
+
+
+def _padding(shift: int) -> int:
+    """Bytes of a 'free' box (none, or 8 and more: its header) that move an offset by `shift`
+    modulo `ALIGN`."""
+    pad = shift % ALIGN
+    return pad + ALIGN if 0 < pad < 8 else pad
+
+
+def _mdat_head(total: int) -> bytes:
+    if total + 8 > _MAX_32:
+        return struct.pack(">I4sQ", 1, b"mdat", 16 + total)
+    return struct.pack(">I4s", 8 + total, b"mdat")
+
+
+def _fragment_parts(fragments: list[_Fragment], pos: int) -> Iterator[Part]:
     """Each fragment as a new 'moof' and an 'mdat' of exactly its kept runs, in file order, the
-    runs' data offsets counted from their 'moof' (default-base-is-moof)."""
+    runs' data offsets counted from their 'moof' (default-base-is-moof). A fragment whose first
+    run has `ALIGN_RUN` bytes or more comes after a zero-filled 'free' box that puts that run at
+    its input offset modulo `ALIGN` (see `_media`); `pos` is where the first fragment starts."""
     for fragment in fragments:
         placed = sorted(
             (run.start, run.size, t, r)
             for t, traf in enumerate(fragment.trafs)
             for r, run in enumerate(traf.runs)
         )
-        for (a, size, _, _), (b, _, _, _) in pairwise(placed):
-            if a + size > b:
-                raise _damaged("two fragment runs overlap")
         total = sum(size for _, size, _, _ in placed)
-        header = 16 if total + 8 > _MAX_32 else 8
+        head = _mdat_head(total)
         offsets = [[0] * len(traf.runs) for traf in fragment.trafs]
         moof_size = len(_moof(fragment, offsets))  # the offsets have a fixed width
-        at = moof_size + header
+        at = moof_size + len(head)
         for _, size, t, r in placed:
             offsets[t][r] = at
             at += size
         if at > 2**31 - 1:
             raise UnsupportedFormat("A video with a fragment larger than 2 GB")
+        starts, sizes = _columns([(start, size) for start, size, _, _ in placed])
+        runs, _ = _runs(starts, sizes, "two fragment runs overlap")
+        if runs and runs[0][1] >= ALIGN_RUN:
+            pad = _padding(runs[0][0] - pos - moof_size - len(head))
+            if pad:
+                yield isobmff.box(b"free", bytes(pad - 8))
+                pos += pad
         yield _moof(fragment, offsets)
-        yield (
-            struct.pack(">I4sQ", 1, b"mdat", 16 + total)
-            if header == 16
-            else struct.pack(">I4s", 8 + total, b"mdat")
-        )
-        last: tuple[int, int] | None = None
-        for start, size, _, _ in placed:
-            if last is not None and last[0] + last[1] == start:
-                last = (last[0], last[1] + size)
-                continue
-            if last is not None and last[1]:
-                yield last
-            last = (start, size)
-        if last is not None and last[1]:
-            yield last
+        yield head
+        yield from runs
+        pos += at
 
 
 def _moof(fragment: _Fragment, offsets: list[list[int]]) -> bytes:
@@ -1558,12 +1677,8 @@ def _moof(fragment: _Fragment, offsets: list[list[int]]) -> bytes:
     return isobmff.box(b"moof", mfhd + b"".join(trafs))
 
 
-def _moov(movie: _Movie, placed: list[tuple[int, int, int, int]], base: int, wide: bool) -> bytes:
-    offsets: list[list[int]] = [[0] * len(track.chunks) for track in movie.tracks]
-    pos = base
-    for _, size, t, c in placed:
-        offsets[t][c] = pos
-        pos += size
+def _moov(movie: _Movie, offsets: list[list[int]], wide: bool) -> bytes:
+    """The movie header, each track's chunks at `offsets`."""
     version, duration = _sized(movie.duration)
     next_id = max((track.id for track in movie.tracks), default=0) + 1
     mvhd = bytes(16 if version else 8) + struct.pack(">I", movie.timescale) + duration
