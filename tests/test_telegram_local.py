@@ -12,6 +12,7 @@ it, and the bot's peak memory stays far below the clip's size.
 
 import asyncio
 import hashlib
+import mmap
 import os
 import random
 import re
@@ -311,6 +312,13 @@ def on_disk(clip: Path, folder: Path, name: str = "clip.mp4") -> Path:
     return target
 
 
+def free_boxes(path: Path) -> list[bytes]:
+    """The contents of the file's top-level 'free' boxes."""
+    with path.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        found = top_boxes(data)  # slices of an mmap are bytes
+        return [data[box.body : box.end] for box in found if box.type == b"free"]
+
+
 def memory(pid: int, field: str = "VmHWM") -> int:
     """The process's peak resident memory so far (VmHWM) or its resident memory now (VmRSS),
     in bytes."""
@@ -394,7 +402,10 @@ async def test_a_big_video_is_cleaned_where_it_lies_and_streamed(
         assert upload.content_length > upload.size
     assert fake.downloads == []  # read where it lies, never over HTTP
     cleaned = second.path
-    assert leftovers(cleaned) == {}
+    left = leftovers(cleaned)
+    if left.pop("QuickTime:Free", None) is not None:  # the padding before a run: zeros only
+        assert all(not pad.strip(b"\0") for pad in free_boxes(cleaned))
+    assert left == {}
     tags = str(exif_tags(cleaned))
     for value in planted.values():
         assert value not in tags
