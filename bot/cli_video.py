@@ -29,13 +29,11 @@ import os
 from typing import TYPE_CHECKING, cast
 
 from bot import cli_files
-from bot.errors import NotClean, ScrubError
+from bot.errors import NotClean
 from bot.formats.base import ALIGN, Format
-from bot.mapped_video import VIDEO_FORMATS, Video, open_video, plan, size_of
+from bot.mapped_video import VIDEO_FORMATS, Video, open_video, plan, reparsed, size_of
 from bot.mapped_video import release as _release
 from bot.mapped_video import scattered as _scattered
-from bot.mapped_video import uncollected as _uncollected
-from bot.scrub import _allowed, _guarded, sniff
 
 if TYPE_CHECKING:  # loaded with the first video (see plan): cleaning photos never needs it
     from bot.formats import mp4
@@ -123,19 +121,7 @@ def verify_file(fmt: Format, out: int, expected: int) -> None:
         raise NotClean
     with mmap.mmap(out, size, access=mmap.ACCESS_READ) as mapped:
         _scattered(mapped)
-        written = cast(bytes, mapped)
-        from bot.formats import mp4
-
-        try:
-            if sniff(written) is not fmt:  # the same entry of the registry: the same rules
-                raise NotClean
-            parsed, again = _guarded(lambda: _uncollected(mp4.parse_parts, written))
-            if any(not _allowed(block) for block in parsed.blocks):
-                raise NotClean
-        except NotClean:
-            raise
-        except ScrubError as error:
-            raise NotClean from error
+        again = reparsed(fmt, cast(bytes, mapped))
         if size_of(again) != size or not _same(mapped, again):
             raise NotClean
 

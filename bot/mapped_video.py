@@ -176,7 +176,7 @@ def release(mapped: mmap.mmap) -> None:
 
 
 def size_of(parts: "list[mp4.Part]") -> int:
-    return sum(len(part) if isinstance(part, bytes) else part[1] for part in parts)
+    return sum(map(_length, parts))
 
 
 # -- the bot's way: verified without the output, streamed from the file ------------------------
@@ -265,20 +265,26 @@ def check_layout(fmt: Format, output: bytes, parts: "list[mp4.Part]") -> None:
     """NotClean unless `output` (laid out as `parts`, whatever its ranges hold) is `fmt`, parses
     with nothing but structure left, and stripping it again gives exactly `parts`' bytes at their
     places and, where `parts` has ranges, only ranges of the output onto themselves."""
+    if not same_layout(parts, reparsed(fmt, output), output):
+        raise NotClean
+
+
+def reparsed(fmt: Format, output: bytes) -> "list[mp4.Part]":
+    """The parts of stripping our own `output` again; NotClean unless it is `fmt` (the same
+    entry of the registry: the same rules) and parses with nothing left but structure."""
     from bot.formats import mp4
 
     try:
-        if sniff(output) is not fmt:  # the same entry of the registry: the same rules
+        if sniff(output) is not fmt:
             raise NotClean
         parsed, again = _guarded(lambda: uncollected(mp4.parse_parts, output))
-        if any(not _allowed(block) for block in parsed.blocks):
-            raise NotClean
     except NotClean:
         raise
     except ScrubError as error:
         raise NotClean from error
-    if not same_layout(parts, again, output):
+    if any(not _allowed(block) for block in parsed.blocks):
         raise NotClean
+    return again
 
 
 def same_layout(parts: "list[mp4.Part]", again: "list[mp4.Part]", output: bytes) -> bool:
@@ -290,7 +296,7 @@ def same_layout(parts: "list[mp4.Part]", again: "list[mp4.Part]", output: bytes)
     spans: list[tuple[int, int]] = []  # the ranges' places in the output, neighbours merged
     pos = 0
     for part in parts:
-        length = len(part) if isinstance(part, bytes) else part[1]
+        length = _length(part)
         if not isinstance(part, bytes) and length:
             if spans and spans[-1][1] == pos:
                 spans[-1] = (spans[-1][0], pos + length)
@@ -300,7 +306,7 @@ def same_layout(parts: "list[mp4.Part]", again: "list[mp4.Part]", output: bytes)
     starts = [start for start, _ in spans]
     pos = 0
     for part in again:
-        length = len(part) if isinstance(part, bytes) else part[1]
+        length = _length(part)
         index = bisect.bisect_right(starts, pos) - 1
         inside = index >= 0 and pos < spans[index][1]
         if isinstance(part, bytes):
