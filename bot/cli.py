@@ -23,7 +23,7 @@ from bot import cli_files
 from bot.cli_files import STDIO, Job
 from bot.cli_text import ENGLISH, Messages
 from bot.errors import ScrubError
-from bot.scrub import Limits
+from bot.scrub import Inspection, Limits
 
 if TYPE_CHECKING:  # loaded with the first video: cleaning photos never needs it
     from bot import cli_video
@@ -488,7 +488,6 @@ def _inspect(
     import json
 
     from bot import cli_json
-    from bot.scrub import inspect
     from bot.summary import render
 
     messages = Messages(language)
@@ -501,7 +500,7 @@ def _inspect(
             status = EXIT_REFUSED
             continue
         try:
-            report = inspect(cli_files.read_input(source.path, limits), limits)
+            report = _inspected(source.path, limits)
         except (OSError, ScrubError) as error:
             reason = (
                 messages.reason(error)
@@ -515,13 +514,32 @@ def _inspect(
         if as_json:
             reports.append(cli_json.file_report(source.path, report))
         else:
-            verdict, *rest = render(report.findings, language).text.split("\n")
-            text = "\n".join([messages.would_remove(verdict), *rest])
+            videos = report.format.mime.startswith("video/")
+            verdict, *rest = render(report.findings, language, videos=videos).text.split("\n")
+            text = "\n".join([messages.would_remove(verdict, videos), *rest])
             print(f"{source.path} ({report.format.name})\n{text}\n", flush=True)
     if as_json:
         json.dump(cli_json.document(reports), sys.stdout, indent=2, ensure_ascii=False)
         print(flush=True)
     return status
+
+
+def _inspected(path: str, limits: Limits) -> Inspection:
+    """What the file holds: a video mapped and read by ranges, as `clean` reads it (so its
+    size is no limit), anything else read whole."""
+    from bot.scrub import inspect
+
+    if path != STDIO:
+        from bot import mapped_video
+
+        video = mapped_video.open_video(path)
+        if video is not None:
+            with video:
+                parsed, _ = mapped_video.inspect_parts(video, limits)
+                inspection = Inspection(video.format, parsed)
+                inspection.findings  # noqa: B018 - read while the file is mapped
+                return inspection
+    return inspect(cli_files.read_input(path, limits), limits)
 
 
 if __name__ == "__main__":

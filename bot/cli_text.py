@@ -48,24 +48,37 @@ class Messages:
             text = _("it could not be cleaned.")
         return error.message if text == generic else text
 
-    def would_remove(self, verdict: str) -> str:
+    def would_remove(self, verdict: str, video: bool = False) -> str:
         """The chat summary's verdict ("... I removed all of it.") as `inspect` must say it,
         having written nothing: "... Cleaning it would remove all of it." Any other verdict
         ("found no hidden data") is already true as it is."""
-        done = self.tr.ngettext(
-            "This photo contained {items}. I removed all of it.",
-            "These {n} photos contained {items}. I removed all of it.",
-            1,
-        )
+        ngettext = self.tr.ngettext
+        if video:
+            done = ngettext(
+                "This video contained {items}. I removed all of it.",
+                "These {n} videos contained {items}. I removed all of it.",
+                1,
+            )
+            would = ngettext(
+                "This video contains {items}. Cleaning it would remove all of it.",
+                "These {n} videos contain {items}. Cleaning them would remove all of it.",
+                1,
+            )
+        else:
+            done = ngettext(
+                "This photo contained {items}. I removed all of it.",
+                "These {n} photos contained {items}. I removed all of it.",
+                1,
+            )
+            would = ngettext(
+                "This photo contains {items}. Cleaning it would remove all of it.",
+                "These {n} photos contain {items}. Cleaning them would remove all of it.",
+                1,
+            )
         before, marker, after = done.format(items="\0", n=1).partition("\0")
         if not marker or not verdict.startswith(before) or not verdict.endswith(after):
             return verdict
-        items = verdict[len(before) : len(verdict) - len(after)]
-        return self.tr.ngettext(
-            "This photo contains {items}. Cleaning it would remove all of it.",
-            "These {n} photos contain {items}. Cleaning them would remove all of it.",
-            1,
-        ).format(items=items, n=1)
+        return would.format(items=verdict[len(before) : len(verdict) - len(after)], n=1)
 
     def cannot_read(self, why: str) -> str:
         return self.tr.gettext("cannot read it ({why}).").format(why=why)

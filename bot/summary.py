@@ -240,10 +240,14 @@ def _route(route: Finding, items: list[Finding], tr: NullTranslations, language:
     """A timed location track: "a route of N positions over M minutes, from near A to near B"."""
     _ = tr.gettext
     count, _sep, length = route.value.partition(" ")
-    n, minutes = int(count or 0), int(length or 0)
+    n, seconds = int(count or 0), int(length or 0)
+    minutes = round(seconds / 60)
+    if seconds < 90:  # a short clip's route: "over 12 seconds", not "over 1 minute"
+        duration = tr.ngettext("{n} second", "{n} seconds", seconds).format(n=seconds)
+    else:
+        duration = tr.ngettext("{n} minute", "{n} minutes", minutes).format(n=minutes)
     text = _("a route of {positions} over {duration}").format(
-        positions=tr.ngettext("{n} position", "{n} positions", n).format(n=n),
-        duration=tr.ngettext("{n} minute", "{n} minutes", minutes).format(n=minutes),
+        positions=tr.ngettext("{n} position", "{n} positions", n).format(n=n), duration=duration
     )
     end = next((f.position for f in items if f.key == "route_end" and f.position), None)
     start_name = nearby(*route.position, language) if route.position else None

@@ -244,3 +244,21 @@ def test_a_range_that_moved_is_compared_byte_for_byte(tmp_path: Path) -> None:
         assert cli_video._same(m, [b"head", (4, 16)])
         assert not cli_video._same(m, [b"head", (4, 12), (8, 8)])  # "abcdabcd" vs "abcdabcX"
         assert not cli_video._same(m, [b"heaX", (4, 16)])
+
+
+def test_inspect_reads_a_video_by_ranges_whatever_its_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As `clean` does: SCRUBBOT_MAX_BYTES guards memory, and a mapped video holds none."""
+    clip = make_clip(tmp_path / "in.mp4", 1, "160x120")
+    monkeypatch.setenv("SCRUBBOT_MAX_BYTES", str(clip.stat().st_size // 4))
+    assert cli.main(["inspect", str(clip)]) == 0
+    out = capsys.readouterr().out
+    assert "This video contains " in out
+    assert "Cleaning it would remove all of it." in out
+    assert "planted title" in out
+    assert cli.main(["inspect", "--lang", "de", str(clip)]) == 0
+    assert "Dieses Video enthält " in capsys.readouterr().out
+    (tmp_path / "photo.jpg").write_bytes(b"\xff\xd8\xff" + bytes(clip.stat().st_size))
+    assert cli.main(["inspect", str(tmp_path / "photo.jpg")]) == 1  # a photo: still read whole
+    assert "larger than" in capsys.readouterr().err

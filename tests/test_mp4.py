@@ -540,7 +540,7 @@ def test_a_phone_clip_loses_place_route_device_times_and_ids(tmp_path: Path) -> 
     assert (Kind.LOCATION, "coordinates") in keys
     assert (Kind.LOCATION, "route") in keys
     gopro = [f for f in found if f.key == "route" and "gpmd" in f.source]
-    assert [f.value for f in gopro] == ["3 1"]  # three fixes, within a minute
+    assert [f.value for f in gopro] == ["3 60"]  # three fixes, over a minute (in seconds)
     assert gopro[0].position == pytest.approx((float(value["lat"]), float(value["lon"])), abs=1e-5)
     assert (Kind.TRACKING, "apple_id") in keys
     assert (Kind.HIDDEN_PICTURE, "image") in keys
@@ -813,6 +813,30 @@ def test_a_long_route_is_read_and_removed_without_using_up_the_box_budget(tmp_pa
     assert inspect(result.data).findings == ()
 
 
+def karma_sample(lat: float, lon: float) -> bytes:
+    """A GoPro Karma-like GPMF sample: the fix in a typed structure ('?'), its fields named by
+    'TYPE', their units ('UNIT') and scales ('SCAL'), after a sensor stream of other scales."""
+    sensor = klv(b"SCAL", b"s", 2, struct.pack(">h", 100)) + klv(b"ACCL", b"s", 6, bytes(12))
+    types = b"JlllSSSSBB"  # time, latitude, longitude, altitude, ... (ExifTool's GPSRaw)
+    units = b"".join(u.ljust(3, b"\0") for u in (b"s", b"deg", b"deg", b"m", b"m", b"m", b"m/s"))
+    units += b"deg" + bytes(6)
+    scales = (1_000_000, 10**7, 10**7, 1000, 100, 100, 100, 100, 1, 1)
+    fix = struct.pack(">Q3i4H2B", 1, round(lat * 1e7), round(lon * 1e7), 15711, 1, 2, 3, 4, 5, 6)
+    raw = klv(b"TYPE", b"c", 1, types) + klv(b"UNIT", b"c", 3, units)
+    raw += klv(b"SCAL", b"l", 4, struct.pack(">10i", *scales)) + klv(b"GPRI", b"?", 30, fix)
+    device = klv(b"STRM", b"\0", 1, sensor) + klv(b"STRM", b"\0", 1, raw)
+    return klv(b"DEVC", b"\0", 1, device)
+
+
+def test_a_karma_style_typed_gps_structure_gives_the_fix() -> None:
+    lat, lon = 33.125369, -117.331067
+    sample = karma_sample(lat, lon)
+    fix = mp4._gpmf_fix(sample, 0, len(sample), Budget("test"), 0)
+    assert fix == pytest.approx((lat, lon), abs=1e-6)
+    lying = sample.replace(b"deg", b"rad")  # no field in degrees: no position made up
+    assert mp4._gpmf_fix(lying, 0, len(lying), Budget("test"), 0) is None
+
+
 def test_a_route_between_two_cities_names_both() -> None:
     from bot.metadata import movie
 
@@ -826,7 +850,7 @@ def test_a_route_between_two_cities_names_both() -> None:
     assert "Berlin" in text
     assert "Munich" in text or "München" in text
     assert (
-        "1 position over 1 minute"
+        "1 position over 1 second"
         in render(movie.findings("route", b"0 +52.52+13.40/", "x"), "en").text
     )
 
@@ -993,11 +1017,12 @@ def test_timed_metadata_in_fragments_leaves_with_its_samples(tmp_path: Path) -> 
     routes = {f.source: f for f in found if f.key == "route"}
     assert len(routes) == 2  # read from the samples in the fragments, as from a movie's
     for route in routes.values():
-        assert route.value == "4 1"  # four positions within a minute
+        assert route.value == "4 3"  # four positions, one a second
         assert route.position == pytest.approx(
             (float(value["lat"]), float(value["lon"])), abs=1e-3
         )
-    assert "a route of 4 positions over 1 minute" in render(found, "en").text
+    assert "a route of 4 positions over 3 seconds" in render(found, "en").text
+    assert "eine Route aus 4 Positionen über 3 Sekunden" in render(found, "de").text
     assert value["gpmf"].encode() in data
     planted = [value["gpmf"], value["xmp"], value["trailer"], value["title"], value["lat"][1:]]
     cleaned = assert_fragments_clean(data, tmp_path, "timed.mp4", [*planted, "mebx", "gpmd"])

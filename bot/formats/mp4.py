@@ -1447,10 +1447,26 @@ def _gpmf_route(
     return route
 
 
+# GPMF's number types: struct code and size ('?' structures name their fields with these).
+_GPMF_NUMBERS = {
+    b"b": ("b", 1),
+    b"B": ("B", 1),
+    b"s": ("h", 2),
+    b"S": ("H", 2),
+    b"l": ("i", 4),
+    b"L": ("I", 4),
+    b"f": ("f", 4),
+    b"d": ("d", 8),
+    b"j": ("q", 8),
+    b"J": ("Q", 8),
+}
+
+
 def _gpmf_fix(
     data: bytes, pos: int, end: int, budget: Budget, depth: int
 ) -> tuple[float, float] | None:
-    scale: tuple[int, ...] = ()
+    scale: tuple[float, ...] = ()
+    types, units = b"", [b""]
     while pos + 8 <= end and depth < _GPMF_DEPTH:
         budget.spend()
         key, kind, size, repeat = struct.unpack_from(">4scBH", data, pos)
@@ -1461,16 +1477,43 @@ def _gpmf_fix(
         if kind == b"\0":
             if (fix := _gpmf_fix(data, body, body + length, budget, depth + 1)) is not None:
                 return fix
-        elif key == b"SCAL" and kind in (b"l", b"L") and size == 4:
-            scale = struct.unpack_from(f">{repeat}i", data, body)
-        elif key == b"SCAL" and kind in (b"s", b"S") and size == 2:
-            scale = struct.unpack_from(f">{repeat}h", data, body)
+        elif key == b"SCAL" and kind in _GPMF_NUMBERS and size == _GPMF_NUMBERS[kind][1]:
+            scale = struct.unpack_from(f">{repeat}{_GPMF_NUMBERS[kind][0]}", data, body)
+        elif key == b"TYPE" and kind == b"c":
+            types = data[body : body + length].rstrip(b"\0")
+        elif key in (b"UNIT", b"SIUN") and kind == b"c":
+            units = [data[at : at + size].rstrip(b"\0") for at in range(body, body + length, size)]
         elif key == b"GPS5" and kind == b"l" and size == 20 and repeat:
             lat, lon = struct.unpack_from(">2i", data, body)
             lat_scale, lon_scale = (*scale, 1, 1)[:2] if len(scale) < 2 else scale[:2]
             if lat_scale and lon_scale:
                 return lat / lat_scale, lon / lon_scale
+        elif (
+            kind == b"?" and repeat and (fix := _typed_fix(data, body, size, types, units, scale))
+        ):
+            return fix
     return None
+
+
+def _typed_fix(
+    data: bytes, body: int, size: int, types: bytes, units: list[bytes], scale: tuple[float, ...]
+) -> tuple[float, float] | None:
+    """The first position of a GPMF structure of the fields its 'TYPE' names (GoPro Karma's
+    'GPRI' raw GPS and 'GLPI' position): its first two fields in degrees ('UNIT' "deg"), each
+    divided by its 'SCAL'."""
+    fields = [_GPMF_NUMBERS.get(bytes([code])) for code in types]
+    if len(units) != len(fields) or None in fields or len(scale) not in (1, len(fields)):
+        return None
+    codes = "".join(field[0] for field in fields if field is not None)
+    if struct.calcsize(f">{codes}") != size:
+        return None
+    values = struct.unpack_from(f">{codes}", data, body)
+    degrees = [i for i, unit in enumerate(units) if unit == b"deg"][:2]
+    scales = [scale[i] if len(scale) > 1 else scale[0] for i in degrees]
+    if len(degrees) < 2 or not all(scales):
+        return None
+    lat, lon = (values[i] / divisor for i, divisor in zip(degrees, scales, strict=True))
+    return (lat, lon) if abs(lat) <= 90 and abs(lon) <= 180 and (lat or lon) else None
 
 
 # --- writing -----------------------------------------------------------------------------------

@@ -74,7 +74,7 @@ def _location(text: str, source: str) -> list[Finding]:
 
 
 def _route(text: str, source: str) -> list[Finding]:
-    """A route: how many positions over how many minutes, its first and last position."""
+    """A route: how many positions over how many seconds, its first and last position."""
     points: list[tuple[float, float, float]] = []
     for line in text.splitlines():
         seconds, _, where = line.partition(" ")
@@ -85,10 +85,10 @@ def _route(text: str, source: str) -> list[Finding]:
             points.append((float(seconds), place[0], place[1]))
     if not points:
         return [Finding(Kind.LOCATION, "coordinates", "", source)]
-    minutes = max(1, round((points[-1][0] - points[0][0]) / 60))
+    span = max(1, round(points[-1][0] - points[0][0]))
     first, last = points[0], points[-1]
     return [
-        Finding(Kind.LOCATION, "route", f"{len(points)} {minutes}", source, first[1:]),
+        Finding(Kind.LOCATION, "route", f"{len(points)} {span}", source, first[1:]),
         Finding(Kind.LOCATION, "route_end", f"{last[1]:.6f}, {last[2]:.6f}", source, last[1:]),
     ]
 
