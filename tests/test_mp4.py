@@ -582,6 +582,48 @@ def test_co64_stays_co64_and_samples_stay_identical(tmp_path: Path) -> None:
     assert b"stco" not in cleaned
 
 
+def apple_like(data: bytes) -> bytes:
+    """What real iPhone and Android clips have and ffmpeg does not write (moov last, so no
+    sample moves): two sample groups in one table, and in the picture's sample entry an
+    18-byte 'nclx' (no range byte), 'amve', 'hfov' and QuickTime's four-zero terminator."""
+    *_, moov = top_boxes(data)
+    roll = full(b"sgpd", 1, 0, b"roll" + struct.pack(">IIh", 2, 1, -1))
+    roll += full(b"sbgp", 0, 0, b"roll" + struct.pack(">III", 1, 10, 1))
+    sync = full(b"sgpd", 1, 0, b"sync" + struct.pack(">IIB", 1, 1, 19))
+    sync += full(b"sbgp", 0, 0, b"sync" + struct.pack(">III", 1, 1, 1))
+
+    def change(d: bytes, b: isobmff.Box) -> bytes:
+        if b.type == b"stsd" and d[b.body + 12 : b.body + 16] == b"avc1":
+            entry = isobmff.box_at(d, b.body + 8, b.end)
+            extra = box(b"colr", b"nclx" + struct.pack(">3H", 1, 1, 1))
+            extra += box(b"amve", struct.pack(">IHH", 3140000, 15635, 16450))
+            extra += box(b"hfov", struct.pack(">I", 63400)) + bytes(4)
+            body = d[entry.body : entry.end] + extra
+            return full(b"stsd", 0, 0, d[b.body + 4 : b.body + 8] + box(b"avc1", body))
+        if b.type == b"stbl" and b"avc1" in d[b.start : b.end]:
+            return box(b"stbl", rewrite(d, b, change)[8:] + roll + sync)
+        if b.type in (b"trak", b"mdia", b"minf"):
+            return rewrite(d, b, change)
+        return d[b.start : b.end]
+
+    return data[: moov.start] + rewrite(data, moov, change)
+
+
+def test_what_real_phones_write_in_a_sample_table_is_understood(tmp_path: Path) -> None:
+    """Found on real clips (an iPhone 14 Pro's, Android phones'): before, each was refused."""
+    data = apple_like(make_clip(tmp_path, "mp4"))
+    shown = {"Unknown_amve", "Unknown_hfov"}  # ExifTool (-u) names them: display fields
+    cleaned = assert_clean(data, tmp_path, "apple.mp4", [], shown)
+    entry = cleaned[cleaned.index(b"avc1") - 4 :]
+    entry = entry[: int.from_bytes(entry[:4], "big")]
+    assert box(b"colr", b"nclx" + struct.pack(">3HB", 1, 1, 1, 0)) in entry  # 19 bytes now
+    assert box(b"hfov", struct.pack(">I", 63400)) in entry
+    assert b"amve" in entry
+    assert not entry.endswith(bytes(4))  # the terminator is not kept
+    assert cleaned.count(b"sgpd") == data.count(b"sgpd") >= 2  # every kept group stays
+    assert cleaned.count(b"sbgp") == data.count(b"sbgp") >= 2
+
+
 def turned(data: bytes) -> bytes:
     """The picture track's matrix as a quarter turn, as phones write it (moov last)."""
     *_, moov = top_boxes(data)

@@ -25,8 +25,9 @@ How we remove it, losslessly: the output is a new file written from parsed field
   'stsz'), sample groups 'roll'/'prol'/'sync'/'rap '/'tele' are kept;
 - sample entries: the fixed fields without compressor name or vendor, and only the children a
   decoder needs: 'avcC' (SPS/PPS and their extensions only), 'hvcC' (VPS/SPS/PPS only), 'av1C',
-  'colr', 'pasp', 'clap', 'clli', 'mdcv', 'btrt', 'fiel', 'gama', Dolby Vision 'dvcC'/'dvvC'/
-  'dvwC' (their fields only), 'damr' (without the vendor);
+  'colr', 'pasp', 'clap', 'clli', 'mdcv', 'btrt', 'fiel', 'gama', 'amve', Apple's 'hfov',
+  Dolby Vision 'dvcC'/'dvvC'/'dvwC' (their fields only), 'damr' (without the vendor); the
+  QuickTime terminator (four zero bytes after the last child) is dropped;
 - 'mdat' holds exactly the chunks the kept tracks reference, in file order with no gaps but
   one: a run of 256 KB or more starts an 'mdat' of its own after a zero-filled 'free' box, at
   its offset modulo 4096 (see `_media`: XFS and btrfs then share its blocks); 'stco'
@@ -58,7 +59,8 @@ Dropped without a finding (display hints, no user data): 'tapt', 'clip', 'matt',
 QuickTime data handler in 'minf', the component type of 'hdlr'.
 
 Residual (documented, copied as they are): the configuration boxes of other codecs ('esds',
-'wave' children, 'dac3', 'dec3', 'dOps', 'dfLa', 'alac', 'chan', 'vpcC', 'lhvC', ...) and the
+'wave' children, 'dac3', 'dec3', 'dOps', 'dfLa', 'alac', 'chan', 'vpcC', 'lhvC', ...), Apple's
+'vexu' (how a spatial video's two views are shown: without it, it plays flat), and the
 sample data itself (the x264/x265 settings SEI in the first frame, ffmpeg's "Lavc" string in the
 first AAC packet): the samples must stay byte for byte.
 """
@@ -146,6 +148,7 @@ VIDEO_CODECS = frozenset(
         b"dva1",
         b"dvav",
         b"av01",
+        b"dav1",
         b"vp08",
         b"vp09",
         b"mp4v",
@@ -210,6 +213,7 @@ _COPIED_CHILDREN = frozenset(
         b"SmDm",
         b"CoLL",
         b"glbl",
+        b"vexu",  # Apple's video extended usage: the eyes and projection of a spatial video
     }
 )
 _PROPERTY_CHILDREN = frozenset({b"hvcC", b"av1C", b"pasp", b"clap", b"clli", b"mdcv"})
@@ -1017,7 +1021,8 @@ def _sample_table(
     offsets were 64-bit, checked against each other (empty ones in a fragmented movie, whose
     samples are in its fragments)."""
     found = {box.type: box for box in table}
-    if len(found) != len(table):
+    grouping = sum(box.type in (b"sgpd", b"sbgp") for box in table)  # one pair per grouping
+    if len(found) + grouping - len(found.keys() & {b"sgpd", b"sbgp"}) != len(table):
         raise _damaged("a sample table repeats a box")
     if b"stz2" in found:
         raise UnsupportedFormat("A video with compact sample sizes ('stz2')")
@@ -1104,6 +1109,8 @@ def _chunk_runs(
     of the sample-to-chunk table, checked: every sample is in exactly one chunk. Computed a
     column at a time: a long clip's table has tens of thousands of runs."""
     firsts, per_chunk, kinds = runs[0::3], runs[1::3], runs[2::3]
+    if not firsts and not samples and not chunk_count:
+        return []  # an empty track
     if not firsts or firsts[0] != 1:
         raise _damaged("the sample-to-chunk table does not start at the first chunk")
     starts = tuple(map(add, firsts, repeat(-1)))
@@ -1151,12 +1158,29 @@ def _sample_entry(
         fields = reader.take(12)  # channels, sample size, compression id, packet size, rate
         extra = reader.take({0: 0, 1: 16, 2: 36}.get(version, -1))
         fixed = struct.pack(">H", version) + bytes(6) + fields + extra
+    end = entry.end
+    if (
+        end - reader.pos >= 4
+        and data[end - 4 : end] == bytes(4)
+        and not _boxes_to(data, reader.pos, end)
+    ):
+        end -= 4  # QuickTime's terminator: four zero bytes after the last child (no box)
     children = [
         rebuilt
-        for child in isobmff.boxes(data, reader.pos, entry.end, budget)
+        for child in isobmff.boxes(data, reader.pos, end, budget)
         if (rebuilt := _entry_child(data, child, budget, blocks)) is not None
     ]
     return isobmff.box(entry.type, bytes(6) + b"\0\1" + fixed + b"".join(children))
+
+
+def _boxes_to(data: bytes, pos: int, end: int) -> bool:
+    """Whether box headers alone lead from `pos` exactly to `end` (sizes only, no budget)."""
+    while pos + 8 <= end:
+        size = int.from_bytes(data[pos : pos + 4], "big")
+        if size < 8:
+            return False
+        pos += size
+    return pos == end
 
 
 def _entry_child(data: bytes, child: Box, budget: Budget, blocks: list[Block]) -> bytes | None:
@@ -1167,6 +1191,10 @@ def _entry_child(data: bytes, child: Box, budget: Budget, blocks: list[Block]) -
     if kind == b"colr":
         if data[child.body : child.body + 4] == b"nclc":
             return isobmff.box(b"colr", reader.take(4) + reader.take(6))
+        if data[child.body : child.body + 4] == b"nclx" and child.end - child.body == 10:
+            # without its last byte (some Android phones): the range flag 0, limited range
+            whole = isobmff.box(b"colr", data[child.body : child.end] + b"\0")
+            return _new_property(whole, Box(b"colr", 0, 8, len(whole)))
         return _new_property(data, child)
     if kind in _PROPERTY_CHILDREN:
         return _new_property(data, child)
@@ -1174,8 +1202,10 @@ def _entry_child(data: bytes, child: Box, budget: Budget, blocks: list[Block]) -
         return isobmff.box(kind, reader.take(12))
     if kind == b"fiel":
         return isobmff.box(kind, reader.take(2))
-    if kind == b"gama":
+    if kind in (b"gama", b"hfov"):  # gamma; Apple's horizontal field of view (spatial video)
         return isobmff.box(kind, reader.take(4))
+    if kind == b"amve":  # ambient viewing environment (HDR): illuminance, light x and y
+        return isobmff.box(kind, reader.take(8))
     if kind in (b"dvcC", b"dvvC", b"dvwC"):
         head = reader.take(5)
         return isobmff.box(kind, head[:4] + bytes([head[4] & 0xF0]) + bytes(19))
