@@ -1244,12 +1244,21 @@ async def _read_params(request: web.Request) -> tuple[dict[str, object], Files]:
         if isinstance(body, dict):
             params.update(body)
         return params, files
-    for name, value in (await request.post()).items():
-        if isinstance(value, web.FileField):
-            files[name] = (value.filename, value.file.read())
-        else:
-            text = value if isinstance(value, str) else bytes(value).decode()
-            params[name] = _decode(name, text)
+    if request.content_type == "multipart/form-data":
+        # Part by part, in memory: aiohttp's post() spools files into temporary files that it
+        # leaves open when a client goes in the middle of its body (a bot killed mid-upload).
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:  # ends with the body
+            if not isinstance(part, BodyPartReader) or part.name is None:
+                continue
+            if part.filename is None:
+                params[part.name] = _decode(part.name, await part.text())
+            else:
+                files[part.name] = (part.filename, bytes(await part.read()))
+        return params, files
+    for name, value in (await request.post()).items():  # urlencoded: text only
+        if isinstance(value, str):
+            params[name] = _decode(name, value)
     return params, files
 
 
