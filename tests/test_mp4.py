@@ -573,6 +573,15 @@ def test_the_route_is_summarised_in_english_and_german(tmp_path: Path) -> None:
     assert "eine Route aus 12 Positionen über 6 Minuten" in german
 
 
+@pytest.mark.parametrize("brand", ["dash", "iso8", "mp71", "F4V "])
+def test_every_video_brand_heif_names_a_video_is_cleaned(brand: str, tmp_path: Path) -> None:
+    """A major brand the HEIF sniffer calls a video is one this module takes (before, 'dash'
+    was refused as "A video (MP4/MOV) is not a ... format I can clean")."""
+    data = make_clip(tmp_path, "mp4", "-brand", brand)
+    assert data[8:12] == brand.encode()
+    assert_clean(data, tmp_path, "branded.mp4", [])
+
+
 def test_co64_stays_co64_and_samples_stay_identical(tmp_path: Path) -> None:
     data = with_co64(make_clip(tmp_path, "mp4"))
     assert b"co64" in data
