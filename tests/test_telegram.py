@@ -56,14 +56,9 @@ def leaky_photo(seed: int = 0, size: tuple[int, int] = (64, 48)) -> bytes:
     return out.getvalue()
 
 
-@asynccontextmanager
-async def running_bot(
-    fake: FakeTelegram, workdir: Path, ready: str = "getUpdates", **env: str
-) -> AsyncIterator[Path]:
-    """The bot process, ready once it calls `ready` (it polls by default); yields its log file
-    and checks a clean stop."""
-    log_path = workdir.parent / f"{workdir.name}.log"
-    environment = {
+def bot_environment(fake: FakeTelegram, workdir: Path, **env: str) -> dict[str, str]:
+    """What `scrubbot run` gets to talk to the fake: its own data folder and health port."""
+    return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "PYTHONPATH": str(ROOT),  # the code under test, not an installed copy
         "TELEGRAM_BOT_TOKEN": fake.token,
@@ -73,6 +68,16 @@ async def running_bot(
         "SCRUBBOT_HEALTH_PORT": str(free_port()),  # /healthz, polling too: never a shared port
         **env,
     }
+
+
+@asynccontextmanager
+async def running_bot(
+    fake: FakeTelegram, workdir: Path, ready: str = "getUpdates", **env: str
+) -> AsyncIterator[Path]:
+    """The bot process, ready once it calls `ready` (it polls by default); yields its log file
+    and checks a clean stop."""
+    log_path = workdir.parent / f"{workdir.name}.log"
+    environment = bot_environment(fake, workdir, **env)
     earlier = len(fake.calls)  # a bot run before (a restart) does not make this one ready
     with log_path.open("wb") as log_file:
         process = await asyncio.create_subprocess_exec(

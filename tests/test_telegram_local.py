@@ -48,7 +48,15 @@ from tests.test_mp4 import (
     timed_fragmented_clip,
     top_boxes,
 )
-from tests.test_telegram import ROOT, TOKEN, free_port, leaky_photo, methods, replies, texts
+from tests.test_telegram import (
+    ROOT,
+    TOKEN,
+    bot_environment,
+    leaky_photo,
+    methods,
+    replies,
+    texts,
+)
 from tests.test_telegram_groups import ADMIN, DELETE_RIGHTS, GROUP, group_sends, in_group
 
 FFMPEG = shutil.which("ffmpeg")
@@ -335,17 +343,7 @@ async def bot_process(
     """`scrubbot run` against the fake, ready once it polls; yields the process (for its memory)
     and its log, and checks a clean stop (as `tests.test_telegram.running_bot`)."""
     log_path = workdir.parent / f"{workdir.name}.log"
-    environment = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PYTHONPATH": str(ROOT),
-        "TELEGRAM_BOT_TOKEN": fake.token,
-        "TELEGRAM_API_URL": fake.api_url,
-        "TELEGRAM_FILE_URL": fake.file_url,
-        "SCRUBBOT_DATA_DIR": str(workdir / "data"),
-        "SCRUBBOT_HEALTH_PORT": str(free_port()),
-        "SCRUBBOT_MAX_BYTES": str(MAX_BYTES),
-        **env,
-    }
+    environment = bot_environment(fake, workdir, SCRUBBOT_MAX_BYTES=str(MAX_BYTES), **env)
     with log_path.open("wb") as log_file:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot", "run", cwd=workdir, env=environment, stderr=log_file

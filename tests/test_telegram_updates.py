@@ -2,7 +2,6 @@
 
 import asyncio
 import io
-import os
 import signal
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ from PIL import Image
 
 from tests.fake_telegram import FakeTelegram
 from tests.test_telegram import (
-    ROOT,
+    bot_environment,
     fake,
     free_port,
     leaky_photo,
@@ -76,15 +75,7 @@ def in_flight(fake: FakeTelegram, photos: list[tuple[int, int]]) -> bool:
 async def killed_mid_burst(fake: FakeTelegram, workdir: Path) -> tuple[list[tuple[int, int]], int]:
     """Starts `scrubbot run`, sends a burst, SIGKILLs it while photos are in flight; returns
     the photos and how many had been answered by then (every call it made counted)."""
-    environment = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PYTHONPATH": str(ROOT),
-        "TELEGRAM_BOT_TOKEN": fake.token,
-        "TELEGRAM_API_URL": fake.api_url,
-        "TELEGRAM_FILE_URL": fake.file_url,
-        "SCRUBBOT_DATA_DIR": str(workdir / "data"),
-        "SCRUBBOT_HEALTH_PORT": str(free_port()),
-    }
+    environment = bot_environment(fake, workdir)
     log_path = workdir.parent / "killed.log"
     with log_path.open("wb") as log_file:
         process = await asyncio.create_subprocess_exec(
