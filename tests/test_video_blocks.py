@@ -12,11 +12,16 @@ import random
 import shutil
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot import cli
+from bot.errors import DamagedImage
 from bot.formats import isobmff, mp4
 from bot.formats.base import ALIGN
 from bot.scrub import scrub
@@ -147,3 +152,65 @@ def test_the_free_box_is_the_only_padding_and_holds_nothing() -> None:
         assert pad == 0 or 8 <= pad < ALIGN + 8
         assert (pad - shift) % ALIGN == 0
     assert isobmff.box(b"free", bytes(0)) == b"\0\0\0\x08free"
+
+
+@dataclass
+class _Chunked:
+    """What `mp4._Chunks` reads of a movie: its tracks' chunks."""
+
+    tracks: list[SimpleNamespace]
+
+
+_LAYOUTS = st.lists(  # (gap before it, size, track) of each chunk, in file order
+    st.tuples(
+        st.sampled_from([0, 0, 0, 3, 100, 5000]),
+        st.sampled_from([0, 1, 700, mp4.ALIGN_RUN - 1, mp4.ALIGN_RUN, 300_000]),
+        st.integers(0, 2),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_LAYOUTS, st.integers(0, 10_000))
+def test_the_layout_puts_every_chunk_where_its_offset_says(
+    layout: list[tuple[int, int, int]], start: int
+) -> None:
+    """Over any chunk layout (gaps, empty chunks, interleaved tracks): each chunk's new offset
+    holds its bytes, a long run keeps its offset modulo ALIGN, padding is zeros."""
+    tracks: list[list[tuple[int, int]]] = [[], [], []]
+    pos = 1000
+    for gap, size, track in layout:
+        pos += gap
+        tracks[track].append((pos, size))
+        pos += size
+    movie = _Chunked([SimpleNamespace(chunks=chunks) for chunks in tracks])
+    chunks = mp4._Chunks(movie)  # type: ignore[arg-type]
+    media, where = mp4._media(chunks.runs, start, True)
+    placed: dict[int, tuple[int, int]] = {}  # output offset of each range -> (input, size)
+    at = start
+    for part in media:
+        if isinstance(part, bytes):
+            if part[4:8] == b"free":
+                assert 8 <= len(part) < ALIGN + 8
+                assert not part[8:].strip(b"\0")
+        else:
+            placed[at] = part
+            if part[1] >= mp4.ALIGN_RUN and part[0] in where:
+                assert at % ALIGN == part[0] % ALIGN
+        at += len(part) if isinstance(part, bytes) else part[1]
+    offsets = chunks.placed(where)
+    for track, moved in zip(tracks, offsets, strict=True):
+        for (source, size), target in zip(track, moved, strict=True):
+            if not size:
+                continue
+            holder = max(p for p in placed if p <= target)
+            first, length = placed[holder]
+            assert target - holder == source - first  # its bytes, at their place in the run
+            assert target + size <= holder + length
+
+
+def test_overlapping_chunks_are_refused() -> None:
+    movie = _Chunked([SimpleNamespace(chunks=[(100, 50)]), SimpleNamespace(chunks=[(120, 10)])])
+    with pytest.raises(DamagedImage, match="overlap"):
+        mp4._Chunks(movie)  # type: ignore[arg-type]
