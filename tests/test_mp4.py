@@ -886,6 +886,9 @@ def test_a_karma_style_typed_gps_structure_gives_the_fix() -> None:
     assert fix == pytest.approx((lat, lon), abs=1e-6)
     lying = sample.replace(b"deg", b"rad")  # no field in degrees: no position made up
     assert mp4._gpmf_fix(lying, 0, len(lying), Budget("test"), 0) is None
+    # 60 000 one-byte units (more than a structure can have) are skipped, not listed
+    bomb = klv(b"DEVC", b"\0", 1, klv(b"STRM", b"\0", 1, klv(b"UNIT", b"c", 1, bytes(60_000))))
+    assert mp4._gpmf_fix(bomb + sample, 0, len(bomb + sample), Budget("test"), 0) == fix
 
 
 def test_a_route_between_two_cities_names_both() -> None:

@@ -1122,11 +1122,7 @@ def _chunk_runs(
     starts = tuple(map(add, firsts, repeat(-1)))
     stops = (*starts[1:], chunk_count)
     counts = tuple(map(sub, stops, starts))
-    if (
-        min(counts) < 1
-        or stops[-1] > chunk_count
-        or not 0 < min(kinds) <= max(kinds) <= descriptions
-    ):
+    if min(counts) < 1 or not 0 < min(kinds) <= max(kinds) <= descriptions:
         raise _damaged("the sample-to-chunk table is impossible")
     ends = tuple(accumulate(map(mul, counts, per_chunk)))
     if ends[-1] > samples:
@@ -1483,6 +1479,7 @@ def _gpmf_route(
     return route
 
 
+_GPMF_FIELDS = 255  # fields of a GPMF structure at most: one byte gives its size
 # GPMF's number types: struct code and size ('?' structures name their fields with these).
 _GPMF_NUMBERS = {
     b"b": ("b", 1),
@@ -1513,6 +1510,8 @@ def _gpmf_fix(
         if kind == b"\0":
             if (fix := _gpmf_fix(data, body, body + length, budget, depth + 1)) is not None:
                 return fix
+        elif repeat > _GPMF_FIELDS and key in (b"SCAL", b"TYPE", b"UNIT", b"SIUN"):
+            continue  # more than a structure of 255 bytes can have: not read (a CPU bomb)
         elif key == b"SCAL" and kind in _GPMF_NUMBERS and size == _GPMF_NUMBERS[kind][1]:
             scale = struct.unpack_from(f">{repeat}{_GPMF_NUMBERS[kind][0]}", data, body)
         elif key == b"TYPE" and kind == b"c":
