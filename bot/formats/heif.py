@@ -100,45 +100,22 @@ GENERIC_BRANDS = frozenset(
         b"unif",
     }
 )
+
+
+def _video(brand: bytes) -> str:
+    """What a video's major brand is called in a refusal."""
+    if brand == b"qt  ":
+        return "A video (MOV)"
+    return "A video (3GP)" if brand.startswith(b"3g") else "A video (MP4/MOV)"
+
+
 _OTHER_BRANDS: dict[bytes, str] = {
     b"jxl ": "A JPEG XL image",
     b"crx ": "A Canon raw photo (CR3)",
     b"M4A ": "An audio file (M4A)",
     b"M4B ": "An audio book (M4B)",
     b"M4P ": "An audio file (M4P)",
-    b"qt  ": "A video (MOV)",
-    **dict.fromkeys(
-        (
-            b"isom",
-            b"iso2",
-            b"iso3",
-            b"iso4",
-            b"iso5",
-            b"iso6",
-            b"iso7",
-            b"iso8",
-            b"iso9",
-            b"mp41",
-            b"mp42",
-            b"mp71",
-            b"avc1",
-            b"M4V ",
-            b"M4VH",
-            b"M4VP",
-            b"dash",
-            b"mmp4",
-            b"MSNV",
-            b"f4v ",
-            b"F4V ",
-            b"NDAS",
-            b"XAVC",
-        ),
-        "A video (MP4/MOV)",
-    ),
-    **dict.fromkeys(
-        (b"3gp4", b"3gp5", b"3gp6", b"3gp7", b"3gp8", b"3gp9", b"3g2a", b"3g2b", b"3g2c"),
-        "A video (3GP)",
-    ),
+    **{brand: _video(brand) for brand in isobmff.VIDEO_BRANDS},
 }
 
 IMAGE_ITEM_TYPES = frozenset(

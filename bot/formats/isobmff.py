@@ -27,6 +27,52 @@ from dataclasses import dataclass
 from bot.errors import DamagedImage
 
 MAX_BOXES = 20_000  # boxes read in one file; an iPhone photo has a few hundred
+
+# Major brands of the videos `bot.formats.mp4` cleans (one list: `heif` names these files
+# videos when it refuses them, and HEIF/AVIF brands go to `heif`).
+VIDEO_BRANDS = frozenset(
+    {
+        b"qt  ",
+        b"isom",
+        b"isml",  # Smooth Streaming (fragmented, '-f ismv')
+        b"iso2",
+        b"iso3",
+        b"iso4",
+        b"iso5",
+        b"iso6",
+        b"iso7",
+        b"iso8",
+        b"iso9",
+        b"dash",  # DASH segments and some recorders' fragmented files
+        b"mp41",
+        b"mp42",
+        b"avc1",
+        b"M4V ",
+        b"M4VH",
+        b"M4VP",
+        b"mmp4",
+        b"MSNV",
+        b"XAVC",
+        b"NDAS",
+        b"f4v ",
+        b"F4V ",
+        b"mp71",
+        b"3gp4",
+        b"3gp5",
+        b"3gp6",
+        b"3gp7",
+        b"3gp8",
+        b"3gp9",
+        b"3g2a",
+        b"3g2b",
+        b"3g2c",
+        b"3gs6",
+        b"3gs7",
+        b"3ge6",
+        b"3ge7",
+        b"3gg6",
+    }
+)
 _MAX_32 = 0xFFFFFFFF
 
 

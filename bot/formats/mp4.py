@@ -79,7 +79,7 @@ from bot.errors import DamagedImage, UnsupportedFormat
 from bot.formats import isobmff
 from bot.formats.base import ALIGN, Block, BlockKind, Format, Parsed
 from bot.formats.heif import _new_property  # the photo properties, rebuilt from their fields
-from bot.formats.isobmff import Box, Budget, Reader
+from bot.formats.isobmff import VIDEO_BRANDS, Box, Budget, Reader
 from bot.formats.isobmff import name as _name
 
 _LABEL = "MP4"
@@ -94,52 +94,8 @@ ALIGN_RUN = 1 << 18  # a run of samples this long keeps its offset modulo ALIGN 
 _RELEASE_EVERY = 64  # top-level boxes or fragments read between unmapping a mapped file's pages
 _MAX_32 = 0xFFFFFFFF
 
-# Major brands of the files this module cleans (HEIF/AVIF brands go to heif.py).
-VIDEO_BRANDS = frozenset(
-    {
-        b"qt  ",
-        b"isom",
-        b"isml",  # Smooth Streaming (fragmented, '-f ismv')
-        b"iso2",
-        b"iso3",
-        b"iso4",
-        b"iso5",
-        b"iso6",
-        b"iso7",
-        b"iso8",
-        b"iso9",
-        b"dash",  # DASH segments and some recorders' fragmented files
-        b"mp41",
-        b"mp42",
-        b"avc1",
-        b"M4V ",
-        b"M4VH",
-        b"M4VP",
-        b"mmp4",
-        b"MSNV",
-        b"XAVC",
-        b"NDAS",
-        b"f4v ",
-        b"F4V ",
-        b"mp71",
-        b"3gp4",
-        b"3gp5",
-        b"3gp6",
-        b"3gp7",
-        b"3gp8",
-        b"3gp9",
-        b"3g2a",
-        b"3g2b",
-        b"3g2c",
-        b"3gs6",
-        b"3gs7",
-        b"3ge6",
-        b"3ge7",
-        b"3gg6",
-    }
-)
 # Compatible brands we write back (known structural brands only: no free four-byte codes).
-_KEPT_BRANDS = VIDEO_BRANDS | {b"hvc1", b"dby1", b"iso7", b"iso8", b"iso9", b"mp71", b"cmfc"}
+_KEPT_BRANDS = VIDEO_BRANDS | {b"hvc1", b"dby1", b"cmfc"}
 # QuickTime files from old cameras have no 'ftyp': the first box is one of these.
 _BARE_STARTS = frozenset({b"moov", b"mdat", b"wide", b"free", b"skip"})
 
