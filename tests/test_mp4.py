@@ -591,15 +591,16 @@ def test_co64_stays_co64_and_samples_stay_identical(tmp_path: Path) -> None:
     assert b"stco" not in cleaned
 
 
-def apple_like(data: bytes) -> bytes:
+def apple_like(data: bytes, junk: bytes = b"", sync_byte: int = 19) -> bytes:
     """What real iPhone and Android clips have and ffmpeg does not write (moov last, so no
     sample moves): two sample groups in one table, and in the picture's sample entry an
-    18-byte 'nclx' (no range byte), 'amve', 'hfov' and QuickTime's four-zero terminator."""
+    18-byte 'nclx' (no range byte), 'amve', 'hfov' and QuickTime's four-zero terminator.
+    `junk` rides after each group's last entry; `sync_byte` may set the reserved bits."""
     *_, moov = top_boxes(data)
-    roll = full(b"sgpd", 1, 0, b"roll" + struct.pack(">IIh", 2, 1, -1))
-    roll += full(b"sbgp", 0, 0, b"roll" + struct.pack(">III", 1, 10, 1))
-    sync = full(b"sgpd", 1, 0, b"sync" + struct.pack(">IIB", 1, 1, 19))
-    sync += full(b"sbgp", 0, 0, b"sync" + struct.pack(">III", 1, 1, 1))
+    roll = full(b"sgpd", 1, 0, b"roll" + struct.pack(">IIh", 2, 1, -1) + junk)
+    roll += full(b"sbgp", 0, 0, b"roll" + struct.pack(">III", 1, 10, 1) + junk)
+    sync = full(b"sgpd", 1, 0, b"sync" + struct.pack(">IIB", 1, 1, sync_byte) + junk)
+    sync += full(b"sbgp", 0, 0, b"sync" + struct.pack(">III", 1, 1, 1) + junk)
 
     def change(d: bytes, b: isobmff.Box) -> bytes:
         if b.type == b"stsd" and d[b.body + 12 : b.body + 16] == b"avc1":
@@ -631,6 +632,17 @@ def test_what_real_phones_write_in_a_sample_table_is_understood(tmp_path: Path) 
     assert not entry.endswith(bytes(4))  # the terminator is not kept
     assert cleaned.count(b"sgpd") == data.count(b"sgpd") >= 2  # every kept group stays
     assert cleaned.count(b"sbgp") == data.count(b"sbgp") >= 2
+
+
+def test_kept_sample_groups_are_written_anew_without_what_rides_along(tmp_path: Path) -> None:
+    """Bytes after a group's last entry and reserved bits set: the groups come out rebuilt
+    from their fields, exactly as from a clip without them."""
+    planted = codes(23)["title"]
+    clip = make_clip(tmp_path, "mp4")
+    data = apple_like(clip, planted.encode(), sync_byte=0xC0 | 19)
+    shown = {"Unknown_amve", "Unknown_hfov"}
+    cleaned = assert_clean(data, tmp_path, "groups.mp4", [planted], shown)
+    assert cleaned == scrub(apple_like(clip)).data
 
 
 def turned(data: bytes) -> bytes:

@@ -22,7 +22,8 @@ How we remove it, losslessly: the output is a new file written from parsed field
   one self-contained data reference; no 'udta', 'meta', 'tref' (but between kept tracks), 'iods';
 - only 'vide' and 'soun' tracks in a known codec are kept; every table of their sample tables
   is rewritten from its entries ('stts', 'ctts', 'cslg', 'stss', 'stps', 'sdtp', 'stsc',
-  'stsz'), sample groups 'roll'/'prol'/'sync'/'rap '/'tele' are kept;
+  'stsz'), sample groups 'roll'/'prol'/'sync'/'rap '/'tele' are kept, written from their
+  fields (`_sample_group`);
 - sample entries: the fixed fields without compressor name or vendor, and only the children a
   decoder needs: 'avcC' (SPS/PPS and their extensions only), 'hvcC' (VPS/SPS/PPS only), 'av1C',
   'colr', 'pasp', 'clap', 'clli', 'mdcv', 'btrt', 'fiel', 'gama', 'amve', Apple's 'hfov',
@@ -184,7 +185,7 @@ _WAVE_CHILDREN = frozenset({b"frma", b"mp4a", b"esds", b"enda", b"chan", b"alac"
 _TRACK_STRUCTURE = frozenset(
     {b"tkhd", b"mdia", b"edts", b"tref", b"tapt", b"clip", b"matt", b"load", b"imap", b"txas"}
 )
-_KEPT_GROUPS = frozenset({b"roll", b"prol", b"sync", b"rap ", b"tele"})
+_KEPT_GROUPS = frozenset({b"roll", b"prol", b"sync", b"rap ", b"tele"})  # see _GROUP_ENTRIES
 _KEPT_REFERENCES = frozenset({b"vdep", b"vplx", b"sbas", b"scal", b"fall", b"folw"})
 # Top-level boxes of a fragmented file that only index or label its fragments: dropped (a
 # 'sidx' would no longer be true of the rewritten fragments; players seek without it).
@@ -915,8 +916,8 @@ def _read_traf(
         elif child.type in _REFUSED_IN_FRAGMENTS:
             raise UnsupportedFormat(_REFUSED_IN_FRAGMENTS[child.type])
         elif child.type in (b"sbgp", b"sgpd"):
-            if data[child.body + 4 : child.body + 8] in _KEPT_GROUPS:
-                extra.append(data[child.start : child.end])
+            if (rebuilt := _sample_group(data, child)) is not None:
+                extra.append(rebuilt)
         elif child.type == b"uuid" and isobmff.uuid_of(data, child) in _SMOOTH_TIMING:
             pass  # Smooth Streaming's fragment times ('tfxd', 'tfrf'): timing, rebuilt by players
         elif child.type not in (b"tfhd", b"tfdt", b"sdtp"):
@@ -964,6 +965,47 @@ def _words(reader: Reader, count: int, size: int = 4) -> tuple[int, ...]:
     values = struct.unpack_from(f">{count}{code}", reader.data, reader.pos)
     reader.pos += count * size
     return values
+
+
+def _sample_group(data: bytes, box: Box) -> bytes | None:
+    """A kept grouping's 'sgpd' or 'sbgp' written anew from its fields (None for the other
+    groupings, and for a description whose entries are not the size its grouping gives): the
+    type, parameter, default index and entries as they were, reserved bits zero, nothing after
+    the last entry."""
+    version, _, reader = _full(data, box)
+    kind = reader.take(4)
+    if kind not in _KEPT_GROUPS or version > 2:
+        return None
+    if box.type == b"sbgp":
+        head = kind + (reader.take(4) if version == 1 else b"")
+        count = reader.uint(4)
+        rows = _words(reader, 2 * count)
+        return isobmff.full(
+            b"sbgp", version, 0, head + struct.pack(f">I{2 * count}I", count, *rows)
+        )
+    size, mask = _GROUP_ENTRIES[kind]
+    length = reader.uint(4) if version >= 1 else size
+    default = reader.take(4) if version >= 2 else b""
+    count = reader.uint(4)
+    if count > reader.left():
+        raise _damaged("a sample group is longer than its box")
+    entries = []
+    for _ in range(count):
+        if (reader.uint(4) if length == 0 else length) != size:
+            return None
+        entries.append(bytes(a & b for a, b in zip(reader.take(size), mask, strict=True)))
+    body = kind + (struct.pack(">I", size) if version >= 1 else b"") + default
+    return isobmff.full(b"sgpd", version, 0, body + struct.pack(">I", count) + b"".join(entries))
+
+
+# The entry of each kept grouping: its size and the bits it defines (the rest are reserved).
+_GROUP_ENTRIES = {
+    b"roll": (2, b"\xff\xff"),  # roll distance
+    b"prol": (2, b"\xff\xff"),
+    b"sync": (1, b"\x3f"),  # the NAL unit type
+    b"rap ": (1, b"\xff"),  # leading samples known, how many
+    b"tele": (1, b"\x80"),  # level independently decodable
+}
 
 
 def _table(kind: bytes, version: int, body: bytes) -> bytes:
@@ -1036,12 +1078,11 @@ def _sample_table(
     wide = offsets_box.type == b"co64"
     _, _, reader = _full(data, offsets_box)
     offsets = _words(reader, reader.uint(4), 8 if wide else 4)
-    groups = []
-    for box in table:
-        if box.type in (b"sgpd", b"sbgp"):
-            version, _, reader = _full(data, box)
-            if reader.take(4) in _KEPT_GROUPS:
-                groups.append(data[box.start : box.end])
+    groups = [
+        rebuilt
+        for box in table
+        if box.type in (b"sgpd", b"sbgp") and (rebuilt := _sample_group(data, box)) is not None
+    ]
     ends = [0, *accumulate(sizes)]
     empty = fragmented and not sizes and not runs and not offsets
     layout = [] if empty else _chunk_runs(len(sizes), runs, len(offsets), descriptions)
