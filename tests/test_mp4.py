@@ -645,6 +645,79 @@ def test_kept_sample_groups_are_written_anew_without_what_rides_along(tmp_path: 
     assert cleaned == scrub(apple_like(clip)).data
 
 
+def replaced(data: bytes, kind: bytes, new: bytes) -> bytes:
+    """The first `kind` box in the movie (moov last, so no sample moves) replaced by `new`,
+    the sizes of the boxes around it grown to match."""
+    at = data.index(kind) - 4
+    old = int.from_bytes(data[at : at + 4], "big")
+    out = bytearray(data[:at] + new + data[at + old :])
+    grow = len(new) - old
+    for parent in (b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stsd", b"mp4a", b"fLaC"):
+        start = data.rfind(parent, 0, at) - 4
+        size = int.from_bytes(data[start : start + 4], "big")
+        if start >= 0 and start < at < start + size:
+            out[start : start + 4] = (size + grow).to_bytes(4, "big")
+    return bytes(out)
+
+
+def descriptor(tag: int, payload: bytes) -> bytes:
+    return bytes([tag, 0x80, 0x80, 0x80, len(payload)]) + payload
+
+
+@pytest.mark.parametrize("where", ["after the descriptors", "in the ES", "in the decoder"])
+def test_the_aac_configuration_is_written_anew(where: str, tmp_path: Path) -> None:
+    """'esds' (in every AAC clip): its fields and the AudioSpecificConfig, nothing else."""
+    planted = codes(31)["title"].encode()
+    data = make_clip(tmp_path, "mp4")
+    start = data.index(b"esds") - 4
+    esds = data[start : start + int.from_bytes(data[start : start + 4], "big")]
+    specific = esds[esds.index(b"\x05\x80\x80\x80") :][: 5 + esds[esds.index(b"\x05\x80") + 4]]
+    decoder = esds[esds.index(b"\x04\x80\x80\x80") + 5 :][:13] + specific
+    extra = {"in the decoder": descriptor(0x14, planted)}.get(where, b"")
+    es = b"\x00\x02\x00" + descriptor(4, decoder + extra) + descriptor(6, b"\x02")
+    es += descriptor(0x0A, planted) if where == "in the ES" else b""
+    tail = planted if where == "after the descriptors" else b""
+    lying = replaced(data, b"esds", full(b"esds", 0, 0, descriptor(3, es) + tail))
+    cleaned = assert_clean(lying, tmp_path, f"esds-{where}.mp4", [planted.decode()])
+    assert cleaned == scrub(data).data  # exactly what ffmpeg's own 'esds' gives
+
+
+def test_aac_kept_in_another_file_is_refused(tmp_path: Path) -> None:
+    data = make_clip(tmp_path, "mp4")
+    start = data.index(b"esds") - 4
+    esds = data[start : start + int.from_bytes(data[start : start + 4], "big")]
+    at = esds.index(b"\x03\x80\x80\x80") + 7  # the ES flags
+    url = esds[:at] + b"\x40" + b"\x0bhttp://x.y/" + esds[at + 1 :]
+    with pytest.raises(UnsupportedFormat, match="another file"):
+        scrub(replaced(data, b"esds", fix_descriptor_sizes(url)))
+
+
+def fix_descriptor_sizes(esds: bytes) -> bytes:
+    """`esds` with its box and ES_Descriptor sizes made true after an insertion."""
+    body = esds[12:]
+    es = body[5:]
+    return full(b"esds", 0, 0, descriptor(3, es))
+
+
+def test_flac_keeps_its_stream_information_only(tmp_path: Path) -> None:
+    """'dfLa' may carry Vorbis comments (tags) and pictures: only STREAMINFO stays."""
+    planted = codes(32)["title"].encode()
+    data = make_clip(tmp_path, "mp4", "-c:a", "flac", "-strict", "-2")
+    start = data.index(b"dfLa") - 4
+    dfla = data[start : start + int.from_bytes(data[start : start + 4], "big")]
+    header, info = dfla[12:16], dfla[16:50]  # STREAMINFO, flagged as the last block
+    assert header == b"\x80\x00\x00\x22"
+    comment = b"\x84" + len(planted).to_bytes(3, "big") + planted  # a Vorbis comment, last
+    lying = full(b"dfLa", 0, 0, b"\x00" + header[1:] + info + comment)
+    tagged = replaced(data, b"dfLa", lying)
+    assert planted in tagged
+    found = inspect(tagged).findings
+    assert any("FLAC" in f.source or "FLAC" in f.value for f in found), found
+    shown = {"Unknown_dfLa"}  # ExifTool (-u) names FLAC's configuration: its STREAMINFO
+    cleaned = assert_clean(tagged, tmp_path, "flac.mp4", [planted.decode()], shown)
+    assert cleaned == scrub(data).data
+
+
 def turned(data: bytes) -> bytes:
     """The picture track's matrix as a quarter turn, as phones write it (moov last)."""
     *_, moov = top_boxes(data)

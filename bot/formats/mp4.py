@@ -27,7 +27,8 @@ How we remove it, losslessly: the output is a new file written from parsed field
 - sample entries: the fixed fields without compressor name or vendor, and only the children a
   decoder needs: 'avcC' (SPS/PPS and their extensions only), 'hvcC' (VPS/SPS/PPS only), 'av1C',
   'colr', 'pasp', 'clap', 'clli', 'mdcv', 'btrt', 'fiel', 'gama', 'amve', Apple's 'hfov',
-  Dolby Vision 'dvcC'/'dvvC'/'dvwC' (their fields only), 'damr' (without the vendor); the
+  Dolby Vision 'dvcC'/'dvvC'/'dvwC' (their fields only), 'damr' (without the vendor), 'esds'
+  (its fields and the decoder's configuration, `_esds`), 'dfLa' (STREAMINFO only); the
   QuickTime terminator (four zero bytes after the last child) is dropped;
 - 'mdat' holds exactly the chunks the kept tracks reference, in file order with no gaps but
   one: a run of 256 KB or more starts an 'mdat' of its own after a zero-filled 'free' box, at
@@ -59,8 +60,9 @@ have or two of one track, a track without its 'trex'.
 Dropped without a finding (display hints, no user data): 'tapt', 'clip', 'matt', 'load', the
 QuickTime data handler in 'minf', the component type of 'hdlr'.
 
-Residual (documented, copied as they are): the configuration boxes of other codecs ('esds',
-'wave' children, 'dac3', 'dec3', 'dOps', 'dfLa', 'alac', 'chan', 'vpcC', 'lhvC', ...), Apple's
+Residual (documented, copied as they are): the configuration boxes of other codecs (the
+'wave' children but 'esds', 'dac3', 'dec3', 'dOps', 'alac', 'chan', 'vpcC', 'lhvC', ...), the
+decoder's own configuration bytes inside 'esds' (AAC's AudioSpecificConfig), Apple's
 'vexu' (how a spatial video's two views are shown: without it, it plays flat), and the
 sample data itself (the x264/x265 settings SEI in the first frame, ffmpeg's "Lavc" string in the
 first AAC packet): the samples must stay byte for byte.
@@ -161,12 +163,10 @@ AUDIO_CODECS = frozenset(
 # Children of a sample entry copied as they are (see Residual in the module docstring).
 _COPIED_CHILDREN = frozenset(
     {
-        b"esds",
         b"dac3",
         b"dec3",
         b"dac4",
         b"dOps",
-        b"dfLa",
         b"alac",
         b"chan",
         b"pcmC",
@@ -1212,9 +1212,13 @@ def _entry_child(data: bytes, child: Box, budget: Budget, blocks: list[Block]) -
         reader.take(4)  # the vendor of the encoder
         fields = reader.take(5)  # decoder version (the encoder's, no decoder reads it), modes
         return isobmff.box(kind, bytes(5) + fields[1:])
+    if kind == b"esds":
+        return _esds(reader)
+    if kind == b"dfLa":
+        return _dfla(reader, blocks)
     if kind == b"wave":
         kept = [
-            data[box.start : box.end]
+            _esds(_reader(data, box)) if box.type == b"esds" else data[box.start : box.end]
             for box in isobmff.boxes(data, child.body, child.end, budget)
             if box.type in _WAVE_CHILDREN
         ]
@@ -1223,6 +1227,67 @@ def _entry_child(data: bytes, child: Box, budget: Budget, blocks: list[Block]) -
         return data[child.start : child.end]
     blocks.append(Block(BlockKind.OTHER, f"MP4 '{_name(kind)}' box in a sample description"))
     return None
+
+
+def _esds(reader: Reader) -> bytes:
+    """An MPEG-4 elementary stream description (ISO/IEC 14496-1 7.2.6.5, as ISO/IEC 14496-14
+    puts it in 'esds') written from its fields: ES_ID and priority, the decoder configuration
+    (object type, stream type, buffer size, bitrates) with the decoder's own configuration bytes
+    (for AAC the AudioSpecificConfig), and the SL configuration MP4 files use (predefined 2).
+    Dependencies and clock references (ignored in a file) go, and so does whatever follows the
+    descriptors; a stream kept at a URL is data in another file: refused."""
+    reader.take(4)  # version and flags
+    es = _descriptor(reader, 0x03)
+    es_id, flags = es.uint(2), es.uint(1)
+    if flags & 0x40:
+        raise UnsupportedFormat("A video whose sound is kept in another file")
+    es.take((2 if flags & 0x80 else 0) + (2 if flags & 0x20 else 0))
+    config = _descriptor(es, 0x04)
+    fields = config.take(13)  # object type, stream type, buffer size, max and average bitrate
+    following = config.data[config.pos : config.pos + 1] if config.left() else b""
+    specific = _descriptor(config, 0x05).rest() if following == b"\x05" else b""
+    body = struct.pack(">HB", es_id, flags & 0x1F)
+    decoder = fields[:1] + bytes([fields[1] | 0x01]) + fields[2:]
+    if specific:
+        decoder += _wrapped(0x05, specific)
+    body += _wrapped(0x04, decoder) + _wrapped(0x06, b"\x02")
+    return isobmff.full(b"esds", 0, 0, _wrapped(0x03, body))
+
+
+def _descriptor(reader: Reader, tag: int) -> Reader:
+    """The payload of the descriptor with `tag` at the reader's place (size in 1-4 bytes of
+    7 bits each)."""
+    if reader.uint(1) != tag:
+        raise _damaged("an MPEG-4 descriptor is not the one expected")
+    size = 0
+    for _ in range(4):
+        byte = reader.uint(1)
+        size = size << 7 | byte & 0x7F
+        if not byte & 0x80:
+            break
+    start = reader.pos
+    reader.take(size)  # DamagedImage when it runs past the descriptor around it
+    return Reader(reader.data, start, start + size, _LABEL)
+
+
+def _wrapped(tag: int, payload: bytes) -> bytes:
+    """A descriptor with its size in four bytes, as ffmpeg and Apple write it."""
+    size = len(payload)
+    length = bytes([0x80 | size >> 21 & 0x7F, 0x80 | size >> 14 & 0x7F, 0x80 | size >> 7 & 0x7F])
+    return bytes([tag]) + length + bytes([size & 0x7F]) + payload
+
+
+def _dfla(reader: Reader, blocks: list[Block]) -> bytes:
+    """FLAC's configuration ('dfLa', the FLAC-in-ISOBMFF mapping) with its STREAMINFO block
+    only: the others are Vorbis comments (tags), pictures, padding, application data."""
+    reader.take(4)  # version and flags
+    header = reader.take(4)
+    if header[0] & 0x7F != 0 or int.from_bytes(header[1:], "big") != 34:
+        raise _damaged("a FLAC configuration without its stream information")
+    info = reader.take(34)
+    if reader.left():
+        blocks.append(Block(BlockKind.OTHER, "FLAC metadata in a sound description"))
+    return isobmff.full(b"dfLa", 0, 0, b"\x80" + header[1:] + info)
 
 
 _AVC_HIGH_PROFILES = frozenset({100, 110, 122, 144})
