@@ -645,14 +645,20 @@ def test_kept_sample_groups_are_written_anew_without_what_rides_along(tmp_path: 
     assert cleaned == scrub(apple_like(clip)).data
 
 
-def replaced(data: bytes, kind: bytes, new: bytes) -> bytes:
-    """The first `kind` box in the movie (moov last, so no sample moves) replaced by `new`,
-    the sizes of the boxes around it grown to match."""
-    at = data.index(kind) - 4
+_ENTRIES = (b"mp4a", b"fLaC", b"ac-3", b"ec-3", b"Opus", b"alac", b"sowt", b"lpcm", b"wave")
+
+
+def replaced(data: bytes, kind: bytes, new: bytes, nth: int = 0) -> bytes:
+    """The `nth` (from 0) `kind` box in the movie (moov last, so no sample moves) replaced by
+    `new`, the sizes of the boxes around it grown to match."""
+    at = -1
+    for _ in range(nth + 1):
+        at = data.index(kind, at + 1)
+    at -= 4
     old = int.from_bytes(data[at : at + 4], "big")
     out = bytearray(data[:at] + new + data[at + old :])
     grow = len(new) - old
-    for parent in (b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stsd", b"mp4a", b"fLaC"):
+    for parent in (b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stsd", *_ENTRIES):
         start = data.rfind(parent, 0, at) - 4
         size = int.from_bytes(data[start : start + 4], "big")
         if start >= 0 and start < at < start + size:
@@ -716,6 +722,38 @@ def test_flac_keeps_its_stream_information_only(tmp_path: Path) -> None:
     shown = {"Unknown_dfLa"}  # ExifTool (-u) names FLAC's configuration: its STREAMINFO
     cleaned = assert_clean(tagged, tmp_path, "flac.mp4", [planted.decode()], shown)
     assert cleaned == scrub(data).data
+
+
+@pytest.mark.parametrize(
+    ("codec", "container", "kind", "nth"),
+    [
+        ("ac3", "mp4", b"dac3", 0),
+        ("eac3", "mp4", b"dec3", 0),
+        ("libopus", "mp4", b"dOps", 0),
+        ("alac", "mp4", b"alac", 1),  # the configuration inside the 'alac' sample entry
+        ("pcm_s16le", "mov", b"chan", 0),
+        ("aac", "mov", b"frma", 0),  # in QuickTime's 'wave'
+    ],
+)
+def test_sound_configurations_keep_their_fields_only(
+    codec: str, container: str, kind: bytes, nth: int, tmp_path: Path
+) -> None:
+    """Bytes planted after a sound configuration's last field go; the rest is as it was."""
+    planted = codes(33)["title"].encode()
+    data = make_clip(tmp_path, container, "-c:a", codec, "-strict", "-2")
+    at = -1
+    for _ in range(nth + 1):
+        at = data.index(kind, at + 1)
+    config = data[at - 4 : at - 4 + int.from_bytes(data[at - 4 : at], "big")]
+    lying = replaced(data, kind, box(kind, config[8:] + planted), nth)
+    assert planted in lying
+    cleaned = scrub(lying).data
+    assert planted not in cleaned
+    expected = data
+    if kind == b"dec3":  # two bytes after the substreams are read as the Atmos extension
+        atmos = bytes([planted[0] & 0x01, planted[1]])
+        expected = replaced(data, kind, box(kind, config[8:] + atmos))
+    assert cleaned == scrub(expected).data
 
 
 def turned(data: bytes) -> bytes:

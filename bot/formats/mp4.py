@@ -28,8 +28,10 @@ How we remove it, losslessly: the output is a new file written from parsed field
   decoder needs: 'avcC' (SPS/PPS and their extensions only), 'hvcC' (VPS/SPS/PPS only), 'av1C',
   'colr', 'pasp', 'clap', 'clli', 'mdcv', 'btrt', 'fiel', 'gama', 'amve', Apple's 'hfov',
   Dolby Vision 'dvcC'/'dvvC'/'dvwC' (their fields only), 'damr' (without the vendor), 'esds'
-  (its fields and the decoder's configuration, `_esds`), 'dfLa' (STREAMINFO only); the
-  QuickTime terminator (four zero bytes after the last child) is dropped;
+  (its fields and the decoder's configuration, `_esds`), 'dfLa' (STREAMINFO only), the sound
+  configurations 'dac3', 'dec3', 'dOps', 'alac', 'chan', 'pcmC', 'srat', VP9's 'vpcC', 'SmDm',
+  'CoLL' and QuickTime's 'wave' children at the length their fields give; the QuickTime
+  terminator (four zero bytes after the last child) is dropped;
 - 'mdat' holds exactly the chunks the kept tracks reference, in file order with no gaps but
   one: a run of 256 KB or more starts an 'mdat' of its own after a zero-filled 'free' box, at
   its offset modulo 4096 (see `_media`: XFS and btrfs then share its blocks); 'stco'
@@ -60,9 +62,10 @@ have or two of one track, a track without its 'trex'.
 Dropped without a finding (display hints, no user data): 'tapt', 'clip', 'matt', 'load', the
 QuickTime data handler in 'minf', the component type of 'hdlr'.
 
-Residual (documented, copied as they are): the configuration boxes of other codecs (the
-'wave' children but 'esds', 'dac3', 'dec3', 'dOps', 'alac', 'chan', 'vpcC', 'lhvC', ...), the
-decoder's own configuration bytes inside 'esds' (AAC's AudioSpecificConfig), Apple's
+Residual (documented, copied as they are): the configuration boxes 'dac4' (AC-4), 'lhvC'
+(MV-HEVC: its parameter sets) and 'glbl', the decoder's own configuration bytes inside 'esds'
+(AAC's AudioSpecificConfig) and 'vpcC', two bytes after E-AC-3's substreams (read as the Atmos
+extension), Apple's
 'vexu' (how a spatial video's two views are shown: without it, it plays flat), and the
 sample data itself (the x264/x265 settings SEI in the first frame, ffmpeg's "Lavc" string in the
 first AAC packet): the samples must stay byte for byte.
@@ -163,18 +166,8 @@ AUDIO_CODECS = frozenset(
 # Children of a sample entry copied as they are (see Residual in the module docstring).
 _COPIED_CHILDREN = frozenset(
     {
-        b"dac3",
-        b"dec3",
         b"dac4",
-        b"dOps",
-        b"alac",
-        b"chan",
-        b"pcmC",
-        b"srat",
-        b"vpcC",
         b"lhvC",
-        b"SmDm",
-        b"CoLL",
         b"glbl",
         b"vexu",  # Apple's video extended usage: the eyes and projection of a spatial video
     }
@@ -1212,13 +1205,17 @@ def _entry_child(data: bytes, child: Box, budget: Budget, blocks: list[Block]) -
         reader.take(4)  # the vendor of the encoder
         fields = reader.take(5)  # decoder version (the encoder's, no decoder reads it), modes
         return isobmff.box(kind, bytes(5) + fields[1:])
+    if kind in _FIXED_CHILDREN:  # their fields only: whatever follows them goes
+        return isobmff.box(kind, reader.take(_FIXED_CHILDREN[kind]))
+    if kind in _SIZED_CHILDREN:
+        return isobmff.box(kind, _SIZED_CHILDREN[kind](reader))
     if kind == b"esds":
         return _esds(reader)
     if kind == b"dfLa":
         return _dfla(reader, blocks)
-    if kind == b"wave":
+    if kind == b"wave":  # QuickTime's sound description extension, its children rebuilt too
         kept = [
-            _esds(_reader(data, box)) if box.type == b"esds" else data[box.start : box.end]
+            _wave_child(data, box, budget, blocks)
             for box in isobmff.boxes(data, child.body, child.end, budget)
             if box.type in _WAVE_CHILDREN
         ]
@@ -1227,6 +1224,61 @@ def _entry_child(data: bytes, child: Box, budget: Budget, blocks: list[Block]) -
         return data[child.start : child.end]
     blocks.append(Block(BlockKind.OTHER, f"MP4 '{_name(kind)}' box in a sample description"))
     return None
+
+
+def _wave_child(data: bytes, box: Box, budget: Budget, blocks: list[Block]) -> bytes:
+    """'frma' (the format), 'enda' (byte order), the 'mp4a' marker and the terminator at their
+    lengths; the configurations as in a sample entry."""
+    lengths = {b"frma": 4, b"enda": 2, b"mp4a": 4, b"\0\0\0\0": 0}
+    if box.type in lengths:
+        return isobmff.box(box.type, _reader(data, box).take(lengths[box.type]))
+    rebuilt = _entry_child(data, box, budget, blocks)
+    return rebuilt if rebuilt is not None else b""
+
+
+def _dops(reader: Reader) -> bytes:
+    """Opus: version, channels, pre-skip, rate, gain, mapping family; its table if not 0."""
+    head = reader.take(11)
+    return head + (reader.take(2 + head[1]) if head[10] else b"")
+
+
+def _chan(reader: Reader) -> bytes:
+    """QuickTime's channel layout: version, tag, bitmap and its channel descriptions."""
+    head = reader.take(12)
+    count = reader.uint(4)
+    return head + struct.pack(">I", count) + reader.take(20 * count)
+
+
+def _vpcc(reader: Reader) -> bytes:
+    """VP9's configuration: its fields and codec initialization data (empty for VP9)."""
+    head = reader.take(12)
+    return head + reader.take(int.from_bytes(head[10:12], "big"))
+
+
+def _dec3(reader: Reader) -> bytes:
+    """E-AC-3 (ETSI TS 102 366 F.6): rate and substreams, each 3 bytes, or 4 with dependent
+    substreams; then the Dolby Atmos extension if there, its reserved bits zero."""
+    head = reader.take(2)
+    out = [head]
+    for _ in range((head[1] & 0x07) + 1):
+        substream = reader.take(3)
+        out.append(substream + (reader.take(1) if substream[2] >> 1 & 0x0F else b""))
+    if reader.left() >= 2:
+        extension = reader.take(2)
+        out.append(bytes([extension[0] & 0x01, extension[1]]))
+    return b"".join(out)
+
+
+# Sample entry children of a fixed length (after their header): dac3 AC-3, pcmC and srat (ISO
+# PCM), alac (version, flags and ALACSpecificConfig), SmDm and CoLL (VP9 HDR).
+_FIXED_CHILDREN = {b"dac3": 3, b"pcmC": 6, b"srat": 8, b"alac": 28, b"SmDm": 28, b"CoLL": 8}
+# Those whose fields give their length.
+_SIZED_CHILDREN: dict[bytes, Callable[[Reader], bytes]] = {
+    b"dOps": _dops,
+    b"chan": _chan,
+    b"vpcC": _vpcc,
+    b"dec3": _dec3,
+}
 
 
 def _esds(reader: Reader) -> bytes:
