@@ -645,7 +645,9 @@ def test_kept_sample_groups_are_written_anew_without_what_rides_along(tmp_path: 
     assert cleaned == scrub(apple_like(clip)).data
 
 
-_ENTRIES = (b"mp4a", b"fLaC", b"ac-3", b"ec-3", b"Opus", b"alac", b"sowt", b"lpcm", b"wave")
+_ENTRIES = (
+    *(b"mp4a", b"fLaC", b"ac-3", b"ec-3", b"Opus", b"alac", b"sowt", b"lpcm", b"wave", b"hvc1"),
+)
 
 
 def replaced(data: bytes, kind: bytes, new: bytes, nth: int = 0) -> bytes:
@@ -754,6 +756,31 @@ def test_sound_configurations_keep_their_fields_only(
         atmos = bytes([planted[0] & 0x01, planted[1]])
         expected = replaced(data, kind, box(kind, config[8:] + atmos))
     assert cleaned == scrub(expected).data
+
+
+def test_the_spatial_video_configuration_keeps_parameter_sets_only(tmp_path: Path) -> None:
+    """'lhvC' (an iPhone's spatial video) as 'hvcC': an SEI array planted in it goes."""
+    planted = codes(34)["title"].encode()
+    data = make_clip(tmp_path, "mp4-hevc")
+    start = data.index(b"hvcC") - 4
+    hvcc = data[start : start + int.from_bytes(data[start : start + 4], "big")]
+    arrays, pos = [], 8 + 23
+    for _ in range(hvcc[8 + 22]):
+        count = int.from_bytes(hvcc[pos + 1 : pos + 3], "big")
+        end = pos + 3
+        for _ in range(count):
+            end += 2 + int.from_bytes(hvcc[end : end + 2], "big")
+        arrays.append(hvcc[pos:end])
+        pos = end
+    sets = [array for array in arrays if array[0] & 0x3F in (32, 33, 34)]  # VPS, SPS, PPS
+    sei = bytes([39]) + struct.pack(">HH", 1, len(planted) + 2) + b"\x4e\x01" + planted
+    head = b"\x01\xf0\x00\xfc\xcb"
+    lhvc = box(b"lhvC", head + bytes([len(sets) + 1]) + b"".join(sets) + sei)
+    # the lhvC goes right after the hvcC, inside the 'hvc1' sample entry
+    lying = replaced(data, b"hvcC", hvcc + lhvc)
+    cleaned = scrub(lying).data
+    assert planted not in cleaned
+    assert box(b"lhvC", head + bytes([len(sets)]) + b"".join(sets)) in cleaned
 
 
 def turned(data: bytes) -> bytes:

@@ -25,8 +25,8 @@ How we remove it, losslessly: the output is a new file written from parsed field
   'stsz'), sample groups 'roll'/'prol'/'sync'/'rap '/'tele' are kept, written from their
   fields (`_sample_group`);
 - sample entries: the fixed fields without compressor name or vendor, and only the children a
-  decoder needs: 'avcC' (SPS/PPS and their extensions only), 'hvcC' (VPS/SPS/PPS only), 'av1C',
-  'colr', 'pasp', 'clap', 'clli', 'mdcv', 'btrt', 'fiel', 'gama', 'amve', Apple's 'hfov',
+  decoder needs: 'avcC' (SPS/PPS and their extensions only), 'hvcC' and 'lhvC' (VPS/SPS/PPS
+  only), 'av1C', 'colr', 'pasp', 'clap', 'clli', 'mdcv', 'btrt', 'fiel', 'gama', 'amve', 'hfov',
   Dolby Vision 'dvcC'/'dvvC'/'dvwC' (their fields only), 'damr' (without the vendor), 'esds'
   (its fields and the decoder's configuration, `_esds`), 'dfLa' (STREAMINFO only), the sound
   configurations 'dac3', 'dec3', 'dOps', 'alac', 'chan', 'pcmC', 'srat', VP9's 'vpcC', 'SmDm',
@@ -62,8 +62,8 @@ have or two of one track, a track without its 'trex'.
 Dropped without a finding (display hints, no user data): 'tapt', 'clip', 'matt', 'load', the
 QuickTime data handler in 'minf', the component type of 'hdlr'.
 
-Residual (documented, copied as they are): the configuration boxes 'dac4' (AC-4), 'lhvC'
-(MV-HEVC: its parameter sets) and 'glbl', the decoder's own configuration bytes inside 'esds'
+Residual (documented, copied as they are): the configuration boxes 'dac4' (AC-4) and 'glbl',
+the parameter sets of 'lhvC' (as of 'hvcC'), the decoder's own configuration bytes inside 'esds'
 (AAC's AudioSpecificConfig) and 'vpcC', two bytes after E-AC-3's substreams (read as the Atmos
 extension), Apple's
 'vexu' (how a spatial video's two views are shown: without it, it plays flat), and the
@@ -167,7 +167,6 @@ AUDIO_CODECS = frozenset(
 _COPIED_CHILDREN = frozenset(
     {
         b"dac4",
-        b"lhvC",
         b"glbl",
         b"vexu",  # Apple's video extended usage: the eyes and projection of a spatial video
     }
@@ -1269,6 +1268,26 @@ def _dec3(reader: Reader) -> bytes:
     return b"".join(out)
 
 
+def _lhvc(reader: Reader) -> bytes:
+    """The L-HEVC configuration (ISO/IEC 14496-15 9.6.3: MV-HEVC, an iPhone's spatial video)
+    with its parameter-set arrays only (VPS, SPS, PPS: no SEI), reserved bits as specified."""
+    if reader.uint(1) != 1:
+        raise _damaged("unknown L-HEVC configuration version")
+    segmentation, parallelism, layers = reader.uint(2) & 0x0FFF, reader.uint(1) & 3, reader.uint(1)
+    arrays = []
+    for _ in range(reader.uint(1)):
+        head = reader.uint(1)
+        units = [reader.take(reader.uint(2)) for _ in range(reader.uint(2))]
+        if head & 0x3F in _HEVC_PARAMETER_SETS:
+            nals = b"".join(struct.pack(">H", len(unit)) + unit for unit in units)
+            arrays.append(bytes([head & 0xBF]) + struct.pack(">H", len(units)) + nals)
+    fixed = struct.pack(">BHBB", 1, 0xF000 | segmentation, 0xFC | parallelism, 0xC0 | layers)
+    return fixed + bytes([len(arrays)]) + b"".join(arrays)
+
+
+_HEVC_PARAMETER_SETS = frozenset({32, 33, 34})  # VPS, SPS, PPS
+
+
 # Sample entry children of a fixed length (after their header): dac3 AC-3, pcmC and srat (ISO
 # PCM), alac (version, flags and ALACSpecificConfig), SmDm and CoLL (VP9 HDR).
 _FIXED_CHILDREN = {b"dac3": 3, b"pcmC": 6, b"srat": 8, b"alac": 28, b"SmDm": 28, b"CoLL": 8}
@@ -1278,6 +1297,7 @@ _SIZED_CHILDREN: dict[bytes, Callable[[Reader], bytes]] = {
     b"chan": _chan,
     b"vpcC": _vpcc,
     b"dec3": _dec3,
+    b"lhvC": _lhvc,
 }
 
 
