@@ -1229,8 +1229,9 @@ def _wave_child(data: bytes, box: Box, budget: Budget, blocks: list[Block]) -> b
     """'frma' (the format), 'enda' (byte order), the 'mp4a' marker and the terminator at their
     lengths; the configurations as in a sample entry."""
     lengths = {b"frma": 4, b"enda": 2, b"mp4a": 4, b"\0\0\0\0": 0}
-    if box.type in lengths:
-        return isobmff.box(box.type, _reader(data, box).take(lengths[box.type]))
+    if box.type in lengths:  # at most that long (an empty 'mp4a' marker is seen too)
+        reader = _reader(data, box)
+        return isobmff.box(box.type, reader.take(min(lengths[box.type], reader.left())))
     rebuilt = _entry_child(data, box, budget, blocks)
     return rebuilt if rebuilt is not None else b""
 
