@@ -23,6 +23,7 @@ from bot import cli_files
 from bot.cli_files import STDIO, Job
 from bot.cli_text import ENGLISH, Messages
 from bot.errors import ScrubError
+from bot.formats.base import SNIFF_BYTES
 from bot.scrub import Inspection, Limits
 
 if TYPE_CHECKING:  # loaded with the first video: cleaning photos never needs it
@@ -311,9 +312,11 @@ def _size(path: str) -> int:
 
 
 def _starts_as_jpeg(path: str) -> bool:
+    from bot.formats import jpeg  # a batch of 128 MB or more: its JPEGs load it anyway
+
     try:
         with open(path, "rb") as file:
-            return file.read(3) == b"\xff\xd8\xff"
+            return jpeg.accepts(file.read(SNIFF_BYTES))
     except (OSError, ValueError):
         return False
 

@@ -143,7 +143,7 @@ def inspect_parts(video: Video, limits: Limits) -> "tuple[Parsed, list[mp4.Part]
 
 
 def plan(video: Video, limits: Limits) -> "list[mp4.Part]":
-    """The clean copy's parts (`inspect_parts` without the parse)."""
+    """The clean copy's parts (`inspect_parts` without what the video held)."""
     return inspect_parts(video, limits)[1]
 
 

@@ -897,15 +897,14 @@ def _hvcc(data: bytes, box: Box, used: set[int] | None = None) -> bytes | None:
     length_size, found = _hvcc_arrays(data, box)
     if used is not None:
         found = _referenced(found, used)
-    arrays = [bytes([head]) + _counted(units) for head, units in found]
     sps = next((units[0] for head, units in found if head & 0x3F == 33 and units), b"")
     if not sps:
         raise _damaged("an HEVC configuration without sequence parameters")
     profile, chroma, luma, chroma_depth, sub_layers, nested, _ = _sps_fields(sps)
     fixed = bytes([1]) + profile + struct.pack(">H", 0xF000)
     fixed += bytes([0xFC, 0xFC | chroma, 0xF8 | luma, 0xF8 | chroma_depth]) + bytes(2)
-    fixed += bytes([(sub_layers + 1) << 3 | nested << 2 | length_size, len(arrays)])
-    return isobmff.box(b"hvcC", fixed + b"".join(arrays))
+    fixed += bytes([(sub_layers + 1) << 3 | nested << 2 | length_size, len(found)])
+    return isobmff.box(b"hvcC", fixed + nal_arrays(found))
 
 
 _AVC_HIGH_PROFILES = frozenset({100, 110, 122, 144})
@@ -1025,13 +1024,24 @@ def _hvcc_arrays(data: bytes, box: Box) -> tuple[int, list[tuple[int, list[bytes
         raise _damaged("unknown HEVC configuration version")
     reader.take(20)  # the fixed fields, rebuilt from the SPS
     length_size = reader.uint(1) & 3
+    return length_size, parameter_set_arrays(reader)
+
+
+def parameter_set_arrays(reader: Reader) -> list[tuple[int, list[bytes]]]:
+    """The NAL unit arrays of an HEVC or L-HEVC configuration from its array count on, only
+    those of parameter sets (VPS, SPS, PPS): (array head with its reserved bit 0, NAL units)."""
     found: list[tuple[int, list[bytes]]] = []
     for _ in range(reader.uint(1)):
         head = reader.uint(1)
         units = [reader.take(reader.uint(2)) for _ in range(reader.uint(2))]
         if head & 0x3F in _HEVC_PARAMETER_SETS:
             found.append((head & 0xBF, units))
-    return length_size, found
+    return found
+
+
+def nal_arrays(found: list[tuple[int, list[bytes]]]) -> bytes:
+    """`found` (from `parameter_set_arrays`) written back, each array with its counts."""
+    return b"".join(bytes([head]) + _counted(units) for head, units in found)
 
 
 def _rebuilt_size(data: bytes, box: Box) -> int | None:

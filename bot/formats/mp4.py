@@ -84,7 +84,11 @@ from operator import add, le, lt, mul, ne, sub
 from bot.errors import DamagedImage, UnsupportedFormat
 from bot.formats import isobmff
 from bot.formats.base import ALIGN, Block, BlockKind, Format, Parsed
-from bot.formats.heif import _new_property  # the photo properties, rebuilt from their fields
+from bot.formats.heif import (
+    _new_property,  # the photo properties, rebuilt from their fields
+    nal_arrays,
+    parameter_set_arrays,
+)
 from bot.formats.isobmff import VIDEO_BRANDS, Box, Budget, Reader
 from bot.formats.isobmff import name as _name
 
@@ -1275,18 +1279,9 @@ def _lhvc(reader: Reader) -> bytes:
     if reader.uint(1) != 1:
         raise _damaged("unknown L-HEVC configuration version")
     segmentation, parallelism, layers = reader.uint(2) & 0x0FFF, reader.uint(1) & 3, reader.uint(1)
-    arrays = []
-    for _ in range(reader.uint(1)):
-        head = reader.uint(1)
-        units = [reader.take(reader.uint(2)) for _ in range(reader.uint(2))]
-        if head & 0x3F in _HEVC_PARAMETER_SETS:
-            nals = b"".join(struct.pack(">H", len(unit)) + unit for unit in units)
-            arrays.append(bytes([head & 0xBF]) + struct.pack(">H", len(units)) + nals)
+    found = parameter_set_arrays(reader)
     fixed = struct.pack(">BHBB", 1, 0xF000 | segmentation, 0xFC | parallelism, 0xC0 | layers)
-    return fixed + bytes([len(arrays)]) + b"".join(arrays)
-
-
-_HEVC_PARAMETER_SETS = frozenset({32, 33, 34})  # VPS, SPS, PPS
+    return fixed + bytes([len(found)]) + nal_arrays(found)
 
 
 # Sample entry children of a fixed length (after their header): dac3 AC-3, pcmC and srat (ISO
