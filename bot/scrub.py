@@ -15,9 +15,7 @@ from typing import TypeVar
 
 from bot.errors import DamagedImage, NotClean, ScrubError, TooLarge, UnsupportedFormat
 from bot.findings import Finding
-from bot.formats import icc
 from bot.formats.base import SNIFF_BYTES, Block, BlockKind, Format, Parsed
-from bot.metadata import exif
 
 # The registry, in sniffing order: each module of bot.formats and its entries. A module is
 # imported when a file may be in its format (start-up is most of a short `scrubbot clean`, so
@@ -224,6 +222,9 @@ def verify(fmt: Format, cleaned: bytes, source: tuple[bytes, Parsed] | None = No
 
 
 def _allowed(block: Block) -> bool:
+    from bot.formats import icc  # here: a video's check needs neither (nor their imports)
+    from bot.metadata import exif
+
     if block.kind is BlockKind.ICC:
         return icc.is_canonical(block.data)
     if block.kind is BlockKind.EXIF:

@@ -5,14 +5,20 @@ a small parent process of its own (so ffmpeg and pytest never count)."""
 
 import errno
 import os
+import random
 import shutil
 import subprocess
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot import cli, cli_files, cli_video
+from bot.errors import NotClean
+from bot.formats.base import ALIGN
 from bot.scrub import scrub
 
 FFMPEG = shutil.which("ffmpeg")
@@ -149,14 +155,46 @@ def test_without_kernel_copies_the_ranges_are_read_and_written(
 
 def _tamper_then_verify(monkeypatch: pytest.MonkeyPatch) -> None:
     """The copy gets a movie date written into it after its parts, before the check."""
-    real = cli_video.verify_file
+    real = cli_video.check_written
 
-    def tampered(fmt: object, out: int, expected: int) -> None:
+    def tampered(out: int, parts: list[bytes | tuple[int, int]]) -> None:
         written = os.pread(out, os.fstat(out).st_size, 0)
         os.pwrite(out, b"\x01\x02\x03\x04", written.index(b"mvhd") + 8)
-        real(fmt, out, expected)  # type: ignore[arg-type]
+        real(out, parts)
 
-    monkeypatch.setattr(cli_video, "verify_file", tampered)
+    monkeypatch.setattr(cli_video, "check_written", tampered)
+
+
+def test_the_skeleton_is_checked_in_a_child_and_its_verdict_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A skeleton that does not verify (here: a check that says so) refuses the copy; the
+    check ran in another process, which the parent waited for."""
+    clip = make_clip(tmp_path / "in.mp4", 1, "160x120")
+    marker = tmp_path / "checked"
+
+    def refuse(fmt: object, parts: object) -> None:
+        marker.write_text(str(os.getpid()))
+        raise NotClean
+
+    monkeypatch.setattr(cli_video, "verify_parts", refuse)
+    assert cli.main(["clean", str(clip), "--output", str(tmp_path / "out.mp4")]) == 1
+    assert int(marker.read_text()) != os.getpid()
+    assert not (tmp_path / "out.mp4").exists()
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_without_fork_the_skeleton_is_checked_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clip = make_clip(tmp_path / "in.mp4", 1, "160x120")
+
+    def no_fork() -> int:
+        raise OSError(errno.EAGAIN, "no room for a process")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    assert cli.main(["clean", str(clip), "--output", str(tmp_path / "out.mp4")]) == 0
+    assert (tmp_path / "out.mp4").read_bytes() == scrub(clip.read_bytes()).data
 
 
 @pytest.mark.parametrize("unnamed", [True, False])
@@ -233,17 +271,66 @@ def test_the_pixel_limit_still_applies_to_a_mapped_video(tmp_path: Path) -> None
     assert not (tmp_path / "o.mp4").exists()
 
 
-def test_a_range_that_moved_is_compared_byte_for_byte(tmp_path: Path) -> None:
-    """Re-stripping our own copy maps every range onto itself; one that moved is read."""
-    import mmap
+_SOURCE = random.Random(7).randbytes(12 * ALIGN)
 
-    path = tmp_path / "f"
-    path.write_bytes(b"head" + b"abcd" * 3 + b"abcd" + b"abcX")
-    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as m:
-        assert cli_video._same(m, [b"head", (4, 12), (4, 4)])
-        assert cli_video._same(m, [b"head", (4, 16)])
-        assert not cli_video._same(m, [b"head", (4, 12), (8, 8)])  # "abcdabcd" vs "abcdabcX"
-        assert not cli_video._same(m, [b"heaX", (4, 16)])
+
+@st.composite
+def laid_out(draw: st.DrawFn) -> list[bytes | tuple[int, int]]:
+    """Parts as `mp4._media` lays them out: ranges of `_SOURCE` in order, some with our bytes
+    filling exactly the gap the input had (a stretch: they keep their distance), others not;
+    bytes anywhere, several in one block, across block edges."""
+    parts: list[bytes | tuple[int, int]] = [draw(st.binary(max_size=40))]
+    offset = draw(st.integers(0, ALIGN))
+    while offset < len(_SOURCE) - 1 and len(parts) < 24:
+        size = draw(st.integers(1, min(2 * ALIGN, len(_SOURCE) - offset)))
+        parts.append((offset, size))
+        gap = draw(st.sampled_from([0, 2, 8, 16, 23, ALIGN - 5, ALIGN + 40, 3 * ALIGN]))
+        pieces = draw(st.lists(st.integers(0, 30), max_size=3))
+        if draw(st.booleans()):  # our bytes fill the gap: the next range keeps its distance
+            cuts = sorted({min(cut, gap) for cut in pieces} | {0, gap})
+            filler = draw(st.binary(min_size=gap, max_size=gap))
+            parts.extend(filler[a:b] for a, b in pairwise(cuts))
+        else:
+            parts.extend(draw(st.binary(min_size=1, max_size=60)) for _ in pieces)
+        offset += size + gap
+    return parts
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(parts=laid_out())
+def test_write_parts_gives_the_parts_whatever_it_joins(
+    parts: list[bytes | tuple[int, int]], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    folder = tmp_path_factory.mktemp("parts")
+    (folder / "source").write_bytes(_SOURCE)
+    expected = b"".join(
+        part if isinstance(part, bytes) else _SOURCE[part[0] : part[0] + part[1]] for part in parts
+    )
+    source = os.open(folder / "source", os.O_RDONLY)
+    out = os.open(folder / "out", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        cli_video.write_parts(source, out, parts)
+    finally:
+        os.close(source)
+        os.close(out)
+    assert (folder / "out").read_bytes() == expected
+
+
+def test_ranges_that_keep_their_distance_are_copied_in_one_call() -> None:
+    """Two runs with our 25 bytes of boxes in the place of a 25-byte removed sample: one copy
+    from the input, then only the block that holds our bytes is written."""
+    parts: list[bytes | tuple[int, int]] = [b"head", (100, 9000), b"b" * 17, b"c" * 8, (9125, 30)]
+    stretches = cli_video._stretches(parts)
+    assert stretches[0] == b"head"
+    [one] = stretches[1:]
+    assert not isinstance(one, bytes)
+    assert (one.offset, one.size, one.start) == (100, 9055, 4)
+    assert one.ours == [(9000, b"b" * 17), (9017, b"c" * 8)]
+    assert cli_video._blocks(one) == [  # the stretch ends in that block
+        (8192, 9059 - 8192, [(9004 - 8192, b"b" * 17), (9021 - 8192, b"c" * 8)])
+    ]
+    shifted: list[bytes | tuple[int, int]] = [b"head", (100, 9000), b"b" * 17, (9125, 30)]
+    assert len(cli_video._stretches(shifted)) == 4  # 8 bytes short: copied on its own
 
 
 def test_inspect_reads_a_video_by_ranges_whatever_its_size(

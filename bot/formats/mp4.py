@@ -33,7 +33,7 @@ How we remove it, losslessly: the output is a new file written from parsed field
   'CoLL' and QuickTime's 'wave' children at the length their fields give; the QuickTime
   terminator (four zero bytes after the last child) is dropped;
 - 'mdat' holds exactly the chunks the kept tracks reference, in file order with no gaps but
-  one: a run of 256 KB or more starts an 'mdat' of its own after a zero-filled 'free' box, at
+  one: a run of 64 KB or more starts an 'mdat' of its own after a zero-filled 'free' box, at
   its offset modulo 4096 (see `_media`: XFS and btrfs then share its blocks); 'stco'
   or 'co64' (co64 when the input had it or an offset needs it) point at their new places. The
   samples are never decoded and stay byte for byte.
@@ -44,7 +44,7 @@ duration ('mehd') and the kept tracks' defaults ('trex'); then each fragment ane
 sequence number untouched), a 'traf' per kept track ('tfhd' with default-base-is-moof and the
 defaults it had, 'tfdt' untouched, each 'trun' with its per-sample fields as they were and a data
 offset from the 'moof'; 'sdtp' and the kept sample groups), and an 'mdat' of exactly the kept
-runs in file order (a fragment whose first run has 256 KB or more after a zero-filled 'free'
+runs in file order (a fragment whose first run has 64 KB or more after a zero-filled 'free'
 box, as in the movie's 'mdat'). The trafs of removed tracks and their samples leave with them;
 'sidx', 'ssix', 'styp' and 'mfra' (indexes of the old layout, no user data) are dropped; a
 fragment left with no kept track is dropped whole. The fragments' boxes have their own budget.
@@ -100,9 +100,10 @@ MAX_BRANDS = 64
 MAX_ROUTE_UNITS = 2_000_000  # boxes or GPMF entries read from timed tracks to tell the route
 MAX_FRAGMENT_BOXES = 2_000_000  # boxes of the fragments: ten hours in one-second fragments
 _U32 = "I" if array("I").itemsize == 4 else "L"  # the array type of a 32-bit word
-ALIGN_RUN = 1 << 18  # a run of samples this long keeps its offset modulo ALIGN (see _media)
+ALIGN_RUN = 1 << 16  # a run of samples this long keeps its offset modulo ALIGN (see _media)
 _RELEASE_EVERY = 64  # top-level boxes or fragments read between unmapping a mapped file's pages
 _MAX_32 = 0xFFFFFFFF
+_PRINTABLE = bytes(range(32, 127))  # the bytes of a box type
 
 # Compatible brands we write back (known structural brands only: no free four-byte codes).
 _KEPT_BRANDS = VIDEO_BRANDS | {b"hvc1", b"dby1", b"cmfc"}
@@ -304,6 +305,7 @@ class _Movie:
     track_ids: list[int] = field(default_factory=list)  # every track's, removed ones too
     # removed tracks of a fragmented movie: handler, sample entries, timescale (for the route)
     removed: dict[int, tuple[bytes, list[Box], int]] = field(default_factory=dict)
+    chunks: "_Chunks | None" = None  # the kept tracks' chunks in file order, once they are read
 
 
 def parse(data: bytes) -> Parsed:
@@ -370,24 +372,23 @@ def _read(data: bytes) -> _Movie:
             raise _damaged("a fragment comes before the movie header")
         movie.faststart = True  # a fragmented file is read from its start: the movie first
         movie.fragments = _read_fragments(data, top, moofs, movie, pieces, blocks)
-    spans = [(box.body, box.end) for box in mdats]
-    for track in movie.tracks:
-        if not _inside(track.chunks, spans):
-            raise _damaged("a track points outside its media data")
+    movie.chunks = _Chunks(movie)
+    if not _inside(movie.chunks.runs, [(box.body, box.end) for box in mdats]):
+        raise _damaged("a track points outside its media data")
     return movie
 
 
-def _inside(chunks: list[tuple[int, int]], spans: list[tuple[int, int]]) -> bool:
-    """Whether every chunk with bytes lies inside one of `spans` (the 'mdat' payloads, in file
-    order), a column at a time: the span a chunk starts in by bisection, then its end."""
-    if not chunks:
+def _inside(runs: list[tuple[int, int]], spans: list[tuple[int, int]]) -> bool:
+    """Whether every run of chunks lies inside one of `spans` (the 'mdat' payloads, in file
+    order): then so does each chunk, and a run cannot span two 'mdat's (a header between)."""
+    if not runs:
         return True
-    offsets, sizes = _columns(chunks)
-    starts = [-1, *(start for start, _ in spans)]  # a span no chunk fits in, for those before
+    offsets, sizes = _columns(runs)
+    starts = [-1, *(start for start, _ in spans)]  # a span no run fits in, for those before
     stops = [-1, *(stop for _, stop in spans)]
     found = map(bisect_right, repeat(starts), offsets)  # 1 + the span each starts in
     limits = map(stops.__getitem__, map(sub, found, repeat(1)))
-    return all(compress(map(le, map(add, offsets, sizes), limits), sizes))
+    return all(map(le, map(add, offsets, sizes), limits))
 
 
 def _top(data: bytes, budget: Budget, blocks: list[Block], pieces: Budget) -> Iterator[Box]:
@@ -399,7 +400,7 @@ def _top(data: bytes, budget: Budget, blocks: list[Block], pieces: Budget) -> It
         _release(data, count)
         kind = data[pos + 4 : pos + 8]
         (pieces if fragmented and kind in _FRAGMENT_TOP else budget).spend()
-        if len(kind) < 4 or not all(32 <= b < 127 for b in kind):
+        if len(kind) < 4 or kind.translate(None, _PRINTABLE):  # what is left is no type
             break
         try:
             found = isobmff.box_at(data, pos, len(data), _LABEL)
@@ -1699,7 +1700,7 @@ def _write(data: bytes, movie: _Movie) -> bytes:
 
 
 def _parts(data: bytes, movie: _Movie) -> list[Part]:
-    chunks = _Chunks(movie)
+    chunks = movie.chunks or _Chunks(movie)
     ftyp = b""
     if movie.brands is not None:
         major, compatible = movie.brands
