@@ -32,7 +32,9 @@ import gc
 import io
 import mmap
 import os
+import platform
 import stat
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import accumulate
@@ -49,6 +51,12 @@ if TYPE_CHECKING:  # loaded with the first video: cleaning photos never needs it
 VIDEO_FORMATS = frozenset({"mp4", "mov", "m4v", "3gp"})
 T = TypeVar("T")
 PIECE = 1 << 20  # at most this many bytes of the file read at a time
+# A skeleton is mapped without reserving its size (it touches a few pages): else the kernel
+# refuses one larger than memory. Python 3.11 has no name for the flag; on Linux on these
+# machines it is 0x4000 (elsewhere: nothing, and a skeleton is reserved like any memory).
+_NORESERVE_ON = frozenset({"x86_64", "i686", "aarch64", "armv7l", "riscv64", "s390x"})
+_LINUX_NORESERVE = 0x4000 if sys.platform == "linux" and platform.machine() in _NORESERVE_ON else 0
+_NORESERVE: int = getattr(mmap, "MAP_NORESERVE", _LINUX_NORESERVE)
 
 
 class SourceChanged(DamagedImage):
@@ -241,7 +249,7 @@ def skeleton(parts: "list[mp4.Part]") -> mmap.mmap:
     """The output laid out as `parts` say, our bytes at their places and zeros for the ranges
     (pages never written cost no memory)."""
     size = size_of(parts)
-    mapped = _Skeleton(-1, max(size, 1), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    mapped = _Skeleton(-1, max(size, 1), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _NORESERVE)
     pos = 0
     for part in parts:
         if isinstance(part, bytes):

@@ -349,3 +349,16 @@ def test_inspect_reads_a_video_by_ranges_whatever_its_size(
     (tmp_path / "photo.jpg").write_bytes(b"\xff\xd8\xff" + bytes(clip.stat().st_size))
     assert cli.main(["inspect", str(tmp_path / "photo.jpg")]) == 1  # a photo: still read whole
     assert "larger than" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(sys.maxsize < 2**40, reason="a 64-bit address space")
+def test_a_skeleton_larger_than_memory_is_mapped() -> None:
+    """A video bigger than the machine's memory still gets its skeleton checked: the mapping
+    reserves nothing (the kernel refused 30 GB on a 24 GB machine before)."""
+    from bot import mapped_video
+
+    memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    with mapped_video.skeleton([b"head", (0, 2 * memory), b"tail"]) as mapped:
+        assert mapped[:4] == b"head"
+        assert mapped[-4:] == b"tail"
+        assert mapped[memory : memory + 4] == bytes(4)
