@@ -5,7 +5,8 @@
     stream = clean_file(path, limits)     # the bot's way: all of that, verified, as a Stream
     with stream.open() as body: ...       # a seekable file-like of the clean copy, read by pieces
 
-The command line (`bot.cli_video`) writes the parts to a file and checks what it wrote. The bot,
+The command line (`bot.cli_video`) writes the parts to a file, checks its skeleton as below
+meanwhile, and reads our bytes back from what it wrote. The bot,
 with a local Bot API server, gets a user's big video as a file on that server's disk; the clean
 copy is never written anywhere (a user's video is never put on disk by us): it is uploaded as
 it is read, our box bytes and the ranges of the server's file read with `os.pread` in pieces of
