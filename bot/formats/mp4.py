@@ -75,10 +75,10 @@ import mmap
 import struct
 import sys
 from array import array
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate, chain, compress, repeat
+from itertools import accumulate, chain, compress, pairwise, repeat
 from operator import add, le, lt, mul, ne, sub
 
 from bot.errors import DamagedImage, UnsupportedFormat
@@ -103,6 +103,7 @@ _U32 = "I" if array("I").itemsize == 4 else "L"  # the array type of a 32-bit wo
 ALIGN_RUN = 1 << 16  # a run of samples this long keeps its offset modulo ALIGN (see _media)
 _RELEASE_EVERY = 64  # top-level boxes or fragments read between unmapping a mapped file's pages
 _MAX_32 = 0xFFFFFFFF
+_MAX_31 = 0x7FFFFFFF
 _PRINTABLE = bytes(range(32, 127))  # the bytes of a box type
 
 # Compatible brands we write back (known structural brands only: no free four-byte codes).
@@ -184,9 +185,12 @@ _TRACK_STRUCTURE = frozenset(
 )
 _KEPT_GROUPS = frozenset({b"roll", b"prol", b"sync", b"rap ", b"tele"})  # see _GROUP_ENTRIES
 _KEPT_REFERENCES = frozenset({b"vdep", b"vplx", b"sbas", b"scal", b"fall", b"folw"})
-# Top-level boxes of a fragmented file that only index or label its fragments: dropped (a
-# 'sidx' would no longer be true of the rewritten fragments; players seek without it).
+# Top-level boxes of a fragmented file that only index or label its fragments: not copied (a
+# 'sidx' of a kept track is written anew for the new layout, see `_read_indexes`).
 _FRAGMENT_INDEXES = frozenset({b"sidx", b"ssix", b"mfra", b"styp"})
+# Boxes just before a 'moof' that a 'sidx' reference may start at (its fragment's first bytes).
+_LEAD = _FRAGMENT_INDEXES | {b"free", b"skip"}
+MAX_INDEX_REFERENCES = 2_000_000  # 'sidx' references in one file: as many as fragment boxes
 _FRAGMENT_TOP = _FRAGMENT_INDEXES | {b"moof", b"mdat"}
 _READ_ELSEWHERE = _FRAGMENT_INDEXES | {b"ftyp", b"moov", b"mdat", b"moof"}  # not by _top_block
 XMP_UUID = bytes.fromhex("BE7ACFCB97A942E89C71999491E3AFAC")
@@ -288,6 +292,21 @@ class _Traf:
 class _Fragment:
     sequence: int  # 'mfhd' (timing: untouched)
     trafs: list[_Traf]
+    start: int = 0  # where its 'moof' was in the input
+
+
+@dataclass
+class _Index:
+    """A kept 'sidx': its fields as read (timing of a kept track: untouched) and the input
+    offsets its references span, each where a fragment starts or the file ends."""
+
+    start: int  # where it was in the input: it goes before the first kept fragment after it
+    version: int
+    track: int
+    timescale: int
+    earliest: int
+    rows: bytes  # the references' 12-byte rows as read, their sizes rewritten when written
+    bounds: list[int]  # the first byte of each reference in the input, then the end of the last
 
 
 @dataclass
@@ -306,6 +325,7 @@ class _Movie:
     # removed tracks of a fragmented movie: handler, sample entries, timescale (for the route)
     removed: dict[int, tuple[bytes, list[Box], int]] = field(default_factory=dict)
     chunks: "_Chunks | None" = None  # the kept tracks' chunks in file order, once they are read
+    indexes: list[_Index] = field(default_factory=list)  # the kept 'sidx' boxes, in file order
 
 
 def parse(data: bytes) -> Parsed:
@@ -372,6 +392,7 @@ def _read(data: bytes) -> _Movie:
             raise _damaged("a fragment comes before the movie header")
         movie.faststart = True  # a fragmented file is read from its start: the movie first
         movie.fragments = _read_fragments(data, top, moofs, movie, pieces, blocks)
+        movie.indexes = _read_indexes(data, top, moofs, movie)
     movie.chunks = _Chunks(movie)
     if not _inside(movie.chunks.runs, [(box.body, box.end) for box in mdats]):
         raise _damaged("a track points outside its media data")
@@ -805,7 +826,7 @@ def _read_fragments(
                     raise _damaged("a fragment names a sample description that is not there")
                 trafs.append(traf)
         if trafs:
-            fragments.append(_Fragment(sequence, trafs))
+            fragments.append(_Fragment(sequence, trafs, moof.start))
     for kind in sorted(noted):
         blocks.append(Block(BlockKind.OTHER, f"MP4 '{_name(kind)}' box in a fragment"))
     for track, track_fragments in timed.items():
@@ -814,6 +835,82 @@ def _read_fragments(
             found = _fragment_samples(track_fragments, extends, timescale)
             blocks.extend(_route(data, handler, entries, found))
     return fragments
+
+
+def _read_indexes(data: bytes, top: list[Box], moofs: list[int], movie: _Movie) -> list[_Index]:
+    """The 'sidx' boxes we keep, written anew once the fragments have landed (`_indexed_parts`):
+    each one among the index, label and 'free' boxes just before a 'moof', of a kept track,
+    with media references only, each reference from where a fragment starts (its 'moof' or one
+    of those boxes before it) to where another starts or the fragments end, and holding at
+    least one kept fragment. Any other 'sidx' is dropped: its values are never copied."""
+    starts, candidates = _fragment_starts(top, moofs, len(data))
+    kept = [fragment.start for fragment in movie.fragments]  # in file order
+    tracks = {track.id for track in movie.tracks}
+    indexes: list[_Index] = []
+    references = 0
+    for box in candidates:
+        index = _read_sidx(data, box)
+        if index is None or index.track not in tracks:
+            continue
+        references += len(index.bounds) - 1
+        if references > MAX_INDEX_REFERENCES:
+            raise _damaged("its segment indexes have too many references")
+        if all(map(starts.__contains__, index.bounds)) and _holds_fragments(index.bounds, kept):
+            indexes.append(index)
+    return indexes
+
+
+def _fragment_starts(top: list[Box], moofs: list[int], size: int) -> tuple[set[int], list[Box]]:
+    """Where a 'sidx' reference may start or end (each 'moof' and each of the index, label and
+    'free' boxes just before it; those after the last fragment and the end of the file), and
+    the 'sidx' boxes just before a 'moof' (one elsewhere indexes no fragment of ours)."""
+    starts: set[int] = set()
+    candidates: list[Box] = []
+    for index in moofs:
+        lead = index
+        while lead > 0 and top[lead - 1].type in _LEAD:
+            lead -= 1
+        starts.update(box.start for box in top[lead : index + 1])
+        candidates.extend(box for box in top[lead:index] if box.type == b"sidx")
+    tail = len(top)
+    while tail > moofs[-1] + 1 and top[tail - 1].type in _LEAD:
+        tail -= 1
+    starts.update(box.start for box in top[tail:])
+    starts.update((top[-1].end, size))
+    return starts, candidates
+
+
+def _read_sidx(data: bytes, box: Box) -> _Index | None:
+    """A 'sidx' read field by field (ISO 14496-12 8.16.3), or None when we cannot rewrite it:
+    an unknown version, no timescale or no reference, references that do not fill the box (a
+    lying count, a truncated box), a reference to another 'sidx' (reference_type 1)."""
+    size = box.end - box.body
+    version = data[box.body] if size else 2
+    width = 8 if version else 4
+    head = 12 + 2 * width + 4  # version and flags, reference_ID, timescale, two times, count
+    if version > 1 or size < head:
+        return None
+    fields = data[box.body + 4 : box.body + head]
+    track, timescale = struct.unpack_from(">II", fields)
+    earliest, offset = struct.unpack_from(">QQ" if version else ">II", fields, 8)
+    count = int.from_bytes(fields[-2:], "big")
+    if not timescale or not count or size != head + 12 * count:
+        return None
+    rows = bytes(data[box.body + head : box.end])
+    sizes = _words32(rows)[0::3]  # reference_type (top bit) and referenced_size
+    if max(sizes) > _MAX_31:
+        return None
+    bounds = list(accumulate(sizes, initial=box.end + offset))
+    return _Index(box.start, version, track, timescale, earliest, rows, bounds)
+
+
+def _holds_fragments(bounds: list[int], kept: list[int]) -> bool:
+    """Whether each reference (from one bound to the next) holds a kept fragment's start."""
+    for first, end in pairwise(bounds):
+        found = bisect_left(kept, first)
+        if found == len(kept) or kept[found] >= end:
+            return False
+    return True
 
 
 def _fragment_samples(
@@ -1716,7 +1813,7 @@ def _parts(data: bytes, movie: _Movie) -> list[Part]:
     parts: list[Part] = [ftyp, moov, *media] if movie.faststart else [ftyp, *media, moov]
     parts = [part for part in parts if part]
     if movie.fragments:
-        parts.extend(_fragment_parts(movie.fragments, sum(map(_length, parts))))
+        parts.extend(_indexed_parts(movie, sum(map(_length, parts))))
     return parts
 
 
@@ -1834,12 +1931,29 @@ def _mdat_head(total: int) -> bytes:
     return struct.pack(">I4s", 8 + total, b"mdat")
 
 
-def _fragment_parts(fragments: list[_Fragment], pos: int) -> Iterator[Part]:
+def _fragment_parts(
+    fragments: list[_Fragment],
+    pos: int,
+    indexes: Sequence[_Index] = (),
+    landed: dict[int, int] | None = None,
+) -> Iterator[Part]:
     """Each fragment as a new 'moof' and an 'mdat' of exactly its kept runs, in file order, the
     runs' data offsets counted from their 'moof' (default-base-is-moof). A fragment whose first
     run has `ALIGN_RUN` bytes or more comes after a zero-filled 'free' box that puts that run at
-    its input offset modulo `ALIGN` (see `_media`); `pos` is where the first fragment starts."""
+    its input offset modulo `ALIGN` (see `_media`); `pos` is where the first fragment starts.
+    Each of `indexes` goes before the first fragment after it in the input, as zeros of its
+    size (`_indexed_parts` writes it); `landed` gets where each index and fragment starts in
+    the copy (a fragment's padding is its first bytes), by where it started in the input."""
+    landed = {} if landed is None else landed
+    waiting = 0  # the first of `indexes` not yet placed
     for fragment in fragments:
+        while waiting < len(indexes) and indexes[waiting].start < fragment.start:
+            landed[indexes[waiting].start] = pos
+            size = _sidx_size(indexes[waiting])
+            yield bytes(size)
+            pos += size
+            waiting += 1
+        landed[fragment.start] = pos
         placed = sorted(
             (run.start, run.size, t, r)
             for t, traf in enumerate(fragment.trafs)
@@ -1866,6 +1980,62 @@ def _fragment_parts(fragments: list[_Fragment], pos: int) -> Iterator[Part]:
         yield head
         yield from runs
         pos += at
+
+
+def _indexed_parts(movie: _Movie, pos: int) -> list[Part]:
+    """The fragments from `pos` on with the kept 'sidx' boxes before them, each written once
+    every fragment has landed; one whose values no longer fit its fields is dropped and the
+    fragments laid out again without it."""
+    indexes = movie.indexes
+    while True:
+        landed: dict[int, int] = {}
+        parts = list(_fragment_parts(movie.fragments, pos, indexes, landed))
+        where = _landing(landed, pos + sum(map(_length, parts)))
+        written: dict[int, bytes] = {}  # output offset -> the 'sidx' written there
+        for index in indexes:
+            if index.start in landed:
+                box = _sidx(index, where, landed[index.start])
+                written.update({landed[index.start]: box} if box else {})
+        if len(written) == len(indexes):
+            break
+        indexes = [index for index in indexes if landed.get(index.start, -1) in written]
+    filled, at = [], pos
+    for part in parts:
+        filled.append(written.pop(at, part) if isinstance(part, bytes) else part)
+        at += _length(part)
+    return filled
+
+
+def _landing(landed: dict[int, int], end: int) -> Callable[[int], int]:
+    """Where an input offset lands in the copy: where the first index or fragment at or after
+    it landed (a dropped one's bytes are gone), else at `end`."""
+    keys = sorted(landed)
+    places = [*map(landed.__getitem__, keys), end]
+    return lambda offset: places[bisect_left(keys, offset)]
+
+
+def _sidx_size(index: _Index) -> int:
+    return 8 + 4 + 8 + (16 if index.version else 8) + 4 + len(index.rows)
+
+
+def _sidx(index: _Index, where: Callable[[int], int], start: int) -> bytes | None:
+    """`index` written at `start` in the copy: its fields as read, the reserved bits zero, and
+    each referenced_size and the first_offset from where the bytes it spans landed (`where`);
+    None when one does not fit its field."""
+    width = 8 if index.version else 4
+    bounds = list(map(where, index.bounds))
+    offset = bounds[0] - start - _sidx_size(index)
+    sizes = list(map(sub, bounds[1:], bounds[:-1]))
+    if offset < 0 or offset >> (8 * width) or min(sizes) <= 0 or max(sizes) > _MAX_31:
+        return None
+    words = _words32(index.rows)
+    words[0::3] = array(_U32, sizes)  # reference_type 0: media
+    if sys.byteorder == "little":
+        words.byteswap()
+    fields = struct.pack(">II", index.track, index.timescale)
+    fields += index.earliest.to_bytes(width, "big") + offset.to_bytes(width, "big")
+    fields += struct.pack(">HH", 0, len(sizes))
+    return isobmff.full(b"sidx", index.version, 0, fields + words.tobytes())
 
 
 def _moof(fragment: _Fragment, offsets: list[list[int]]) -> bytes:
