@@ -46,8 +46,18 @@ defaults it had, 'tfdt' untouched, each 'trun' with its per-sample fields as the
 offset from the 'moof'; 'sdtp' and the kept sample groups), and an 'mdat' of exactly the kept
 runs in file order (a fragment whose first run has 64 KB or more after a zero-filled 'free'
 box, as in the movie's 'mdat'). The trafs of removed tracks and their samples leave with them;
-'sidx', 'ssix', 'styp' and 'mfra' (indexes of the old layout, no user data) are dropped; a
-fragment left with no kept track is dropped whole. The fragments' boxes have their own budget.
+a fragment left with no kept track is dropped whole. The fragments' boxes have their own budget.
+A segment index 'sidx' of a kept track is kept (ffprobe and players take the duration from it,
+DASH players seek with it), written anew before the fragment it came before (`_read_indexes`,
+`_indexed_parts`): version, reference_ID, timescale, earliest presentation time, subsegment
+durations and SAP fields untouched (timing), reserved bits zero, each referenced_size and the
+first_offset from where the referenced fragments land in the copy. A fragment's bytes begin at
+the index, label and padding boxes just before its 'moof' ('sidx', 'ssix', 'styp', 'free'), so
+a reference must start where a fragment starts and end where another starts or the fragments
+end; a 'sidx' with a reference that cuts a fragment, or holds no kept fragment, a hierarchical
+one (reference_type 1), one of a removed track, with a lying count, or whose values do not fit
+its fields in the copy is dropped, never copied. 'ssix' (byte ranges inside subsegments),
+'styp' and 'mfra' (indexes of the old layout, no user data) are dropped.
 
 Findings come from what is removed: every metadata item as a MOVIE block (`bot.metadata.movie`),
 a cover picture with the blocks of its own JPEG structure, and for an Apple 'mebx' location track
