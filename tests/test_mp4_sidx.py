@@ -320,3 +320,34 @@ def test_a_reference_holding_only_dropped_fragments_drops_its_sidx() -> None:
     assert not mp4._holds_fragments([100, 200, 250, 300], kept)  # 200..250: only dropped bytes
     assert not mp4._holds_fragments([50, 90], kept)  # index boxes before the first fragment
     assert not mp4._holds_fragments([300, 400, 500], kept)  # after the last kept fragment
+
+
+def test_a_reference_may_end_where_its_fragments_media_data_ends(tmp_path: Path) -> None:
+    """A box after a fragment's 'mdat' that is no part of it (a planted 'udta' here): the
+    reference of that fragment ends at the 'mdat's end, and the 'udta' leaves."""
+    data = clip(tmp_path, "dash", "udta")
+    mdat = [b for b in top_boxes(data) if b.type == b"mdat"][2]
+    udta = isobmff.box(b"udta", isobmff.box(b"\xa9cmt", b"planted-comment"))
+    planted = data[: mdat.end] + udta + data[mdat.end :]
+    cleaned = assert_clean_of(data, planted, tmp_path)
+    assert b"planted-comment" not in cleaned
+    assert cleaned == scrub(data).data
+    assert_kept_indexes(data, cleaned, set())
+
+
+def test_a_reference_may_start_at_a_dash_event_message(tmp_path: Path) -> None:
+    """A DASH media segment may have 'emsg' boxes between its 'sidx' and its 'moof' (in-band
+    events, dropped here): the references that start there start the fragment."""
+    data = clip(tmp_path, "dash", "emsg")
+    boxes = top_boxes(data)
+    moof = [b for b in boxes if b.type == b"moof"][2]
+    emsg = isobmff.full(b"emsg", 0, 0, b"urn:planted-event\0\0" + bytes(16) + b"planted-event")
+    mine = [i for i in indexes(data) if i.box.end <= moof.start and i.box.start > boxes[0].end]
+    changed = bytearray(data[: moof.start] + emsg + data[moof.start :])
+    for index in mine[-2:]:  # the picture's and the sound's 'sidx' of that fragment
+        at = index.box.body + _FIRST_REFERENCE
+        struct.pack_into(">I", changed, at, index.rows[0][1] + len(emsg))
+    cleaned = assert_clean_of(data, bytes(changed), tmp_path)
+    assert b"planted-event" not in cleaned
+    assert cleaned == scrub(data).data
+    assert_kept_indexes(data, cleaned, set())

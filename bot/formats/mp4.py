@@ -52,12 +52,14 @@ DASH players seek with it), written anew before the fragment it came before (`_r
 `_indexed_parts`): version, reference_ID, timescale, earliest presentation time, subsegment
 durations and SAP fields untouched (timing), reserved bits zero, each referenced_size and the
 first_offset from where the referenced fragments land in the copy. A fragment's bytes begin at
-the index, label and padding boxes just before its 'moof' ('sidx', 'ssix', 'styp', 'free'), so
-a reference must start where a fragment starts and end where another starts or the fragments
-end; a 'sidx' with a reference that cuts a fragment, or holds no kept fragment, a hierarchical
-one (reference_type 1), one of a removed track, with a lying count, or whose values do not fit
-its fields in the copy is dropped, never copied. 'ssix' (byte ranges inside subsegments),
-'styp' and 'mfra' (indexes of the old layout, no user data) are dropped.
+the index, label and padding boxes just before its 'moof' ('sidx', 'ssix', 'styp', 'free', and
+a DASH segment's 'emsg' and 'prft', which we drop), so a reference must start where a fragment
+starts and end where another starts, where a fragment's 'mdat' boxes end, or where the
+fragments end; a 'sidx' with a reference that cuts a fragment or holds no kept fragment, a
+hierarchical one (reference_type 1), one of a removed track, with a lying count, or whose
+values do not fit its fields in the copy is dropped, never copied. 'ssix' (byte ranges inside
+subsegments, by levels we would have to map anew), 'styp' and 'mfra' (indexes of the old
+layout, no user data) are dropped.
 
 Findings come from what is removed: every metadata item as a MOVIE block (`bot.metadata.movie`),
 a cover picture with the blocks of its own JPEG structure, and for an Apple 'mebx' location track
@@ -198,8 +200,10 @@ _KEPT_REFERENCES = frozenset({b"vdep", b"vplx", b"sbas", b"scal", b"fall", b"fol
 # Top-level boxes of a fragmented file that only index or label its fragments: not copied (a
 # 'sidx' of a kept track is written anew for the new layout, see `_read_indexes`).
 _FRAGMENT_INDEXES = frozenset({b"sidx", b"ssix", b"mfra", b"styp"})
-# Boxes just before a 'moof' that a 'sidx' reference may start at (its fragment's first bytes).
-_LEAD = _FRAGMENT_INDEXES | {b"free", b"skip"}
+# Boxes just before a 'moof' that a 'sidx' reference may start at (its fragment's first bytes):
+# indexes, labels, padding, and what a DASH media segment may hold before its 'moof' (event
+# messages, the producer's time), which we drop.
+_LEAD = _FRAGMENT_INDEXES | {b"free", b"skip", b"emsg", b"prft"}
 MAX_INDEX_REFERENCES = 2_000_000  # 'sidx' references in one file: as many as fragment boxes
 _FRAGMENT_TOP = _FRAGMENT_INDEXES | {b"moof", b"mdat"}
 _READ_ELSEWHERE = _FRAGMENT_INDEXES | {b"ftyp", b"moov", b"mdat", b"moof"}  # not by _top_block
@@ -853,6 +857,8 @@ def _read_indexes(data: bytes, top: list[Box], moofs: list[int], movie: _Movie) 
     with media references only, each reference from where a fragment starts (its 'moof' or one
     of those boxes before it) to where another starts or the fragments end, and holding at
     least one kept fragment. Any other 'sidx' is dropped: its values are never copied."""
+    if not moofs:  # a movie that could have fragments (an 'mvex') but has none
+        return []
     starts, candidates = _fragment_starts(top, moofs, len(data))
     kept = [fragment.start for fragment in movie.fragments]  # in file order
     tracks = {track.id for track in movie.tracks}
@@ -872,15 +878,19 @@ def _read_indexes(data: bytes, top: list[Box], moofs: list[int], movie: _Movie) 
 
 def _fragment_starts(top: list[Box], moofs: list[int], size: int) -> tuple[set[int], list[Box]]:
     """Where a 'sidx' reference may start or end (each 'moof' and each of the index, label and
-    'free' boxes just before it; those after the last fragment and the end of the file), and
-    the 'sidx' boxes just before a 'moof' (one elsewhere indexes no fragment of ours)."""
+    'free' boxes just before it; the end of its 'mdat' boxes; the boxes after the last fragment
+    and the end of the file), and the 'sidx' boxes just before a 'moof' (one elsewhere indexes
+    no fragment of ours)."""
     starts: set[int] = set()
     candidates: list[Box] = []
     for index in moofs:
-        lead = index
+        lead, after = index, index + 1
         while lead > 0 and top[lead - 1].type in _LEAD:
             lead -= 1
+        while after < len(top) and top[after].type == b"mdat":
+            after += 1
         starts.update(box.start for box in top[lead : index + 1])
+        starts.add(top[after - 1].end)  # what follows is not the fragment's: 'udta', ...
         candidates.extend(box for box in top[lead:index] if box.type == b"sidx")
     tail = len(top)
     while tail > moofs[-1] + 1 and top[tail - 1].type in _LEAD:
