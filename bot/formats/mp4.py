@@ -853,10 +853,11 @@ def _read_fragments(
 
 def _read_indexes(data: bytes, top: list[Box], moofs: list[int], movie: _Movie) -> list[_Index]:
     """The 'sidx' boxes we keep, written anew once the fragments have landed (`_indexed_parts`):
-    each one among the index, label and 'free' boxes just before a 'moof', of a kept track,
-    with media references only, each reference from where a fragment starts (its 'moof' or one
-    of those boxes before it) to where another starts or the fragments end, and holding at
-    least one kept fragment. Any other 'sidx' is dropped: its values are never copied."""
+    each one among the boxes just before a 'moof' (`_LEAD`), of a kept track, with media
+    references only, each reference from where a fragment starts (its 'moof' or one of those
+    boxes before it) to where another starts, its 'mdat' boxes end or the fragments end, and
+    holding at least one kept fragment. Any other 'sidx' is dropped: its values are never
+    copied. Every reference read counts, kept or not (`MAX_INDEX_REFERENCES`)."""
     if not moofs:  # a movie that could have fragments (an 'mvex') but has none
         return []
     starts, candidates = _fragment_starts(top, moofs, len(data))
@@ -866,11 +867,13 @@ def _read_indexes(data: bytes, top: list[Box], moofs: list[int], movie: _Movie) 
     references = 0
     for box in candidates:
         index = _read_sidx(data, box)
-        if index is None or index.track not in tracks:
+        if index is None:
             continue
         references += len(index.bounds) - 1
         if references > MAX_INDEX_REFERENCES:
             raise _damaged("its segment indexes have too many references")
+        if index.track not in tracks:
+            continue  # a removed track's
         if all(map(starts.__contains__, index.bounds)) and _holds_fragments(index.bounds, kept):
             indexes.append(index)
     return indexes
@@ -2013,9 +2016,9 @@ def _indexed_parts(movie: _Movie, pos: int) -> list[Part]:
         where = _landing(landed, pos + sum(map(_length, parts)))
         written: dict[int, bytes] = {}  # output offset -> the 'sidx' written there
         for index in indexes:
-            if index.start in landed:
-                box = _sidx(index, where, landed[index.start])
-                written.update({landed[index.start]: box} if box else {})
+            box = _sidx(index, where, landed[index.start]) if index.start in landed else None
+            if box is not None:
+                written[landed[index.start]] = box
         if len(written) == len(indexes):
             break
         indexes = [index for index in indexes if landed.get(index.start, -1) in written]
