@@ -9,24 +9,32 @@ ffprobe's durations (format and streams), ffmpeg's stream hashes, a full decode,
 own output as a fixed point, and every kept reference read back independently here."""
 
 import json
+import random
 import shutil
 import struct
 import subprocess
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
 
 from bot.errors import DamagedImage, ScrubError
+from bot.findings import Kind
 from bot.formats import isobmff, mp4
-from bot.scrub import scrub
+from bot.formats.base import ALIGN
+from bot.scrub import inspect, scrub
 from tests.test_mp4 import (
     _FRAGMENT_STRUCTURE,
     assert_clean,
     codes,
     decodes,
     leftovers,
+    moov_changed,
+    route_sample,
     stream_hashes,
+    timed_track,
+    timed_traf,
     top_boxes,
 )
 
@@ -92,7 +100,7 @@ def assert_true_references(data: bytes) -> None:
     """Every reference of every 'sidx' starts where a fragment starts (its 'moof' or the index
     and padding boxes just before it) and ends where the next one starts or the file ends."""
     boxes = top_boxes(data)
-    starts = {len(data)}
+    starts = {len(data)} | {b.start for b in boxes if b.type == b"mfra"}  # an input's last
     for n, found in enumerate(boxes):
         if found.type == b"moof":
             lead = n
@@ -351,3 +359,114 @@ def test_a_reference_may_start_at_a_dash_event_message(tmp_path: Path) -> None:
     assert b"planted-event" not in cleaned
     assert cleaned == scrub(data).data
     assert_kept_indexes(data, cleaned, set())
+
+
+def with_location_fragment(data: bytes, after: int, lead: bytes, value: dict[str, str]) -> bytes:
+    """`data` (moof-relative) with an Apple location track 90 in its movie and, after the
+    `after`-th fragment's 'mdat', `lead` and a fragment of that track alone (one position)."""
+
+    def change(d: bytes, b: isobmff.Box) -> bytes:
+        if b.type == b"mvex":
+            trex = isobmff.full(b"trex", 0, 0, struct.pack(">5I", 90, 1, 0, 0, 0))
+            return isobmff.box(b"mvex", d[b.body : b.end] + trex)
+        return d[b.start : b.end]
+
+    data = moov_changed(data, change)
+    (moov,) = [b for b in top_boxes(data) if b.type == b"moov"]
+    mvex_at = data.index(b"mvex", moov.start) - 4
+    body = data[moov.body : mvex_at] + timed_track(90, b"mebx", [], 0) + data[mvex_at : moov.end]
+    data = data[: moov.start] + isobmff.box(b"moov", body) + data[moov.end :]
+    mdat = [b for b in top_boxes(data) if b.type == b"mdat"][after]
+    return data[: mdat.end] + lead + location_fragment(value) + data[mdat.end :]
+
+
+def location_fragment(value: dict[str, str]) -> bytes:
+    sample = route_sample(value)
+    mfhd = isobmff.full(b"mfhd", 0, 0, struct.pack(">I", 999))
+    moof_size = 8 + len(mfhd) + len(timed_traf(90, 0, 0, sample))
+    traf = timed_traf(90, 0, moof_size + 8, sample)
+    return isobmff.box(b"moof", mfhd + traf) + isobmff.box(b"mdat", sample)
+
+
+def test_a_dropped_fragment_inside_a_reference_leaves_it_and_its_bytes(tmp_path: Path) -> None:
+    """A fragment of a removed track alone (an Apple location here) inside a reference of a
+    whole-file 'sidx': the fragment is dropped, the reference keeps the kept fragment only."""
+    value = codes(310)
+    data = clip(tmp_path, "global-sidx", "dropped")
+    extra = len(location_fragment(value))
+    changed = bytearray(with_location_fragment(data, 2, b"", value))
+    for index in indexes(bytes(changed)):  # the picture's and the sound's: reference 2 grows
+        at = index.box.body + _FIRST_REFERENCE + 2 * 12
+        struct.pack_into(">I", changed, at, index.rows[2][1] + extra)
+    assert_true_references(bytes(changed))
+    assert any(f.kind is Kind.LOCATION for f in inspect(bytes(changed)).findings)
+    cleaned = assert_clean_of(data, bytes(changed), tmp_path)
+    assert cleaned == scrub(data).data
+    assert value["lon"].encode() not in cleaned
+    assert_kept_indexes(data, cleaned, set())
+
+
+def test_a_sidx_of_dropped_fragments_only_is_dropped(tmp_path: Path) -> None:
+    """A 'sidx' of a kept track whose one reference is a fragment of a removed track alone."""
+    value = codes(311)
+    data = clip(tmp_path, "dash", "only-dropped")
+    fragment = location_fragment(value)
+    body = struct.pack(">IIQQHH", 1, 10240, 0, 0, 0, 1) + struct.pack(">III", len(fragment), 1, 0)
+    lonely = isobmff.full(b"sidx", 1, 0, body)
+    changed = with_location_fragment(data, 2, lonely, value)
+    assert len(indexes(changed)) == len(indexes(data)) + 1
+    assert_true_references(changed)
+    cleaned = assert_clean_of(data, changed, tmp_path)
+    assert cleaned == scrub(data).data
+    assert_kept_indexes(data, cleaned, set())
+
+
+@pytest.mark.parametrize(
+    "movflags", ["+dash", "+frag_keyframe+empty_moov+default_base_moof+global_sidx"]
+)
+def test_the_padding_before_a_fragment_is_in_its_reference(movflags: str, tmp_path: Path) -> None:
+    """Big fragments (runs of 64 KB and more) come after a zero-filled 'free' box that keeps
+    their offset modulo a block (`mp4._fragment_parts`): it is the fragment's first bytes, after
+    the 'sidx' before it, and the reference of that fragment holds it."""
+    from tests.test_video_blocks import landed, subtitled_clip
+
+    planted = codes(320)["title"]
+    data = subtitled_clip(tmp_path / "big.mp4", 3, movflags, planted).read_bytes()
+    long_runs = [run for run in landed(data) if run[2] >= mp4.ALIGN_RUN]
+    assert all(source % ALIGN == target % ALIGN for source, target, _ in long_runs)
+    structure = _FRAGMENT_STRUCTURE | {"Free"}
+    cleaned = assert_clean(data, tmp_path, "big.mp4", [planted], structure)
+    kinds = [b.type for b in top_boxes(cleaned)]
+    assert b"free" in kinds
+    if movflags == "+dash":
+        assert (b"sidx", b"free") in set(pairwise(kinds))
+    # The streams' durations; the format's is the longest stream's, here the subtitles' (a cue
+    # until 3.9 s), which leave with their track.
+    after = durations(cleaned, tmp_path / "after.mp4")
+    assert after[1] == durations(data, tmp_path / "before.mp4")[1]
+    assert after[0] == max(duration for _, duration in after[1])
+    assert_kept_indexes(data, cleaned, {3})
+
+
+@pytest.mark.parametrize("layout", ["dash", "global-sidx"])
+def test_fuzzed_indexes_are_dropped_rewritten_or_refused(layout: str, tmp_path: Path) -> None:
+    """Random bytes of the 'sidx' boxes changed (sizes, counts, versions, offsets, types): the
+    file is refused in one line or cleaned, every kept reference true, a fixed point."""
+    data = clip(tmp_path, layout, "fuzz")
+    sidx = [b for b in top_boxes(data) if b.type == b"sidx"]
+    rng = random.Random(layout)
+    kept = 0
+    for _ in range(150):
+        changed = bytearray(data)
+        for _ in range(rng.randrange(1, 4)):
+            target = rng.choice(sidx)
+            changed[rng.randrange(target.start, target.end)] = rng.randrange(256)
+        cleaned = clean_or_refusal(bytes(changed))
+        if isinstance(cleaned, str):
+            assert cleaned
+            assert "\n" not in cleaned
+            continue
+        assert_true_references(cleaned)
+        assert scrub(cleaned).data == cleaned
+        kept += len(indexes(cleaned))
+    assert kept
