@@ -320,7 +320,7 @@ class _Index:
     timescale: int
     earliest: int
     rows: bytes  # the references' 12-byte rows as read, their sizes rewritten when written
-    bounds: list[int]  # the first byte of each reference in the input, then the end of the last
+    bounds: "array[int]"  # the first byte of each reference in the input, then the last's end
 
 
 @dataclass
@@ -923,11 +923,11 @@ def _read_sidx(data: bytes, box: Box) -> _Index | None:
     sizes = _words32(rows)[0::3]  # reference_type (top bit) and referenced_size
     if max(sizes) > _MAX_31:
         return None
-    bounds = list(accumulate(sizes, initial=box.end + offset))
+    bounds = array("q", accumulate(sizes, initial=box.end + offset))  # 8 bytes each
     return _Index(box.start, version, track, timescale, earliest, rows, bounds)
 
 
-def _holds_fragments(bounds: list[int], kept: list[int]) -> bool:
+def _holds_fragments(bounds: Sequence[int], kept: list[int]) -> bool:
     """Whether each reference (from one bound to the next) holds a kept fragment's start."""
     for first, end in pairwise(bounds):
         found = bisect_left(kept, first)
