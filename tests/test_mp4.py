@@ -825,6 +825,21 @@ def test_only_the_kept_chunks_stay_in_mdat(tmp_path: Path) -> None:
     assert value["gpmf"].encode() not in cleaned
 
 
+def test_a_removed_track_whose_samples_lie_in_a_kept_chunk_is_refused(tmp_path: Path) -> None:
+    """Kept chunks are copied whole: a removed track's sample inside one (or sharing its
+    offset) would be copied with it, so the file is refused."""
+    data = make_clip(tmp_path, "mp4")  # moov last: a track added to it moves no sample
+    (moov,) = [b for b in top_boxes(data) if b.type == b"moov"]
+    stco = data.index(b"stco", moov.start)
+    first, second = struct.unpack_from(">II", data, stco + 12)
+    for at in (first + 40, second):
+        planted = bytearray(data)
+        planted[at : at + 12] = b"FBMD12345678"
+        added = box(b"moov", data[moov.body : moov.end] + timed_track(9, b"gpmd", [b"F"], at))
+        with pytest.raises(DamagedImage, match="removed track's samples lie in a kept"):
+            scrub(bytes(planted[: moov.start]) + added)
+
+
 def test_a_movie_without_pictures_or_in_an_unknown_codec_is_refused(tmp_path: Path) -> None:
     data = make_clip(tmp_path, "mp4")
     for old, new in ((b"avc1", b"zzzz"), (b"vide", b"sdsm")):
@@ -1310,6 +1325,18 @@ def test_lying_fragments_are_refused_in_one_line(tmp_path: Path) -> None:
     no_mvex = data.replace(b"mvex", b"free", 1)
     with pytest.raises(ScrubError, match="movie extends"):
         scrub(no_mvex)
+
+
+def test_a_removed_track_whose_fragment_lies_in_a_kept_run_is_refused(tmp_path: Path) -> None:
+    data = timed_fragmented_clip(tmp_path, codes(46))
+    moof = next(b for b in top_boxes(data) if b.type == b"moof")
+    picture, *_, timed = fragment_boxes(data, moof)
+    kept = next(c for c in picture[1] if c.type == b"trun")
+    removed = next(c for c in timed[1] if c.type == b"trun")
+    lying = bytearray(data)
+    lying[removed.body + 8 : removed.body + 12] = data[kept.body + 8 : kept.body + 12]
+    with pytest.raises(DamagedImage, match="removed track's samples lie in a kept"):
+        scrub(bytes(lying))
 
 
 @pytest.mark.parametrize(("kind", "message"), [(b"senc", "encrypted"), (b"saiz", "auxiliary")])

@@ -57,7 +57,8 @@ fragmented file from its samples in the fragments, timed by 'tfdt' and the sampl
 Refused: encrypted tracks ('senc', 'pssh' too), auxiliary sample information in fragments
 ('saiz'/'saio': offsets we do not rewrite), data in other files, picture or sound tracks in
 codecs we do not know (we never drop a user's picture or sound), damage: fragments pointing
-outside their 'mdat' or the file, runs that overlap, a fragment of a track the movie does not
+outside their 'mdat' or the file, runs that overlap, a removed track's samples inside a kept
+chunk or run (they would be copied with it), a fragment of a track the movie does not
 have or two of one track, a track without its 'trex'.
 Dropped without a finding (display hints, no user data): 'tapt', 'clip', 'matt', 'load', the
 QuickTime data handler in 'minf', the component type of 'hdlr'.
@@ -75,7 +76,7 @@ import mmap
 import struct
 import sys
 from array import array
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate, chain, compress, repeat
@@ -304,6 +305,7 @@ class _Movie:
     track_ids: list[int] = field(default_factory=list)  # every track's, removed ones too
     # removed tracks of a fragmented movie: handler, sample entries, timescale (for the route)
     removed: dict[int, tuple[bytes, list[Box], int]] = field(default_factory=dict)
+    dropped: list[tuple[int, int]] = field(default_factory=list)  # removed tracks' chunks
 
 
 def parse(data: bytes) -> Parsed:
@@ -374,7 +376,23 @@ def _read(data: bytes) -> _Movie:
     for track in movie.tracks:
         if not _inside(track.chunks, spans):
             raise _damaged("a track points outside its media data")
+    kept = list(chain.from_iterable(track.chunks for track in movie.tracks))
+    if _overlapping(kept, movie.dropped):
+        raise _damaged("a removed track's samples lie in a kept one's")
     return movie
+
+
+def _overlapping(kept: list[tuple[int, int]], removed: list[tuple[int, int]]) -> bool:
+    """Whether a byte of one of the `removed` (offset, size) ranges lies in a `kept` one: we
+    copy kept chunks whole, so that byte would be copied too."""
+    kept = sorted(chunk for chunk in kept if chunk[1])
+    starts = [offset for offset, _ in kept]
+    reach = list(accumulate((offset + size for offset, size in kept), max))  # furthest end yet
+    for offset, size in removed:
+        before = bisect_left(starts, offset + size)  # kept chunks starting before its end
+        if size and before and reach[before - 1] > offset:
+            return True
+    return False
 
 
 def _inside(chunks: list[tuple[int, int]], spans: list[tuple[int, int]]) -> bool:
@@ -478,10 +496,13 @@ def _read_moov(
     tracks: list[_Track] = []
     track_ids: list[int] = []
     removed: dict[int, tuple[bytes, list[Box], int]] = {}
+    dropped: list[tuple[int, int]] = []
     for trak in traks:
         track = _read_track(data, trak, budget, blocks, stamps, track_ids, removed, extends)
-        if track is not None:
+        if isinstance(track, _Track):
             tracks.append(track)
+        else:
+            dropped.extend(track)
     for box in children:
         if box.type == b"udta":
             blocks.extend(_udta_blocks(data, box, budget, "the movie"))
@@ -507,6 +528,7 @@ def _read_moov(
             raise _damaged("a track has no fragment defaults")
     movie = _Movie(None, timescale, duration, rate_volume, matrix, tracks, True, blocks)
     movie.extends, movie.track_ids, movie.removed = extends, track_ids, removed
+    movie.dropped = dropped
     return movie
 
 
@@ -530,7 +552,8 @@ def _read_track(
     ids: list[int],
     removed: dict[int, tuple[bytes, list[Box], int]],
     extends: _Extends | None,
-) -> _Track | None:
+) -> _Track | list[tuple[int, int]]:
+    """A kept track, or the chunks of a removed one (to check no kept chunk holds them)."""
     fragmented = extends is not None
     children = _children(data, trak, budget)
     tkhd, mdia = _one(children, b"tkhd"), _one(children, b"mdia")
@@ -573,7 +596,7 @@ def _read_track(
         blocks.extend(_removed_track(data, handler, entries, table, budget, timescale))
         if fragmented:
             removed[ids[-1]] = (handler, entries, timescale)
-        return None
+        return _removed_chunks(data, table, len(entries))
     version, flags, reader = _full(data, tkhd)
     stamps.append(_stamp(reader, version))
     track_id = reader.uint(4)
@@ -773,6 +796,7 @@ def _read_fragments(
             raise _damaged("a fragment without its header")
         sequence = _full(data, mfhd)[2].uint(4)
         previous_end, seen, trafs = moof.start, set(), []
+        dropped: list[tuple[int, int]] = []  # the removed tracks' runs
         for child in children:
             if child.type in _REFUSED_IN_FRAGMENTS:
                 raise UnsupportedFormat(_REFUSED_IN_FRAGMENTS[child.type])
@@ -793,6 +817,7 @@ def _read_fragments(
                     raise _damaged("a fragment points outside its media data")
             if traf.track in movie.removed:
                 timed.setdefault(traf.track, []).append(traf)
+                dropped.extend((run.start, run.size) for run in traf.runs)
             if traf.track in kept:
                 description = traf.fields[:4] if traf.flags & _DESCRIPTION else b""
                 index_ = (
@@ -803,6 +828,8 @@ def _read_fragments(
                 if not 0 < index_ <= kept[traf.track]:
                     raise _damaged("a fragment names a sample description that is not there")
                 trafs.append(traf)
+        if _overlapping([(run.start, run.size) for t in trafs for run in t.runs], dropped):
+            raise _damaged("a removed track's samples lie in a kept one's")
         if trafs:
             fragments.append(_Fragment(sequence, trafs))
     for kind in sorted(noted):
@@ -1031,13 +1058,8 @@ def _sample_table(
     stts = found.get(b"stts")
     if stsz is None or stsc is None or offsets_box is None or stts is None:
         raise _damaged("a sample table is incomplete")
-    _, _, reader = _full(data, stsz)
-    constant, count = reader.uint(4), reader.uint(4)
-    if count > MAX_SAMPLES:  # before the sizes are made: a count costs four bytes of the file
-        raise _damaged("too many samples")
-    if constant * count > len(data):
-        raise _damaged("its samples are larger than the file")
-    sizes = (constant,) * count if constant else _words(reader, count)
+    constant, sizes = _sizes(data, stsz)
+    count = len(sizes)
     out = []
     _, _, reader = _full(data, stts)
     times = _words(reader, 2 * reader.uint(4))
@@ -1079,16 +1101,57 @@ def _sample_table(
         for box in table
         if box.type in (b"sgpd", b"sbgp") and (rebuilt := _sample_group(data, box)) is not None
     ]
-    ends = [0, *accumulate(sizes)]
     empty = fragmented and not sizes and not runs and not offsets
+    return out, groups, _chunks(sizes, runs, offsets, descriptions, empty), wide
+
+
+def _sizes(data: bytes, stsz: Box) -> tuple[int, tuple[int, ...]]:
+    """The constant size of 'stsz' (0: none) and every sample's size."""
+    _, _, reader = _full(data, stsz)
+    constant, count = reader.uint(4), reader.uint(4)
+    if count > MAX_SAMPLES:  # before the sizes are made: a count costs four bytes of the file
+        raise _damaged("too many samples")
+    if constant * count > len(data):
+        raise _damaged("its samples are larger than the file")
+    return constant, (constant,) * count if constant else _words(reader, count)
+
+
+def _chunks(
+    sizes: tuple[int, ...],
+    runs: tuple[int, ...],
+    offsets: tuple[int, ...],
+    descriptions: int,
+    empty: bool,
+) -> list[tuple[int, int]]:
+    """(offset, size) of every chunk, from the sample sizes, the sample-to-chunk runs and the
+    chunk offsets, checked against each other (`empty`: a fragmented movie's empty tables)."""
+    ends = [0, *accumulate(sizes)]
     layout = [] if empty else _chunk_runs(len(sizes), runs, len(offsets), descriptions)
     firsts = chain.from_iterable(  # each chunk's first sample, a run of chunks at a time
         range(first, first + (stop - start) * n, n) if n else repeat(first, stop - start)
         for start, stop, first, n in layout
     )
     at = list(map(ends.__getitem__, chain(firsts, (len(sizes),))))  # their first bytes
-    chunks = list(zip(offsets if layout else (), map(sub, at[1:], at[:-1]), strict=True))
-    return out, groups, chunks, wide
+    return list(zip(offsets if layout else (), map(sub, at[1:], at[:-1]), strict=True))
+
+
+def _removed_chunks(data: bytes, table: list[Box], descriptions: int) -> list[tuple[int, int]]:
+    """(offset, size) of every chunk of a track we remove, from its sizes, sample-to-chunk
+    and offset tables alone (none when it has no such tables: no sample to find)."""
+    found = {box.type: box for box in table}
+    if b"stz2" in found:
+        raise UnsupportedFormat("A video with compact sample sizes ('stz2')")
+    stsz, stsc = found.get(b"stsz"), found.get(b"stsc")
+    offsets_box = found.get(b"stco") or found.get(b"co64")
+    if stsz is None or stsc is None or offsets_box is None:
+        return []
+    sizes = _sizes(data, stsz)[1]
+    _, _, reader = _full(data, stsc)
+    runs = _words(reader, 3 * reader.uint(4))
+    _, _, reader = _full(data, offsets_box)
+    offsets = _words(reader, reader.uint(4), 8 if offsets_box.type == b"co64" else 4)
+    empty = not sizes and not runs and not offsets
+    return _chunks(sizes, runs, offsets, descriptions, empty)
 
 
 def _layout(
