@@ -331,15 +331,18 @@ def apple_meta(items: dict[str, bytes | str]) -> bytes:
     return box(b"meta", body + box(b"ilst", b"".join(entries)))
 
 
-def timed_track(track_id: int, codec: bytes, samples: list[bytes], first: int) -> bytes:
-    """A timed metadata track ('meta' handler) in `codec` whose samples start at `first`;
-    version-1 headers with a creation date; one chunk. A 'mebx' entry names the location key."""
+def timed_track(
+    track_id: int, codec: bytes, samples: list[bytes], first: int, handler: bytes = b"meta"
+) -> bytes:
+    """A timed metadata track (`handler` 'meta' unless told) in `codec` whose samples start at
+    `first`; version-1 headers with a creation date; one chunk. A 'mebx' entry names the
+    location key."""
     stamp = 3_800_000_000
     tkhd = struct.pack(">QQII", stamp, stamp, track_id, 0) + struct.pack(">Q", 1000)
     tkhd += bytes(16) + struct.pack(">9i", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
     tkhd += bytes(8)
     mdhd = struct.pack(">QQIQ", stamp, stamp, 1000, 1000) + bytes(4)
-    hdlr = full(b"hdlr", 0, 0, bytes(4) + b"meta" + bytes(12) + b"Core Media Metadata\0")
+    hdlr = full(b"hdlr", 0, 0, bytes(4) + handler + bytes(12) + b"Core Media Metadata\0")
     entry_body = bytes(6) + b"\0\1"
     if codec == b"mebx":
         keyd = full(b"keyd", 0, 0, b"mdta" + b"com.apple.quicktime.location.ISO6709")
@@ -1072,6 +1075,45 @@ def test_a_route_between_two_cities_names_both() -> None:
         "1 position over 1 second"
         in render(movie.findings("route", b"0 +52.52+13.40/", "x"), "en").text
     )
+
+
+def test_camm_and_drone_subtitle_positions_are_told_as_routes(tmp_path: Path) -> None:
+    """Google's 'camm' GPS records (types 5 and 6, among motion ones) and a drone's subtitles
+    (DJI's two ways of writing a position) give a route each, and leave with their samples."""
+    value = codes(17)
+    lat, lon = float(value["lat"]), float(value["lon"])
+    gyro = struct.pack("<HH3f", 0, 2, 0.1, 0.2, 0.3)
+    fix = struct.pack("<HH3d", 0, 5, lat, lon, 40.0)
+    reading = struct.pack("<HHdi3d", 0, 6, 1.7e9, 3, lat + 0.01, lon + 0.01, 41.0) + bytes(28)
+    camm = [gyro + fix, value["gpmf"].encode() + gyro, gyro + reading]
+
+    def subtitle(text: str) -> bytes:
+        return struct.pack(">H", len(text)) + text.encode()
+
+    subtitles = [
+        subtitle(f"F/2.8, SS 320, ISO 100, GPS ({lon:.4f}, {lat:.4f}, 18), {value['title']}"),
+        subtitle(f"[iso : 100] [latitude: {lat + 0.01:.6f}] [longtitude: {lon + 0.01:.6f}]"),
+    ]
+    data = make_clip(tmp_path, "mp4")  # moov last: tracks added to it move no sample
+    (moov,) = [b for b in top_boxes(data) if b.type == b"moov"]
+    samples = b"".join(camm + subtitles)
+    tracks_len = len(timed_track(90, b"camm", camm, 0) + timed_track(91, b"tx3g", subtitles, 0))
+    first = moov.start + moov.size() + tracks_len + 8
+    tracks = timed_track(90, b"camm", camm, first)
+    tracks += timed_track(91, b"tx3g", subtitles, first + sum(map(len, camm)), b"sbtl")
+    data = data[: moov.start] + box(b"moov", data[moov.body : moov.end] + tracks)
+    data += box(b"mdat", samples)
+    found = inspect(data).findings
+    routes = {f.source: f for f in found if f.key == "route"}
+    assert len(routes) == 2, found
+    for route in routes.values():  # thirty seconds a sample: the middle camm one has no fix
+        assert route.value == ("2 60" if "camm" in route.source else "2 30")
+        assert route.position == pytest.approx((lat, lon), abs=1e-4)
+    ends = [f.position for f in found if f.key == "route_end"]
+    assert ends == [pytest.approx((lat + 0.01, lon + 0.01), abs=1e-4)] * 2
+    cleaned = assert_clean(data, tmp_path, "routes.mp4", [value["gpmf"], value["title"]])
+    for code in (b"camm", b"tx3g", value["lat"][1:].encode()):  # (the path names camm)
+        assert code not in cleaned
 
 
 def test_a_route_within_one_place_names_it_once() -> None:

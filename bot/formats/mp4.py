@@ -50,9 +50,11 @@ box, as in the movie's 'mdat'). The trafs of removed tracks and their samples le
 fragment left with no kept track is dropped whole. The fragments' boxes have their own budget.
 
 Findings come from what is removed: every metadata item as a MOVIE block (`bot.metadata.movie`),
-a cover picture with the blocks of its own JPEG structure, and for an Apple 'mebx' location track
-or a GoPro GPMF track its route (one position per sample, read with its own bounded budget; in a
-fragmented file from its samples in the fragments, timed by 'tfdt' and the sample durations).
+a cover picture with the blocks of its own JPEG structure, and for an Apple 'mebx' location
+track, a GoPro GPMF track, Google's 'camm' (its GPS records) or a drone's subtitles ('tx3g',
+'text': DJI's "GPS (lon, lat" and "[latitude: ...]") its route (one position per sample, read
+with its own bounded budget; in a fragmented file from its samples in the fragments, timed by
+'tfdt' and the sample durations).
 
 Refused: encrypted tracks ('senc', 'pssh' too), auxiliary sample information in fragments
 ('saiz'/'saio': offsets we do not rewrite), data in other files, picture or sound tracks in
@@ -73,6 +75,7 @@ first AAC packet): the samples must stay byte for byte.
 """
 
 import mmap
+import re
 import struct
 import sys
 from array import array
@@ -682,7 +685,7 @@ def _route(data: bytes, handler: bytes, entries: list[Box], samples: Samples) ->
     samples cannot be read: the track is found and named all the same)."""
     codec = _name(entries[0].type) if entries else "none"
     try:
-        read = {"mebx": _mebx_route, "gpmd": _gpmf_route}.get(codec)
+        read = _ROUTES.get(codec)
         # Their own budget: a long route must not use up the boxes of the whole file.
         budget = Budget(_LABEL, MAX_ROUTE_UNITS)
         route = read(data, entries, samples, budget) if read else []
@@ -1655,6 +1658,63 @@ def _mebx_route(
     return route
 
 
+# Google's camera motion metadata ('camm'): records of a 2-byte reserved field, a 2-byte type
+# (little-endian) and its fields; the size of each type's record, and where a GPS record has
+# its latitude and longitude (little-endian doubles): type 5 a fix, type 6 a full GPS reading.
+_CAMM_SIZES = {0: 16, 1: 12, 2: 16, 3: 16, 4: 16, 5: 28, 6: 60, 7: 16}
+_CAMM_PLACES = {5: 4, 6: 16}
+_CAMM_RECORDS = 64  # records read per sample: a GPS reading comes with a few motion ones
+
+
+def _camm_route(
+    data: bytes, entries: list[Box], samples: Samples, budget: Budget
+) -> list[tuple[float, str]]:
+    """A 'camm' track's first GPS position per sample: (seconds, ISO 6709 text)."""
+    route: list[tuple[float, str]] = []
+    for start, pos, end in samples:
+        for _ in range(_CAMM_RECORDS):
+            budget.spend()
+            kind = int.from_bytes(data[pos + 2 : pos + 4], "little") if pos + 4 <= end else -1
+            size = _CAMM_SIZES.get(kind, 0)
+            if not size or pos + size > end:
+                break
+            if kind in _CAMM_PLACES:
+                lat, lon = struct.unpack_from("<dd", data, pos + _CAMM_PLACES[kind])
+                if abs(lat) <= 90 and abs(lon) <= 180 and (lat or lon):
+                    route.append((start, f"{lat:+.6f}{lon:+.6f}/"))
+                    break
+            pos += size
+    return route
+
+
+# Positions in subtitle text, as drones write them: DJI's "GPS (8.6499, 53.1665, 18)"
+# (longitude first) and "[latitude: 53.1665] [longitude: 8.6499]" (also "longtitude").
+_TEXT_GPS = re.compile(rb"GPS \(([-+]?\d*\.\d+),\s*([-+]?\d*\.\d+)")
+_TEXT_LATITUDE = re.compile(rb"latitude\s*:?\s*([-+]?\d+\.\d+)", re.IGNORECASE)
+_TEXT_LONGITUDE = re.compile(rb"longt?itude\s*:?\s*([-+]?\d+\.\d+)", re.IGNORECASE)
+_TEXT_READ = 4096  # bytes of each subtitle read for a position
+
+
+def _text_route(
+    data: bytes, entries: list[Box], samples: Samples, budget: Budget
+) -> list[tuple[float, str]]:
+    """A subtitle track's positions ('tx3g', QuickTime 'text': a 16-bit length, then the
+    text): (seconds, ISO 6709 text) per sample that names one."""
+    route: list[tuple[float, str]] = []
+    for start, pos, end in samples:
+        budget.spend()
+        text = data[pos + 2 : min(end, pos + 2 + _TEXT_READ)]
+        if found := _TEXT_GPS.search(text):
+            lon, lat = float(found[1]), float(found[2])
+        elif (north := _TEXT_LATITUDE.search(text)) and (east := _TEXT_LONGITUDE.search(text)):
+            lat, lon = float(north[1]), float(east[1])
+        else:
+            continue
+        if abs(lat) <= 90 and abs(lon) <= 180 and (lat or lon):
+            route.append((start, f"{lat:+.6f}{lon:+.6f}/"))
+    return route
+
+
 _GPMF_DEPTH = 8  # DEVC > STRM > GPS5 is three levels
 
 
@@ -1742,6 +1802,16 @@ def _typed_fix(
         return None
     lat, lon = (values[i] / divisor for i, divisor in zip(degrees, scales, strict=True))
     return (lat, lon) if abs(lat) <= 90 and abs(lon) <= 180 and (lat or lon) else None
+
+
+# How the route of a removed timed track is read, by its codec.
+_ROUTES: dict[str, Callable[[bytes, list[Box], Samples, Budget], list[tuple[float, str]]]] = {
+    "mebx": _mebx_route,
+    "gpmd": _gpmf_route,
+    "camm": _camm_route,
+    "tx3g": _text_route,
+    "text": _text_route,
+}
 
 
 # --- writing -----------------------------------------------------------------------------------
