@@ -4,6 +4,7 @@ a GPMF-like track, 'covr' with GPS EXIF, XMP 'uuid', old bytes in 'free', traili
 version-1 header dates, 'co64'), each with random values. ExifTool (-ee) judges what is left,
 ffmpeg's stream hashes prove every kept packet identical, and ffmpeg decodes the output."""
 
+import datetime
 import json
 import random
 import shutil
@@ -1467,3 +1468,21 @@ def test_other_boxes_in_fragments_go_and_are_found_once(tmp_path: Path) -> None:
     assert found.count("MP4 'uuid' box in a fragment") == 1
     assert found.count("MP4 'udta' box in a fragment") == 1
     assert_fragments_clean(data, tmp_path, "extra.mp4", [value["xmp"], value["make"]])
+
+
+def test_a_producer_reference_time_is_told_as_the_time_and_goes(tmp_path: Path) -> None:
+    """'prft' (before each fragment of a live recording) holds the wall-clock time its frame
+    was captured: told once, as the time it was taken, and dropped with the others."""
+    value = codes(55)
+    data = fragmented_clip(tmp_path, "frag-moof", value)
+    data = data[: data.index(b"mfra") - 4]
+    stamp = random.Random(55).randrange(1_500_000_000, 1_900_000_000)
+    ntp = struct.pack(">IQQ", 1, (stamp + 2208988800) << 32, 0)
+    prft = full(b"prft", 1, 0, ntp)
+    moofs = [b.start for b in top_boxes(data) if b.type == b"moof"]
+    data = data[: moofs[0]] + prft + data[moofs[0] : moofs[1]] + prft + data[moofs[1] :]
+    times = [f for f in inspect(data).findings if f.kind is Kind.TIME]
+    when = datetime.datetime.fromtimestamp(stamp, datetime.UTC).strftime("%Y:%m:%d %H:%M:%S")
+    assert [(f.key, f.value) for f in times] == [("taken", when)]
+    cleaned = assert_fragments_clean(data, tmp_path, "prft.mp4", [])
+    assert b"prft" not in cleaned

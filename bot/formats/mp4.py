@@ -50,7 +50,8 @@ box, as in the movie's 'mdat'). The trafs of removed tracks and their samples le
 fragment left with no kept track is dropped whole. The fragments' boxes have their own budget.
 
 Findings come from what is removed: every metadata item as a MOVIE block (`bot.metadata.movie`),
-a cover picture with the blocks of its own JPEG structure, and for an Apple 'mebx' location
+a cover picture with the blocks of its own JPEG structure, the first producer reference time
+('prft', a wall-clock time) as the time, and for an Apple 'mebx' location
 track, a GoPro GPMF track, Google's 'camm' (its GPS records) or a drone's subtitles ('tx3g',
 'text': DJI's "GPS (lon, lat" and "[latitude: ...]") its route (one position per sample, read
 with its own bounded budget; in a fragmented file from its samples in the fragments, timed by
@@ -194,6 +195,7 @@ _FRAGMENT_TOP = _FRAGMENT_INDEXES | {b"moof", b"mdat"}
 _READ_ELSEWHERE = _FRAGMENT_INDEXES | {b"ftyp", b"moov", b"mdat", b"moof"}  # not by _top_block
 XMP_UUID = bytes.fromhex("BE7ACFCB97A942E89C71999491E3AFAC")
 _EPOCH_1904_TO_1970 = 2082844800
+_EPOCH_1900_TO_1970 = 2208988800
 
 
 def _damaged(what: str) -> DamagedImage:
@@ -364,6 +366,10 @@ def _read(data: bytes) -> _Movie:
     before = top[: moofs[0]] if moofs else top  # the movie's own media data comes first
     mdats = [box for box in before if box.type == b"mdat"]
     others = [box for box in top if box.type not in _READ_ELSEWHERE]
+    prft = next((box for box in others if box.type == b"prft"), None)
+    if prft is not None:  # one per fragment in a live stream: the first is told
+        blocks.append(_reference_time(data, prft))
+        others = [box for box in others if box.type != b"prft"]
     for count, box in enumerate(others, start=1):
         _release(data, count, 8)  # there may be many: 'free' boxes between fragments
         blocks.extend(_top_block(data, box, budget))
@@ -456,6 +462,15 @@ def _brands(data: bytes, ftyp: Box) -> tuple[bytes, list[bytes]]:
         if brand in _KEPT_BRANDS and brand not in compatible:
             compatible.append(brand)
     return major, compatible
+
+
+def _reference_time(data: bytes, prft: Box) -> Block:
+    """A producer reference time ('prft'): the wall-clock time (NTP, seconds since 1900) at
+    which a fragment's frame was captured or encoded."""
+    _, _, reader = _full(data, prft)
+    reader.take(4)  # the reference track
+    seconds = reader.uint(4) - _EPOCH_1900_TO_1970
+    return Block(BlockKind.MOVIE, "created@the producer reference time", str(seconds).encode())
 
 
 def _top_block(data: bytes, box: Box, budget: Budget) -> list[Block]:
