@@ -829,6 +829,33 @@ def test_only_the_kept_chunks_stay_in_mdat(tmp_path: Path) -> None:
     assert value["gpmf"].encode() not in cleaned
 
 
+def test_a_gopro_s_serial_numbers_and_firmware_are_told(tmp_path: Path) -> None:
+    """GoPro's user data items are their value alone: 'FIRM' firmware, 'LENS' the lens serial
+    number, 'CAME' a hash of the camera's; 'SNum' a serial number, 3GPP 'perf' a performer."""
+    value = codes(19)
+    came = random.Random(19).randbytes(16)
+    udta = box(b"FIRM", value["software"].encode()) + box(b"LENS", value["model"].encode())
+    udta += box(b"CAME", came) + box(b"SNum", value["identifier"].encode())
+    udta += full(b"perf", 0, 0, b"\x15\xc7" + value["make"].encode() + b"\0")
+    data = make_clip(tmp_path, "mp4")  # moov last
+    (moov,) = [b for b in top_boxes(data) if b.type == b"moov"]
+    data = data[: moov.start] + box(b"moov", data[moov.body : moov.end] + box(b"udta", udta))
+    found = {(f.kind, f.key, f.value) for f in inspect(data).findings}
+    assert {
+        (Kind.DEVICE, "software", value["software"]),
+        (Kind.DEVICE, "lens_serial", value["model"]),
+        (Kind.DEVICE, "serial", came.hex()),
+        (Kind.DEVICE, "serial", value["identifier"]),
+        (Kind.PEOPLE, "author", value["make"]),
+    } <= found
+    text = render(inspect(data).findings, "en").text
+    assert f"serial number {came.hex()[:10]}" in text
+    assert f"lens serial number {value['model']}" in text
+    planted = [value["software"], value["model"], value["identifier"], value["make"]]
+    cleaned = assert_clean(data, tmp_path, "gopro.mp4", planted)
+    assert came not in cleaned
+
+
 def test_a_removed_track_whose_samples_lie_in_a_kept_chunk_is_refused(tmp_path: Path) -> None:
     """Kept chunks are copied whole: a removed track's sample inside one (or sharing its
     offset) would be copied with it, so the file is refused."""

@@ -1505,12 +1505,23 @@ _ITEM_KEYS = {
     b"\xa9cpy": "author",
     b"cprt": "author",
     b"auth": "author",
+    b"perf": "author",
     b"titl": "title",
     b"dscp": "comment",
     b"desc": "comment",
     b"kywd": "comment",
     b"\xa9chp": "chapters",
     b"chpl": "chapters",
+}
+
+# User data items that are their value alone (GoPro's; 'cmnm' some Android phones'); 'CAME' is
+# a hash of the camera's serial number (16 bytes, told in hex).
+_RAW_ITEMS = {
+    b"FIRM": "software",
+    b"LENS": "lens_serial",
+    b"CAME": "serial",
+    b"SNum": "serial",
+    b"cmnm": "model",
 }
 
 
@@ -1528,6 +1539,10 @@ def _udta_blocks(data: bytes, udta: Box, budget: Budget, where: str) -> Iterator
             yield Block(BlockKind.XMP, f"XMP ({source})", data[item.body : item.end])
         elif item.type == b"loci":
             yield _loci(data, item, source)
+        elif item.type in _RAW_ITEMS:
+            raw = data[item.body : item.end]
+            text = raw.hex() if item.type == b"CAME" else _text(raw)
+            yield Block(BlockKind.MOVIE, f"{_RAW_ITEMS[item.type]}@{source}", text.encode())
         elif key and item.type[0] == 0xA9:
             yield Block(BlockKind.MOVIE, f"{key}@{source}", _quicktime_text(data, item).encode())
         elif key:  # 3GPP text boxes: a full box, a language, then the text

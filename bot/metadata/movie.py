@@ -3,8 +3,8 @@
 
 Keys (the part of a MOVIE block's name before "@"): location (ISO 6709 text), route ("seconds
 ISO-6709" lines of a timed location track), track (a timed metadata or text track), make,
-model, software, encoder, lens, taken, created (Unix seconds from a movie or track header),
-identifier, author, title, comment, chapters.
+model, software, encoder, lens, lens_serial, serial, taken, created (Unix seconds from a movie
+or track header), identifier, author, title, comment, chapters.
 """
 
 import datetime
@@ -25,6 +25,8 @@ _SIMPLE: dict[str, tuple[Kind, str]] = {
     "software": (Kind.DEVICE, "software"),
     "encoder": (Kind.DEVICE, "software"),
     "lens": (Kind.DEVICE, "lens"),
+    "lens_serial": (Kind.DEVICE, "lens_serial"),
+    "serial": (Kind.DEVICE, "serial"),
     "taken": (Kind.TIME, "taken"),
     "identifier": (Kind.TRACKING, "apple_id"),
     "author": (Kind.PEOPLE, "author"),
