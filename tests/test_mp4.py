@@ -856,6 +856,28 @@ def test_a_gopro_s_serial_numbers_and_firmware_are_told(tmp_path: Path) -> None:
     assert came not in cleaned
 
 
+def test_a_chapter_track_s_titles_are_told(tmp_path: Path) -> None:
+    """A QuickTime chapter track (a text track a 'tref' names as 'chap') holds titles a
+    person wrote: told as the chapters, then removed with its samples."""
+    value = codes(23)
+    titles = [value["title"], value["trackname"]]
+    samples = [struct.pack(">H", len(t)) + t.encode() + b"\0\0\0\x0cencd\0\0\1\0" for t in titles]
+    data = make_clip(tmp_path, "mp4")  # moov last
+    (moov,) = [b for b in top_boxes(data) if b.type == b"moov"]
+    chap = box(b"tref", box(b"chap", struct.pack(">I", 3)))
+    body = b"".join(
+        box(b"trak", data[b.body : b.end] + chap) if b.type == b"trak" else data[b.start : b.end]
+        for b in isobmff.boxes(data, moov.body, moov.end, Budget())
+    )
+    first = moov.start + 8 + len(body) + len(timed_track(3, b"text", samples, 0)) + 8
+    body += timed_track(3, b"text", samples, first, b"text")
+    data = data[: moov.start] + box(b"moov", body) + box(b"mdat", b"".join(samples))
+    found = inspect(data).findings
+    assert [f.value for f in found if f.key == "chapters"] == ["; ".join(titles)]
+    assert f"“{value['title']}; {value['trackname']}”" in render(found, "en").text
+    assert_clean(data, tmp_path, "chapters.mp4", titles)
+
+
 def test_a_removed_track_whose_samples_lie_in_a_kept_chunk_is_refused(tmp_path: Path) -> None:
     """Kept chunks are copied whole: a removed track's sample inside one (or sharing its
     offset) would be copied with it, so the file is refused."""

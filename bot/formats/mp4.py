@@ -55,7 +55,8 @@ a cover picture with the blocks of its own JPEG structure, the first producer re
 track, a GoPro GPMF track, Google's 'camm' (its GPS records) or a drone's subtitles ('tx3g',
 'text': DJI's "GPS (lon, lat" and "[latitude: ...]") its route (one position per sample, read
 with its own bounded budget; in a fragmented file from its samples in the fragments, timed by
-'tfdt' and the sample durations).
+'tfdt' and the sample durations); for a chapter track (named by a 'chap' reference) the
+titles of its chapters.
 
 Refused: encrypted tracks ('senc', 'pssh' too), auxiliary sample information in fragments
 ('saiz'/'saio': offsets we do not rewrite), data in other files, picture or sound tracks in
@@ -515,8 +516,11 @@ def _read_moov(
     track_ids: list[int] = []
     removed: dict[int, tuple[bytes, list[Box], int]] = {}
     dropped: list[tuple[int, int]] = []
+    chapters = _chapter_tracks(data, traks, budget)
     for trak in traks:
-        track = _read_track(data, trak, budget, blocks, stamps, track_ids, removed, extends)
+        track = _read_track(
+            data, trak, budget, blocks, stamps, track_ids, removed, extends, chapters
+        )
         if isinstance(track, _Track):
             tracks.append(track)
         else:
@@ -570,6 +574,7 @@ def _read_track(
     ids: list[int],
     removed: dict[int, tuple[bytes, list[Box], int]],
     extends: _Extends | None,
+    chapters: set[int],
 ) -> _Track | list[tuple[int, int]]:
     """A kept track, or the chunks of a removed one (to check no kept chunk holds them)."""
     fragmented = extends is not None
@@ -611,7 +616,8 @@ def _read_track(
         version, _, reader = _full(data, mdhd)
         reader.take(16 if version == 1 else 8)
         timescale = reader.uint(4)
-        blocks.extend(_removed_track(data, handler, entries, table, budget, timescale))
+        samples = _timed_samples(data, entries, table, timescale)
+        blocks.extend(_removed_track(data, handler, entries, samples, ids[-1] in chapters))
         if fragmented:
             removed[ids[-1]] = (handler, entries, timescale)
         return _removed_chunks(data, table, len(entries))
@@ -675,19 +681,46 @@ def _read_track(
 
 
 def _removed_track(
-    data: bytes,
-    handler: bytes,
-    entries: list[Box],
-    table: list[Box],
-    budget: Budget,
-    timescale: int,
+    data: bytes, handler: bytes, entries: list[Box], samples: Samples, chapters: bool
 ) -> list[Block]:
-    """What a track we drop was: its handler and codec, and for an Apple 'mebx' location track
-    its route as "seconds latitude longitude" lines (read from its samples)."""
+    """What a track we drop was: its handler and codec, and for a timed location track its
+    route as "seconds place" lines, for a chapter track its chapters' titles (read from its
+    samples)."""
     codec = _name(entries[0].type) if entries else "none"
     found = [Block(BlockKind.MOVIE, f"track@{_what(handler, entries)}", codec.encode())]
-    route = _route(data, handler, entries, _timed_samples(data, entries, table, timescale))
-    return found + route
+    if chapters and codec in ("text", "tx3g"):
+        return found + _chapter_titles(data, samples)
+    return found + _route(data, handler, entries, samples)
+
+
+_MAX_CHAPTERS = 20  # titles told of a chapter track
+_MAX_TITLE = 200  # bytes of each
+
+
+def _chapter_titles(data: bytes, samples: Samples) -> list[Block]:
+    """The titles of a chapter track's samples (each a 16-bit length, then the text)."""
+    titles = []
+    for _, pos, end in samples:
+        length = int.from_bytes(data[pos : pos + 2], "big") if pos + 2 <= end else 0
+        title = _text(data[pos + 2 : min(end, pos + 2 + length, pos + 2 + _MAX_TITLE)])
+        if title:
+            titles.append(title)
+        if len(titles) == _MAX_CHAPTERS:
+            break
+    text = "; ".join(titles)
+    return [Block(BlockKind.MOVIE, "chapters@a chapter track", text.encode())] if text else []
+
+
+def _chapter_tracks(data: bytes, traks: list[Box], budget: Budget) -> set[int]:
+    """The ids of the tracks a 'tref' names as chapters ('chap')."""
+    found: set[int] = set()
+    for trak in traks:
+        tref = _one(_children(data, trak, budget), b"tref")
+        for ref in _children(data, tref, budget) if tref else ():
+            if ref.type == b"chap":
+                reader = _reader(data, ref)
+                found.update(reader.uint(4) for _ in range(reader.left() // 4))
+    return found
 
 
 def _what(handler: bytes, entries: list[Box]) -> str:
