@@ -318,13 +318,16 @@ def qt_text(text: str) -> bytes:
     return struct.pack(">HH", len(encoded), 0x55C4) + encoded
 
 
-def apple_meta(items: dict[str, bytes | str]) -> bytes:
+def apple_meta(items: dict[str, bytes | str | tuple[int, bytes]]) -> bytes:
     """A QuickTime 'meta' (no version/flags): handler 'mdta', 'keys', 'ilst' with one 'data'
-    per key (type 1 text, 13 JPEG)."""
+    per key (type 1 text, 13 JPEG, or the type and bytes given)."""
     keys = b"".join(struct.pack(">I4s", 8 + len(k), b"mdta") + k.encode() for k in items)
     entries = []
     for index, value in enumerate(items.values(), start=1):
-        kind, payload = (13, value) if isinstance(value, bytes) else (1, value.encode())
+        if isinstance(value, tuple):
+            kind, payload = value
+        else:
+            kind, payload = (13, value) if isinstance(value, bytes) else (1, value.encode())
         data_box = box(b"data", struct.pack(">II", kind, 0) + payload)
         entries.append(box(struct.pack(">I", index), data_box))
     hdlr = full(b"hdlr", 0, 0, bytes(4) + b"mdta" + bytes(12) + b"\0")
@@ -854,6 +857,22 @@ def test_a_gopro_s_serial_numbers_and_firmware_are_told(tmp_path: Path) -> None:
     planted = [value["software"], value["model"], value["identifier"], value["make"]]
     cleaned = assert_clean(data, tmp_path, "gopro.mp4", planted)
     assert came not in cleaned
+
+
+def test_utf_16_text_is_told_as_written(tmp_path: Path) -> None:
+    """3GPP text boxes may be UTF-16 after a byte order mark, Apple's 'data' of type 2 is
+    UTF-16: each is told as the text it is and goes."""
+    value = codes(29)
+    titl = full(b"titl", 0, 0, b"\x15\xc7" + f"\ufeff{value['title']}\0".encode("utf-16-be"))
+    make = apple_meta({"com.apple.quicktime.make": (2, value["make"].encode("utf-16-be"))})
+    data = make_clip(tmp_path, "mp4")  # moov last
+    (moov,) = [b for b in top_boxes(data) if b.type == b"moov"]
+    added = box(b"udta", titl) + make
+    data = data[: moov.start] + box(b"moov", data[moov.body : moov.end] + added)
+    found = {f.value for f in inspect(data).findings}
+    assert {value["title"], value["make"]} <= found
+    cleaned = assert_clean(data, tmp_path, "utf16.mp4", [value["title"], value["make"]])
+    assert value["make"].encode("utf-16-be") not in cleaned
 
 
 def test_a_chapter_track_s_titles_are_told(tmp_path: Path) -> None:

@@ -1558,8 +1558,12 @@ _RAW_ITEMS = {
 }
 
 
-def _text(value: bytes) -> str:
-    return value.decode("utf-8", "replace").strip("\0 ")
+def _text(value: bytes, utf16: bool = False) -> str:
+    """A text value: UTF-8, or UTF-16 when it starts with a byte order mark (3GPP and QuickTime
+    text may) or its type says so (`utf16`: Apple's 'data' type 2, big-endian)."""
+    if value[:2] in (b"\xfe\xff", b"\xff\xfe"):
+        return value.decode("utf-16", "replace").strip("\0 ")
+    return value.decode("utf-16-be" if utf16 else "utf-8", "replace").strip("\0 ")
 
 
 def _udta_blocks(data: bytes, udta: Box, budget: Budget, where: str) -> Iterator[Block]:
@@ -1633,7 +1637,8 @@ def _meta_blocks(data: bytes, meta: Box, budget: Budget, where: str) -> Iterator
             if item.type == b"covr" or kind in (13, 14, 27):
                 yield from _cover(value, source)
             elif key:
-                yield Block(BlockKind.MOVIE, f"{key}@{source}", _text(value).encode())
+                text = _text(value, kind == 2)
+                yield Block(BlockKind.MOVIE, f"{key}@{source}", text.encode())
             else:
                 label = name or _name(item.type)
                 yield Block(BlockKind.OTHER, f"'{label}' in the {source}")
