@@ -333,6 +333,7 @@ def _picture_name(value: str, tr: NullTranslations) -> str | None:
         ("gain", _("HDR brightness map")),
         ("3d", _("second view for 3D")),
         ("thumbnail", _("large preview")),
+        ("cover", _("cover picture")),
     ):
         if word in lowered:
             return name

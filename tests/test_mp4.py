@@ -578,6 +578,8 @@ def test_the_route_is_summarised_in_english_and_german(tmp_path: Path) -> None:
     german = render(found, "de").text
     assert "a route of 12 positions over 6 minutes" in english
     assert "eine Route aus 12 Positionen über 6 Minuten" in german
+    assert "1 extra picture (cover picture)" in english  # the Apple artwork
+    assert "1 zusätzliches Bild (Titelbild)" in german
 
 
 @pytest.mark.parametrize("brand", ["dash", "iso8", "mp71", "F4V "])
