@@ -899,6 +899,21 @@ def test_a_chapter_track_s_titles_are_told(tmp_path: Path) -> None:
     assert_clean(data, tmp_path, "chapters.mp4", titles)
 
 
+def test_a_late_file_type_box_must_name_a_video_brand(tmp_path: Path) -> None:
+    """An 'ftyp' after a 'wide' box is written back: a major brand that is no video brand (a
+    planted code) is refused, as it would be first; a video brand is kept."""
+    data = make_clip(tmp_path, "mp4")
+    ftyp = top_boxes(data)[0]
+    for major, kept in ((b"QZ7K", False), (b"mp42", True)):
+        late = box(b"wide", b"") + box(b"ftyp", major + data[ftyp.body + 4 : ftyp.end - 8])
+        late += data[ftyp.end :]
+        if kept:
+            assert top_boxes(scrub(late).data)[0].type == b"ftyp"
+            continue
+        with pytest.raises(DamagedImage, match="its file type 'QZ7K' is no video's"):
+            scrub(late)
+
+
 def test_a_removed_track_whose_samples_lie_in_a_kept_chunk_is_refused(tmp_path: Path) -> None:
     """Kept chunks are copied whole: a removed track's sample inside one (or sharing its
     offset) would be copied with it, so the file is refused."""

@@ -454,8 +454,12 @@ def _release(data: bytes, count: int, every: int = _RELEASE_EVERY) -> None:
 
 
 def _brands(data: bytes, ftyp: Box) -> tuple[bytes, list[bytes]]:
+    """The major brand (a video brand, as `accepts` wants of a first 'ftyp': one after a
+    'wide' or 'free' box is written back too) and the known compatible brands."""
     reader = _reader(data, ftyp)
     major = reader.take(4)
+    if major not in VIDEO_BRANDS:
+        raise _damaged(f"its file type '{_name(major)}' is no video's")
     reader.take(4)
     compatible: list[bytes] = []
     for _ in range(min(reader.left() // 4, MAX_BRANDS)):
