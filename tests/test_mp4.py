@@ -435,31 +435,15 @@ def gpmf_sample(value: dict[str, str], second: int) -> bytes:
     return klv(b"DEVC", b"\0", 1, device)
 
 
-def phone_clip(
-    tmp_path: Path, variant: str, value: dict[str, str], stamp: int = 0, positions: int = 12
-) -> bytes:
-    """A clip (moov last) with everything a phone and its apps add, planted by hand; with a
-    `stamp`, every header is version 1 with that date."""
-    data = make_clip(tmp_path, variant, "-metadata", f"title={value['title']}")
-    if stamp:
-        data = with_dates(data, stamp)
-    *_, moov = top_boxes(data)
-    assert moov.type == b"moov", "the builder needs the movie last"
-    place = f"{value['lat']}{value['lon']}+012.000/"
+def gps_jpeg(tmp_path: Path, value: dict[str, str]) -> bytes:
+    """A 16x16 JPEG whose EXIF has the place and the model of `value`."""
     cover = tmp_path / "cover.jpg"
     subprocess.run(
         [
             str(FFMPEG),
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "color=red:size=16x16",
-            "-frames:v",
-            "1",
-            str(cover),
+            *("-v", "error", "-y"),
+            *("-f", "lavfi", "-i", "color=red:size=16x16"),
+            *("-frames:v", "1", str(cover)),
         ],
         check=True,
         capture_output=True,
@@ -473,6 +457,21 @@ def phone_clip(
         "-GPSLongitudeRef=E",
         f"-Model={value['model']}",
     )
+    return cover.read_bytes()
+
+
+def phone_clip(
+    tmp_path: Path, variant: str, value: dict[str, str], stamp: int = 0, positions: int = 12
+) -> bytes:
+    """A clip (moov last) with everything a phone and its apps add, planted by hand; with a
+    `stamp`, every header is version 1 with that date."""
+    data = make_clip(tmp_path, variant, "-metadata", f"title={value['title']}")
+    if stamp:
+        data = with_dates(data, stamp)
+    *_, moov = top_boxes(data)
+    assert moov.type == b"moov", "the builder needs the movie last"
+    place = f"{value['lat']}{value['lon']}+012.000/"
+    cover = gps_jpeg(tmp_path, value)
     meta = apple_meta(
         {
             "com.apple.quicktime.location.ISO6709": place,
@@ -481,7 +480,7 @@ def phone_clip(
             "com.apple.quicktime.software": value["software"],
             "com.apple.quicktime.creationdate": "2024-05-17T16:41:07+0200",
             "com.apple.quicktime.content.identifier": value["identifier"],
-            "com.apple.quicktime.artwork": cover.read_bytes(),
+            "com.apple.quicktime.artwork": cover,
         }
     )
     udta = box(b"udta", box(b"\xa9xyz", qt_text(place)) + box(b"\xa9mak", qt_text(value["make"])))
@@ -875,6 +874,42 @@ def test_utf_16_text_is_told_as_written(tmp_path: Path) -> None:
     assert {value["title"], value["make"]} <= found
     cleaned = assert_clean(data, tmp_path, "utf16.mp4", [value["title"], value["make"]])
     assert value["make"].encode("utf-16-be") not in cleaned
+
+
+def test_place_names_and_makers_previews_are_told(tmp_path: Path) -> None:
+    """A 3GPP 'loci' names the place and has notes (UTF-8, or UTF-16 after a byte order mark:
+    the coordinates after it still read right); Canon's 'CNTH' and Nikon's 'NCDT' hold a JPEG
+    preview with its own EXIF: each is told, and goes."""
+    value = codes(31)
+    lat, lon = float(value["lat"]), float(value["lon"])
+    where = struct.pack(">iii", round(lon * 65536), round(lat * 65536), 0)
+
+    def loci(name: bytes) -> bytes:
+        notes = value["trackname"].encode() + b"\0"
+        return full(b"loci", 0, 0, b"\x15\xc7" + name + b"\0" + where + b"earth\0" + notes)
+
+    utf16 = f"\ufeff{value['make']}\0".encode("utf-16-be")[:-1]  # loci() adds the last NUL
+    preview = gps_jpeg(tmp_path, value)
+    udta = loci(value["title"].encode()) + loci(utf16)
+    udta += box(b"CNTH", box(b"CNDA", preview)) + box(b"NCDT", box(b"NCTH", preview))
+    data = make_clip(tmp_path, "mp4")  # moov last
+    (moov,) = [b for b in top_boxes(data) if b.type == b"moov"]
+    data = data[: moov.start] + box(b"moov", data[moov.body : moov.end] + box(b"udta", udta))
+    found = inspect(data).findings
+    places = [f.value for f in found if f.key == "place"]
+    assert places == [value["title"], value["trackname"], value["make"], value["trackname"]]
+    coordinates = [f.position for f in found if f.key == "coordinates" and f.position]
+    assert coordinates  # of 'loci' and the previews' EXIF (the same: told once)
+    assert all(place == pytest.approx((lat, lon), abs=1e-4) for place in coordinates)
+    assert {f.value for f in found if f.key == "model"} == {value["model"]}
+    assert len([f for f in found if f.key == "thumbnail"]) == 2
+    assert {f.value for f in found if f.key == "maker_notes"} == {"CNTH", "NCDT"}
+    text = render(found, "en").text
+    assert value["title"] in text
+    assert "the maker's private notes" in text
+    planted = [value["title"], value["trackname"], value["make"], value["model"]]
+    cleaned = assert_clean(data, tmp_path, "loci.mp4", planted)
+    assert preview not in cleaned
 
 
 def test_a_chapter_track_s_titles_are_told(tmp_path: Path) -> None:

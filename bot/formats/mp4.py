@@ -1543,6 +1543,8 @@ _ITEM_KEYS = {
     b"cprt": "author",
     b"auth": "author",
     b"perf": "author",
+    b"albm": "title",
+    b"gnre": "comment",
     b"titl": "title",
     b"dscp": "comment",
     b"desc": "comment",
@@ -1579,7 +1581,9 @@ def _udta_blocks(data: bytes, udta: Box, budget: Budget, where: str) -> Iterator
         elif item.type == b"XMP_":
             yield Block(BlockKind.XMP, f"XMP ({source})", data[item.body : item.end])
         elif item.type == b"loci":
-            yield _loci(data, item, source)
+            yield from _loci(data, item, source)
+        elif item.type in _MAKER_PICTURES:
+            yield from _maker_pictures(data, item, budget, source)
         elif item.type in _RAW_ITEMS:
             raw = data[item.body : item.end]
             text = raw.hex() if item.type == b"CAME" else _text(raw)
@@ -1603,16 +1607,48 @@ def _quicktime_text(data: bytes, item: Box) -> str:
     return ""
 
 
-def _loci(data: bytes, item: Box, source: str) -> Block:
-    """3GPP location information: a name, a role, then longitude, latitude, altitude."""
+def _loci(data: bytes, item: Box, source: str) -> Iterator[Block]:
+    """3GPP location information: a name, a role, then longitude, latitude, altitude, the
+    astronomical body and notes (the name and the notes are a person's words)."""
     _, _, reader = _full(data, item)
     reader.take(2)
-    reader.string()
+    name = _text(_string(reader))
     reader.take(1)
     lon, lat, alt = (int.from_bytes(reader.take(4), "big", signed=True) / 65536 for _ in "xyz")
-    return Block(
-        BlockKind.MOVIE, f"location@{source}", f"{lat:+.6f}{lon:+.6f}{alt:+.1f}/".encode()
-    )
+    yield Block(BlockKind.MOVIE, f"location@{source}", f"{lat:+.6f}{lon:+.6f}{alt:+.1f}/".encode())
+    _string(reader)  # the body: "earth"
+    for text in (name, _text(_string(reader))):
+        if text:
+            yield Block(BlockKind.MOVIE, f"place@{source}", text.encode())
+
+
+def _string(reader: Reader) -> bytes:
+    """A NUL-terminated 3GPP string: UTF-8, or UTF-16 after a byte order mark (ended by two
+    NULs, at an even place)."""
+    data, start = reader.data, reader.pos
+    if data[start : start + 2] not in (b"\xfe\xff", b"\xff\xfe"):
+        return reader.string()
+    for stop in range(start, reader.end - 1, 2):
+        if data[stop : stop + 2] == b"\0\0":
+            text = reader.take(stop - start)
+            reader.take(2)
+            return text
+    return reader.rest()
+
+
+# Camera makers' user data boxes and their children holding a JPEG preview (with its own EXIF):
+# Canon's 'CNTH' ('CNDA', the THM picture), Nikon's 'NCDT' ('NCTH', 'NCVW').
+_MAKER_PICTURES = {b"CNTH": (b"CNDA",), b"NCDT": (b"NCTH", b"NCVW")}
+
+
+def _maker_pictures(data: bytes, item: Box, budget: Budget, source: str) -> Iterator[Block]:
+    """A camera maker's notes (told as such) and the previews in them."""
+    yield Block(BlockKind.MOVIE, f"maker_notes@{source}", _name(item.type).encode())
+    for child in isobmff.boxes(data, item.body, item.end, budget):
+        if child.type in _MAKER_PICTURES[item.type]:
+            yield from _picture(
+                data[child.body : child.end], BlockKind.THUMBNAIL, "preview", source
+            )
 
 
 def _meta_blocks(data: bytes, meta: Box, budget: Budget, where: str) -> Iterator[Block]:
@@ -1639,7 +1675,7 @@ def _meta_blocks(data: bytes, meta: Box, budget: Budget, where: str) -> Iterator
             kind = int.from_bytes(data[value_box.body + 1 : value_box.body + 4], "big")
             value = data[value_box.body + 8 : value_box.end]
             if item.type == b"covr" or kind in (13, 14, 27):
-                yield from _cover(value, source)
+                yield from _picture(value, BlockKind.IMAGE, "cover picture", source)
             elif key:
                 text = _text(value, kind == 2)
                 yield Block(BlockKind.MOVIE, f"{key}@{source}", text.encode())
@@ -1651,9 +1687,9 @@ def _meta_blocks(data: bytes, meta: Box, budget: Budget, where: str) -> Iterator
             yield Block(BlockKind.OTHER, f"'{_name(child.type)}' in the {source}")
 
 
-def _cover(picture: bytes, source: str) -> Iterator[Block]:
-    """A cover picture, and what its own metadata holds (a JPEG cover keeps its EXIF)."""
-    yield Block(BlockKind.IMAGE, f"cover picture in the {source}", picture)
+def _picture(picture: bytes, kind: BlockKind, what: str, source: str) -> Iterator[Block]:
+    """A cover or preview picture, and what its own metadata holds (a JPEG keeps its EXIF)."""
+    yield Block(kind, f"{what} in the {source}", picture)
     if picture.startswith(b"\xff\xd8\xff"):
         from bot.formats import jpeg
 
