@@ -25,6 +25,7 @@ from bot.summary import render
 from tests.pictures import plant
 
 FFMPEG = shutil.which("ffmpeg")
+RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 pytestmark = pytest.mark.skipif(FFMPEG is None, reason="ffmpeg is missing: .ci/run installs it")
 
 # Container variants ffmpeg writes: (file name, extra arguments).
@@ -910,6 +911,24 @@ def test_place_names_and_makers_previews_are_told(tmp_path: Path) -> None:
     planted = [value["title"], value["trackname"], value["make"], value["model"]]
     cleaned = assert_clean(data, tmp_path, "loci.mp4", planted)
     assert preview not in cleaned
+
+
+def test_xmp_in_the_movie_and_a_samsung_model_are_told(tmp_path: Path) -> None:
+    """XMP in a 'uuid' box inside 'moov' (not only at the top) is read as XMP; Samsung's
+    'smta' names the model in 'mdln'."""
+    value = codes(37)
+    xmp = f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="{RDF}">'
+    xmp += '<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/"'
+    xmp += f' tiff:Make="{value["make"]}"/>'
+    xmp += "</rdf:RDF></x:xmpmeta>"
+    smta = box(b"smta", bytes(4) + box(b"saut", bytes(4)) + box(b"mdln", value["model"].encode()))
+    added = box(b"uuid", mp4.XMP_UUID + xmp.encode()) + box(b"udta", smta)
+    data = make_clip(tmp_path, "mp4")  # moov last
+    (moov,) = [b for b in top_boxes(data) if b.type == b"moov"]
+    data = data[: moov.start] + box(b"moov", data[moov.body : moov.end] + added)
+    found = {(f.key, f.value) for f in inspect(data).findings}
+    assert {("make", value["make"]), ("model", value["model"])} <= found
+    assert_clean(data, tmp_path, "smta.mp4", [value["make"], value["model"]])
 
 
 def test_a_chapter_track_s_titles_are_told(tmp_path: Path) -> None:

@@ -534,6 +534,8 @@ def _read_moov(
             blocks.extend(_udta_blocks(data, box, budget, "the movie"))
         elif box.type == b"meta":
             blocks.extend(_meta_blocks(data, box, budget, "the movie"))
+        elif box.type in (b"uuid", b"free", b"skip"):  # XMP some editors put here; old bytes
+            blocks.extend(_top_block(data, box, budget))
         elif box.type not in (b"mvhd", b"trak", b"iods", b"mvex"):
             blocks.append(Block(BlockKind.OTHER, f"MP4 '{_name(box.type)}' box in the movie"))
     if any(stamps):
@@ -1584,6 +1586,11 @@ def _udta_blocks(data: bytes, udta: Box, budget: Budget, where: str) -> Iterator
             yield from _loci(data, item, source)
         elif item.type in _MAKER_PICTURES:
             yield from _maker_pictures(data, item, budget, source)
+        elif item.type == b"smta":  # Samsung's: four bytes, then boxes; 'mdln' the model
+            for child in isobmff.boxes(data, item.body + 4, item.end, budget):
+                if child.type == b"mdln":
+                    yield Block(BlockKind.MOVIE, f"model@{source}", data[child.body : child.end])
+            yield Block(BlockKind.MOVIE, f"maker_notes@{source}", b"smta")
         elif item.type in _RAW_ITEMS:
             raw = data[item.body : item.end]
             text = raw.hex() if item.type == b"CAME" else _text(raw)
