@@ -914,8 +914,8 @@ def test_place_names_and_makers_previews_are_told(tmp_path: Path) -> None:
 
 
 def test_xmp_in_the_movie_and_a_samsung_model_are_told(tmp_path: Path) -> None:
-    """XMP in a 'uuid' box inside 'moov' (not only at the top) is read as XMP; Samsung's
-    'smta' names the model in 'mdln'."""
+    """XMP in a 'uuid' box inside 'moov' (not only at the top) or in the 'xml ' box of a
+    'meta' is read as XMP; Samsung's 'smta' names the model in 'mdln'."""
     value = codes(37)
     xmp = f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="{RDF}">'
     xmp += '<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/"'
@@ -923,12 +923,16 @@ def test_xmp_in_the_movie_and_a_samsung_model_are_told(tmp_path: Path) -> None:
     xmp += "</rdf:RDF></x:xmpmeta>"
     smta = box(b"smta", bytes(4) + box(b"saut", bytes(4)) + box(b"mdln", value["model"].encode()))
     added = box(b"uuid", mp4.XMP_UUID + xmp.encode()) + box(b"udta", smta)
+    made = xmp.replace(value["make"], value["software"]).encode()
+    hdlr = full(b"hdlr", 0, 0, bytes(4) + b"mdir" + bytes(12) + b"\0")
+    added += full(b"meta", 0, 0, hdlr + full(b"xml ", 0, 0, made))  # XMP in an 'xml ' box
     data = make_clip(tmp_path, "mp4")  # moov last
     (moov,) = [b for b in top_boxes(data) if b.type == b"moov"]
     data = data[: moov.start] + box(b"moov", data[moov.body : moov.end] + added)
     found = {(f.key, f.value) for f in inspect(data).findings}
     assert {("make", value["make"]), ("model", value["model"])} <= found
-    assert_clean(data, tmp_path, "smta.mp4", [value["make"], value["model"]])
+    assert ("make", value["software"]) in found
+    assert_clean(data, tmp_path, "smta.mp4", [value["make"], value["model"], value["software"]])
 
 
 def test_a_chapter_track_s_titles_are_told(tmp_path: Path) -> None:

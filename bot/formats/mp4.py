@@ -1690,8 +1690,15 @@ def _meta_blocks(data: bytes, meta: Box, budget: Budget, where: str) -> Iterator
                 label = name or _name(item.type)
                 yield Block(BlockKind.OTHER, f"'{label}' in the {source}")
     for child in children:
-        if child.type not in (b"hdlr", b"keys", b"ilst", b"free"):
+        if child.type == b"xml " and _is_xmp(xml := data[child.body + 4 : child.end]):
+            yield Block(BlockKind.XMP, f"XMP ({source})", xml)
+        elif child.type not in (b"hdlr", b"keys", b"ilst", b"free"):
             yield Block(BlockKind.OTHER, f"'{_name(child.type)}' in the {source}")
+
+
+def _is_xmp(text: bytes) -> bool:
+    """Whether an 'xml ' box (version and flags, then XML) holds XMP."""
+    return b"<x:xmpmeta" in text or b"<rdf:RDF" in text
 
 
 def _picture(picture: bytes, kind: BlockKind, what: str, source: str) -> Iterator[Block]:
