@@ -935,6 +935,23 @@ def test_xmp_in_the_movie_and_a_samsung_model_are_told(tmp_path: Path) -> None:
     assert_clean(data, tmp_path, "smta.mp4", [value["make"], value["model"], value["software"]])
 
 
+def test_a_removed_track_s_own_user_data_and_date_are_told(tmp_path: Path) -> None:
+    """A track we remove goes whole, but what its 'udta' and headers say is told too."""
+    value = codes(39)
+    place = f"{value['lat']}{value['lon']}/"
+    trak = timed_track(90, b"gpmd", [], 0)  # version-1 headers dated 3_800_000_000
+    trak = box(b"trak", trak[8:] + box(b"udta", box(b"\xa9xyz", qt_text(place))))
+    data = make_clip(tmp_path, "mp4")  # moov last, its own dates zero
+    (moov,) = [b for b in top_boxes(data) if b.type == b"moov"]
+    data = data[: moov.start] + box(b"moov", data[moov.body : moov.end] + trak)
+    found = inspect(data).findings
+    assert any(
+        f.key == "coordinates" and f.source == "video (user data of a track)" for f in found
+    )
+    assert ("taken", "2024:05:31 11:33:20") in {(f.key, f.value) for f in found}
+    assert_clean(data, tmp_path, "removed-udta.mp4", [value["lat"][1:]])
+
+
 def test_a_chapter_track_s_titles_are_told(tmp_path: Path) -> None:
     """A QuickTime chapter track (a text track a 'tref' names as 'chap') holds titles a
     person wrote: told as the chapters, then removed with its samples."""

@@ -616,11 +616,18 @@ def _read_track(
         what = "picture" if handler == b"vide" else "sound"
         raise UnsupportedFormat(f"A video whose {what} is in '{_name(unknown[0])}'")
     version, _, reader = _full(data, tkhd)
-    reader.take(16 if version == 1 else 8)
+    created = _stamp(reader, version)
     ids.append(reader.uint(4))
+    for box in children:  # a removed track's are told too
+        if box.type == b"udta":
+            blocks.extend(_udta_blocks(data, box, budget, "a track"))
+        elif box.type == b"meta":
+            blocks.extend(_meta_blocks(data, box, budget, "a track"))
+        elif box.type not in _TRACK_STRUCTURE:
+            blocks.append(Block(BlockKind.OTHER, f"MP4 '{_name(box.type)}' box in a track"))
     if unknown:
         version, _, reader = _full(data, mdhd)
-        reader.take(16 if version == 1 else 8)
+        stamps.extend((created, _stamp(reader, version)))
         timescale = reader.uint(4)
         samples = _timed_samples(data, entries, table, timescale)
         blocks.extend(_removed_track(data, handler, entries, samples, ids[-1] in chapters))
@@ -649,13 +656,6 @@ def _read_track(
     smhd = _one(info, b"smhd")
     if smhd is not None:
         balance = _full(data, smhd)[2].take(2)
-    for box in children:
-        if box.type == b"udta":
-            blocks.extend(_udta_blocks(data, box, budget, "a track"))
-        elif box.type == b"meta":
-            blocks.extend(_meta_blocks(data, box, budget, "a track"))
-        elif box.type not in _TRACK_STRUCTURE:
-            blocks.append(Block(BlockKind.OTHER, f"MP4 '{_name(box.type)}' box in a track"))
     tables, groups, chunks, wide = _sample_table(data, table, len(entries), fragmented)
     rebuilt = [_sample_entry(data, entry, handler, budget, blocks) for entry in entries]
     track = _Track(
