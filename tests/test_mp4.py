@@ -922,6 +922,7 @@ def test_xmp_in_the_movie_and_a_samsung_model_are_told(tmp_path: Path) -> None:
     xmp += f' tiff:Make="{value["make"]}"/>'
     xmp += "</rdf:RDF></x:xmpmeta>"
     smta = box(b"smta", bytes(4) + box(b"saut", bytes(4)) + box(b"mdln", value["model"].encode()))
+    smta += box(b"smta", value["model"].encode())  # laid out otherwise: goes, told as notes
     added = box(b"uuid", mp4.XMP_UUID + xmp.encode()) + box(b"udta", smta)
     made = xmp.replace(value["make"], value["software"]).encode()
     hdlr = full(b"hdlr", 0, 0, bytes(4) + b"mdir" + bytes(12) + b"\0")

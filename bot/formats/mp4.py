@@ -1587,7 +1587,7 @@ def _udta_blocks(data: bytes, udta: Box, budget: Budget, where: str) -> Iterator
         elif item.type in _MAKER_PICTURES:
             yield from _maker_pictures(data, item, budget, source)
         elif item.type == b"smta":  # Samsung's: four bytes, then boxes; 'mdln' the model
-            for child in isobmff.boxes(data, item.body + 4, item.end, budget):
+            for child in _maker_boxes(data, item.body + 4, item.end, budget):
                 if child.type == b"mdln":
                     yield Block(BlockKind.MOVIE, f"model@{source}", data[child.body : child.end])
             yield Block(BlockKind.MOVIE, f"maker_notes@{source}", b"smta")
@@ -1648,10 +1648,19 @@ def _string(reader: Reader) -> bytes:
 _MAKER_PICTURES = {b"CNTH": (b"CNDA",), b"NCDT": (b"NCTH", b"NCVW")}
 
 
+def _maker_boxes(data: bytes, start: int, end: int, budget: Budget) -> list[Box]:
+    """The boxes of a camera maker's user data item, none when it is laid out otherwise (it
+    goes all the same: only what we tell of it depends on them)."""
+    try:
+        return isobmff.boxes(data, start, end, budget)
+    except DamagedImage:
+        return []
+
+
 def _maker_pictures(data: bytes, item: Box, budget: Budget, source: str) -> Iterator[Block]:
     """A camera maker's notes (told as such) and the previews in them."""
     yield Block(BlockKind.MOVIE, f"maker_notes@{source}", _name(item.type).encode())
-    for child in isobmff.boxes(data, item.body, item.end, budget):
+    for child in _maker_boxes(data, item.body, item.end, budget):
         if child.type in _MAKER_PICTURES[item.type]:
             yield from _picture(
                 data[child.body : child.end], BlockKind.THUMBNAIL, "preview", source
