@@ -1541,6 +1541,21 @@ def test_a_removed_track_whose_fragment_lies_in_a_kept_run_is_refused(tmp_path: 
     lying[removed.body + 8 : removed.body + 12] = data[kept.body + 8 : kept.body + 12]
     with pytest.raises(DamagedImage, match="removed track's samples lie in a kept"):
         scrub(bytes(lying))
+    # a removed track whose own sample table points into a kept fragment run
+    (offset,) = struct.unpack_from(">i", data, kept.body + 8)
+    trex = full(b"trex", 0, 0, struct.pack(">5I", 92, 1, 0, 0, 0))
+    grow = len(timed_track(92, b"gpmd", [b"F"], 0)) + len(trex)  # what the movie grows by
+    pointing = timed_track(92, b"gpmd", [b"F"], moof.start + grow + offset)
+
+    def change(d: bytes, b: isobmff.Box) -> bytes:
+        if b.type == b"mvex":  # the track before it, its defaults in it
+            return pointing + box(b"mvex", d[b.body : b.end] + trex)
+        return d[b.start : b.end]
+
+    moved = moov_changed(data, change)  # the fragments count from their 'moof': unmoved
+    assert moved[moof.start + grow :][:64] == data[moof.start :][:64]
+    with pytest.raises(DamagedImage, match="removed track's samples lie in a kept"):
+        scrub(moved)
 
 
 @pytest.mark.parametrize(("kind", "message"), [(b"senc", "encrypted"), (b"saiz", "auxiliary")])

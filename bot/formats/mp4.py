@@ -387,6 +387,9 @@ def _read(data: bytes) -> _Movie:
         if not _inside(track.chunks, spans):
             raise _damaged("a track points outside its media data")
     kept = list(chain.from_iterable(track.chunks for track in movie.tracks))
+    if movie.dropped:  # a removed track's table may point anywhere: into a fragment too
+        runs = (traf.runs for fragment in movie.fragments for traf in fragment.trafs)
+        kept += [(run.start, run.size) for run in chain.from_iterable(runs)]
     if _overlapping(kept, movie.dropped):
         raise _damaged("a removed track's samples lie in a kept one's")
     return movie
