@@ -953,6 +953,29 @@ def test_a_removed_track_s_own_user_data_and_date_are_told(tmp_path: Path) -> No
     assert_clean(data, tmp_path, "removed-udta.mp4", [value["lat"][1:]])
 
 
+def test_apple_place_names_and_people_are_told(tmp_path: Path) -> None:
+    value = codes(43)
+    meta = apple_meta(
+        {
+            "com.apple.quicktime.location.name": value["title"],
+            "com.apple.quicktime.location.date": "2023-06-01T10:11:12+0200",
+            "com.apple.quicktime.copyright": value["make"],
+            "com.apple.quicktime.album": value["trackname"],
+        }
+    )
+    data = make_clip(tmp_path, "mp4")  # moov last
+    (moov,) = [b for b in top_boxes(data) if b.type == b"moov"]
+    data = data[: moov.start] + box(b"moov", data[moov.body : moov.end] + meta)
+    found = {(f.kind, f.value) for f in inspect(data).findings}
+    assert {
+        (Kind.LOCATION, value["title"]),
+        (Kind.TIME, "2023-06-01T10:11:12+0200"),
+        (Kind.PEOPLE, value["make"]),
+        (Kind.DESCRIPTION, value["trackname"]),
+    } <= found
+    assert_clean(data, tmp_path, "apple.mp4", [value["title"], value["make"], "2023-06-01"])
+
+
 def test_a_chapter_track_s_titles_are_told(tmp_path: Path) -> None:
     """A QuickTime chapter track (a text track a 'tref' names as 'chap') holds titles a
     person wrote: told as the chapters, then removed with its samples."""

@@ -1511,6 +1511,9 @@ def _avcc(reader: Reader) -> bytes:
 
 _APPLE_KEYS = {
     "com.apple.quicktime.location.iso6709": "location",
+    "com.apple.quicktime.location.name": "place",
+    "com.apple.quicktime.location.note": "place",
+    "com.apple.quicktime.location.date": "taken",
     "com.apple.quicktime.make": "make",
     "com.apple.quicktime.model": "model",
     "com.apple.quicktime.software": "software",
@@ -1520,6 +1523,11 @@ _APPLE_KEYS = {
     "com.apple.quicktime.camera.identifier": "lens",
     "com.apple.quicktime.author": "author",
     "com.apple.quicktime.artist": "author",
+    "com.apple.quicktime.copyright": "author",
+    "com.apple.quicktime.publisher": "author",
+    "com.apple.quicktime.producer": "author",
+    "com.apple.quicktime.album": "title",
+    "com.apple.quicktime.information": "comment",
     "com.apple.quicktime.displayname": "title",
     "com.apple.quicktime.title": "title",
     "com.apple.quicktime.description": "comment",
