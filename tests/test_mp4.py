@@ -510,8 +510,9 @@ def phone_clip(
     xmp += "</rdf:Description></rdf:RDF></x:xmpmeta>"
     uuid = box(b"uuid", mp4.XMP_UUID + xmp.encode())
     free = box(b"free", value["free"].encode())
+    preview = box(b"pnot", bytes(12)) + box(b"PICT", bytes(10) + value["free"].encode())
     trailer = b"PK\x03\x04" + value["trailer"].encode()
-    return data[: moov.start] + new_moov + mdat2 + uuid + free + trailer
+    return data[: moov.start] + new_moov + mdat2 + uuid + free + preview + trailer
 
 
 # --- the tests -----------------------------------------------------------------------------------
@@ -552,6 +553,7 @@ def test_a_phone_clip_loses_place_route_device_times_and_ids(tmp_path: Path) -> 
     assert (Kind.TRACKING, "apple_id") in keys
     assert (Kind.HIDDEN_PICTURE, "image") in keys
     assert (Kind.HIDDEN_MEDIA, "track") in keys
+    assert (Kind.HIDDEN_PICTURE, "thumbnail") in keys  # QuickTime's 'PICT' preview
     values = {f.value for f in found}
     assert {value["make"], value["model"], value["software"], value["identifier"]} <= values
     assert value["trackname"] in values  # from the user data of a track

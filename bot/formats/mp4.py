@@ -493,6 +493,8 @@ def _top_block(data: bytes, box: Box, budget: Budget) -> list[Block]:
         return [Block(BlockKind.OTHER, "MP4 'uuid' box")]
     if box.type == b"meta":
         return list(_meta_blocks(data, box, budget, "the file"))
+    if box.type == b"PICT":  # old QuickTime's preview picture (a 'pnot' names it)
+        return [Block(BlockKind.THUMBNAIL, "QuickTime preview picture ('PICT')", payload)]
     if box.type == b"udta":
         return list(_udta_blocks(data, box, budget, "the file"))
     return [Block(BlockKind.OTHER, f"MP4 '{_name(box.type)}' box")]
