@@ -50,20 +50,19 @@ box, as in the movie's 'mdat'). The trafs of removed tracks and their samples le
 fragment left with no kept track is dropped whole. The fragments' boxes have their own budget.
 
 Findings come from what is removed: every metadata item as a MOVIE block (`bot.metadata.movie`),
-a cover picture with the blocks of its own JPEG structure, the first producer reference time
-('prft', a wall-clock time) as the time, and for an Apple 'mebx' location
-track, a GoPro GPMF track, Google's 'camm' (its GPS records) or a drone's subtitles ('tx3g',
-'text': DJI's "GPS (lon, lat" and "[latitude: ...]") its route (one position per sample, read
-with its own bounded budget; in a fragmented file from its samples in the fragments, timed by
-'tfdt' and the sample durations); for a chapter track (named by a 'chap' reference) the
-titles of its chapters.
+a cover or maker's preview picture with the blocks of its own JPEG structure, the first producer
+reference time ('prft', a wall-clock time) as the time; for an Apple 'mebx' location track, a
+GoPro GPMF track, Google's 'camm' (its GPS records) or a drone's subtitles ('tx3g', 'text':
+DJI's "GPS (lon, lat" and "[latitude: ...]") its route (one position per sample, read with its
+own bounded budget; in a fragmented file from its samples in the fragments, timed by 'tfdt' and
+the sample durations); for a chapter track (named by a 'chap' reference) its chapters' titles.
 
 Refused: encrypted tracks ('senc', 'pssh' too), auxiliary sample information in fragments
 ('saiz'/'saio': offsets we do not rewrite), data in other files, picture or sound tracks in
 codecs we do not know (we never drop a user's picture or sound), damage: fragments pointing
 outside their 'mdat' or the file, runs that overlap, a removed track's samples inside a kept
-chunk or run (they would be copied with it), a fragment of a track the movie does not
-have or two of one track, a track without its 'trex'.
+chunk or run (they would be copied with it), a fragment of a track the movie does not have or
+two of one track, a track without its 'trex', an 'ftyp' whose major brand is no video brand.
 Dropped without a finding (display hints, no user data): 'tapt', 'clip', 'matt', 'load', the
 QuickTime data handler in 'minf', the component type of 'hdlr'.
 
