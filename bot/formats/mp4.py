@@ -83,7 +83,7 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate, chain, compress, repeat
+from itertools import accumulate, chain, compress, islice, repeat
 from operator import add, le, lt, mul, ne, sub
 
 from bot.errors import DamagedImage, UnsupportedFormat
@@ -705,12 +705,13 @@ def _removed_track(
 
 _MAX_CHAPTERS = 20  # titles told of a chapter track
 _MAX_TITLE = 200  # bytes of each
+_CHAPTER_SAMPLES = 1000  # samples read for them (a count costs eight bytes of 'stts')
 
 
 def _chapter_titles(data: bytes, samples: Samples) -> list[Block]:
     """The titles of a chapter track's samples (each a 16-bit length, then the text)."""
     titles = []
-    for _, pos, end in samples:
+    for _, pos, end in islice(samples, _CHAPTER_SAMPLES):
         length = int.from_bytes(data[pos : pos + 2], "big") if pos + 2 <= end else 0
         title = _text(data[pos + 2 : min(end, pos + 2 + length, pos + 2 + _MAX_TITLE)])
         if title:
