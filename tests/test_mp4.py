@@ -1312,6 +1312,16 @@ def test_a_route_within_one_place_names_it_once() -> None:
     assert "über 4 Minuten, alle in der Nähe von " in render(found, "de").text
 
 
+def test_a_route_far_from_any_place_is_told_in_numbers() -> None:
+    """A route where no place is known (at sea) still says where it went."""
+    from bot.metadata import movie
+
+    lines = "\n".join(f"{i * 60} {0.5 + i / 100:+.4f}{-30.2 + i / 100:+.4f}/" for i in range(5))
+    found = movie.findings("route", lines.encode(), "'meta' track ('gpmd')")
+    assert "over 4 minutes, from 0.50, -30.20 to 0.54, -30.16" in render(found, "en").text
+    assert "über 4 Minuten, von 0.50, -30.20 bis 0.54, -30.16" in render(found, "de").text
+
+
 # --- fragmented files ('moof') -----------------------------------------------------------------
 
 # ffmpeg's fragmented layouts: explicit base offsets, moof-relative ones, the first fragment's
