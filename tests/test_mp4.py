@@ -1677,7 +1677,7 @@ def test_other_boxes_in_fragments_go_and_are_found_once(tmp_path: Path) -> None:
     data = with_moof_extra(data, note + box(b"udta", box(b"\xa9cmt", qt_text(value["make"]))))
     found = [f.value for f in inspect(data).findings]
     assert found.count("MP4 'uuid' box in a fragment") == 1
-    assert found.count("MP4 'udta' box in a fragment") == 1
+    assert found.count(value["make"]) == 1  # what the first fragment's 'udta' says
     assert_fragments_clean(data, tmp_path, "extra.mp4", [value["xmp"], value["make"]])
 
 

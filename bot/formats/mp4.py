@@ -846,7 +846,7 @@ def _read_fragments(
     fragments: list[_Fragment] = []
     samples = [0]
     timed: dict[int, list[_Traf]] = {}  # removed timed tracks' fragments, for the route
-    noted: set[bytes] = set()  # other boxes in fragments: one finding per type, not per box
+    noted: dict[bytes, Box] = {}  # other boxes in fragments: the first of each type is told
     for number, index in enumerate(moofs):
         _release(data, number + 1)
         stop = moofs[number + 1] if number + 1 < len(moofs) else len(top)
@@ -865,7 +865,7 @@ def _read_fragments(
             if child.type == b"mfhd":
                 continue
             if child.type != b"traf":
-                noted.add(child.type)
+                noted.setdefault(child.type, child)
                 continue
             traf, previous_end = _read_traf(
                 data, child, moof.start, previous_end, extends, known, budget, noted, samples
@@ -895,13 +895,24 @@ def _read_fragments(
         if trafs:
             fragments.append(_Fragment(sequence, trafs))
     for kind in sorted(noted):
-        blocks.append(Block(BlockKind.OTHER, f"MP4 '{_name(kind)}' box in a fragment"))
+        blocks.extend(_fragment_block(data, noted[kind], budget))
     for track, track_fragments in timed.items():
         handler, entries, timescale = movie.removed[track]
         if timescale:
             found = _fragment_samples(track_fragments, extends, timescale)
             blocks.extend(_route(data, handler, entries, found))
     return fragments
+
+
+def _fragment_block(data: bytes, box: Box, budget: Budget) -> list[Block]:
+    """What another box in a fragment holds: user data, metadata and XMP as in the movie."""
+    if box.type == b"udta":
+        return list(_udta_blocks(data, box, budget, "a fragment"))
+    if box.type == b"meta":
+        return list(_meta_blocks(data, box, budget, "a fragment"))
+    if box.type == b"uuid" and isobmff.uuid_of(data, box) == XMP_UUID:
+        return [Block(BlockKind.XMP, "XMP (MP4 uuid box in a fragment)", data[box.body : box.end])]
+    return [Block(BlockKind.OTHER, f"MP4 '{_name(box.type)}' box in a fragment")]
 
 
 def _fragment_samples(
@@ -959,7 +970,7 @@ def _read_traf(
     extends: _Extends,
     known: set[int],
     budget: Budget,
-    noted: set[bytes],
+    noted: dict[bytes, Box],
     samples: list[int],
 ) -> tuple[_Traf, int]:
     """One track fragment and the end of its data (the base of the next one, unless it says)."""
@@ -1006,7 +1017,7 @@ def _read_traf(
         elif child.type == b"uuid" and isobmff.uuid_of(data, child) in _SMOOTH_TIMING:
             pass  # Smooth Streaming's fragment times ('tfxd', 'tfrf'): timing, rebuilt by players
         elif child.type not in (b"tfhd", b"tfdt", b"sdtp"):
-            noted.add(child.type)
+            noted.setdefault(child.type, child)
     if sdtp := _one(children, b"sdtp"):
         reader = _full(data, sdtp)[2]
         extra.insert(0, _table(b"sdtp", 0, reader.take(min(reader.left(), count))))
