@@ -978,6 +978,23 @@ def test_apple_place_names_and_people_are_told(tmp_path: Path) -> None:
     assert_clean(data, tmp_path, "apple.mp4", [value["title"], value["make"], "2023-06-01"])
 
 
+def test_a_user_data_list_may_end_with_quicktime_s_terminator(tmp_path: Path) -> None:
+    """QuickTime lets a 'udta' list end with four zero bytes (old cameras write them): read,
+    told and gone; other bytes that are no box are damage."""
+    value = codes(47)
+    data = make_clip(tmp_path, "mov")  # moov last
+    (moov,) = [b for b in top_boxes(data) if b.type == b"moov"]
+    for tail, ok in ((bytes(4), True), (b"junk", False)):
+        udta = box(b"udta", box(b"\xa9mak", qt_text(value["make"])) + tail)
+        changed = data[: moov.start] + box(b"moov", data[moov.body : moov.end] + udta)
+        if not ok:
+            with pytest.raises(DamagedImage):
+                scrub(changed)
+            continue
+        assert value["make"] in {f.value for f in inspect(changed).findings}
+        assert_clean(changed, tmp_path, "terminated.mov", [value["make"]])
+
+
 def test_a_chapter_track_s_titles_are_told(tmp_path: Path) -> None:
     """A QuickTime chapter track (a text track a 'tref' names as 'chap') holds titles a
     person wrote: told as the chapters, then removed with its samples."""

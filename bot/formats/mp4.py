@@ -1289,19 +1289,21 @@ def _sample_entry(
         fields = reader.take(12)  # channels, sample size, compression id, packet size, rate
         extra = reader.take({0: 0, 1: 16, 2: 36}.get(version, -1))
         fixed = struct.pack(">H", version) + bytes(6) + fields + extra
-    end = entry.end
-    if (
-        end - reader.pos >= 4
-        and data[end - 4 : end] == bytes(4)
-        and not _boxes_to(data, reader.pos, end)
-    ):
-        end -= 4  # QuickTime's terminator: four zero bytes after the last child (no box)
+    end = _unterminated(data, reader.pos, entry.end)
     children = [
         rebuilt
         for child in isobmff.boxes(data, reader.pos, end, budget)
         if (rebuilt := _entry_child(data, child, budget, blocks)) is not None
     ]
     return isobmff.box(entry.type, bytes(6) + b"\0\1" + fixed + b"".join(children))
+
+
+def _unterminated(data: bytes, start: int, end: int) -> int:
+    """The end of the boxes in [start, end) without QuickTime's terminator: four zero bytes
+    after the last box (no box) that sample entries and user data lists may have."""
+    if end - start >= 4 and data[end - 4 : end] == bytes(4) and not _boxes_to(data, start, end):
+        return end - 4
+    return end
 
 
 def _boxes_to(data: bytes, pos: int, end: int) -> bool:
@@ -1600,7 +1602,8 @@ def _text(value: bytes, utf16: bool = False) -> str:
 
 def _udta_blocks(data: bytes, udta: Box, budget: Budget, where: str) -> Iterator[Block]:
     source = f"user data of {where}"
-    for item in isobmff.boxes(data, udta.body, udta.end, budget):
+    end = _unterminated(data, udta.body, udta.end)
+    for item in isobmff.boxes(data, udta.body, end, budget):
         key = _ITEM_KEYS.get(item.type)
         if item.type == b"meta":
             yield from _meta_blocks(data, item, budget, where)
