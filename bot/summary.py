@@ -256,6 +256,9 @@ def _route(route: Finding, items: list[Finding], tr: NullTranslations, language:
         text += _(", all near {place}").format(place=start_name)
     elif start_name and end_name:
         text += _(", from near {start} to near {end}").format(start=start_name, end=end_name)
+    elif route.position and end:  # far from any place we know: where it went, in numbers
+        start, stop = (f"{lat:.2f}, {lon:.2f}" for lat, lon in (route.position, end))
+        text += _(", from {start} to {end}").format(start=start, end=stop)
     return text
 
 
@@ -333,6 +336,7 @@ def _picture_name(value: str, tr: NullTranslations) -> str | None:
         ("gain", _("HDR brightness map")),
         ("3d", _("second view for 3D")),
         ("thumbnail", _("large preview")),
+        ("cover", _("cover picture")),
     ):
         if word in lowered:
             return name

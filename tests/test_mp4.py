@@ -4,6 +4,7 @@ a GPMF-like track, 'covr' with GPS EXIF, XMP 'uuid', old bytes in 'free', traili
 version-1 header dates, 'co64'), each with random values. ExifTool (-ee) judges what is left,
 ffmpeg's stream hashes prove every kept packet identical, and ffmpeg decodes the output."""
 
+import datetime
 import json
 import random
 import shutil
@@ -24,6 +25,7 @@ from bot.summary import render
 from tests.pictures import plant
 
 FFMPEG = shutil.which("ffmpeg")
+RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 pytestmark = pytest.mark.skipif(FFMPEG is None, reason="ffmpeg is missing: .ci/run installs it")
 
 # Container variants ffmpeg writes: (file name, extra arguments).
@@ -317,13 +319,16 @@ def qt_text(text: str) -> bytes:
     return struct.pack(">HH", len(encoded), 0x55C4) + encoded
 
 
-def apple_meta(items: dict[str, bytes | str]) -> bytes:
+def apple_meta(items: dict[str, bytes | str | tuple[int, bytes]]) -> bytes:
     """A QuickTime 'meta' (no version/flags): handler 'mdta', 'keys', 'ilst' with one 'data'
-    per key (type 1 text, 13 JPEG)."""
+    per key (type 1 text, 13 JPEG, or the type and bytes given)."""
     keys = b"".join(struct.pack(">I4s", 8 + len(k), b"mdta") + k.encode() for k in items)
     entries = []
     for index, value in enumerate(items.values(), start=1):
-        kind, payload = (13, value) if isinstance(value, bytes) else (1, value.encode())
+        if isinstance(value, tuple):
+            kind, payload = value
+        else:
+            kind, payload = (13, value) if isinstance(value, bytes) else (1, value.encode())
         data_box = box(b"data", struct.pack(">II", kind, 0) + payload)
         entries.append(box(struct.pack(">I", index), data_box))
     hdlr = full(b"hdlr", 0, 0, bytes(4) + b"mdta" + bytes(12) + b"\0")
@@ -331,15 +336,18 @@ def apple_meta(items: dict[str, bytes | str]) -> bytes:
     return box(b"meta", body + box(b"ilst", b"".join(entries)))
 
 
-def timed_track(track_id: int, codec: bytes, samples: list[bytes], first: int) -> bytes:
-    """A timed metadata track ('meta' handler) in `codec` whose samples start at `first`;
-    version-1 headers with a creation date; one chunk. A 'mebx' entry names the location key."""
+def timed_track(
+    track_id: int, codec: bytes, samples: list[bytes], first: int, handler: bytes = b"meta"
+) -> bytes:
+    """A timed metadata track (`handler` 'meta' unless told) in `codec` whose samples start at
+    `first`; version-1 headers with a creation date; one chunk. A 'mebx' entry names the
+    location key."""
     stamp = 3_800_000_000
     tkhd = struct.pack(">QQII", stamp, stamp, track_id, 0) + struct.pack(">Q", 1000)
     tkhd += bytes(16) + struct.pack(">9i", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
     tkhd += bytes(8)
     mdhd = struct.pack(">QQIQ", stamp, stamp, 1000, 1000) + bytes(4)
-    hdlr = full(b"hdlr", 0, 0, bytes(4) + b"meta" + bytes(12) + b"Core Media Metadata\0")
+    hdlr = full(b"hdlr", 0, 0, bytes(4) + handler + bytes(12) + b"Core Media Metadata\0")
     entry_body = bytes(6) + b"\0\1"
     if codec == b"mebx":
         keyd = full(b"keyd", 0, 0, b"mdta" + b"com.apple.quicktime.location.ISO6709")
@@ -428,31 +436,15 @@ def gpmf_sample(value: dict[str, str], second: int) -> bytes:
     return klv(b"DEVC", b"\0", 1, device)
 
 
-def phone_clip(
-    tmp_path: Path, variant: str, value: dict[str, str], stamp: int = 0, positions: int = 12
-) -> bytes:
-    """A clip (moov last) with everything a phone and its apps add, planted by hand; with a
-    `stamp`, every header is version 1 with that date."""
-    data = make_clip(tmp_path, variant, "-metadata", f"title={value['title']}")
-    if stamp:
-        data = with_dates(data, stamp)
-    *_, moov = top_boxes(data)
-    assert moov.type == b"moov", "the builder needs the movie last"
-    place = f"{value['lat']}{value['lon']}+012.000/"
+def gps_jpeg(tmp_path: Path, value: dict[str, str]) -> bytes:
+    """A 16x16 JPEG whose EXIF has the place and the model of `value`."""
     cover = tmp_path / "cover.jpg"
     subprocess.run(
         [
             str(FFMPEG),
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "color=red:size=16x16",
-            "-frames:v",
-            "1",
-            str(cover),
+            *("-v", "error", "-y"),
+            *("-f", "lavfi", "-i", "color=red:size=16x16"),
+            *("-frames:v", "1", str(cover)),
         ],
         check=True,
         capture_output=True,
@@ -466,6 +458,21 @@ def phone_clip(
         "-GPSLongitudeRef=E",
         f"-Model={value['model']}",
     )
+    return cover.read_bytes()
+
+
+def phone_clip(
+    tmp_path: Path, variant: str, value: dict[str, str], stamp: int = 0, positions: int = 12
+) -> bytes:
+    """A clip (moov last) with everything a phone and its apps add, planted by hand; with a
+    `stamp`, every header is version 1 with that date."""
+    data = make_clip(tmp_path, variant, "-metadata", f"title={value['title']}")
+    if stamp:
+        data = with_dates(data, stamp)
+    *_, moov = top_boxes(data)
+    assert moov.type == b"moov", "the builder needs the movie last"
+    place = f"{value['lat']}{value['lon']}+012.000/"
+    cover = gps_jpeg(tmp_path, value)
     meta = apple_meta(
         {
             "com.apple.quicktime.location.ISO6709": place,
@@ -474,7 +481,7 @@ def phone_clip(
             "com.apple.quicktime.software": value["software"],
             "com.apple.quicktime.creationdate": "2024-05-17T16:41:07+0200",
             "com.apple.quicktime.content.identifier": value["identifier"],
-            "com.apple.quicktime.artwork": cover.read_bytes(),
+            "com.apple.quicktime.artwork": cover,
         }
     )
     udta = box(b"udta", box(b"\xa9xyz", qt_text(place)) + box(b"\xa9mak", qt_text(value["make"])))
@@ -503,8 +510,9 @@ def phone_clip(
     xmp += "</rdf:Description></rdf:RDF></x:xmpmeta>"
     uuid = box(b"uuid", mp4.XMP_UUID + xmp.encode())
     free = box(b"free", value["free"].encode())
+    preview = box(b"pnot", bytes(12)) + box(b"PICT", bytes(10) + value["free"].encode())
     trailer = b"PK\x03\x04" + value["trailer"].encode()
-    return data[: moov.start] + new_moov + mdat2 + uuid + free + trailer
+    return data[: moov.start] + new_moov + mdat2 + uuid + free + preview + trailer
 
 
 # --- the tests -----------------------------------------------------------------------------------
@@ -545,6 +553,7 @@ def test_a_phone_clip_loses_place_route_device_times_and_ids(tmp_path: Path) -> 
     assert (Kind.TRACKING, "apple_id") in keys
     assert (Kind.HIDDEN_PICTURE, "image") in keys
     assert (Kind.HIDDEN_MEDIA, "track") in keys
+    assert (Kind.HIDDEN_PICTURE, "thumbnail") in keys  # QuickTime's 'PICT' preview
     values = {f.value for f in found}
     assert {value["make"], value["model"], value["software"], value["identifier"]} <= values
     assert value["trackname"] in values  # from the user data of a track
@@ -571,6 +580,8 @@ def test_the_route_is_summarised_in_english_and_german(tmp_path: Path) -> None:
     german = render(found, "de").text
     assert "a route of 12 positions over 6 minutes" in english
     assert "eine Route aus 12 Positionen über 6 Minuten" in german
+    assert "1 extra picture (cover picture)" in english  # the Apple artwork
+    assert "1 zusätzliches Bild (Titelbild)" in german
 
 
 @pytest.mark.parametrize("brand", ["dash", "iso8", "mp71", "F4V "])
@@ -825,6 +836,217 @@ def test_only_the_kept_chunks_stay_in_mdat(tmp_path: Path) -> None:
     assert value["gpmf"].encode() not in cleaned
 
 
+def test_a_gopro_s_serial_numbers_and_firmware_are_told(tmp_path: Path) -> None:
+    """GoPro's user data items are their value alone: 'FIRM' firmware, 'LENS' the lens serial
+    number, 'CAME' a hash of the camera's; 'SNum' a serial number, 3GPP 'perf' a performer."""
+    value = codes(19)
+    came = random.Random(19).randbytes(16)
+    udta = box(b"FIRM", value["software"].encode()) + box(b"LENS", value["model"].encode())
+    udta += box(b"CAME", came) + box(b"SNum", value["identifier"].encode())
+    udta += full(b"perf", 0, 0, b"\x15\xc7" + value["make"].encode() + b"\0")
+    data = make_clip(tmp_path, "mp4")  # moov last
+    (moov,) = [b for b in top_boxes(data) if b.type == b"moov"]
+    data = data[: moov.start] + box(b"moov", data[moov.body : moov.end] + box(b"udta", udta))
+    found = {(f.kind, f.key, f.value) for f in inspect(data).findings}
+    assert {
+        (Kind.DEVICE, "software", value["software"]),
+        (Kind.DEVICE, "lens_serial", value["model"]),
+        (Kind.DEVICE, "serial", came.hex()),
+        (Kind.DEVICE, "serial", value["identifier"]),
+        (Kind.PEOPLE, "author", value["make"]),
+    } <= found
+    text = render(inspect(data).findings, "en").text
+    assert f"serial number {came.hex()[:10]}" in text
+    assert f"lens serial number {value['model']}" in text
+    planted = [value["software"], value["model"], value["identifier"], value["make"]]
+    cleaned = assert_clean(data, tmp_path, "gopro.mp4", planted)
+    assert came not in cleaned
+
+
+def test_utf_16_text_is_told_as_written(tmp_path: Path) -> None:
+    """3GPP text boxes may be UTF-16 after a byte order mark, Apple's 'data' of type 2 is
+    UTF-16: each is told as the text it is and goes."""
+    value = codes(29)
+    titl = full(b"titl", 0, 0, b"\x15\xc7" + f"\ufeff{value['title']}\0".encode("utf-16-be"))
+    make = apple_meta({"com.apple.quicktime.make": (2, value["make"].encode("utf-16-be"))})
+    data = make_clip(tmp_path, "mp4")  # moov last
+    (moov,) = [b for b in top_boxes(data) if b.type == b"moov"]
+    added = box(b"udta", titl) + make
+    data = data[: moov.start] + box(b"moov", data[moov.body : moov.end] + added)
+    found = {f.value for f in inspect(data).findings}
+    assert {value["title"], value["make"]} <= found
+    cleaned = assert_clean(data, tmp_path, "utf16.mp4", [value["title"], value["make"]])
+    assert value["make"].encode("utf-16-be") not in cleaned
+
+
+def test_place_names_and_makers_previews_are_told(tmp_path: Path) -> None:
+    """A 3GPP 'loci' names the place and has notes (UTF-8, or UTF-16 after a byte order mark:
+    the coordinates after it still read right); Canon's 'CNTH' and Nikon's 'NCDT' hold a JPEG
+    preview with its own EXIF: each is told, and goes."""
+    value = codes(31)
+    lat, lon = float(value["lat"]), float(value["lon"])
+    where = struct.pack(">iii", round(lon * 65536), round(lat * 65536), 0)
+
+    def loci(name: bytes) -> bytes:
+        notes = value["trackname"].encode() + b"\0"
+        return full(b"loci", 0, 0, b"\x15\xc7" + name + b"\0" + where + b"earth\0" + notes)
+
+    utf16 = f"\ufeff{value['make']}\0".encode("utf-16-be")[:-1]  # loci() adds the last NUL
+    preview = gps_jpeg(tmp_path, value)
+    udta = loci(value["title"].encode()) + loci(utf16)
+    udta += box(b"CNTH", box(b"CNDA", preview)) + box(b"NCDT", box(b"NCTH", preview))
+    data = make_clip(tmp_path, "mp4")  # moov last
+    (moov,) = [b for b in top_boxes(data) if b.type == b"moov"]
+    data = data[: moov.start] + box(b"moov", data[moov.body : moov.end] + box(b"udta", udta))
+    found = inspect(data).findings
+    places = [f.value for f in found if f.key == "place"]
+    assert places == [value["title"], value["trackname"], value["make"], value["trackname"]]
+    coordinates = [f.position for f in found if f.key == "coordinates" and f.position]
+    assert coordinates  # of 'loci' and the previews' EXIF (the same: told once)
+    assert all(place == pytest.approx((lat, lon), abs=1e-4) for place in coordinates)
+    assert {f.value for f in found if f.key == "model"} == {value["model"]}
+    assert len([f for f in found if f.key == "thumbnail"]) == 2
+    assert {f.value for f in found if f.key == "maker_notes"} == {"CNTH", "NCDT"}
+    text = render(found, "en").text
+    assert value["title"] in text
+    assert "the maker's private notes" in text
+    planted = [value["title"], value["trackname"], value["make"], value["model"]]
+    cleaned = assert_clean(data, tmp_path, "loci.mp4", planted)
+    assert preview not in cleaned
+
+
+def test_xmp_in_the_movie_and_a_samsung_model_are_told(tmp_path: Path) -> None:
+    """XMP in a 'uuid' box inside 'moov' (not only at the top) or in the 'xml ' box of a
+    'meta' is read as XMP; Samsung's 'smta' names the model in 'mdln'."""
+    value = codes(37)
+    xmp = f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="{RDF}">'
+    xmp += '<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/"'
+    xmp += f' tiff:Make="{value["make"]}"/>'
+    xmp += "</rdf:RDF></x:xmpmeta>"
+    smta = box(b"smta", bytes(4) + box(b"saut", bytes(4)) + box(b"mdln", value["model"].encode()))
+    smta += box(b"smta", value["model"].encode())  # laid out otherwise: goes, told as notes
+    added = box(b"uuid", mp4.XMP_UUID + xmp.encode()) + box(b"udta", smta)
+    made = xmp.replace(value["make"], value["software"]).encode()
+    hdlr = full(b"hdlr", 0, 0, bytes(4) + b"mdir" + bytes(12) + b"\0")
+    added += full(b"meta", 0, 0, hdlr + full(b"xml ", 0, 0, made))  # XMP in an 'xml ' box
+    data = make_clip(tmp_path, "mp4")  # moov last
+    (moov,) = [b for b in top_boxes(data) if b.type == b"moov"]
+    data = data[: moov.start] + box(b"moov", data[moov.body : moov.end] + added)
+    found = {(f.key, f.value) for f in inspect(data).findings}
+    assert {("make", value["make"]), ("model", value["model"])} <= found
+    assert ("make", value["software"]) in found
+    assert_clean(data, tmp_path, "smta.mp4", [value["make"], value["model"], value["software"]])
+
+
+def test_a_removed_track_s_own_user_data_and_date_are_told(tmp_path: Path) -> None:
+    """A track we remove goes whole, but what its 'udta' and headers say is told too."""
+    value = codes(39)
+    place = f"{value['lat']}{value['lon']}/"
+    trak = timed_track(90, b"gpmd", [], 0)  # version-1 headers dated 3_800_000_000
+    trak = box(b"trak", trak[8:] + box(b"udta", box(b"\xa9xyz", qt_text(place))))
+    data = make_clip(tmp_path, "mp4")  # moov last, its own dates zero
+    (moov,) = [b for b in top_boxes(data) if b.type == b"moov"]
+    data = data[: moov.start] + box(b"moov", data[moov.body : moov.end] + trak)
+    found = inspect(data).findings
+    assert any(
+        f.key == "coordinates" and f.source == "video (user data of a track)" for f in found
+    )
+    assert ("taken", "2024:05:31 11:33:20") in {(f.key, f.value) for f in found}
+    assert_clean(data, tmp_path, "removed-udta.mp4", [value["lat"][1:]])
+
+
+def test_apple_place_names_and_people_are_told(tmp_path: Path) -> None:
+    value = codes(43)
+    meta = apple_meta(
+        {
+            "com.apple.quicktime.location.name": value["title"],
+            "com.apple.quicktime.location.date": "2023-06-01T10:11:12+0200",
+            "com.apple.quicktime.copyright": value["make"],
+            "com.apple.quicktime.album": value["trackname"],
+        }
+    )
+    data = make_clip(tmp_path, "mp4")  # moov last
+    (moov,) = [b for b in top_boxes(data) if b.type == b"moov"]
+    data = data[: moov.start] + box(b"moov", data[moov.body : moov.end] + meta)
+    found = {(f.kind, f.value) for f in inspect(data).findings}
+    assert {
+        (Kind.LOCATION, value["title"]),
+        (Kind.TIME, "2023-06-01T10:11:12+0200"),
+        (Kind.PEOPLE, value["make"]),
+        (Kind.DESCRIPTION, value["trackname"]),
+    } <= found
+    assert_clean(data, tmp_path, "apple.mp4", [value["title"], value["make"], "2023-06-01"])
+
+
+def test_a_user_data_list_may_end_with_quicktime_s_terminator(tmp_path: Path) -> None:
+    """QuickTime lets a 'udta' list end with four zero bytes (old cameras write them): read,
+    told and gone; other bytes that are no box are damage."""
+    value = codes(47)
+    data = make_clip(tmp_path, "mov")  # moov last
+    (moov,) = [b for b in top_boxes(data) if b.type == b"moov"]
+    for tail, ok in ((bytes(4), True), (b"junk", False)):
+        udta = box(b"udta", box(b"\xa9mak", qt_text(value["make"])) + tail)
+        changed = data[: moov.start] + box(b"moov", data[moov.body : moov.end] + udta)
+        if not ok:
+            with pytest.raises(DamagedImage):
+                scrub(changed)
+            continue
+        assert value["make"] in {f.value for f in inspect(changed).findings}
+        assert_clean(changed, tmp_path, "terminated.mov", [value["make"]])
+
+
+def test_a_chapter_track_s_titles_are_told(tmp_path: Path) -> None:
+    """A QuickTime chapter track (a text track a 'tref' names as 'chap') holds titles a
+    person wrote: told as the chapters, then removed with its samples."""
+    value = codes(23)
+    titles = [value["title"], value["trackname"]]
+    samples = [struct.pack(">H", len(t)) + t.encode() + b"\0\0\0\x0cencd\0\0\1\0" for t in titles]
+    data = make_clip(tmp_path, "mp4")  # moov last
+    (moov,) = [b for b in top_boxes(data) if b.type == b"moov"]
+    chap = box(b"tref", box(b"chap", struct.pack(">I", 3)))
+    body = b"".join(
+        box(b"trak", data[b.body : b.end] + chap) if b.type == b"trak" else data[b.start : b.end]
+        for b in isobmff.boxes(data, moov.body, moov.end, Budget())
+    )
+    first = moov.start + 8 + len(body) + len(timed_track(3, b"text", samples, 0)) + 8
+    body += timed_track(3, b"text", samples, first, b"text")
+    data = data[: moov.start] + box(b"moov", body) + box(b"mdat", b"".join(samples))
+    found = inspect(data).findings
+    assert [f.value for f in found if f.key == "chapters"] == ["; ".join(titles)]
+    assert f"“{value['title']}; {value['trackname']}”" in render(found, "en").text
+    assert_clean(data, tmp_path, "chapters.mp4", titles)
+
+
+def test_a_late_file_type_box_must_name_a_video_brand(tmp_path: Path) -> None:
+    """An 'ftyp' after a 'wide' box is written back: a major brand that is no video brand (a
+    planted code) is refused, as it would be first; a video brand is kept."""
+    data = make_clip(tmp_path, "mp4")
+    ftyp = top_boxes(data)[0]
+    for major, kept in ((b"QZ7K", False), (b"mp42", True)):
+        late = box(b"wide", b"") + box(b"ftyp", major + data[ftyp.body + 4 : ftyp.end - 8])
+        late += data[ftyp.end :]
+        if kept:
+            assert top_boxes(scrub(late).data)[0].type == b"ftyp"
+            continue
+        with pytest.raises(DamagedImage, match="its file type 'QZ7K' is no video's"):
+            scrub(late)
+
+
+def test_a_removed_track_whose_samples_lie_in_a_kept_chunk_is_refused(tmp_path: Path) -> None:
+    """Kept chunks are copied whole: a removed track's sample inside one (or sharing its
+    offset) would be copied with it, so the file is refused."""
+    data = make_clip(tmp_path, "mp4")  # moov last: a track added to it moves no sample
+    (moov,) = [b for b in top_boxes(data) if b.type == b"moov"]
+    stco = data.index(b"stco", moov.start)
+    first, second = struct.unpack_from(">II", data, stco + 12)
+    for at in (first + 40, second):
+        planted = bytearray(data)
+        planted[at : at + 12] = b"FBMD12345678"
+        added = box(b"moov", data[moov.body : moov.end] + timed_track(9, b"gpmd", [b"F"], at))
+        with pytest.raises(DamagedImage, match="removed track's samples lie in a kept"):
+            scrub(bytes(planted[: moov.start]) + added)
+
+
 def test_a_movie_without_pictures_or_in_an_unknown_codec_is_refused(tmp_path: Path) -> None:
     data = make_clip(tmp_path, "mp4")
     for old, new in ((b"avc1", b"zzzz"), (b"vide", b"sdsm")):
@@ -1059,6 +1281,45 @@ def test_a_route_between_two_cities_names_both() -> None:
     )
 
 
+def test_camm_and_drone_subtitle_positions_are_told_as_routes(tmp_path: Path) -> None:
+    """Google's 'camm' GPS records (types 5 and 6, among motion ones) and a drone's subtitles
+    (DJI's two ways of writing a position) give a route each, and leave with their samples."""
+    value = codes(17)
+    lat, lon = float(value["lat"]), float(value["lon"])
+    gyro = struct.pack("<HH3f", 0, 2, 0.1, 0.2, 0.3)
+    fix = struct.pack("<HH3d", 0, 5, lat, lon, 40.0)
+    reading = struct.pack("<HHdi3d", 0, 6, 1.7e9, 3, lat + 0.01, lon + 0.01, 41.0) + bytes(28)
+    camm = [gyro + fix, value["gpmf"].encode() + gyro, gyro + reading]
+
+    def subtitle(text: str) -> bytes:
+        return struct.pack(">H", len(text)) + text.encode()
+
+    subtitles = [
+        subtitle(f"F/2.8, SS 320, ISO 100, GPS ({lon:.4f}, {lat:.4f}, 18), {value['title']}"),
+        subtitle(f"[iso : 100] [latitude: {lat + 0.01:.6f}] [longtitude: {lon + 0.01:.6f}]"),
+    ]
+    data = make_clip(tmp_path, "mp4")  # moov last: tracks added to it move no sample
+    (moov,) = [b for b in top_boxes(data) if b.type == b"moov"]
+    samples = b"".join(camm + subtitles)
+    tracks_len = len(timed_track(90, b"camm", camm, 0) + timed_track(91, b"tx3g", subtitles, 0))
+    first = moov.start + moov.size() + tracks_len + 8
+    tracks = timed_track(90, b"camm", camm, first)
+    tracks += timed_track(91, b"tx3g", subtitles, first + sum(map(len, camm)), b"sbtl")
+    data = data[: moov.start] + box(b"moov", data[moov.body : moov.end] + tracks)
+    data += box(b"mdat", samples)
+    found = inspect(data).findings
+    routes = {f.source: f for f in found if f.key == "route"}
+    assert len(routes) == 2, found
+    for route in routes.values():  # thirty seconds a sample: the middle camm one has no fix
+        assert route.value == ("2 60" if "camm" in route.source else "2 30")
+        assert route.position == pytest.approx((lat, lon), abs=1e-4)
+    ends = [f.position for f in found if f.key == "route_end"]
+    assert ends == [pytest.approx((lat + 0.01, lon + 0.01), abs=1e-4)] * 2
+    cleaned = assert_clean(data, tmp_path, "routes.mp4", [value["gpmf"], value["title"]])
+    for code in (b"camm", b"tx3g", value["lat"][1:].encode()):  # (the path names camm)
+        assert code not in cleaned
+
+
 def test_a_route_within_one_place_names_it_once() -> None:
     from bot.metadata import movie
 
@@ -1066,6 +1327,16 @@ def test_a_route_within_one_place_names_it_once() -> None:
     found = movie.findings("route", lines.encode(), "'meta' track ('mebx')")
     assert "a route of 5 positions over 4 minutes, all near " in render(found, "en").text
     assert "über 4 Minuten, alle in der Nähe von " in render(found, "de").text
+
+
+def test_a_route_far_from_any_place_is_told_in_numbers() -> None:
+    """A route where no place is known (at sea) still says where it went."""
+    from bot.metadata import movie
+
+    lines = "\n".join(f"{i * 60} {0.5 + i / 100:+.4f}{-30.2 + i / 100:+.4f}/" for i in range(5))
+    found = movie.findings("route", lines.encode(), "'meta' track ('gpmd')")
+    assert "over 4 minutes, from 0.50, -30.20 to 0.54, -30.16" in render(found, "en").text
+    assert "über 4 Minuten, von 0.50, -30.20 bis 0.54, -30.16" in render(found, "de").text
 
 
 # --- fragmented files ('moof') -----------------------------------------------------------------
@@ -1314,6 +1585,33 @@ def test_lying_fragments_are_refused_in_one_line(tmp_path: Path) -> None:
         scrub(no_mvex)
 
 
+def test_a_removed_track_whose_fragment_lies_in_a_kept_run_is_refused(tmp_path: Path) -> None:
+    data = timed_fragmented_clip(tmp_path, codes(46))
+    moof = next(b for b in top_boxes(data) if b.type == b"moof")
+    picture, *_, timed = fragment_boxes(data, moof)
+    kept = next(c for c in picture[1] if c.type == b"trun")
+    removed = next(c for c in timed[1] if c.type == b"trun")
+    lying = bytearray(data)
+    lying[removed.body + 8 : removed.body + 12] = data[kept.body + 8 : kept.body + 12]
+    with pytest.raises(DamagedImage, match="removed track's samples lie in a kept"):
+        scrub(bytes(lying))
+    # a removed track whose own sample table points into a kept fragment run
+    (offset,) = struct.unpack_from(">i", data, kept.body + 8)
+    trex = full(b"trex", 0, 0, struct.pack(">5I", 92, 1, 0, 0, 0))
+    grow = len(timed_track(92, b"gpmd", [b"F"], 0)) + len(trex)  # what the movie grows by
+    pointing = timed_track(92, b"gpmd", [b"F"], moof.start + grow + offset)
+
+    def change(d: bytes, b: isobmff.Box) -> bytes:
+        if b.type == b"mvex":  # the track before it, its defaults in it
+            return pointing + box(b"mvex", d[b.body : b.end] + trex)
+        return d[b.start : b.end]
+
+    moved = moov_changed(data, change)  # the fragments count from their 'moof': unmoved
+    assert moved[moof.start + grow :][:64] == data[moof.start :][:64]
+    with pytest.raises(DamagedImage, match="removed track's samples lie in a kept"):
+        scrub(moved)
+
+
 @pytest.mark.parametrize(("kind", "message"), [(b"senc", "encrypted"), (b"saiz", "auxiliary")])
 def test_fragments_with_encryption_or_auxiliary_data_are_refused(
     kind: bytes, message: str, tmp_path: Path
@@ -1398,5 +1696,23 @@ def test_other_boxes_in_fragments_go_and_are_found_once(tmp_path: Path) -> None:
     data = with_moof_extra(data, note + box(b"udta", box(b"\xa9cmt", qt_text(value["make"]))))
     found = [f.value for f in inspect(data).findings]
     assert found.count("MP4 'uuid' box in a fragment") == 1
-    assert found.count("MP4 'udta' box in a fragment") == 1
+    assert found.count(value["make"]) == 1  # what the first fragment's 'udta' says
     assert_fragments_clean(data, tmp_path, "extra.mp4", [value["xmp"], value["make"]])
+
+
+def test_a_producer_reference_time_is_told_as_the_time_and_goes(tmp_path: Path) -> None:
+    """'prft' (before each fragment of a live recording) holds the wall-clock time its frame
+    was captured: told once, as the time it was taken, and dropped with the others."""
+    value = codes(55)
+    data = fragmented_clip(tmp_path, "frag-moof", value)
+    data = data[: data.index(b"mfra") - 4]
+    stamp = random.Random(55).randrange(1_500_000_000, 1_900_000_000)
+    ntp = struct.pack(">IQQ", 1, (stamp + 2208988800) << 32, 0)
+    prft = full(b"prft", 1, 0, ntp)
+    moofs = [b.start for b in top_boxes(data) if b.type == b"moof"]
+    data = data[: moofs[0]] + prft + data[moofs[0] : moofs[1]] + prft + data[moofs[1] :]
+    times = [f for f in inspect(data).findings if f.kind is Kind.TIME]
+    when = datetime.datetime.fromtimestamp(stamp, datetime.UTC).strftime("%Y:%m:%d %H:%M:%S")
+    assert [(f.key, f.value) for f in times] == [("taken", when)]
+    cleaned = assert_fragments_clean(data, tmp_path, "prft.mp4", [])
+    assert b"prft" not in cleaned

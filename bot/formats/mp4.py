@@ -62,15 +62,19 @@ subsegments, by levels we would have to map anew), 'styp' and 'mfra' (indexes of
 layout, no user data) are dropped.
 
 Findings come from what is removed: every metadata item as a MOVIE block (`bot.metadata.movie`),
-a cover picture with the blocks of its own JPEG structure, and for an Apple 'mebx' location track
-or a GoPro GPMF track its route (one position per sample, read with its own bounded budget; in a
-fragmented file from its samples in the fragments, timed by 'tfdt' and the sample durations).
+a cover or maker's preview picture with the blocks of its own JPEG structure, the first producer
+reference time ('prft', a wall-clock time) as the time; for an Apple 'mebx' location track, a
+GoPro GPMF track, Google's 'camm' (its GPS records) or a drone's subtitles ('tx3g', 'text':
+DJI's "GPS (lon, lat" and "[latitude: ...]") its route (one position per sample, read with its
+own bounded budget; in a fragmented file from its samples in the fragments, timed by 'tfdt' and
+the sample durations); for a chapter track (named by a 'chap' reference) its chapters' titles.
 
 Refused: encrypted tracks ('senc', 'pssh' too), auxiliary sample information in fragments
 ('saiz'/'saio': offsets we do not rewrite), data in other files, picture or sound tracks in
 codecs we do not know (we never drop a user's picture or sound), damage: fragments pointing
-outside their 'mdat' or the file, runs that overlap, a fragment of a track the movie does not
-have or two of one track, a track without its 'trex'.
+outside their 'mdat' or the file, runs that overlap, a removed track's samples inside a kept
+chunk or run (they would be copied with it), a fragment of a track the movie does not have or
+two of one track, a track without its 'trex', an 'ftyp' whose major brand is no video brand.
 Dropped without a finding (display hints, no user data): 'tapt', 'clip', 'matt', 'load', the
 QuickTime data handler in 'minf', the component type of 'hdlr'.
 
@@ -84,13 +88,14 @@ first AAC packet): the samples must stay byte for byte.
 """
 
 import mmap
+import re
 import struct
 import sys
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate, chain, compress, pairwise, repeat
+from itertools import accumulate, chain, compress, islice, pairwise, repeat
 from operator import add, le, lt, mul, ne, sub
 
 from bot.errors import DamagedImage, UnsupportedFormat
@@ -209,6 +214,7 @@ _FRAGMENT_TOP = _FRAGMENT_INDEXES | {b"moof", b"mdat"}
 _READ_ELSEWHERE = _FRAGMENT_INDEXES | {b"ftyp", b"moov", b"mdat", b"moof"}  # not by _top_block
 XMP_UUID = bytes.fromhex("BE7ACFCB97A942E89C71999491E3AFAC")
 _EPOCH_1904_TO_1970 = 2082844800
+_EPOCH_1900_TO_1970 = 2208988800
 
 
 def _damaged(what: str) -> DamagedImage:
@@ -340,6 +346,7 @@ class _Movie:
     removed: dict[int, tuple[bytes, list[Box], int]] = field(default_factory=dict)
     chunks: "_Chunks | None" = None  # the kept tracks' chunks in file order, once they are read
     indexes: list[_Index] = field(default_factory=list)  # the kept 'sidx' boxes, in file order
+    dropped: list[tuple[int, int]] = field(default_factory=list)  # removed tracks' chunks
 
 
 def parse(data: bytes) -> Parsed:
@@ -395,6 +402,10 @@ def _read(data: bytes) -> _Movie:
     before = top[: moofs[0]] if moofs else top  # the movie's own media data comes first
     mdats = [box for box in before if box.type == b"mdat"]
     others = [box for box in top if box.type not in _READ_ELSEWHERE]
+    prft = next((box for box in others if box.type == b"prft"), None)
+    if prft is not None:  # one per fragment in a live stream: the first is told
+        blocks.append(_reference_time(data, prft))
+        others = [box for box in others if box.type != b"prft"]
     for count, box in enumerate(others, start=1):
         _release(data, count, 8)  # there may be many: 'free' boxes between fragments
         blocks.extend(_top_block(data, box, budget))
@@ -410,7 +421,26 @@ def _read(data: bytes) -> _Movie:
     movie.chunks = _Chunks(movie)
     if not _inside(movie.chunks.runs, [(box.body, box.end) for box in mdats]):
         raise _damaged("a track points outside its media data")
+    kept = list(movie.chunks.runs)  # every kept chunk with bytes lies in one of these
+    if movie.dropped:  # a removed track's table may point anywhere: into a fragment too
+        runs = (traf.runs for fragment in movie.fragments for traf in fragment.trafs)
+        kept += [(run.start, run.size) for run in chain.from_iterable(runs)]
+    if _overlapping(kept, movie.dropped):
+        raise _damaged("a removed track's samples lie in a kept one's")
     return movie
+
+
+def _overlapping(kept: list[tuple[int, int]], removed: list[tuple[int, int]]) -> bool:
+    """Whether a byte of one of the `removed` (offset, size) ranges lies in a `kept` one: we
+    copy kept chunks whole, so that byte would be copied too."""
+    kept = sorted(chunk for chunk in kept if chunk[1])
+    starts = [offset for offset, _ in kept]
+    reach = list(accumulate((offset + size for offset, size in kept), max))  # furthest end yet
+    for offset, size in removed:
+        before = bisect_left(starts, offset + size)  # kept chunks starting before its end
+        if size and before and reach[before - 1] > offset:
+            return True
+    return False
 
 
 def _inside(runs: list[tuple[int, int]], spans: list[tuple[int, int]]) -> bool:
@@ -462,8 +492,12 @@ def _release(data: bytes, count: int, every: int = _RELEASE_EVERY) -> None:
 
 
 def _brands(data: bytes, ftyp: Box) -> tuple[bytes, list[bytes]]:
+    """The major brand (a video brand, as `accepts` wants of a first 'ftyp': one after a
+    'wide' or 'free' box is written back too) and the known compatible brands."""
     reader = _reader(data, ftyp)
     major = reader.take(4)
+    if major not in VIDEO_BRANDS:
+        raise _damaged(f"its file type '{_name(major)}' is no video's")
     reader.take(4)
     compatible: list[bytes] = []
     for _ in range(min(reader.left() // 4, MAX_BRANDS)):
@@ -471,6 +505,15 @@ def _brands(data: bytes, ftyp: Box) -> tuple[bytes, list[bytes]]:
         if brand in _KEPT_BRANDS and brand not in compatible:
             compatible.append(brand)
     return major, compatible
+
+
+def _reference_time(data: bytes, prft: Box) -> Block:
+    """A producer reference time ('prft'): the wall-clock time (NTP, seconds since 1900) at
+    which a fragment's frame was captured or encoded."""
+    _, _, reader = _full(data, prft)
+    reader.take(4)  # the reference track
+    seconds = reader.uint(4) - _EPOCH_1900_TO_1970
+    return Block(BlockKind.MOVIE, "created@the producer reference time", str(seconds).encode())
 
 
 def _top_block(data: bytes, box: Box, budget: Budget) -> list[Block]:
@@ -485,6 +528,8 @@ def _top_block(data: bytes, box: Box, budget: Budget) -> list[Block]:
         return [Block(BlockKind.OTHER, "MP4 'uuid' box")]
     if box.type == b"meta":
         return list(_meta_blocks(data, box, budget, "the file"))
+    if box.type == b"PICT":  # old QuickTime's preview picture (a 'pnot' names it)
+        return [Block(BlockKind.THUMBNAIL, "QuickTime preview picture ('PICT')", payload)]
     if box.type == b"udta":
         return list(_udta_blocks(data, box, budget, "the file"))
     return [Block(BlockKind.OTHER, f"MP4 '{_name(box.type)}' box")]
@@ -514,15 +559,23 @@ def _read_moov(
     tracks: list[_Track] = []
     track_ids: list[int] = []
     removed: dict[int, tuple[bytes, list[Box], int]] = {}
+    dropped: list[tuple[int, int]] = []
+    chapters = _chapter_tracks(data, traks, budget)
     for trak in traks:
-        track = _read_track(data, trak, budget, blocks, stamps, track_ids, removed, extends)
-        if track is not None:
+        track = _read_track(
+            data, trak, budget, blocks, stamps, track_ids, removed, extends, chapters
+        )
+        if isinstance(track, _Track):
             tracks.append(track)
+        else:
+            dropped.extend(track)
     for box in children:
         if box.type == b"udta":
             blocks.extend(_udta_blocks(data, box, budget, "the movie"))
         elif box.type == b"meta":
             blocks.extend(_meta_blocks(data, box, budget, "the movie"))
+        elif box.type in (b"uuid", b"free", b"skip"):  # XMP some editors put here; old bytes
+            blocks.extend(_top_block(data, box, budget))
         elif box.type not in (b"mvhd", b"trak", b"iods", b"mvex"):
             blocks.append(Block(BlockKind.OTHER, f"MP4 '{_name(box.type)}' box in the movie"))
     if any(stamps):
@@ -543,6 +596,7 @@ def _read_moov(
             raise _damaged("a track has no fragment defaults")
     movie = _Movie(None, timescale, duration, rate_volume, matrix, tracks, True, blocks)
     movie.extends, movie.track_ids, movie.removed = extends, track_ids, removed
+    movie.dropped = dropped
     return movie
 
 
@@ -566,7 +620,9 @@ def _read_track(
     ids: list[int],
     removed: dict[int, tuple[bytes, list[Box], int]],
     extends: _Extends | None,
-) -> _Track | None:
+    chapters: set[int],
+) -> _Track | list[tuple[int, int]]:
+    """A kept track, or the chunks of a removed one (to check no kept chunk holds them)."""
     fragmented = extends is not None
     children = _children(data, trak, budget)
     tkhd, mdia = _one(children, b"tkhd"), _one(children, b"mdia")
@@ -600,16 +656,24 @@ def _read_track(
         what = "picture" if handler == b"vide" else "sound"
         raise UnsupportedFormat(f"A video whose {what} is in '{_name(unknown[0])}'")
     version, _, reader = _full(data, tkhd)
-    reader.take(16 if version == 1 else 8)
+    created = _stamp(reader, version)
     ids.append(reader.uint(4))
+    for box in children:  # a removed track's are told too
+        if box.type == b"udta":
+            blocks.extend(_udta_blocks(data, box, budget, "a track"))
+        elif box.type == b"meta":
+            blocks.extend(_meta_blocks(data, box, budget, "a track"))
+        elif box.type not in _TRACK_STRUCTURE:
+            blocks.append(Block(BlockKind.OTHER, f"MP4 '{_name(box.type)}' box in a track"))
     if unknown:
         version, _, reader = _full(data, mdhd)
-        reader.take(16 if version == 1 else 8)
+        stamps.extend((created, _stamp(reader, version)))
         timescale = reader.uint(4)
-        blocks.extend(_removed_track(data, handler, entries, table, budget, timescale))
+        samples = _timed_samples(data, entries, table, timescale)
+        blocks.extend(_removed_track(data, handler, entries, samples, ids[-1] in chapters))
         if fragmented:
             removed[ids[-1]] = (handler, entries, timescale)
-        return None
+        return _removed_chunks(data, table, len(entries))
     version, flags, reader = _full(data, tkhd)
     stamps.append(_stamp(reader, version))
     track_id = reader.uint(4)
@@ -632,13 +696,6 @@ def _read_track(
     smhd = _one(info, b"smhd")
     if smhd is not None:
         balance = _full(data, smhd)[2].take(2)
-    for box in children:
-        if box.type == b"udta":
-            blocks.extend(_udta_blocks(data, box, budget, "a track"))
-        elif box.type == b"meta":
-            blocks.extend(_meta_blocks(data, box, budget, "a track"))
-        elif box.type not in _TRACK_STRUCTURE:
-            blocks.append(Block(BlockKind.OTHER, f"MP4 '{_name(box.type)}' box in a track"))
     tables, groups, chunks, wide = _sample_table(data, table, len(entries), fragmented)
     rebuilt = [_sample_entry(data, entry, handler, budget, blocks) for entry in entries]
     track = _Track(
@@ -670,19 +727,47 @@ def _read_track(
 
 
 def _removed_track(
-    data: bytes,
-    handler: bytes,
-    entries: list[Box],
-    table: list[Box],
-    budget: Budget,
-    timescale: int,
+    data: bytes, handler: bytes, entries: list[Box], samples: Samples, chapters: bool
 ) -> list[Block]:
-    """What a track we drop was: its handler and codec, and for an Apple 'mebx' location track
-    its route as "seconds latitude longitude" lines (read from its samples)."""
+    """What a track we drop was: its handler and codec, and for a timed location track its
+    route as "seconds place" lines, for a chapter track its chapters' titles (read from its
+    samples)."""
     codec = _name(entries[0].type) if entries else "none"
     found = [Block(BlockKind.MOVIE, f"track@{_what(handler, entries)}", codec.encode())]
-    route = _route(data, handler, entries, _timed_samples(data, entries, table, timescale))
-    return found + route
+    if chapters and codec in ("text", "tx3g"):
+        return found + _chapter_titles(data, samples)
+    return found + _route(data, handler, entries, samples)
+
+
+_MAX_CHAPTERS = 20  # titles told of a chapter track
+_MAX_TITLE = 200  # bytes of each
+_CHAPTER_SAMPLES = 1000  # samples read for them (a count costs eight bytes of 'stts')
+
+
+def _chapter_titles(data: bytes, samples: Samples) -> list[Block]:
+    """The titles of a chapter track's samples (each a 16-bit length, then the text)."""
+    titles = []
+    for _, pos, end in islice(samples, _CHAPTER_SAMPLES):
+        length = int.from_bytes(data[pos : pos + 2], "big") if pos + 2 <= end else 0
+        title = _text(data[pos + 2 : min(end, pos + 2 + length, pos + 2 + _MAX_TITLE)])
+        if title:
+            titles.append(title)
+        if len(titles) == _MAX_CHAPTERS:
+            break
+    text = "; ".join(titles)
+    return [Block(BlockKind.MOVIE, "chapters@a chapter track", text.encode())] if text else []
+
+
+def _chapter_tracks(data: bytes, traks: list[Box], budget: Budget) -> set[int]:
+    """The ids of the tracks a 'tref' names as chapters ('chap')."""
+    found: set[int] = set()
+    for trak in traks:
+        tref = _one(_children(data, trak, budget), b"tref")
+        for ref in _children(data, tref, budget) if tref else ():
+            if ref.type == b"chap":
+                reader = _reader(data, ref)
+                found.update(reader.uint(4) for _ in range(reader.left() // 4))
+    return found
 
 
 def _what(handler: bytes, entries: list[Box]) -> str:
@@ -695,7 +780,7 @@ def _route(data: bytes, handler: bytes, entries: list[Box], samples: Samples) ->
     samples cannot be read: the track is found and named all the same)."""
     codec = _name(entries[0].type) if entries else "none"
     try:
-        read = {"mebx": _mebx_route, "gpmd": _gpmf_route}.get(codec)
+        read = _ROUTES.get(codec)
         # Their own budget: a long route must not use up the boxes of the whole file.
         budget = Budget(_LABEL, MAX_ROUTE_UNITS)
         route = read(data, entries, samples, budget) if read else []
@@ -797,7 +882,7 @@ def _read_fragments(
     fragments: list[_Fragment] = []
     samples = [0]
     timed: dict[int, list[_Traf]] = {}  # removed timed tracks' fragments, for the route
-    noted: set[bytes] = set()  # other boxes in fragments: one finding per type, not per box
+    noted: dict[bytes, Box] = {}  # other boxes in fragments: the first of each type is told
     for number, index in enumerate(moofs):
         _release(data, number + 1)
         stop = moofs[number + 1] if number + 1 < len(moofs) else len(top)
@@ -809,13 +894,14 @@ def _read_fragments(
             raise _damaged("a fragment without its header")
         sequence = _full(data, mfhd)[2].uint(4)
         previous_end, seen, trafs = moof.start, set(), []
+        dropped: list[tuple[int, int]] = []  # the removed tracks' runs
         for child in children:
             if child.type in _REFUSED_IN_FRAGMENTS:
                 raise UnsupportedFormat(_REFUSED_IN_FRAGMENTS[child.type])
             if child.type == b"mfhd":
                 continue
             if child.type != b"traf":
-                noted.add(child.type)
+                noted.setdefault(child.type, child)
                 continue
             traf, previous_end = _read_traf(
                 data, child, moof.start, previous_end, extends, known, budget, noted, samples
@@ -829,6 +915,7 @@ def _read_fragments(
                     raise _damaged("a fragment points outside its media data")
             if traf.track in movie.removed:
                 timed.setdefault(traf.track, []).append(traf)
+                dropped.extend((run.start, run.size) for run in traf.runs)
             if traf.track in kept:
                 description = traf.fields[:4] if traf.flags & _DESCRIPTION else b""
                 index_ = (
@@ -839,10 +926,12 @@ def _read_fragments(
                 if not 0 < index_ <= kept[traf.track]:
                     raise _damaged("a fragment names a sample description that is not there")
                 trafs.append(traf)
+        if _overlapping([(run.start, run.size) for t in trafs for run in t.runs], dropped):
+            raise _damaged("a removed track's samples lie in a kept one's")
         if trafs:
             fragments.append(_Fragment(sequence, trafs, moof.start))
     for kind in sorted(noted):
-        blocks.append(Block(BlockKind.OTHER, f"MP4 '{_name(kind)}' box in a fragment"))
+        blocks.extend(_fragment_block(data, noted[kind], budget))
     for track, track_fragments in timed.items():
         handler, entries, timescale = movie.removed[track]
         if timescale:
@@ -936,6 +1025,17 @@ def _holds_fragments(bounds: Sequence[int], kept: list[int]) -> bool:
     return True
 
 
+def _fragment_block(data: bytes, box: Box, budget: Budget) -> list[Block]:
+    """What another box in a fragment holds: user data, metadata and XMP as in the movie."""
+    if box.type == b"udta":
+        return list(_udta_blocks(data, box, budget, "a fragment"))
+    if box.type == b"meta":
+        return list(_meta_blocks(data, box, budget, "a fragment"))
+    if box.type == b"uuid" and isobmff.uuid_of(data, box) == XMP_UUID:
+        return [Block(BlockKind.XMP, "XMP (MP4 uuid box in a fragment)", data[box.body : box.end])]
+    return [Block(BlockKind.OTHER, f"MP4 '{_name(box.type)}' box in a fragment")]
+
+
 def _fragment_samples(
     trafs: list[_Traf], extends: _Extends, timescale: int
 ) -> Iterator[tuple[float, int, int]]:
@@ -991,7 +1091,7 @@ def _read_traf(
     extends: _Extends,
     known: set[int],
     budget: Budget,
-    noted: set[bytes],
+    noted: dict[bytes, Box],
     samples: list[int],
 ) -> tuple[_Traf, int]:
     """One track fragment and the end of its data (the base of the next one, unless it says)."""
@@ -1038,7 +1138,7 @@ def _read_traf(
         elif child.type == b"uuid" and isobmff.uuid_of(data, child) in _SMOOTH_TIMING:
             pass  # Smooth Streaming's fragment times ('tfxd', 'tfrf'): timing, rebuilt by players
         elif child.type not in (b"tfhd", b"tfdt", b"sdtp"):
-            noted.add(child.type)
+            noted.setdefault(child.type, child)
     if sdtp := _one(children, b"sdtp"):
         reader = _full(data, sdtp)[2]
         extra.insert(0, _table(b"sdtp", 0, reader.take(min(reader.left(), count))))
@@ -1152,13 +1252,8 @@ def _sample_table(
     stts = found.get(b"stts")
     if stsz is None or stsc is None or offsets_box is None or stts is None:
         raise _damaged("a sample table is incomplete")
-    _, _, reader = _full(data, stsz)
-    constant, count = reader.uint(4), reader.uint(4)
-    if count > MAX_SAMPLES:  # before the sizes are made: a count costs four bytes of the file
-        raise _damaged("too many samples")
-    if constant * count > len(data):
-        raise _damaged("its samples are larger than the file")
-    sizes = (constant,) * count if constant else _words(reader, count)
+    constant, sizes = _sizes(data, stsz)
+    count = len(sizes)
     out = []
     _, _, reader = _full(data, stts)
     times = _words(reader, 2 * reader.uint(4))
@@ -1200,16 +1295,57 @@ def _sample_table(
         for box in table
         if box.type in (b"sgpd", b"sbgp") and (rebuilt := _sample_group(data, box)) is not None
     ]
-    ends = [0, *accumulate(sizes)]
     empty = fragmented and not sizes and not runs and not offsets
+    return out, groups, _chunks(sizes, runs, offsets, descriptions, empty), wide
+
+
+def _sizes(data: bytes, stsz: Box) -> tuple[int, tuple[int, ...]]:
+    """The constant size of 'stsz' (0: none) and every sample's size."""
+    _, _, reader = _full(data, stsz)
+    constant, count = reader.uint(4), reader.uint(4)
+    if count > MAX_SAMPLES:  # before the sizes are made: a count costs four bytes of the file
+        raise _damaged("too many samples")
+    if constant * count > len(data):
+        raise _damaged("its samples are larger than the file")
+    return constant, (constant,) * count if constant else _words(reader, count)
+
+
+def _chunks(
+    sizes: tuple[int, ...],
+    runs: tuple[int, ...],
+    offsets: tuple[int, ...],
+    descriptions: int,
+    empty: bool,
+) -> list[tuple[int, int]]:
+    """(offset, size) of every chunk, from the sample sizes, the sample-to-chunk runs and the
+    chunk offsets, checked against each other (`empty`: a fragmented movie's empty tables)."""
+    ends = [0, *accumulate(sizes)]
     layout = [] if empty else _chunk_runs(len(sizes), runs, len(offsets), descriptions)
     firsts = chain.from_iterable(  # each chunk's first sample, a run of chunks at a time
         range(first, first + (stop - start) * n, n) if n else repeat(first, stop - start)
         for start, stop, first, n in layout
     )
     at = list(map(ends.__getitem__, chain(firsts, (len(sizes),))))  # their first bytes
-    chunks = list(zip(offsets if layout else (), map(sub, at[1:], at[:-1]), strict=True))
-    return out, groups, chunks, wide
+    return list(zip(offsets if layout else (), map(sub, at[1:], at[:-1]), strict=True))
+
+
+def _removed_chunks(data: bytes, table: list[Box], descriptions: int) -> list[tuple[int, int]]:
+    """(offset, size) of every chunk of a track we remove, from its sizes, sample-to-chunk
+    and offset tables alone (none when it has no such tables: no sample to find)."""
+    found = {box.type: box for box in table}
+    if b"stz2" in found:
+        raise UnsupportedFormat("A video with compact sample sizes ('stz2')")
+    stsz, stsc = found.get(b"stsz"), found.get(b"stsc")
+    offsets_box = found.get(b"stco") or found.get(b"co64")
+    if stsz is None or stsc is None or offsets_box is None:
+        return []
+    sizes = _sizes(data, stsz)[1]
+    _, _, reader = _full(data, stsc)
+    runs = _words(reader, 3 * reader.uint(4))
+    _, _, reader = _full(data, offsets_box)
+    offsets = _words(reader, reader.uint(4), 8 if offsets_box.type == b"co64" else 4)
+    empty = not sizes and not runs and not offsets
+    return _chunks(sizes, runs, offsets, descriptions, empty)
 
 
 def _layout(
@@ -1274,19 +1410,21 @@ def _sample_entry(
         fields = reader.take(12)  # channels, sample size, compression id, packet size, rate
         extra = reader.take({0: 0, 1: 16, 2: 36}.get(version, -1))
         fixed = struct.pack(">H", version) + bytes(6) + fields + extra
-    end = entry.end
-    if (
-        end - reader.pos >= 4
-        and data[end - 4 : end] == bytes(4)
-        and not _boxes_to(data, reader.pos, end)
-    ):
-        end -= 4  # QuickTime's terminator: four zero bytes after the last child (no box)
+    end = _unterminated(data, reader.pos, entry.end)
     children = [
         rebuilt
         for child in isobmff.boxes(data, reader.pos, end, budget)
         if (rebuilt := _entry_child(data, child, budget, blocks)) is not None
     ]
     return isobmff.box(entry.type, bytes(6) + b"\0\1" + fixed + b"".join(children))
+
+
+def _unterminated(data: bytes, start: int, end: int) -> int:
+    """The end of the boxes in [start, end) without QuickTime's terminator: four zero bytes
+    after the last box (no box) that sample entries and user data lists may have."""
+    if end - start >= 4 and data[end - 4 : end] == bytes(4) and not _boxes_to(data, start, end):
+        return end - 4
+    return end
 
 
 def _boxes_to(data: bytes, pos: int, end: int) -> bool:
@@ -1509,6 +1647,9 @@ def _avcc(reader: Reader) -> bytes:
 
 _APPLE_KEYS = {
     "com.apple.quicktime.location.iso6709": "location",
+    "com.apple.quicktime.location.name": "place",
+    "com.apple.quicktime.location.note": "place",
+    "com.apple.quicktime.location.date": "taken",
     "com.apple.quicktime.make": "make",
     "com.apple.quicktime.model": "model",
     "com.apple.quicktime.software": "software",
@@ -1518,6 +1659,11 @@ _APPLE_KEYS = {
     "com.apple.quicktime.camera.identifier": "lens",
     "com.apple.quicktime.author": "author",
     "com.apple.quicktime.artist": "author",
+    "com.apple.quicktime.copyright": "author",
+    "com.apple.quicktime.publisher": "author",
+    "com.apple.quicktime.producer": "author",
+    "com.apple.quicktime.album": "title",
+    "com.apple.quicktime.information": "comment",
     "com.apple.quicktime.displayname": "title",
     "com.apple.quicktime.title": "title",
     "com.apple.quicktime.description": "comment",
@@ -1545,6 +1691,9 @@ _ITEM_KEYS = {
     b"\xa9cpy": "author",
     b"cprt": "author",
     b"auth": "author",
+    b"perf": "author",
+    b"albm": "title",
+    b"gnre": "comment",
     b"titl": "title",
     b"dscp": "comment",
     b"desc": "comment",
@@ -1553,21 +1702,47 @@ _ITEM_KEYS = {
     b"chpl": "chapters",
 }
 
+# User data items that are their value alone (GoPro's; 'cmnm' some Android phones'); 'CAME' is
+# a hash of the camera's serial number (16 bytes, told in hex).
+_RAW_ITEMS = {
+    b"FIRM": "software",
+    b"LENS": "lens_serial",
+    b"CAME": "serial",
+    b"SNum": "serial",
+    b"cmnm": "model",
+}
 
-def _text(value: bytes) -> str:
-    return value.decode("utf-8", "replace").strip("\0 ")
+
+def _text(value: bytes, utf16: bool = False) -> str:
+    """A text value: UTF-8, or UTF-16 when it starts with a byte order mark (3GPP and QuickTime
+    text may) or its type says so (`utf16`: Apple's 'data' type 2, big-endian)."""
+    if value[:2] in (b"\xfe\xff", b"\xff\xfe"):
+        return value.decode("utf-16", "replace").strip("\0 ")
+    return value.decode("utf-16-be" if utf16 else "utf-8", "replace").strip("\0 ")
 
 
 def _udta_blocks(data: bytes, udta: Box, budget: Budget, where: str) -> Iterator[Block]:
     source = f"user data of {where}"
-    for item in isobmff.boxes(data, udta.body, udta.end, budget):
+    end = _unterminated(data, udta.body, udta.end)
+    for item in isobmff.boxes(data, udta.body, end, budget):
         key = _ITEM_KEYS.get(item.type)
         if item.type == b"meta":
             yield from _meta_blocks(data, item, budget, where)
         elif item.type == b"XMP_":
             yield Block(BlockKind.XMP, f"XMP ({source})", data[item.body : item.end])
         elif item.type == b"loci":
-            yield _loci(data, item, source)
+            yield from _loci(data, item, source)
+        elif item.type in _MAKER_PICTURES:
+            yield from _maker_pictures(data, item, budget, source)
+        elif item.type == b"smta":  # Samsung's: four bytes, then boxes; 'mdln' the model
+            for child in _maker_boxes(data, item.body + 4, item.end, budget):
+                if child.type == b"mdln":
+                    yield Block(BlockKind.MOVIE, f"model@{source}", data[child.body : child.end])
+            yield Block(BlockKind.MOVIE, f"maker_notes@{source}", b"smta")
+        elif item.type in _RAW_ITEMS:
+            raw = data[item.body : item.end]
+            text = raw.hex() if item.type == b"CAME" else _text(raw)
+            yield Block(BlockKind.MOVIE, f"{_RAW_ITEMS[item.type]}@{source}", text.encode())
         elif key and item.type[0] == 0xA9:
             yield Block(BlockKind.MOVIE, f"{key}@{source}", _quicktime_text(data, item).encode())
         elif key:  # 3GPP text boxes: a full box, a language, then the text
@@ -1587,16 +1762,57 @@ def _quicktime_text(data: bytes, item: Box) -> str:
     return ""
 
 
-def _loci(data: bytes, item: Box, source: str) -> Block:
-    """3GPP location information: a name, a role, then longitude, latitude, altitude."""
+def _loci(data: bytes, item: Box, source: str) -> Iterator[Block]:
+    """3GPP location information: a name, a role, then longitude, latitude, altitude, the
+    astronomical body and notes (the name and the notes are a person's words)."""
     _, _, reader = _full(data, item)
     reader.take(2)
-    reader.string()
+    name = _text(_string(reader))
     reader.take(1)
     lon, lat, alt = (int.from_bytes(reader.take(4), "big", signed=True) / 65536 for _ in "xyz")
-    return Block(
-        BlockKind.MOVIE, f"location@{source}", f"{lat:+.6f}{lon:+.6f}{alt:+.1f}/".encode()
-    )
+    yield Block(BlockKind.MOVIE, f"location@{source}", f"{lat:+.6f}{lon:+.6f}{alt:+.1f}/".encode())
+    _string(reader)  # the body: "earth"
+    for text in (name, _text(_string(reader))):
+        if text:
+            yield Block(BlockKind.MOVIE, f"place@{source}", text.encode())
+
+
+def _string(reader: Reader) -> bytes:
+    """A NUL-terminated 3GPP string: UTF-8, or UTF-16 after a byte order mark (ended by two
+    NULs, at an even place)."""
+    data, start = reader.data, reader.pos
+    if data[start : start + 2] not in (b"\xfe\xff", b"\xff\xfe"):
+        return reader.string()
+    for stop in range(start, reader.end - 1, 2):
+        if data[stop : stop + 2] == b"\0\0":
+            text = reader.take(stop - start)
+            reader.take(2)
+            return text
+    return reader.rest()
+
+
+# Camera makers' user data boxes and their children holding a JPEG preview (with its own EXIF):
+# Canon's 'CNTH' ('CNDA', the THM picture), Nikon's 'NCDT' ('NCTH', 'NCVW').
+_MAKER_PICTURES = {b"CNTH": (b"CNDA",), b"NCDT": (b"NCTH", b"NCVW")}
+
+
+def _maker_boxes(data: bytes, start: int, end: int, budget: Budget) -> list[Box]:
+    """The boxes of a camera maker's user data item, none when it is laid out otherwise (it
+    goes all the same: only what we tell of it depends on them)."""
+    try:
+        return isobmff.boxes(data, start, end, budget)
+    except DamagedImage:
+        return []
+
+
+def _maker_pictures(data: bytes, item: Box, budget: Budget, source: str) -> Iterator[Block]:
+    """A camera maker's notes (told as such) and the previews in them."""
+    yield Block(BlockKind.MOVIE, f"maker_notes@{source}", _name(item.type).encode())
+    for child in _maker_boxes(data, item.body, item.end, budget):
+        if child.type in _MAKER_PICTURES[item.type]:
+            yield from _picture(
+                data[child.body : child.end], BlockKind.THUMBNAIL, "preview", source
+            )
 
 
 def _meta_blocks(data: bytes, meta: Box, budget: Budget, where: str) -> Iterator[Block]:
@@ -1623,20 +1839,28 @@ def _meta_blocks(data: bytes, meta: Box, budget: Budget, where: str) -> Iterator
             kind = int.from_bytes(data[value_box.body + 1 : value_box.body + 4], "big")
             value = data[value_box.body + 8 : value_box.end]
             if item.type == b"covr" or kind in (13, 14, 27):
-                yield from _cover(value, source)
+                yield from _picture(value, BlockKind.IMAGE, "cover picture", source)
             elif key:
-                yield Block(BlockKind.MOVIE, f"{key}@{source}", _text(value).encode())
+                text = _text(value, kind == 2)
+                yield Block(BlockKind.MOVIE, f"{key}@{source}", text.encode())
             else:
                 label = name or _name(item.type)
                 yield Block(BlockKind.OTHER, f"'{label}' in the {source}")
     for child in children:
-        if child.type not in (b"hdlr", b"keys", b"ilst", b"free"):
+        if child.type == b"xml " and _is_xmp(xml := data[child.body + 4 : child.end]):
+            yield Block(BlockKind.XMP, f"XMP ({source})", xml)
+        elif child.type not in (b"hdlr", b"keys", b"ilst", b"free"):
             yield Block(BlockKind.OTHER, f"'{_name(child.type)}' in the {source}")
 
 
-def _cover(picture: bytes, source: str) -> Iterator[Block]:
-    """A cover picture, and what its own metadata holds (a JPEG cover keeps its EXIF)."""
-    yield Block(BlockKind.IMAGE, f"cover picture in the {source}", picture)
+def _is_xmp(text: bytes) -> bool:
+    """Whether an 'xml ' box (version and flags, then XML) holds XMP."""
+    return b"<x:xmpmeta" in text or b"<rdf:RDF" in text
+
+
+def _picture(picture: bytes, kind: BlockKind, what: str, source: str) -> Iterator[Block]:
+    """A cover or preview picture, and what its own metadata holds (a JPEG keeps its EXIF)."""
+    yield Block(kind, f"{what} in the {source}", picture)
     if picture.startswith(b"\xff\xd8\xff"):
         from bot.formats import jpeg
 
@@ -1710,6 +1934,63 @@ def _mebx_route(
         for value in isobmff.boxes(data, pos, end, budget):
             if value.type in location_ids:
                 route.append((start, _text(data[value.body : value.end])))
+    return route
+
+
+# Google's camera motion metadata ('camm'): records of a 2-byte reserved field, a 2-byte type
+# (little-endian) and its fields; the size of each type's record, and where a GPS record has
+# its latitude and longitude (little-endian doubles): type 5 a fix, type 6 a full GPS reading.
+_CAMM_SIZES = {0: 16, 1: 12, 2: 16, 3: 16, 4: 16, 5: 28, 6: 60, 7: 16}
+_CAMM_PLACES = {5: 4, 6: 16}
+_CAMM_RECORDS = 64  # records read per sample: a GPS reading comes with a few motion ones
+
+
+def _camm_route(
+    data: bytes, entries: list[Box], samples: Samples, budget: Budget
+) -> list[tuple[float, str]]:
+    """A 'camm' track's first GPS position per sample: (seconds, ISO 6709 text)."""
+    route: list[tuple[float, str]] = []
+    for start, pos, end in samples:
+        for _ in range(_CAMM_RECORDS):
+            budget.spend()
+            kind = int.from_bytes(data[pos + 2 : pos + 4], "little") if pos + 4 <= end else -1
+            size = _CAMM_SIZES.get(kind, 0)
+            if not size or pos + size > end:
+                break
+            if kind in _CAMM_PLACES:
+                lat, lon = struct.unpack_from("<dd", data, pos + _CAMM_PLACES[kind])
+                if abs(lat) <= 90 and abs(lon) <= 180 and (lat or lon):
+                    route.append((start, f"{lat:+.6f}{lon:+.6f}/"))
+                    break
+            pos += size
+    return route
+
+
+# Positions in subtitle text, as drones write them: DJI's "GPS (8.6499, 53.1665, 18)"
+# (longitude first) and "[latitude: 53.1665] [longitude: 8.6499]" (also "longtitude").
+_TEXT_GPS = re.compile(rb"GPS \(([-+]?\d*\.\d+),\s*([-+]?\d*\.\d+)")
+_TEXT_LATITUDE = re.compile(rb"latitude\s*:?\s*([-+]?\d+\.\d+)", re.IGNORECASE)
+_TEXT_LONGITUDE = re.compile(rb"longt?itude\s*:?\s*([-+]?\d+\.\d+)", re.IGNORECASE)
+_TEXT_READ = 4096  # bytes of each subtitle read for a position
+
+
+def _text_route(
+    data: bytes, entries: list[Box], samples: Samples, budget: Budget
+) -> list[tuple[float, str]]:
+    """A subtitle track's positions ('tx3g', QuickTime 'text': a 16-bit length, then the
+    text): (seconds, ISO 6709 text) per sample that names one."""
+    route: list[tuple[float, str]] = []
+    for start, pos, end in samples:
+        budget.spend()
+        text = data[pos + 2 : min(end, pos + 2 + _TEXT_READ)]
+        if found := _TEXT_GPS.search(text):
+            lon, lat = float(found[1]), float(found[2])
+        elif (north := _TEXT_LATITUDE.search(text)) and (east := _TEXT_LONGITUDE.search(text)):
+            lat, lon = float(north[1]), float(east[1])
+        else:
+            continue
+        if abs(lat) <= 90 and abs(lon) <= 180 and (lat or lon):
+            route.append((start, f"{lat:+.6f}{lon:+.6f}/"))
     return route
 
 
@@ -1800,6 +2081,16 @@ def _typed_fix(
         return None
     lat, lon = (values[i] / divisor for i, divisor in zip(degrees, scales, strict=True))
     return (lat, lon) if abs(lat) <= 90 and abs(lon) <= 180 and (lat or lon) else None
+
+
+# How the route of a removed timed track is read, by its codec.
+_ROUTES: dict[str, Callable[[bytes, list[Box], Samples, Budget], list[tuple[float, str]]]] = {
+    "mebx": _mebx_route,
+    "gpmd": _gpmf_route,
+    "camm": _camm_route,
+    "tx3g": _text_route,
+    "text": _text_route,
+}
 
 
 # --- writing -----------------------------------------------------------------------------------

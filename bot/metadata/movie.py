@@ -3,8 +3,9 @@
 
 Keys (the part of a MOVIE block's name before "@"): location (ISO 6709 text), route ("seconds
 ISO-6709" lines of a timed location track), track (a timed metadata or text track), make,
-model, software, encoder, lens, taken, created (Unix seconds from a movie or track header),
-identifier, author, title, comment, chapters.
+model, software, encoder, lens, lens_serial, serial, maker_notes, place (a place's name), taken,
+created (Unix seconds from a movie or track header), identifier, author, title, comment,
+chapters.
 """
 
 import datetime
@@ -25,6 +26,10 @@ _SIMPLE: dict[str, tuple[Kind, str]] = {
     "software": (Kind.DEVICE, "software"),
     "encoder": (Kind.DEVICE, "software"),
     "lens": (Kind.DEVICE, "lens"),
+    "lens_serial": (Kind.DEVICE, "lens_serial"),
+    "serial": (Kind.DEVICE, "serial"),
+    "maker_notes": (Kind.DEVICE, "maker_notes"),
+    "place": (Kind.LOCATION, "place"),
     "taken": (Kind.TIME, "taken"),
     "identifier": (Kind.TRACKING, "apple_id"),
     "author": (Kind.PEOPLE, "author"),
