@@ -527,11 +527,11 @@ def _top_block(data: bytes, box: Box, budget: Budget) -> list[Block]:
             return [Block(BlockKind.XMP, "XMP (MP4 uuid box)", payload)]
         return [Block(BlockKind.OTHER, "MP4 'uuid' box")]
     if box.type == b"meta":
-        return list(_meta_blocks(data, box, budget, "the file"))
+        return _meta_blocks(data, box, budget, "the file")
     if box.type == b"PICT":  # old QuickTime's preview picture (a 'pnot' names it)
         return [Block(BlockKind.THUMBNAIL, "QuickTime preview picture ('PICT')", payload)]
     if box.type == b"udta":
-        return list(_udta_blocks(data, box, budget, "the file"))
+        return _udta_blocks(data, box, budget, "the file")
     return [Block(BlockKind.OTHER, f"MP4 '{_name(box.type)}' box")]
 
 
@@ -1028,9 +1028,9 @@ def _holds_fragments(bounds: Sequence[int], kept: list[int]) -> bool:
 def _fragment_block(data: bytes, box: Box, budget: Budget) -> list[Block]:
     """What another box in a fragment holds: user data, metadata and XMP as in the movie."""
     if box.type == b"udta":
-        return list(_udta_blocks(data, box, budget, "a fragment"))
+        return _udta_blocks(data, box, budget, "a fragment")
     if box.type == b"meta":
-        return list(_meta_blocks(data, box, budget, "a fragment"))
+        return _meta_blocks(data, box, budget, "a fragment")
     if box.type == b"uuid" and isobmff.uuid_of(data, box) == XMP_UUID:
         return [Block(BlockKind.XMP, "XMP (MP4 uuid box in a fragment)", data[box.body : box.end])]
     return [Block(BlockKind.OTHER, f"MP4 '{_name(box.type)}' box in a fragment")]
@@ -1721,10 +1721,31 @@ def _text(value: bytes, utf16: bool = False) -> str:
     return value.decode("utf-16-be" if utf16 else "utf-8", "replace").strip("\0 ")
 
 
-def _udta_blocks(data: bytes, udta: Box, budget: Budget, where: str) -> Iterator[Block]:
+def _udta_blocks(data: bytes, udta: Box, budget: Budget, where: str) -> list[Block]:
+    return _told(_read_udta(data, udta, budget, where), f"user data of {where}")
+
+
+def _meta_blocks(data: bytes, meta: Box, budget: Budget, where: str) -> list[Block]:
+    return _told(_read_meta(data, meta, budget, where), f"metadata of {where}")
+
+
+def _told(read: Iterator[Block], what: str) -> list[Block]:
+    """What `read` finds in user data or metadata; where it is not laid out as it should be,
+    what was found before that and a finding for the rest. It all goes whatever it holds, so
+    its damage does not refuse the video (a box that runs past its parent still does: that
+    is the file's structure); a box bomb in it has spent the file's budget all the same."""
+    found: list[Block] = []
+    try:
+        found.extend(read)
+    except (DamagedImage, ValueError, IndexError, KeyError, struct.error, OverflowError):
+        found.append(Block(BlockKind.OTHER, f"{what} we could not read"))
+    return found
+
+
+def _read_udta(data: bytes, udta: Box, budget: Budget, where: str) -> Iterator[Block]:
     source = f"user data of {where}"
     end = _unterminated(data, udta.body, udta.end)
-    for item in isobmff.boxes(data, udta.body, end, budget):
+    for item in isobmff.walk(data, udta.body, end, budget):  # told up to any damage
         key = _ITEM_KEYS.get(item.type)
         if item.type == b"meta":
             yield from _meta_blocks(data, item, budget, where)
@@ -1815,7 +1836,7 @@ def _maker_pictures(data: bytes, item: Box, budget: Budget, source: str) -> Iter
             )
 
 
-def _meta_blocks(data: bytes, meta: Box, budget: Budget, where: str) -> Iterator[Block]:
+def _read_meta(data: bytes, meta: Box, budget: Budget, where: str) -> Iterator[Block]:
     """A 'meta' box: Apple keys/ilst ('mdta') or an iTunes-style ilst ('mdir')."""
     quicktime = data[meta.body + 4 : meta.body + 8] == b"hdlr"  # QuickTime: no version/flags
     children = isobmff.boxes(data, meta.body + (0 if quicktime else 4), meta.end, budget)
