@@ -647,6 +647,7 @@ def test_kept_sample_groups_are_written_anew_without_what_rides_along(tmp_path: 
 
 _ENTRIES = (
     *(b"mp4a", b"fLaC", b"ac-3", b"ec-3", b"Opus", b"alac", b"sowt", b"lpcm", b"wave", b"hvc1"),
+    b"vp09",
 )
 
 
@@ -756,6 +757,75 @@ def test_sound_configurations_keep_their_fields_only(
         atmos = bytes([planted[0] & 0x01, planted[1]])
         expected = replaced(data, kind, box(kind, config[8:] + atmos))
     assert cleaned == scrub(expected).data
+
+
+def overwritten(data: bytes, kind: bytes, nth: int, at: bytes, skip: int, code: bytes) -> bytes:
+    """`code` written over the bytes `skip` after `at` (b"": the start) in the `nth` `kind` box."""
+    start = -1
+    for _ in range(nth + 1):
+        start = data.index(kind, start + 1)
+    start -= 4
+    pos = data.index(at, start) + skip if at else start + skip
+    return data[:pos] + code + data[pos + len(code) :]
+
+
+@pytest.mark.parametrize(
+    ("args", "kind", "nth", "at", "skip", "size"),
+    [
+        (("mp4",), b"btrt", 0, b"", 12, 8),  # maximum and average bitrate
+        (("mp4",), b"esds", 0, b"\x04\x80\x80\x80", 10, 8),  # the same in the AAC decoder's
+        (("mp4",), b"mp4a", 0, b"", 28, 4),  # compression id, packet size (reserved in ISO)
+        (("mov", "-c:a", "pcm_s16le", "-ar", "96000"), b"lpcm", 0, b"", 36, 4),  # v2: always 72
+        (("mov", "-c:a", "pcm_s16le"), b"chan", 0, b"", 16, 4),  # a bitmap its tag does not use
+        (("mp4", "-c:a", "alac"), b"alac", 1, b"", 26, 10),  # run limit, frame size, bitrate
+        (("mp4", "-vf", "setsar=4/3"), b"pasp", 0, b"", 8, 8),  # no 16-bit aspect ratio
+    ],
+)
+def test_fields_no_decoder_reads_are_written_as_their_standards_give(
+    args: tuple[str, ...], kind: bytes, nth: int, at: bytes, skip: int, size: int, tmp_path: Path
+) -> None:
+    """Numbers no decoder reads (bitrate hints, reserved and constant fields) held a planted
+    code through the scrub; now they are written as their standards give them."""
+    planted = codes(35)["title"][-size:]
+    data = make_clip(tmp_path, *args)
+    lying = overwritten(data, kind, nth, at, skip, planted.encode())
+    shown = {"Unknown_alac"}  # ExifTool (-u) names ALAC's configuration
+    assert_clean(lying, tmp_path, f"fields-{kind.decode()}.{args[0]}", [planted], shown)
+
+
+def test_a_pixel_aspect_ratio_is_kept_reduced(tmp_path: Path) -> None:
+    data = make_clip(tmp_path, "mp4", "-vf", "setsar=4/3")
+    assert box(b"pasp", struct.pack(">II", 4, 3)) in scrub(data).data
+    doubled = overwritten(data, b"pasp", 0, b"", 8, struct.pack(">II", 8, 6))
+    assert box(b"pasp", struct.pack(">II", 4, 3)) in scrub(doubled).data
+
+
+def test_hdr_and_channel_fields_keep_only_what_they_describe(tmp_path: Path) -> None:
+    """A mastering display outside SMPTE ST 2086 goes; VP9 has no initialization data; a
+    channel description without coordinates has none."""
+    planted = codes(36)["title"].encode()
+    hevc = make_clip(tmp_path, "mp4-hevc")
+    start = hevc.index(b"hvcC") - 4
+    hvcc = hevc[start : start + int.from_bytes(hevc[start : start + 4], "big")]
+    display = box(b"mdcv", struct.pack(">8H", *[10_000] * 8) + planted[:8])
+    cleaned = scrub(replaced(hevc, b"hvcC", hvcc + display)).data
+    assert planted[:8] not in cleaned
+    assert b"mdcv" not in cleaned
+    real = box(b"mdcv", struct.pack(">8HII", *[10_000] * 8, 10_000_000, 50))
+    assert real in scrub(replaced(hevc, b"hvcC", hvcc + real)).data
+    vp9 = make_clip(tmp_path, "mp4", "-c:v", "libvpx-vp9", "-deadline", "realtime")
+    start = vp9.index(b"vpcC") - 4
+    config = vp9[start + 8 : start + 18]
+    lying = replaced(vp9, b"vpcC", box(b"vpcC", config + struct.pack(">H", 14) + planted[:14]))
+    cleaned = scrub(lying).data  # (ffmpeg refuses to read it; a player may not)
+    assert planted[:14] not in cleaned
+    assert cleaned == scrub(vp9).data
+    pcm = make_clip(tmp_path, "mov", "-c:a", "pcm_s16le")
+    row = struct.pack(">II", 1, 0) + planted[:12]  # left, no coordinates flagged
+    chan = box(b"chan", struct.pack(">IIII", 0, 0, 0, 1) + row)
+    cleaned = scrub(replaced(pcm, b"chan", chan)).data
+    assert planted[:12] not in cleaned
+    assert box(b"chan", struct.pack(">IIIIII", 0, 0, 0, 1, 1, 0) + bytes(12)) in cleaned
 
 
 def test_the_spatial_video_configuration_keeps_parameter_sets_only(tmp_path: Path) -> None:

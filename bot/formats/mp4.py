@@ -26,12 +26,15 @@ How we remove it, losslessly: the output is a new file written from parsed field
   fields (`_sample_group`);
 - sample entries: the fixed fields without compressor name or vendor, and only the children a
   decoder needs: 'avcC' (SPS/PPS and their extensions only), 'hvcC' and 'lhvC' (VPS/SPS/PPS
-  only), 'av1C', 'colr', 'pasp', 'clap', 'clli', 'mdcv', 'btrt', 'fiel', 'gama', 'amve', 'hfov',
+  only), 'av1C', 'colr', 'pasp' (reduced, 16-bit), 'clap', 'clli', 'mdcv' (in the ranges of
+  SMPTE ST 2086), 'fiel', 'gama', 'amve', 'hfov',
   Dolby Vision 'dvcC'/'dvvC'/'dvwC' (their fields only), 'damr' (without the vendor), 'esds'
   (its fields and the decoder's configuration, `_esds`), 'dfLa' (STREAMINFO only), the sound
   configurations 'dac3', 'dec3', 'dOps', 'alac', 'chan', 'pcmC', 'srat', VP9's 'vpcC', 'SmDm',
-  'CoLL' and QuickTime's 'wave' children at the length their fields give; the QuickTime
-  terminator (four zero bytes after the last child) is dropped;
+  'CoLL' and QuickTime's 'wave' children at the length their fields give, their fields no
+  decoder reads set as their standards give them (`_alac`, `_chan`, `_vpcc`, `_sound_fields`);
+  the QuickTime terminator (four zero bytes after the last child) and 'btrt' (bitrate hints)
+  are dropped;
 - 'mdat' holds exactly the chunks the kept tracks reference, in file order with no gaps but
   one: a run of 256 KB or more starts an 'mdat' of its own after a zero-filled 'free' box, at
   its offset modulo 4096 (see `_media`: XFS and btrfs then share its blocks); 'stco'
@@ -71,6 +74,7 @@ sample data itself (the x264/x265 settings SEI in the first frame, ffmpeg's "Lav
 first AAC packet): the samples must stay byte for byte.
 """
 
+import math
 import mmap
 import struct
 import sys
@@ -175,7 +179,7 @@ _COPIED_CHILDREN = frozenset(
         b"vexu",  # Apple's video extended usage: the eyes and projection of a spatial video
     }
 )
-_PROPERTY_CHILDREN = frozenset({b"hvcC", b"av1C", b"pasp", b"clap", b"clli", b"mdcv"})
+_PROPERTY_CHILDREN = frozenset({b"hvcC", b"av1C", b"clap", b"clli"})
 _WAVE_CHILDREN = frozenset({b"frma", b"mp4a", b"esds", b"enda", b"chan", b"alac", b"\0\0\0\0"})
 # Children of a track that only say how to show it (rewritten or dropped without a finding).
 _TRACK_STRUCTURE = frozenset(
@@ -1150,9 +1154,7 @@ def _sample_entry(
     else:
         version = reader.uint(2)
         reader.take(6)  # revision, vendor
-        fields = reader.take(12)  # channels, sample size, compression id, packet size, rate
-        extra = reader.take({0: 0, 1: 16, 2: 36}.get(version, -1))
-        fixed = struct.pack(">H", version) + bytes(6) + fields + extra
+        fixed = struct.pack(">H", version) + bytes(6) + _sound_fields(reader, version)
     end = entry.end
     if (
         end - reader.pos >= 4
@@ -1166,6 +1168,29 @@ def _sample_entry(
         if (rebuilt := _entry_child(data, child, budget, blocks)) is not None
     ]
     return isobmff.box(entry.type, bytes(6) + b"\0\1" + fixed + b"".join(children))
+
+
+def _sound_fields(reader: Reader, version: int) -> bytes:
+    """A sound description's fields after its vendor: channels, sample size and rate as they
+    were, the compression id only as QuickTime defines it (0, -1, -2), the packet size 0; a
+    version 1 description's packet sizes, a version 2's fields with their constants written
+    as QuickTime gives them (3, 16, -2, 0, 65536; 72 and 0x7F000000)."""
+    channels_size, compression = reader.take(4), int.from_bytes(reader.take(2), "big", signed=True)
+    reader.take(2)  # packet size
+    rate = reader.take(4)
+    fields = channels_size + struct.pack(">hH", compression * (compression in (-1, -2)), 0) + rate
+    if version == 0:
+        return fields
+    if version == 1:
+        return fields + reader.take(16)  # samples per packet, bytes per packet, frame, sample
+    if version != 2:
+        raise _damaged("a sound description of an unknown version")
+    reader.take(4)  # the size of the version 2 fields: 72
+    rate_channels = reader.take(12)
+    reader.take(4)  # 0x7F000000
+    layout = reader.take(16)  # bits per channel, format flags, bytes and frames per packet
+    head = struct.pack(">HHhHI", 3, 16, -2, 0, 0x10000)
+    return head + struct.pack(">I", 72) + rate_channels + struct.pack(">I", 0x7F000000) + layout
 
 
 def _boxes_to(data: bytes, pos: int, end: int) -> bool:
@@ -1193,8 +1218,12 @@ def _entry_child(data: bytes, child: Box, budget: Budget, blocks: list[Block]) -
         return _new_property(data, child)
     if kind in _PROPERTY_CHILDREN:
         return _new_property(data, child)
-    if kind == b"btrt":
-        return isobmff.box(kind, reader.take(12))
+    if kind == b"btrt":  # buffer size and bitrates: a hint no decoder needs, any 12 bytes
+        return None
+    if kind == b"pasp":
+        return _pasp(reader)
+    if kind == b"mdcv":
+        return _mdcv(reader)
     if kind == b"fiel":
         return isobmff.box(kind, reader.take(2))
     if kind in (b"gama", b"hfov"):  # gamma; Apple's horizontal field of view (spatial video)
@@ -1240,23 +1269,74 @@ def _wave_child(data: bytes, box: Box, budget: Budget, blocks: list[Block]) -> b
     return rebuilt if rebuilt is not None else b""
 
 
+def _pasp(reader: Reader) -> bytes | None:
+    """The pixel aspect ratio reduced; a pair H.264 and H.265 could not give (16 bits each)
+    is no aspect ratio and goes (the parameter sets carry the decoder's own)."""
+    wide, high = reader.uint(4), reader.uint(4)
+    divisor = math.gcd(wide, high)
+    if not wide or not high or max(wide, high) // divisor > 0xFFFF:
+        return None
+    return isobmff.box(b"pasp", struct.pack(">II", wide // divisor, high // divisor))
+
+
+_MAX_CHROMATICITY = 50_000  # 1.0 in units of 0.00002 (SMPTE ST 2086)
+_MAX_LUMINANCE = 100_000_000  # 10 000 cd/m2 in units of 0.0001
+
+
+def _mdcv(reader: Reader) -> bytes | None:
+    """The mastering display (SMPTE ST 2086): primaries and white point, maximum and minimum
+    luminance; numbers outside what the standard allows are no display and go (the HDR
+    stream carries its own in its SEI)."""
+    points = struct.unpack(">8H", reader.take(16))
+    brightest, darkest = reader.uint(4), reader.uint(4)
+    if max(points) > _MAX_CHROMATICITY or not darkest < brightest <= _MAX_LUMINANCE:
+        return None
+    return isobmff.box(b"mdcv", struct.pack(">8HII", *points, brightest, darkest))
+
+
 def _dops(reader: Reader) -> bytes:
     """Opus: version, channels, pre-skip, rate, gain, mapping family; its table if not 0."""
     head = reader.take(11)
     return head + (reader.take(2 + head[1]) if head[10] else b"")
 
 
+_BY_DESCRIPTIONS, _BY_BITMAP = 0, 0x10000  # the two layout tags that use the fields after them
+
+
 def _chan(reader: Reader) -> bytes:
-    """QuickTime's channel layout: version, tag, bitmap and its channel descriptions."""
-    head = reader.take(12)
-    count = reader.uint(4)
-    return head + struct.pack(">I", count) + reader.take(20 * count)
+    """QuickTime's channel layout (version 0): its tag, the bitmap only for a bitmap layout,
+    the channel descriptions only for a layout of descriptions, each with its label, its flags
+    and its coordinates only when those flags say it has them."""
+    reader.take(4)  # version and flags
+    tag, bitmap, count = reader.uint(4), reader.uint(4), reader.uint(4)
+    rows = [reader.take(20) for _ in range(count)]
+    rows = rows if tag == _BY_DESCRIPTIONS else []
+    kept = []
+    for row in rows:
+        flags = int.from_bytes(row[4:8], "big") & 7  # rectangular, spherical, meters
+        kept.append(row[:4] + struct.pack(">I", flags) + (row[8:] if flags & 3 else bytes(12)))
+    bitmap = bitmap if tag == _BY_BITMAP else 0
+    return struct.pack(">IIII", 0, tag, bitmap, len(kept)) + b"".join(kept)
 
 
 def _vpcc(reader: Reader) -> bytes:
-    """VP9's configuration: its fields and codec initialization data (empty for VP9)."""
-    head = reader.take(12)
-    return head + reader.take(int.from_bytes(head[10:12], "big"))
+    """VP8's and VP9's configuration: its fields; their codecs have no initialization data,
+    so whatever its size names goes."""
+    return reader.take(10) + bytes(2)
+
+
+def _alac(reader: Reader) -> bytes:
+    """ALACSpecificConfig: what the decoder reads as it was; the compatible version 0, the
+    unused run limit 255 (as Apple's encoder writes it) and the average bitrate 0 (unknown)."""
+    reader.take(4)  # version and flags
+    frames = reader.take(4)
+    reader.take(1)  # compatible version
+    decoding = reader.take(5)  # bit depth, the three rice parameters, channels
+    reader.take(2)  # run limit
+    largest = reader.take(4)  # the largest frame
+    reader.take(4)  # average bitrate
+    rate = reader.take(4)
+    return bytes(4) + frames + b"\0" + decoding + b"\x00\xff" + largest + bytes(4) + rate
 
 
 def _dec3(reader: Reader) -> bytes:
@@ -1285,13 +1365,14 @@ def _lhvc(reader: Reader) -> bytes:
 
 
 # Sample entry children of a fixed length (after their header): dac3 AC-3, pcmC and srat (ISO
-# PCM), alac (version, flags and ALACSpecificConfig), SmDm and CoLL (VP9 HDR).
-_FIXED_CHILDREN = {b"dac3": 3, b"pcmC": 6, b"srat": 8, b"alac": 28, b"SmDm": 28, b"CoLL": 8}
+# PCM), SmDm and CoLL (VP9 HDR).
+_FIXED_CHILDREN = {b"dac3": 3, b"pcmC": 6, b"srat": 8, b"SmDm": 28, b"CoLL": 8}
 # Those whose fields give their length.
 _SIZED_CHILDREN: dict[bytes, Callable[[Reader], bytes]] = {
     b"dOps": _dops,
     b"chan": _chan,
     b"vpcC": _vpcc,
+    b"alac": _alac,
     b"dec3": _dec3,
     b"lhvC": _lhvc,
 }
@@ -1300,7 +1381,8 @@ _SIZED_CHILDREN: dict[bytes, Callable[[Reader], bytes]] = {
 def _esds(reader: Reader) -> bytes:
     """An MPEG-4 elementary stream description (ISO/IEC 14496-1 7.2.6.5, as ISO/IEC 14496-14
     puts it in 'esds') written from its fields: ES_ID and priority, the decoder configuration
-    (object type, stream type, buffer size, bitrates) with the decoder's own configuration bytes
+    (object type, stream type, buffer size; the bitrates 0: any eight bytes, no decoder reads
+    them) with the decoder's own configuration bytes
     (for AAC the AudioSpecificConfig), and the SL configuration MP4 files use (predefined 2).
     Dependencies and clock references (ignored in a file) go, and so does whatever follows the
     descriptors; a stream kept at a URL is data in another file: refused."""
@@ -1315,7 +1397,7 @@ def _esds(reader: Reader) -> bytes:
     following = config.data[config.pos : config.pos + 1] if config.left() else b""
     specific = _descriptor(config, 0x05).rest() if following == b"\x05" else b""
     body = struct.pack(">HB", es_id, flags & 0x1F)
-    decoder = fields[:1] + bytes([fields[1] | 0x01]) + fields[2:]
+    decoder = fields[:1] + bytes([fields[1] | 0x01]) + fields[2:5] + bytes(8)  # bitrates 0
     if specific:
         decoder += _wrapped(0x05, specific)
     body += _wrapped(0x04, decoder) + _wrapped(0x06, b"\x02")
