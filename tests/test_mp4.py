@@ -645,6 +645,23 @@ def test_kept_sample_groups_are_written_anew_without_what_rides_along(tmp_path: 
     assert cleaned == scrub(apple_like(clip)).data
 
 
+def test_sample_groups_naming_what_is_not_there_are_refused(tmp_path: Path) -> None:
+    """A code planted in a group's run (as a count of samples or a description index) went
+    through; the runs must hold the track's samples and name its descriptions."""
+    data = apple_like(make_clip(tmp_path, "mp4"))
+    row = data.index(b"sbgp") + 16  # the first run: sample count, description index
+    stamp = struct.pack(">Q", random.Random(37).randrange(2**32, 2**40))
+    text = codes(37)["title"][:8].encode()
+    default = full(b"sgpd", 2, 0, b"roll" + struct.pack(">IIIh", 2, 7, 1, -1))
+    for lying in (
+        data[:row] + stamp + data[row + 8 :],
+        data[:row] + text + data[row + 8 :],
+        replaced(data, b"sgpd", default),
+    ):
+        with pytest.raises(DamagedImage, match="sample group"):
+            scrub(lying)
+
+
 _ENTRIES = (
     *(b"mp4a", b"fLaC", b"ac-3", b"ec-3", b"Opus", b"alac", b"sowt", b"lpcm", b"wave", b"hvc1"),
     b"vp09",

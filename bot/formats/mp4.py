@@ -916,12 +916,12 @@ def _read_traf(
         elif child.type in _REFUSED_IN_FRAGMENTS:
             raise UnsupportedFormat(_REFUSED_IN_FRAGMENTS[child.type])
         elif child.type in (b"sbgp", b"sgpd"):
-            if (rebuilt := _sample_group(data, child)) is not None:
-                extra.append(rebuilt)
+            pass  # after the runs: how many samples there are
         elif child.type == b"uuid" and isobmff.uuid_of(data, child) in _SMOOTH_TIMING:
             pass  # Smooth Streaming's fragment times ('tfxd', 'tfrf'): timing, rebuilt by players
         elif child.type not in (b"tfhd", b"tfdt", b"sdtp"):
             noted.add(child.type)
+    extra.extend(_sample_groups(data, children, count, fragment=True))
     if sdtp := _one(children, b"sdtp"):
         reader = _full(data, sdtp)[2]
         extra.insert(0, _table(b"sdtp", 0, reader.take(min(reader.left(), count))))
@@ -967,25 +967,72 @@ def _words(reader: Reader, count: int, size: int = 4) -> tuple[int, ...]:
     return values
 
 
-def _sample_group(data: bytes, box: Box) -> bytes | None:
+def _sample_groups(
+    data: bytes, boxes: list[Box], samples: int, fragment: bool = False
+) -> list[bytes]:
+    """The kept groupings of a sample table or a track fragment (of `samples` samples), each
+    box written anew (`_sample_group`)."""
+    described = _descriptions(data, boxes)
+    return [
+        rebuilt
+        for box in boxes
+        if box.type in (b"sgpd", b"sbgp")
+        and (rebuilt := _sample_group(data, box, samples, described, fragment)) is not None
+    ]
+
+
+def _descriptions(data: bytes, boxes: list[Box]) -> dict[bytes, int]:
+    """How many entries the 'sgpd' of each grouping type among `boxes` has."""
+    found = {}
+    for box in boxes:
+        if box.type == b"sgpd":
+            version, _, reader = _full(data, box)
+            kind = reader.take(4)
+            reader.take((4 if version >= 1 else 0) + (4 if version >= 2 else 0))
+            found[kind] = reader.uint(4)
+    return found
+
+
+_LOCAL_GROUPS = 0x10000  # a fragment's own descriptions are numbered from 0x10001
+
+
+def _described(index: int, entries: int, fragment: bool) -> bool:
+    """Whether a group description index names one there is (0: no group). A fragment's
+    indices below 0x10000 name the movie's descriptions (not checked here)."""
+    if fragment and index > _LOCAL_GROUPS:
+        return index - _LOCAL_GROUPS <= entries
+    return index <= (_LOCAL_GROUPS - 1 if fragment else entries)
+
+
+def _sample_group(
+    data: bytes, box: Box, samples: int, described: dict[bytes, int], fragment: bool
+) -> bytes | None:
     """A kept grouping's 'sgpd' or 'sbgp' written anew from its fields (None for the other
     groupings, and for a description whose entries are not the size its grouping gives): the
     type, parameter, default index and entries as they were, reserved bits zero, nothing after
-    the last entry."""
+    the last entry. Runs of more samples than there are, or an index of a description that is
+    not there, are damage (or a code planted in them)."""
     version, _, reader = _full(data, box)
     kind = reader.take(4)
     if kind not in _KEPT_GROUPS or version > 2:
         return None
+    known = described.get(kind, 0)
     if box.type == b"sbgp":
         head = kind + (reader.take(4) if version == 1 else b"")
         count = reader.uint(4)
         rows = _words(reader, 2 * count)
+        if sum(rows[0::2]) > samples or not all(
+            _described(index, known, fragment) for index in rows[1::2]
+        ):
+            raise _damaged("a sample group names samples or descriptions that are not there")
         return isobmff.full(
             b"sbgp", version, 0, head + struct.pack(f">I{2 * count}I", count, *rows)
         )
     size, mask = _GROUP_ENTRIES[kind]
     length = reader.uint(4) if version >= 1 else size
     default = reader.take(4) if version >= 2 else b""
+    if default and not _described(int.from_bytes(default, "big"), known, fragment):
+        raise _damaged("a sample group's default names a description that is not there")
     count = reader.uint(4)
     if count > reader.left():
         raise _damaged("a sample group is longer than its box")
@@ -1078,11 +1125,7 @@ def _sample_table(
     wide = offsets_box.type == b"co64"
     _, _, reader = _full(data, offsets_box)
     offsets = _words(reader, reader.uint(4), 8 if wide else 4)
-    groups = [
-        rebuilt
-        for box in table
-        if box.type in (b"sgpd", b"sbgp") and (rebuilt := _sample_group(data, box)) is not None
-    ]
+    groups = _sample_groups(data, table, count)
     ends = [0, *accumulate(sizes)]
     empty = fragmented and not sizes and not runs and not offsets
     layout = [] if empty else _chunk_runs(len(sizes), runs, len(offsets), descriptions)
