@@ -665,6 +665,7 @@ def test_sample_groups_naming_what_is_not_there_are_refused(tmp_path: Path) -> N
 _ENTRIES = (
     *(b"mp4a", b"fLaC", b"ac-3", b"ec-3", b"Opus", b"alac", b"sowt", b"lpcm", b"wave", b"hvc1"),
     b"vp09",
+    b"avc1",
 )
 
 
@@ -843,6 +844,45 @@ def test_hdr_and_channel_fields_keep_only_what_they_describe(tmp_path: Path) -> 
     cleaned = scrub(replaced(pcm, b"chan", chan)).data
     assert planted[:12] not in cleaned
     assert box(b"chan", struct.pack(">IIIIII", 0, 0, 0, 1, 1, 0) + bytes(12)) in cleaned
+
+
+def avc_units(data: bytes) -> tuple[bytes, list[bytes], list[bytes]]:
+    """The head of the first 'avcC' record (five bytes), its SPS and its PPS units."""
+    at = data.index(b"avcC") + 4
+    head, pos, found = data[at : at + 5], at + 5, []
+    for mask in (0x1F, 0xFF):
+        units = []
+        for _ in range(data[pos] & mask):
+            size = int.from_bytes(data[pos + 1 : pos + 3], "big")
+            units.append(data[pos + 3 : pos + 3 + size])
+            pos += 2 + size
+        found.append(units)
+        pos += 1
+    return head, found[0], found[1]
+
+
+def avc_record(head: bytes, sps: list[bytes], pps: list[bytes]) -> bytes:
+    lists = [bytes([0xE0 | len(sps)]), *(struct.pack(">H", len(u)) + u for u in sps)]
+    lists += [bytes([len(pps)]), *(struct.pack(">H", len(u)) + u for u in pps)]
+    return box(b"avcC", head + b"".join(lists) + bytes([0xFC | 1, 0xF8, 0xF8, 0]))
+
+
+@pytest.mark.parametrize("profile", ["baseline", "high"])
+def test_h264_parameter_sets_are_cut_at_their_stop_bit(profile: str, tmp_path: Path) -> None:
+    """Bytes after an SPS's stop bit (a decoder ignores them) went through in 'avcC'; now each
+    parameter set ends at its stop bit, and a unit that is no parameter set is refused."""
+    planted = codes(38)["title"].encode()
+    data = make_clip(tmp_path, "mp4", "-profile:v", profile, "-x264-params", "nal-hrd=vbr")
+    head, sps, pps = avc_units(data)
+    original = replaced(data, b"avcC", avc_record(head, sps, pps))
+    lying = replaced(data, b"avcC", avc_record(head, [sps[0] + planted], pps))
+    cleaned = scrub(lying).data
+    assert planted not in cleaned
+    assert cleaned == scrub(original).data
+    assert avc_units(cleaned)[1:] == (sps, pps)  # ffmpeg's own come out byte for byte
+    for fake in ([sps[0], b"\x67" + planted], [b"\x67" + planted]):
+        with pytest.raises(DamagedImage, match="parameter set"):
+            scrub(replaced(data, b"avcC", avc_record(head, fake, pps)))
 
 
 def test_the_spatial_video_configuration_keeps_parameter_sets_only(tmp_path: Path) -> None:

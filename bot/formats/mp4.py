@@ -25,7 +25,7 @@ How we remove it, losslessly: the output is a new file written from parsed field
   'stsz'), sample groups 'roll'/'prol'/'sync'/'rap '/'tele' are kept, written from their
   fields (`_sample_group`);
 - sample entries: the fixed fields without compressor name or vendor, and only the children a
-  decoder needs: 'avcC' (SPS/PPS and their extensions only), 'hvcC' and 'lhvC' (VPS/SPS/PPS
+  decoder needs: 'avcC' (SPS/PPS only, each cut at its stop bit), 'hvcC' and 'lhvC' (VPS/SPS/PPS
   only), 'av1C', 'colr', 'pasp' (reduced, 16-bit), 'clap', 'clli', 'mdcv' (in the ranges of
   SMPTE ST 2086), 'fiel', 'gama', 'amve', 'hfov',
   Dolby Vision 'dvcC'/'dvvC'/'dvwC' (their fields only), 'damr' (without the vendor), 'esds'
@@ -86,7 +86,7 @@ from itertools import accumulate, chain, compress, repeat
 from operator import add, le, lt, mul, ne, sub
 
 from bot.errors import DamagedImage, UnsupportedFormat
-from bot.formats import isobmff
+from bot.formats import avc, isobmff
 from bot.formats.base import ALIGN, Block, BlockKind, Format, Parsed
 from bot.formats.heif import (
     _new_property,  # the photo properties, rebuilt from their fields
@@ -1487,25 +1487,30 @@ _AVC_HIGH_PROFILES = frozenset({100, 110, 122, 144})
 
 
 def _avcc(reader: Reader) -> bytes:
-    """AVCDecoderConfigurationRecord (ISO/IEC 14496-15 5.3.3) with only its SPS, PPS and SPS
-    extensions, each checked to be the NAL type its list says, reserved bits as specified."""
+    """AVCDecoderConfigurationRecord (ISO/IEC 14496-15 5.3.3) with only its SPS and PPS, each
+    checked to be the NAL type its list says and cut at its stop bit (`bot.formats.avc`),
+    reserved bits as specified. SPS extensions (the alpha planes of auxiliary pictures, which
+    players do not show) go: a decoder of the main picture skips them."""
     if reader.uint(1) != 1:
         raise _damaged("unknown H.264 configuration version")
     profile, compatibility, level = reader.take(3)
     length_size = reader.uint(1) & 3
     parts = [bytes([1, profile, compatibility, level, 0xFC | length_size])]
+    chroma: dict[int, int] = {}
     for mask, nal_type in ((0x1F, 7), (0xFF, 8)):
         count = reader.uint(1) & mask
         units = [reader.take(reader.uint(2)) for _ in range(count)]
         units = [unit for unit in units if unit and unit[0] & 0x1F == nal_type]
+        if nal_type == 7:
+            chroma.update(map(avc.sps_chroma, units))
+            units = [avc.trimmed_sps(unit) for unit in units]
+        else:
+            units = [avc.trimmed_pps(unit, chroma) for unit in units]
         parts.append(bytes([(0xE0 if nal_type == 7 else 0) | len(units)]))
         parts.extend(struct.pack(">H", len(unit)) + unit for unit in units)
     if profile in _AVC_HIGH_PROFILES and reader.left() >= 4:
-        chroma, luma, chroma_depth = (reader.uint(1) & m for m in (3, 7, 7))
-        units = [reader.take(reader.uint(2)) for _ in range(reader.uint(1))]
-        units = [unit for unit in units if unit and unit[0] & 0x1F == 13]
-        parts.append(bytes([0xFC | chroma, 0xF8 | luma, 0xF8 | chroma_depth, len(units)]))
-        parts.extend(struct.pack(">H", len(unit)) + unit for unit in units)
+        chroma_format, luma, chroma_depth = (reader.uint(1) & m for m in (3, 7, 7))
+        parts.append(bytes([0xFC | chroma_format, 0xF8 | luma, 0xF8 | chroma_depth, 0]))
     return isobmff.box(b"avcC", b"".join(parts))
 
 
