@@ -165,6 +165,7 @@ _STRUCTURE = {
     "SyncSampleTable",
     "TimeToSampleTable",
     "SampleToChunk",
+    "CompositionToDecodeTimelineMapping",  # 'cslg'
     "SampleSizes",
     "ChunkOffset",
     "ChunkOffset64",
@@ -660,6 +661,23 @@ def test_sample_groups_naming_what_is_not_there_are_refused(tmp_path: Path) -> N
     ):
         with pytest.raises(DamagedImage, match="sample group"):
             scrub(lying)
+
+
+def test_the_composition_shift_box_is_worked_out_from_the_offsets(tmp_path: Path) -> None:
+    """'cslg' (iPhones write it) was copied as it was, so any 20 bytes went through; now its
+    fields come from 'stts' and 'ctts', as Apple's and androidx/media's clips have them."""
+    planted = codes(39)["title"].encode()[:20]
+    data = make_clip(tmp_path, "mp4")
+    start = data.index(b"ctts") - 4
+    ctts = data[start : start + int.from_bytes(data[start : start + 4], "big")]
+    lying = replaced(data, b"ctts", ctts + full(b"cslg", 0, 0, planted))
+    cleaned = assert_clean(lying, tmp_path, "cslg.mp4", [planted.decode()])
+    assert cleaned == scrub(replaced(data, b"ctts", ctts + full(b"cslg", 0, 0, bytes(20)))).data
+    count = int.from_bytes(ctts[12:16], "big")
+    rows = struct.unpack_from(f">{2 * count}I", ctts, 16)
+    least, greatest = min(rows[1::2]), max(rows[1::2])
+    fields = cleaned[cleaned.index(b"cslg") + 8 :][:12]
+    assert struct.unpack(">3i", fields) == (max(0, -least), least, greatest)
 
 
 _ENTRIES = (

@@ -21,9 +21,10 @@ How we remove it, losslessly: the output is a new file written from parsed field
   were, a track matrix only as a quarter turn or mirror (else the identity); empty handler names;
   one self-contained data reference; no 'udta', 'meta', 'tref' (but between kept tracks), 'iods';
 - only 'vide' and 'soun' tracks in a known codec are kept; every table of their sample tables
-  is rewritten from its entries ('stts', 'ctts', 'cslg', 'stss', 'stps', 'sdtp', 'stsc',
-  'stsz'), sample groups 'roll'/'prol'/'sync'/'rap '/'tele' are kept, written from their
-  fields (`_sample_group`);
+  is rewritten from its entries ('stts', 'ctts', 'stss', 'stps', 'sdtp', 'stsc', 'stsz'; 'cslg'
+  worked out from 'stts' and 'ctts'), sample groups 'roll'/'prol'/'sync'/'rap '/'tele' are
+  kept, written from their fields, their runs checked against the samples and descriptions
+  (`_sample_group`);
 - sample entries: the fixed fields without compressor name or vendor, and only the children a
   decoder needs: 'avcC' (SPS/PPS only, each cut at its stop bit), 'hvcC' and 'lhvC' (VPS/SPS/PPS
   only), 'av1C', 'colr', 'pasp' (reduced, 16-bit), 'clap', 'clli', 'mdcv' (in the ranges of
@@ -1097,10 +1098,10 @@ def _sample_table(
     out.append(_counted(b"stts", 0, times))
     if ctts := found.get(b"ctts"):
         version, _, reader = _full(data, ctts)
-        out.append(_counted(b"ctts", 1 if version == 1 else 0, _words(reader, 2 * reader.uint(4))))
-    if cslg := found.get(b"cslg"):
-        version, _, reader = _full(data, cslg)
-        out.append(_table(b"cslg", version & 1, reader.take(40 if version & 1 else 20)))
+        offsets = _words(reader, 2 * reader.uint(4))
+        out.append(_counted(b"ctts", 1 if version == 1 else 0, offsets))
+        if b"cslg" in found and offsets:
+            out.append(_cslg(times, offsets))
     for kind in (b"stss", b"stps"):
         if box := found.get(kind):
             _, _, reader = _full(data, box)
@@ -1136,6 +1137,41 @@ def _sample_table(
     at = list(map(ends.__getitem__, chain(firsts, (len(sizes),))))  # their first bytes
     chunks = list(zip(offsets if layout else (), map(sub, at[1:], at[:-1]), strict=True))
     return out, groups, chunks, wide
+
+
+def _cslg(times: tuple[int, ...], offsets: tuple[int, ...]) -> bytes:
+    """'cslg' (ISO/IEC 14496-12 8.6.1.4) worked out from the decoding times and composition
+    offsets (as signed 32-bit numbers, as players read them), not copied: any 20 or 40 bytes
+    could stand in it. Version 1 when a time needs 64 bits."""
+    shifts = [value - (value >> 31 << 32) for value in offsets[1::2]]
+    least, greatest = min(shifts), max(shifts)
+    start, end = _composition_span(times, offsets[0::2], shifts)
+    fields = (max(0, -least), least, greatest, start, end)
+    if all(-(2**31) <= value < 2**31 for value in fields):
+        return _table(b"cslg", 0, struct.pack(">5i", *fields))
+    return _table(b"cslg", 1, struct.pack(">5q", *fields))
+
+
+def _composition_span(
+    times: tuple[int, ...], counts: tuple[int, ...], shifts: list[int]
+) -> tuple[int, int]:
+    """The earliest composition time and the latest composition end of the samples the
+    composition offsets cover, a run of samples alike in both tables at a time."""
+    decoding = iter(zip(times[0::2], times[1::2], strict=True))
+    clock, left, delta = 0, 0, 0
+    start, end = None, None
+    for count, shift in zip(counts, shifts, strict=True):
+        while count:
+            while not left:
+                left, delta = next(decoding, (-1, 0))
+                if left < 0:
+                    raise _damaged("the composition offsets cover more samples than there are")
+            run = min(count, left)
+            first, last = clock + shift, clock + shift + run * delta
+            start = first if start is None else min(start, first)
+            end = last if end is None else max(end, last)
+            clock, count, left = clock + run * delta, count - run, left - run
+    return start or 0, end or 0
 
 
 def _layout(
