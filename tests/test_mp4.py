@@ -16,7 +16,7 @@ import pytest
 
 from bot.errors import DamagedImage, ScrubError, UnsupportedFormat
 from bot.findings import Kind
-from bot.formats import isobmff, mp4
+from bot.formats import aac, isobmff, mp4
 from bot.formats.base import SNIFF_BYTES
 from bot.formats.isobmff import Budget, box, full
 from bot.scrub import FORMATS, inspect, scrub, sniff
@@ -709,7 +709,9 @@ def descriptor(tag: int, payload: bytes) -> bytes:
     return bytes([tag, 0x80, 0x80, 0x80, len(payload)]) + payload
 
 
-@pytest.mark.parametrize("where", ["after the descriptors", "in the ES", "in the decoder"])
+@pytest.mark.parametrize(
+    "where", ["after the descriptors", "in the ES", "in the decoder", "in the configuration"]
+)
 def test_the_aac_configuration_is_written_anew(where: str, tmp_path: Path) -> None:
     """'esds' (in every AAC clip): its fields and the AudioSpecificConfig, nothing else."""
     planted = codes(31)["title"].encode()
@@ -717,6 +719,8 @@ def test_the_aac_configuration_is_written_anew(where: str, tmp_path: Path) -> No
     start = data.index(b"esds") - 4
     esds = data[start : start + int.from_bytes(data[start : start + 4], "big")]
     specific = esds[esds.index(b"\x05\x80\x80\x80") :][: 5 + esds[esds.index(b"\x05\x80") + 4]]
+    if where == "in the configuration":  # after the AudioSpecificConfig's last field
+        specific = descriptor(5, specific[5:] + planted)
     decoder = esds[esds.index(b"\x04\x80\x80\x80") + 5 :][:13] + specific
     extra = {"in the decoder": descriptor(0x14, planted)}.get(where, b"")
     es = b"\x00\x02\x00" + descriptor(4, decoder + extra) + descriptor(6, b"\x02")
@@ -725,6 +729,15 @@ def test_the_aac_configuration_is_written_anew(where: str, tmp_path: Path) -> No
     lying = replaced(data, b"esds", full(b"esds", 0, 0, descriptor(3, es) + tail))
     cleaned = assert_clean(lying, tmp_path, f"esds-{where}.mp4", [planted.decode()])
     assert cleaned == scrub(data).data  # exactly what ffmpeg's own 'esds' gives
+
+
+def test_he_aac_signalling_stays_and_what_follows_it_goes() -> None:
+    """AAC-LC at 48 kHz with SBR (24 -> 48 kHz output) and PS signalled after its fields."""
+    fields = "00010 0011 0010 000" + "01010110111 00101 1 0110" + "10101001000 1"
+    fields += "0" * (-len(fields.replace(" ", "")) % 8)
+    config = int(fields.replace(" ", ""), 2).to_bytes(7, "big")
+    assert aac.trimmed(config + codes(40)["title"].encode()) == config
+    assert aac.trimmed(bytes.fromhex("1210") + bytes(14)) == bytes.fromhex("1210")
 
 
 def test_aac_kept_in_another_file_is_refused(tmp_path: Path) -> None:

@@ -14,21 +14,24 @@ _CHROMA_PROFILES = frozenset({100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139
 _MAX_UE_ZEROS = 31
 
 
-def _damaged() -> DamagedImage:
-    return DamagedImage("The video is damaged (an H.264 parameter set cannot be read).")
+_PARAMETER_SET = "an H.264 parameter set"
 
 
-class _Bits:
-    """u(n), ue(v) and se(v) over an RBSP, big-endian, bounded by its length (each read costs
-    the bytes it spans, however long the unit)."""
+def _damaged(what: str = _PARAMETER_SET) -> DamagedImage:
+    return DamagedImage(f"The video is damaged ({what} cannot be read).")
 
-    def __init__(self, rbsp: bytes) -> None:
-        self.data, self.size, self.pos = rbsp, 8 * len(rbsp), 0
+
+class Bits:
+    """u(n), ue(v) and se(v) over bytes (an RBSP), big-endian, bounded by their length (each
+    read costs the bytes it spans, however long they are); `what` names them in a refusal."""
+
+    def __init__(self, data: bytes, what: str = _PARAMETER_SET) -> None:
+        self.data, self.size, self.pos, self.what = data, 8 * len(data), 0, what
 
     def u(self, count: int) -> int:
         start, end = self.pos, self.pos + count
         if end > self.size:
-            raise _damaged()
+            raise _damaged(self.what)
         self.pos = end
         window = int.from_bytes(self.data[start // 8 : (end + 7) // 8], "big")
         return (window >> (-end % 8)) & ((1 << count) - 1)
@@ -38,10 +41,10 @@ class _Bits:
         while not self.u(1):
             zeros += 1
             if zeros > _MAX_UE_ZEROS:
-                raise _damaged()
+                raise _damaged(self.what)
         value = (1 << zeros) - 1 + self.u(zeros)
         if value > limit:
-            raise _damaged()
+            raise _damaged(self.what)
         return value
 
     def se(self) -> int:
@@ -55,6 +58,21 @@ class _Bits:
             return False
         stop = 8 * last - 1 - (self.data[last - 1] & -self.data[last - 1]).bit_length() + 1
         return self.pos < stop
+
+    def peek(self, count: int) -> int | None:
+        """The next `count` bits without reading them; None when fewer are left."""
+        if self.pos + count > self.size:
+            return None
+        value = self.u(count)
+        self.pos -= count
+        return value
+
+    def taken(self) -> bytes:
+        """The bytes read so far, the bits after the last one read in its byte zero."""
+        kept = self.data[: (self.pos + 7) // 8]
+        if not self.pos % 8:
+            return kept
+        return kept[:-1] + bytes([kept[-1] & (0xFF << (8 - self.pos % 8)) & 0xFF])
 
 
 def _rbsp(unit: bytes) -> tuple[bytes, list[int]]:
@@ -72,7 +90,7 @@ def _rbsp(unit: bytes) -> tuple[bytes, list[int]]:
     return bytes(out), where
 
 
-def _cut(unit: bytes, bits: _Bits, where: list[int]) -> bytes:
+def _cut(unit: bytes, bits: Bits, where: list[int]) -> bytes:
     """`unit` up to the byte of its stop bit, which must be the bit at `bits.pos`, only zero
     bits after it in that byte."""
     if bits.u(1) != 1:
@@ -82,7 +100,7 @@ def _cut(unit: bytes, bits: _Bits, where: list[int]) -> bytes:
     return unit[: where[bits.pos // 8 - 1] + 1]
 
 
-def _scaling_list(bits: _Bits, size: int) -> None:
+def _scaling_list(bits: Bits, size: int) -> None:
     """scaling_list() (7.3.2.1.1.1): deltas until one makes the next scale 0."""
     last = following = 8
     for _ in range(size):
@@ -94,7 +112,7 @@ def _scaling_list(bits: _Bits, size: int) -> None:
         last = following or last
 
 
-def _hrd(bits: _Bits) -> None:
+def _hrd(bits: Bits) -> None:
     """hrd_parameters() (E.1.2)."""
     buffers = bits.ue(31) + 1
     bits.u(8)  # bit rate and buffer size scales
@@ -105,7 +123,7 @@ def _hrd(bits: _Bits) -> None:
     bits.u(20)  # four 5-bit lengths
 
 
-def _vui(bits: _Bits) -> None:
+def _vui(bits: Bits) -> None:
     """vui_parameters() (E.1.1)."""
     if bits.u(1) and bits.u(8) == 255:  # aspect ratio; extended: sar width, height
         bits.u(32)
@@ -136,7 +154,7 @@ def _vui(bits: _Bits) -> None:
 
 def sps_chroma(unit: bytes) -> tuple[int, int]:
     """(seq_parameter_set_id, chroma_format_idc) of an SPS."""
-    bits = _Bits(_rbsp(unit)[0])
+    bits = Bits(_rbsp(unit)[0])
     profile = bits.u(24) >> 16
     sps_id = bits.ue(31)
     return sps_id, bits.ue(3) if profile in _CHROMA_PROFILES else 1
@@ -145,7 +163,7 @@ def sps_chroma(unit: bytes) -> tuple[int, int]:
 def trimmed_sps(unit: bytes) -> bytes:
     """An SPS NAL unit up to its stop bit (7.3.2.1.1)."""
     rbsp, where = _rbsp(unit)
-    bits = _Bits(rbsp)
+    bits = Bits(rbsp)
     profile = bits.u(24) >> 16  # profile, constraint flags, level
     bits.ue(31)
     if profile in _CHROMA_PROFILES:
@@ -188,7 +206,7 @@ def trimmed_pps(unit: bytes, chroma: dict[int, int]) -> bytes:
     """A PPS NAL unit up to its stop bit (7.3.2.2); `chroma`: the chroma format of each SPS
     by its id (the PPS's scaling lists depend on it)."""
     rbsp, where = _rbsp(unit)
-    bits = _Bits(rbsp)
+    bits = Bits(rbsp)
     bits.ue(255)
     sps_id = bits.ue(31)
     bits.u(2)  # entropy coding, bottom field order
@@ -212,7 +230,7 @@ def trimmed_pps(unit: bytes, chroma: dict[int, int]) -> bytes:
     return _cut(unit, bits, where)
 
 
-def _slice_groups(bits: _Bits, groups: int) -> None:
+def _slice_groups(bits: Bits, groups: int) -> None:
     kind = bits.ue(6)
     if kind == 0:
         for _ in range(groups + 1):

@@ -67,9 +67,11 @@ Dropped without a finding (display hints, no user data): 'tapt', 'clip', 'matt',
 QuickTime data handler in 'minf', the component type of 'hdlr'.
 
 Residual (documented, copied as they are): the configuration boxes 'dac4' (AC-4) and 'glbl',
-the parameter sets of 'lhvC' (as of 'hvcC'), the decoder's own configuration bytes inside 'esds'
-(AAC's AudioSpecificConfig) and 'vpcC', two bytes after E-AC-3's substreams (read as the Atmos
-extension), Apple's
+the VPS/SPS/PPS units of 'hvcC' and 'lhvC' (whole: their extension data and bytes after their
+stop bits too; H.264's are cut, `bot.formats.avc`), the decoder's own configuration inside
+'esds' when it is no general-audio AAC configuration `bot.formats.aac` can cut at its last
+field (other codecs, a program config element with its comment, error protection), two bytes
+after E-AC-3's substreams (read as the Atmos extension), Apple's
 'vexu' (how a spatial video's two views are shown: without it, it plays flat), and the
 sample data itself (the x264/x265 settings SEI in the first frame, ffmpeg's "Lavc" string in the
 first AAC packet): the samples must stay byte for byte.
@@ -87,7 +89,7 @@ from itertools import accumulate, chain, compress, repeat
 from operator import add, le, lt, mul, ne, sub
 
 from bot.errors import DamagedImage, UnsupportedFormat
-from bot.formats import avc, isobmff
+from bot.formats import aac, avc, isobmff
 from bot.formats.base import ALIGN, Block, BlockKind, Format, Parsed
 from bot.formats.heif import (
     _new_property,  # the photo properties, rebuilt from their fields
@@ -1461,8 +1463,8 @@ def _esds(reader: Reader) -> bytes:
     """An MPEG-4 elementary stream description (ISO/IEC 14496-1 7.2.6.5, as ISO/IEC 14496-14
     puts it in 'esds') written from its fields: ES_ID and priority, the decoder configuration
     (object type, stream type, buffer size; the bitrates 0: any eight bytes, no decoder reads
-    them) with the decoder's own configuration bytes
-    (for AAC the AudioSpecificConfig), and the SL configuration MP4 files use (predefined 2).
+    them) with the decoder's own configuration bytes (for AAC the AudioSpecificConfig, cut at
+    its last field), and the SL configuration MP4 files use (predefined 2).
     Dependencies and clock references (ignored in a file) go, and so does whatever follows the
     descriptors; a stream kept at a URL is data in another file: refused."""
     reader.take(4)  # version and flags
@@ -1477,10 +1479,15 @@ def _esds(reader: Reader) -> bytes:
     specific = _descriptor(config, 0x05).rest() if following == b"\x05" else b""
     body = struct.pack(">HB", es_id, flags & 0x1F)
     decoder = fields[:1] + bytes([fields[1] | 0x01]) + fields[2:5] + bytes(8)  # bitrates 0
+    if specific and fields[0] in _AAC_OBJECT_TYPES:
+        specific = aac.trimmed(specific)
     if specific:
         decoder += _wrapped(0x05, specific)
     body += _wrapped(0x04, decoder) + _wrapped(0x06, b"\x02")
     return isobmff.full(b"esds", 0, 0, _wrapped(0x03, body))
+
+
+_AAC_OBJECT_TYPES = frozenset({0x40, 0x66, 0x67, 0x68})  # MPEG-4 audio; MPEG-2 AAC profiles
 
 
 def _descriptor(reader: Reader, tag: int) -> Reader:
