@@ -916,10 +916,8 @@ def test_h264_parameter_sets_are_cut_at_their_stop_bit(profile: str, tmp_path: P
             scrub(replaced(data, b"avcC", avc_record(head, fake, pps)))
 
 
-def test_the_spatial_video_configuration_keeps_parameter_sets_only(tmp_path: Path) -> None:
-    """'lhvC' (an iPhone's spatial video) as 'hvcC': an SEI array planted in it goes."""
-    planted = codes(34)["title"].encode()
-    data = make_clip(tmp_path, "mp4-hevc")
+def hvcc_arrays(data: bytes) -> tuple[bytes, list[bytes]]:
+    """The first 'hvcC' box and each of its NAL unit arrays (head, count, units)."""
     start = data.index(b"hvcC") - 4
     hvcc = data[start : start + int.from_bytes(data[start : start + 4], "big")]
     arrays, pos = [], 8 + 23
@@ -930,6 +928,28 @@ def test_the_spatial_video_configuration_keeps_parameter_sets_only(tmp_path: Pat
             end += 2 + int.from_bytes(hvcc[end : end + 2], "big")
         arrays.append(hvcc[pos:end])
         pos = end
+    return hvcc, arrays
+
+
+def test_an_sei_in_a_parameter_set_array_goes(tmp_path: Path) -> None:
+    """A unit whose own header says SEI, put in the PPS array of 'hvcC', went through."""
+    planted = codes(41)["title"].encode()
+    data = make_clip(tmp_path, "mp4-hevc")
+    hvcc, arrays = hvcc_arrays(data)
+    pps = next(array for array in arrays if array[0] & 0x3F == 34)
+    sei = b"\x4e\x01" + planted
+    count = int.from_bytes(pps[1:3], "big") + 1
+    lying_pps = pps[:1] + struct.pack(">HH", count, len(sei)) + sei + pps[3:]
+    lying = replaced(data, b"hvcC", box(b"hvcC", hvcc[8:].replace(pps, lying_pps)))
+    cleaned = assert_clean(lying, tmp_path, "sei.mp4", [planted.decode()])
+    assert cleaned == scrub(data).data
+
+
+def test_the_spatial_video_configuration_keeps_parameter_sets_only(tmp_path: Path) -> None:
+    """'lhvC' (an iPhone's spatial video) as 'hvcC': an SEI array planted in it goes."""
+    planted = codes(34)["title"].encode()
+    data = make_clip(tmp_path, "mp4-hevc")
+    hvcc, arrays = hvcc_arrays(data)
     sets = [array for array in arrays if array[0] & 0x3F in (32, 33, 34)]  # VPS, SPS, PPS
     sei = bytes([39]) + struct.pack(">HH", 1, len(planted) + 2) + b"\x4e\x01" + planted
     head = b"\x01\xf0\x00\xfc\xcb"
