@@ -911,9 +911,10 @@ def test_h264_parameter_sets_are_cut_at_their_stop_bit(profile: str, tmp_path: P
     assert planted not in cleaned
     assert cleaned == scrub(original).data
     assert avc_units(cleaned)[1:] == (sps, pps)  # ffmpeg's own come out byte for byte
-    for fake in ([sps[0], b"\x67" + planted], [b"\x67" + planted]):
+    named = b"\x68\x8d" + planted  # PPS 0 of SPS 12, which is not there
+    for fake_sps, fake_pps in (([*sps, b"\x67" + planted], pps), (sps, [*pps, named])):
         with pytest.raises(DamagedImage, match="parameter set"):
-            scrub(replaced(data, b"avcC", avc_record(head, fake, pps)))
+            scrub(replaced(data, b"avcC", avc_record(head, fake_sps, fake_pps)))
 
 
 def hvcc_arrays(data: bytes) -> tuple[bytes, list[bytes]]:

@@ -11,6 +11,10 @@ from bot.errors import DamagedImage
 
 # profile_idc values whose SPS has chroma format, bit depths and scaling lists (7.3.2.1.1)
 _CHROMA_PROFILES = frozenset({100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135})
+_PROFILES = _CHROMA_PROFILES | {66, 77, 88}
+_LEVELS = frozenset(
+    {9, 10, 11, 12, 13, 20, 21, 22, 30, 31, 32, 40, 41, 42, 50, 51, 52, 60, 61, 62}
+)
 _MAX_UE_ZEROS = 31
 
 
@@ -152,10 +156,19 @@ def _vui(bits: Bits) -> None:
             bits.ue()
 
 
+def _profile(bits: Bits) -> int:
+    """profile_idc, checked with the level and the reserved bits: a profile and level of
+    Annex A (bytes that merely parse as an SPS seldom name one)."""
+    profile, constraints, level = bits.u(8), bits.u(8), bits.u(8)
+    if profile not in _PROFILES or level not in _LEVELS or constraints & 3:
+        raise _damaged()
+    return profile
+
+
 def sps_chroma(unit: bytes) -> tuple[int, int]:
     """(seq_parameter_set_id, chroma_format_idc) of an SPS."""
     bits = Bits(_rbsp(unit)[0])
-    profile = bits.u(24) >> 16
+    profile = _profile(bits)
     sps_id = bits.ue(31)
     return sps_id, bits.ue(3) if profile in _CHROMA_PROFILES else 1
 
@@ -164,7 +177,7 @@ def trimmed_sps(unit: bytes) -> bytes:
     """An SPS NAL unit up to its stop bit (7.3.2.1.1)."""
     rbsp, where = _rbsp(unit)
     bits = Bits(rbsp)
-    profile = bits.u(24) >> 16  # profile, constraint flags, level
+    profile = _profile(bits)
     bits.ue(31)
     if profile in _CHROMA_PROFILES:
         chroma = bits.ue(3)
@@ -187,7 +200,7 @@ def trimmed_sps(unit: bytes) -> bytes:
         bits.se()
         for _ in range(bits.ue(255)):
             bits.se()
-    bits.ue()  # reference frames
+    bits.ue(16)  # reference frames
     bits.u(1)  # gaps allowed
     bits.ue()
     bits.ue()  # width and height in macroblocks
@@ -204,11 +217,13 @@ def trimmed_sps(unit: bytes) -> bytes:
 
 def trimmed_pps(unit: bytes, chroma: dict[int, int]) -> bytes:
     """A PPS NAL unit up to its stop bit (7.3.2.2); `chroma`: the chroma format of each SPS
-    by its id (the PPS's scaling lists depend on it)."""
+    by its id (the PPS's scaling lists depend on it); one that names no SPS is damage."""
     rbsp, where = _rbsp(unit)
     bits = Bits(rbsp)
     bits.ue(255)
     sps_id = bits.ue(31)
+    if sps_id not in chroma:
+        raise _damaged()
     bits.u(2)  # entropy coding, bottom field order
     groups = bits.ue(7)
     if groups:
