@@ -680,6 +680,20 @@ def test_the_composition_shift_box_is_worked_out_from_the_offsets(tmp_path: Path
     assert struct.unpack(">3i", fields) == (max(0, -least), least, greatest)
 
 
+def test_sample_dependencies_keep_only_what_their_fields_mean(tmp_path: Path) -> None:
+    """'sdtp' has a byte per sample: a code planted in them went through; the reserved value
+    of each field is now 0 (unknown), so only dependencies stay."""
+    planted = codes(42)["title"].encode()[:10]
+    data = make_clip(tmp_path, "mp4")  # ten pictures
+    start = data.index(b"stss") - 4
+    stss = data[start : start + int.from_bytes(data[start : start + 4], "big")]
+    real = bytes([0x20, 0x10, 0x18, 0x08, 0x10, 0x18, 0x08, 0x10, 0x18, 0x08])
+    cleaned = scrub(replaced(data, b"stss", stss + full(b"sdtp", 0, 0, real))).data
+    assert full(b"sdtp", 0, 0, real) in cleaned
+    lying = replaced(data, b"stss", stss + full(b"sdtp", 0, 0, planted))
+    assert_clean(lying, tmp_path, "sdtp.mp4", [planted.decode()])
+
+
 _ENTRIES = (
     *(b"mp4a", b"fLaC", b"ac-3", b"ec-3", b"Opus", b"alac", b"sowt", b"lpcm", b"wave", b"hvc1"),
     b"vp09",

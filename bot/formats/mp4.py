@@ -21,10 +21,10 @@ How we remove it, losslessly: the output is a new file written from parsed field
   were, a track matrix only as a quarter turn or mirror (else the identity); empty handler names;
   one self-contained data reference; no 'udta', 'meta', 'tref' (but between kept tracks), 'iods';
 - only 'vide' and 'soun' tracks in a known codec are kept; every table of their sample tables
-  is rewritten from its entries ('stts', 'ctts', 'stss', 'stps', 'sdtp', 'stsc', 'stsz'; 'cslg'
-  worked out from 'stts' and 'ctts'), sample groups 'roll'/'prol'/'sync'/'rap '/'tele' are
-  kept, written from their fields, their runs checked against the samples and descriptions
-  (`_sample_group`);
+  is rewritten from its entries ('stts', 'ctts', 'stss', 'stps', 'sdtp' (reserved values as
+  unknown), 'stsc', 'stsz'; 'cslg' worked out from 'stts' and 'ctts'), sample groups
+  'roll'/'prol'/'sync'/'rap '/'tele' are kept, written from their fields, their runs checked
+  against the samples and descriptions (`_sample_group`);
 - sample entries: the fixed fields without compressor name or vendor, and only the children a
   decoder needs: 'avcC' (SPS/PPS only, each cut at its stop bit), 'hvcC' and 'lhvC' (VPS/SPS/PPS
   only), 'av1C', 'colr', 'pasp' (reduced, 16-bit), 'clap', 'clli', 'mdcv' (in the ranges of
@@ -926,8 +926,7 @@ def _read_traf(
             noted.add(child.type)
     extra.extend(_sample_groups(data, children, count, fragment=True))
     if sdtp := _one(children, b"sdtp"):
-        reader = _full(data, sdtp)[2]
-        extra.insert(0, _table(b"sdtp", 0, reader.take(min(reader.left(), count))))
+        extra.insert(0, _sdtp(data, sdtp, count))
     return _Traf(track, flags & _KEPT_TFHD_FLAGS, fields, decode_time, runs, extra), pos
 
 
@@ -1058,6 +1057,25 @@ _GROUP_ENTRIES = {
 }
 
 
+def _reserved_to_unknown(flags: int) -> int:
+    """One 'sdtp' entry with each of its three last fields that holds the reserved value 3
+    (depends on, is depended on, redundancy) as 0, unknown; leading samples as they were."""
+    for shift in (4, 2, 0):
+        if flags >> shift & 3 == 3:
+            flags &= ~(3 << shift)
+    return flags
+
+
+_SDTP_ENTRIES = bytes(map(_reserved_to_unknown, range(256)))
+
+
+def _sdtp(data: bytes, box: Box, samples: int) -> bytes:
+    """'sdtp': an entry for each of the `samples` at most, reserved values as unknown (a
+    code planted in the entries keeps only what the fields mean)."""
+    reader = _full(data, box)[2]
+    return _table(b"sdtp", 0, reader.take(min(reader.left(), samples)).translate(_SDTP_ENTRIES))
+
+
 def _table(kind: bytes, version: int, body: bytes) -> bytes:
     return isobmff.full(kind, version, 0, body)
 
@@ -1112,8 +1130,7 @@ def _sample_table(
                 raise _damaged("a sample table names a sample that is not there")
             out.append(_counted(kind, 0, numbers))
     if sdtp := found.get(b"sdtp"):
-        _, _, reader = _full(data, sdtp)
-        out.append(_table(b"sdtp", 0, reader.take(min(reader.left(), count))))
+        out.append(_sdtp(data, sdtp, count))
     _, _, reader = _full(data, stsc)
     runs = _words(reader, 3 * reader.uint(4))
     out.append(_counted(b"stsc", 0, runs))
