@@ -976,6 +976,25 @@ def test_the_spatial_video_configuration_keeps_parameter_sets_only(tmp_path: Pat
     assert box(b"lhvC", head + bytes([len(sets)]) + b"".join(sets)) in cleaned
 
 
+def test_a_spatial_videos_views_keep_their_known_boxes_only(tmp_path: Path) -> None:
+    """'vexu' was copied whole, so a box planted in it went through; it is written anew from
+    its known boxes (as in androidx/media's MV-HEVC clip, which comes out byte for byte)."""
+    planted = codes(43)["title"].encode()
+    cams = box(b"cams", full(b"blin", 0, 0, struct.pack(">I", 19240)))
+    cmfy = box(b"cmfy", full(b"dadj", 0, 0, struct.pack(">i", 200)))
+    eyes = box(b"eyes", full(b"stri", 0, 0, b"\x03") + cams + cmfy)
+    vexu = box(b"vexu", eyes + box(b"proj", full(b"prji", 0, 0, b"rect")))
+    free = box(b"free", planted)
+    lying_eyes = box(b"eyes", eyes[8:] + free)
+    lying = box(b"vexu", lying_eyes + box(b"proj", full(b"prji", 0, 0, b"rect" + planted)) + free)
+    data = make_clip(tmp_path, "mp4-hevc")
+    hvcc, _ = hvcc_arrays(data)
+    cleaned = scrub(replaced(data, b"hvcC", hvcc + lying)).data
+    assert planted not in cleaned
+    assert vexu in cleaned
+    assert cleaned == scrub(replaced(data, b"hvcC", hvcc + vexu)).data
+
+
 def turned(data: bytes) -> bytes:
     """The picture track's matrix as a quarter turn, as phones write it (moov last)."""
     *_, moov = top_boxes(data)

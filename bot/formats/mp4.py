@@ -32,7 +32,8 @@ How we remove it, losslessly: the output is a new file written from parsed field
   Dolby Vision 'dvcC'/'dvvC'/'dvwC' (their fields only), 'damr' (without the vendor), 'esds'
   (its fields and the decoder's configuration, `_esds`), 'dfLa' (STREAMINFO only), the sound
   configurations 'dac3', 'dec3', 'dOps', 'alac', 'chan', 'pcmC', 'srat', VP9's 'vpcC', 'SmDm',
-  'CoLL' and QuickTime's 'wave' children at the length their fields give, their fields no
+  'CoLL', QuickTime's 'wave' children and Apple's 'vexu' (the boxes of a spatial video's
+  views, `_vexu`) at the length their fields give, their fields no
   decoder reads set as their standards give them (`_alac`, `_chan`, `_vpcc`, `_sound_fields`);
   the QuickTime terminator (four zero bytes after the last child) and 'btrt' (bitrate hints)
   are dropped;
@@ -71,8 +72,7 @@ the VPS/SPS/PPS units of 'hvcC' and 'lhvC' (whole: their extension data and byte
 stop bits too; H.264's are cut, `bot.formats.avc`), the decoder's own configuration inside
 'esds' when it is no general-audio AAC configuration `bot.formats.aac` can cut at its last
 field (other codecs, a program config element with its comment, error protection), two bytes
-after E-AC-3's substreams (read as the Atmos extension), Apple's
-'vexu' (how a spatial video's two views are shown: without it, it plays flat), and the
+after E-AC-3's substreams (read as the Atmos extension), and the
 sample data itself (the x264/x265 settings SEI in the first frame, ffmpeg's "Lavc" string in the
 first AAC packet): the samples must stay byte for byte.
 """
@@ -179,7 +179,6 @@ _COPIED_CHILDREN = frozenset(
     {
         b"dac4",
         b"glbl",
-        b"vexu",  # Apple's video extended usage: the eyes and projection of a spatial video
     }
 )
 _PROPERTY_CHILDREN = frozenset({b"hvcC", b"av1C", b"clap", b"clli"})
@@ -1350,10 +1349,35 @@ def _entry_child(data: bytes, child: Box, budget: Budget, blocks: list[Block]) -
             if box.type in _WAVE_CHILDREN
         ]
         return isobmff.box(kind, b"".join(kept))
+    if kind == b"vexu":
+        return _vexu(data, child, budget)
     if kind in _COPIED_CHILDREN:
         return data[child.start : child.end]
     blocks.append(Block(BlockKind.OTHER, f"MP4 '{_name(kind)}' box in a sample description"))
     return None
+
+
+# Apple's video extended usage ('vexu': how a spatial video's two views are shown): the boxes
+# each of its containers may hold, and the fields of its full boxes (stereo flags, hero eye,
+# baseline, disparity adjustment, projection and view packing kinds).
+_VEXU_BOXES = {
+    b"vexu": frozenset({b"eyes", b"proj", b"pack"}),
+    b"eyes": frozenset({b"stri", b"hero", b"cams", b"cmfy"}),
+    b"cams": frozenset({b"blin"}),
+    b"cmfy": frozenset({b"dadj"}),
+    b"proj": frozenset({b"prji"}),
+    b"pack": frozenset({b"pkin"}),
+}
+_VEXU_FIELDS = {b"stri": 1, b"hero": 1, b"blin": 4, b"dadj": 4, b"prji": 4, b"pkin": 4}
+
+
+def _vexu(data: bytes, box: Box, budget: Budget) -> bytes:
+    """'vexu' written anew from its known boxes, their fields only (version 0)."""
+    if box.type in _VEXU_FIELDS:
+        return isobmff.full(box.type, 0, 0, _full(data, box)[2].take(_VEXU_FIELDS[box.type]))
+    known = _VEXU_BOXES[box.type]
+    kept = [child for child in _children(data, box, budget) if child.type in known]
+    return isobmff.box(box.type, b"".join(_vexu(data, child, budget) for child in kept))
 
 
 def _wave_child(data: bytes, box: Box, budget: Budget, blocks: list[Block]) -> bytes:
