@@ -754,6 +754,20 @@ def test_he_aac_signalling_stays_and_what_follows_it_goes() -> None:
     assert aac.trimmed(bytes.fromhex("1210") + bytes(14)) == bytes.fromhex("1210")
 
 
+def test_mpeg4_visual_headers_lose_their_user_data(tmp_path: Path) -> None:
+    """The 'esds' of MPEG-4 Visual ('mp4v': old cameras, ffmpeg's mpeg4) kept the user data
+    of its headers: the encoder's name and version, or a code planted there."""
+    data = make_clip(tmp_path, "mp4", "-c:v", "mpeg4")
+    user = data.index(b"\x00\x00\x01\xb2", data.index(b"esds")) + 4
+    assert data[user : user + 4] == b"Lavc"
+    planted = codes(44)["title"][:13]
+    lying = data[:user] + planted.encode() + data[user + 13 :]
+    cleaned = assert_clean(lying, tmp_path, "mp4v.mp4", [planted])
+    assert cleaned == scrub(data).data
+    esds = cleaned.index(b"esds")
+    assert b"\x00\x00\x01\xb2" not in cleaned[esds : esds + cleaned[esds - 1]]
+
+
 def test_aac_kept_in_another_file_is_refused(tmp_path: Path) -> None:
     data = make_clip(tmp_path, "mp4")
     start = data.index(b"esds") - 4

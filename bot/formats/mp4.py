@@ -30,7 +30,8 @@ How we remove it, losslessly: the output is a new file written from parsed field
   only), 'av1C', 'colr', 'pasp' (reduced, 16-bit), 'clap', 'clli', 'mdcv' (in the ranges of
   SMPTE ST 2086), 'fiel', 'gama', 'amve', 'hfov',
   Dolby Vision 'dvcC'/'dvvC'/'dvwC' (their fields only), 'damr' (without the vendor), 'esds'
-  (its fields and the decoder's configuration, `_esds`), 'dfLa' (STREAMINFO only), the sound
+  (its fields and the decoder's configuration, `_esds`; MPEG-4 Visual's without its user
+  data), 'dfLa' (STREAMINFO only), the sound
   configurations 'dac3', 'dec3', 'dOps', 'alac', 'chan', 'pcmC', 'srat', VP9's 'vpcC', 'SmDm',
   'CoLL', QuickTime's 'wave' children and Apple's 'vexu' (the boxes of a spatial video's
   views, `_vexu`) at the length their fields give, their fields no
@@ -1522,6 +1523,8 @@ def _esds(reader: Reader) -> bytes:
     decoder = fields[:1] + bytes([fields[1] | 0x01]) + fields[2:5] + bytes(8)  # bitrates 0
     if specific and fields[0] in _AAC_OBJECT_TYPES:
         specific = aac.trimmed(specific)
+    if specific and fields[0] == _MPEG4_VISUAL:
+        specific = _without_user_data(specific)
     if specific:
         decoder += _wrapped(0x05, specific)
     body += _wrapped(0x04, decoder) + _wrapped(0x06, b"\x02")
@@ -1529,6 +1532,22 @@ def _esds(reader: Reader) -> bytes:
 
 
 _AAC_OBJECT_TYPES = frozenset({0x40, 0x66, 0x67, 0x68})  # MPEG-4 audio; MPEG-2 AAC profiles
+_MPEG4_VISUAL, _USER_DATA = 0x20, 0xB2
+_START_CODE = b"\0\0\1"
+
+
+def _without_user_data(config: bytes) -> bytes:
+    """MPEG-4 Visual headers (ISO/IEC 14496-2 6.2.2) without their user data (start code
+    0xB2: the encoder's name and version, ffmpeg's "Lavc59.37.100", a camera's), which a
+    decoder does not need. The headers' fields cannot contain a start code."""
+    starts = []
+    at = config.find(_START_CODE)
+    while at >= 0:
+        starts.append(at)
+        at = config.find(_START_CODE, at + 3)
+    bounds = zip([0, *starts], [*starts, len(config)], strict=True)
+    parts = (config[start:end] for start, end in bounds)
+    return b"".join(part for part in parts if part[3:4] != bytes([_USER_DATA]))
 
 
 def _descriptor(reader: Reader, tag: int) -> Reader:
