@@ -1009,6 +1009,55 @@ def test_a_spatial_videos_views_keep_their_known_boxes_only(tmp_path: Path) -> N
     assert cleaned == scrub(replaced(data, b"hvcC", hvcc + vexu)).data
 
 
+def side_data(path: Path) -> list[str]:
+    """The side data types ffprobe reports for each stream."""
+    result = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_streams", "-of", "json", str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    streams = json.loads(result.stdout)["streams"]
+    return [d["side_data_type"] for s in streams for d in s.get("side_data_list", [])]
+
+
+def test_a_spherical_video_keeps_its_projection_without_the_tools_name(tmp_path: Path) -> None:
+    """'st3d', 'sv3d' and 'SA3D' (360-degree cameras) were dropped, so the video played flat;
+    they are written anew, without the name of the tool in 'svhd' and what rides after."""
+    planted = codes(45)["title"].encode()
+    st3d = full(b"st3d", 0, 0, b"\x00")
+    pose = full(b"prhd", 0, 0, struct.pack(">3i", 0, 0, 0))
+    equi = full(b"equi", 0, 0, bytes(16))
+    sv3d = box(b"sv3d", full(b"svhd", 0, 0, b"\0") + box(b"proj", pose + equi))
+    lying_sv3d = box(
+        b"sv3d",
+        full(b"svhd", 0, 0, b"Camera " + planted + b"\0")
+        + box(b"proj", pose + full(b"equi", 0, 0, bytes(16) + planted) + box(b"free", planted)),
+    )
+    sa3d = box(b"SA3D", struct.pack(">BBIBBI4I", 0, 0, 1, 0, 0, 4, 0, 1, 2, 3))
+    lying_sa3d = box(b"SA3D", sa3d[8:] + planted)
+    data = make_clip(tmp_path, "mp4")
+    start = data.index(b"avcC") - 4
+    avcc = data[start : start + int.from_bytes(data[start : start + 4], "big")]
+    esds_at = data.index(b"esds") - 4
+    esds = data[esds_at : esds_at + int.from_bytes(data[esds_at : esds_at + 4], "big")]
+
+    def spherical(sv3d: bytes, sa3d: bytes) -> bytes:
+        video = replaced(data, b"avcC", avcc + st3d + sv3d)
+        return replaced(video, b"esds", esds + sa3d)
+
+    cleaned = scrub(spherical(lying_sv3d, lying_sa3d)).data
+    assert planted not in cleaned
+    for kept in (st3d, sv3d, sa3d):
+        assert kept in cleaned
+    assert cleaned == scrub(spherical(sv3d, sa3d)).data
+    source, out = tmp_path / "sphere-in.mp4", tmp_path / "sphere-out.mp4"
+    source.write_bytes(spherical(sv3d, sa3d))
+    out.write_bytes(scrub(source.read_bytes()).data)
+    assert "Spherical Mapping" in side_data(out)
+    assert side_data(out) == side_data(source)
+
+
 def turned(data: bytes) -> bytes:
     """The picture track's matrix as a quarter turn, as phones write it (moov last)."""
     *_, moov = top_boxes(data)

@@ -33,8 +33,9 @@ How we remove it, losslessly: the output is a new file written from parsed field
   (its fields and the decoder's configuration, `_esds`; MPEG-4 Visual's without its user
   data), 'dfLa' (STREAMINFO only), the sound
   configurations 'dac3', 'dec3', 'dOps', 'alac', 'chan', 'pcmC', 'srat', VP9's 'vpcC', 'SmDm',
-  'CoLL', QuickTime's 'wave' children and Apple's 'vexu' (the boxes of a spatial video's
-  views, `_vexu`) at the length their fields give, their fields no
+  'CoLL', QuickTime's 'wave' children, Apple's 'vexu' (the boxes of a spatial video's views,
+  `_vexu`), a spherical video's 'st3d', 'sv3d' (`_sv3d`: without the name of the tool that
+  wrote it) and 'SA3D' at the length their fields give, their fields no
   decoder reads set as their standards give them (`_alac`, `_chan`, `_vpcc`, `_sound_fields`);
   the QuickTime terminator (four zero bytes after the last child) and 'btrt' (bitrate hints)
   are dropped;
@@ -1352,6 +1353,12 @@ def _entry_child(data: bytes, child: Box, budget: Budget, blocks: list[Block]) -
         return isobmff.box(kind, b"".join(kept))
     if kind == b"vexu":
         return _vexu(data, child, budget)
+    if kind == b"st3d":  # a stereoscopic video's layout (Google's Spherical Video V2)
+        return isobmff.full(kind, 0, 0, _full(data, child)[2].take(1))
+    if kind == b"sv3d":
+        return _sv3d(data, child, budget, blocks)
+    if kind == b"SA3D":
+        return _sa3d(reader)
     if kind in _COPIED_CHILDREN:
         return data[child.start : child.end]
     blocks.append(Block(BlockKind.OTHER, f"MP4 '{_name(kind)}' box in a sample description"))
@@ -1379,6 +1386,39 @@ def _vexu(data: bytes, box: Box, budget: Budget) -> bytes:
     known = _VEXU_BOXES[box.type]
     kept = [child for child in _children(data, box, budget) if child.type in known]
     return isobmff.box(box.type, b"".join(_vexu(data, child, budget) for child in kept))
+
+
+# Projections of a spherical video and the fields of each: pose (yaw, pitch, roll),
+# equirectangular bounds, cube map layout and padding. A mesh ('mshp') is not rebuilt.
+_PROJECTIONS = {b"equi": 16, b"cbmp": 8}
+
+
+def _sv3d(data: bytes, box: Box, budget: Budget, blocks: list[Block]) -> bytes | None:
+    """'sv3d' (Spherical Video V2): its projection written anew, its header without the name
+    of the tool that wrote it ('svhd' metadata source); with a mesh projection or none, it goes
+    (the video then plays flat)."""
+    proj = _one(_children(data, box, budget), b"proj")
+    found = _children(data, proj, budget) if proj else []
+    kinds = [child for child in found if child.type in _PROJECTIONS]
+    if len(kinds) != 1:
+        blocks.append(Block(BlockKind.OTHER, "MP4 'sv3d' box in a sample description"))
+        return None
+    body = b""
+    if prhd := _one(found, b"prhd"):
+        body += isobmff.full(b"prhd", 0, 0, _full(data, prhd)[2].take(12))
+    projection = kinds[0]
+    fields = _full(data, projection)[2].take(_PROJECTIONS[projection.type])
+    body += isobmff.full(projection.type, 0, 0, fields)
+    header = isobmff.full(b"svhd", 0, 0, b"\0")
+    return isobmff.box(b"sv3d", header + isobmff.box(b"proj", body))
+
+
+def _sa3d(reader: Reader) -> bytes:
+    """Spatial audio (ambisonics, 'SA3D'): version, type, order, channel ordering and
+    normalization, and the channel map."""
+    head = reader.take(8)  # version, type, order (4), ordering, normalization
+    count = reader.uint(4)
+    return isobmff.box(b"SA3D", head + struct.pack(">I", count) + reader.take(4 * count))
 
 
 def _wave_child(data: bytes, box: Box, budget: Budget, blocks: list[Block]) -> bytes:
