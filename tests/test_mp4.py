@@ -694,6 +694,37 @@ def test_sample_dependencies_keep_only_what_their_fields_mean(tmp_path: Path) ->
     assert_clean(lying, tmp_path, "sdtp.mp4", [planted.decode()])
 
 
+def found_box(data: bytes, kind: bytes, nth: int = 0) -> bytes:
+    """The `nth` (from 0) `kind` box of `data`, whole."""
+    at = -1
+    for _ in range(nth + 1):
+        at = data.index(kind, at + 1)
+    return data[at - 4 : at - 4 + int.from_bytes(data[at - 4 : at], "big")]
+
+
+def test_rows_of_no_samples_and_a_sound_tracks_size_go(tmp_path: Path) -> None:
+    """A 64-bit date planted as a time row of no samples ('stts', 'ctts': count 0, then the
+    value) or as a sound track's width and height went through; a composition table of more
+    samples than there are is refused."""
+    stamp = struct.pack(">Q", random.Random(46).randrange(2**31, 2**32))  # seconds since 1904
+    data = make_clip(tmp_path, "mp4")
+    lying = data
+    for kind in (b"stts", b"ctts"):
+        table = found_box(data, kind)
+        count = int.from_bytes(table[12:16], "big")
+        rows = struct.pack(">I", count + 1) + table[16:] + stamp
+        lying = replaced(lying, kind, full(kind, table[8], 0, rows))
+    sound = found_box(lying, b"tkhd", 1)
+    lying = lying.replace(sound, sound[:-8] + stamp)
+    cleaned = assert_clean(lying, tmp_path, "rows.mp4", [])
+    assert stamp not in cleaned
+    assert cleaned == scrub(data).data
+    ctts = found_box(data, b"ctts")
+    more = ctts[:16] + struct.pack(">I", 99) + ctts[20:]
+    with pytest.raises(DamagedImage, match="composition"):
+        scrub(data.replace(ctts, more))
+
+
 _ENTRIES = (
     *(b"mp4a", b"fLaC", b"ac-3", b"ec-3", b"Opus", b"alac", b"sowt", b"lpcm", b"wave", b"hvc1"),
     b"vp09",

@@ -18,11 +18,13 @@ How we remove it, losslessly: the output is a new file written from parsed field
 - 'ftyp': the major brand and the known compatible brands, minor version 0;
 - 'mvhd', 'tkhd', 'mdhd': zero creation/modification times (version 1 only when a duration needs
   64 bits), timescales, durations, rate, volume, layer, alternate group and language as they
-  were, a track matrix only as a quarter turn or mirror (else the identity); empty handler names;
-  one self-contained data reference; no 'udta', 'meta', 'tref' (but between kept tracks), 'iods';
+  were, a sound track's size 0, a track matrix only as a quarter turn or mirror (else the
+  identity); empty handler names; one self-contained data reference; no 'udta', 'meta', 'tref'
+  (but between kept tracks), 'iods';
 - only 'vide' and 'soun' tracks in a known codec are kept; every table of their sample tables
-  is rewritten from its entries ('stts', 'ctts', 'stss', 'stps', 'sdtp' (reserved values as
-  unknown), 'stsc', 'stsz'; 'cslg' worked out from 'stts' and 'ctts'), sample groups
+  is rewritten from its entries ('stts' and 'ctts' without rows of no samples, 'stss', 'stps',
+  'sdtp' (reserved values as unknown), 'stsc', 'stsz'; 'cslg' worked out from 'stts' and
+  'ctts'), sample groups
   'roll'/'prol'/'sync'/'rap '/'tele' are kept, written from their fields, their runs checked
   against the samples and descriptions (`_sample_group`);
 - sample entries: the fixed fields without compressor name or vendor, and only the children a
@@ -591,7 +593,7 @@ def _read_track(
     layer_group_volume = reader.take(6)
     reader.take(2)
     matrix = reader.take(36)
-    width, height = reader.uint(4), reader.uint(4)
+    width, height = (reader.uint(4), reader.uint(4)) if handler == b"vide" else (0, 0)
     version, _, reader = _full(data, mdhd)
     stamps.append(_stamp(reader, version))
     timescale = reader.uint(4)
@@ -1113,13 +1115,15 @@ def _sample_table(
     sizes = (constant,) * count if constant else _words(reader, count)
     out = []
     _, _, reader = _full(data, stts)
-    times = _words(reader, 2 * reader.uint(4))
+    times = _counted_rows(_words(reader, 2 * reader.uint(4)))
     if sum(times[0::2]) != count:
         raise _damaged("the sample times do not match the samples")
     out.append(_counted(b"stts", 0, times))
     if ctts := found.get(b"ctts"):
         version, _, reader = _full(data, ctts)
-        offsets = _words(reader, 2 * reader.uint(4))
+        offsets = _counted_rows(_words(reader, 2 * reader.uint(4)))
+        if sum(offsets[0::2]) > count:
+            raise _damaged("the composition offsets cover more samples than there are")
         out.append(_counted(b"ctts", 1 if version == 1 else 0, offsets))
         if b"cslg" in found and offsets:
             out.append(_cslg(times, offsets))
@@ -1157,6 +1161,15 @@ def _sample_table(
     at = list(map(ends.__getitem__, chain(firsts, (len(sizes),))))  # their first bytes
     chunks = list(zip(offsets if layout else (), map(sub, at[1:], at[:-1]), strict=True))
     return out, groups, chunks, wide
+
+
+def _counted_rows(values: tuple[int, ...]) -> tuple[int, ...]:
+    """The (count, value) rows of 'stts' or 'ctts' without those of no samples: they describe
+    nothing, so their value could be anything (a planted 64-bit date is a row of count 0)."""
+    if all(values[0::2]):
+        return values
+    rows = zip(values[0::2], values[1::2], strict=True)
+    return tuple(chain.from_iterable(row for row in rows if row[0]))
 
 
 def _cslg(times: tuple[int, ...], offsets: tuple[int, ...]) -> bytes:
