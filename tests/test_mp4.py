@@ -725,6 +725,19 @@ def test_rows_of_no_samples_and_a_sound_tracks_size_go(tmp_path: Path) -> None:
         scrub(data.replace(ctts, more))
 
 
+def test_sample_group_descriptions_no_run_names_are_zeros(tmp_path: Path) -> None:
+    """Entries of a 'sgpd' that no 'sbgp' run names held a planted code (four 'roll'
+    distances are a 64-bit date); they are written as zeros, the one the runs name stays."""
+    stamp = struct.pack(">Q", random.Random(47).randrange(2**31, 2**32))
+    data = apple_like(make_clip(tmp_path, "mp4"))
+    roll = found_box(data, b"sgpd")  # one entry, -1, named by the runs
+    lying = full(b"sgpd", 1, 0, b"roll" + struct.pack(">IIh", 2, 5, -1) + stamp)
+    cleaned = scrub(replaced(data, b"sgpd", lying)).data
+    assert stamp not in cleaned
+    assert full(b"sgpd", 1, 0, b"roll" + struct.pack(">IIh", 2, 5, -1) + bytes(8)) in cleaned
+    assert roll in scrub(data).data
+
+
 _ENTRIES = (
     *(b"mp4a", b"fLaC", b"ac-3", b"ec-3", b"Opus", b"alac", b"sowt", b"lpcm", b"wave", b"hvc1"),
     b"vp09",

@@ -973,17 +973,31 @@ def _words(reader: Reader, count: int, size: int = 4) -> tuple[int, ...]:
 
 
 def _sample_groups(
-    data: bytes, boxes: list[Box], samples: int, fragment: bool = False
+    data: bytes, boxes: list[Box], samples: int, fragment: bool = False, whole: bool = False
 ) -> list[bytes]:
     """The kept groupings of a sample table or a track fragment (of `samples` samples), each
-    box written anew (`_sample_group`)."""
+    box written anew (`_sample_group`). `whole`: every reference to these descriptions is
+    here (the movie has no fragments), so those no sample uses are written as zeros."""
     described = _descriptions(data, boxes)
+    used = _used_descriptions(data, boxes) if whole else None
     return [
         rebuilt
         for box in boxes
         if box.type in (b"sgpd", b"sbgp")
-        and (rebuilt := _sample_group(data, box, samples, described, fragment)) is not None
+        and (rebuilt := _sample_group(data, box, samples, described, fragment, used)) is not None
     ]
+
+
+def _used_descriptions(data: bytes, boxes: list[Box]) -> dict[bytes, set[int]]:
+    """The description indices the 'sbgp' of each grouping type among `boxes` names."""
+    used: dict[bytes, set[int]] = {}
+    for box in boxes:
+        if box.type == b"sbgp":
+            version, _, reader = _full(data, box)
+            kind = reader.take(4)
+            reader.take(4 if version == 1 else 0)
+            used.setdefault(kind, set()).update(_words(reader, 2 * reader.uint(4))[1::2])
+    return used
 
 
 def _descriptions(data: bytes, boxes: list[Box]) -> dict[bytes, int]:
@@ -1010,13 +1024,19 @@ def _described(index: int, entries: int, fragment: bool) -> bool:
 
 
 def _sample_group(
-    data: bytes, box: Box, samples: int, described: dict[bytes, int], fragment: bool
+    data: bytes,
+    box: Box,
+    samples: int,
+    described: dict[bytes, int],
+    fragment: bool,
+    used: dict[bytes, set[int]] | None = None,
 ) -> bytes | None:
     """A kept grouping's 'sgpd' or 'sbgp' written anew from its fields (None for the other
     groupings, and for a description whose entries are not the size its grouping gives): the
     type, parameter, default index and entries as they were, reserved bits zero, nothing after
-    the last entry. Runs of more samples than there are, or an index of a description that is
-    not there, are damage (or a code planted in them)."""
+    the last entry; with `used`, the entries no run and no default names as zeros. Runs of
+    more samples than there are, or an index of a description that is not there, are damage
+    (or a code planted in them)."""
     version, _, reader = _full(data, box)
     kind = reader.take(4)
     if kind not in _KEPT_GROUPS or version > 2:
@@ -1041,11 +1061,15 @@ def _sample_group(
     count = reader.uint(4)
     if count > reader.left():
         raise _damaged("a sample group is longer than its box")
+    named = None
+    if used is not None:  # the descriptions the runs name, and the default
+        named = used.get(kind, set()) | {int.from_bytes(default or bytes(4), "big")}
     entries = []
-    for _ in range(count):
+    for index in range(1, count + 1):
         if (reader.uint(4) if length == 0 else length) != size:
             return None
-        entries.append(bytes(a & b for a, b in zip(reader.take(size), mask, strict=True)))
+        entry = bytes(a & b for a, b in zip(reader.take(size), mask, strict=True))
+        entries.append(entry if named is None or index in named else bytes(size))
     body = kind + (struct.pack(">I", size) if version >= 1 else b"") + default
     return isobmff.full(b"sgpd", version, 0, body + struct.pack(">I", count) + b"".join(entries))
 
@@ -1150,7 +1174,7 @@ def _sample_table(
     wide = offsets_box.type == b"co64"
     _, _, reader = _full(data, offsets_box)
     offsets = _words(reader, reader.uint(4), 8 if wide else 4)
-    groups = _sample_groups(data, table, count)
+    groups = _sample_groups(data, table, count, whole=not fragmented)
     ends = [0, *accumulate(sizes)]
     empty = fragmented and not sizes and not runs and not offsets
     layout = [] if empty else _chunk_runs(len(sizes), runs, len(offsets), descriptions)
