@@ -1179,15 +1179,44 @@ def test_lying_tables_are_refused(tmp_path: Path) -> None:
             scrub(bytes(lying))
 
 
-@pytest.mark.parametrize("layout", ["plain", "fragmented"])
+def configured_clip(tmp_path: Path) -> bytes:
+    """A clip whose picture track has what we read field by field: sample groups, 'sdtp',
+    'cslg', and in its sample entry a spatial and a spherical video's boxes."""
+    data = apple_like(make_clip(tmp_path, "mp4"))
+    ctts = found_box(data, b"ctts")
+    timing = full(b"cslg", 0, 0, bytes(20)) + full(b"sdtp", 0, 0, bytes([0x20, *[0x18] * 9]))
+    data = replaced(data, b"ctts", ctts + timing)
+    eyes = box(b"eyes", full(b"stri", 0, 0, b"\x03") + box(b"cams", full(b"blin", 0, 0, bytes(4))))
+    views = box(b"vexu", eyes + box(b"proj", full(b"prji", 0, 0, b"rect")))
+    projection = box(b"proj", full(b"prhd", 0, 0, bytes(12)) + full(b"equi", 0, 0, bytes(16)))
+    sphere = full(b"st3d", 0, 0, b"\0") + box(b"sv3d", full(b"svhd", 0, 0, b"\0") + projection)
+    return replaced(data, b"avcC", found_box(data, b"avcC") + views + sphere)
+
+
+# What ExifTool (-u) shows of the display fields a spatial, spherical or HDR clip keeps.
+_DISPLAY = {"Unknown_vexu", "Unknown_amve", "Unknown_hfov", "Stereoscopic3D", "MetadataSource"}
+_DISPLAY |= {f"Pose{axis}Degrees" for axis in ("Yaw", "Pitch", "Roll")}
+_DISPLAY |= {f"ProjectionBounds{side}" for side in ("Top", "Bottom", "Left", "Right")}
+
+
+def test_a_clip_with_every_configuration_is_cleaned_losslessly(tmp_path: Path) -> None:
+    assert_clean(configured_clip(tmp_path), tmp_path, "configured.mp4", [], _DISPLAY)
+
+
+@pytest.mark.parametrize("layout", ["plain", "fragmented", "configurations"])
 def test_fuzzing_the_box_parser_refuses_or_cleans(layout: str, tmp_path: Path) -> None:
     """Random damage: every result is a refusal or a verified clean file, never another error.
-    In a fragmented file, the fragments' boxes ('moof') are damaged as well as the movie."""
+    In a fragmented file, the fragments' boxes ('moof') are damaged as well as the movie; in
+    "configurations", the picture track's sample table."""
     if layout == "plain":
         data = phone_clip(tmp_path, "mp4", codes(5))
-    else:
+    elif layout == "fragmented":
         data = timed_fragmented_clip(tmp_path, codes(5))
+    else:
+        data = configured_clip(tmp_path)
     regions = [(b.start, b.end) for b in top_boxes(data) if b.type in (b"moov", b"moof")]
+    if layout == "configurations":
+        regions = [(data.index(b"stsd"), data.index(b"stco"))]
     rng = random.Random(18)
     messages: list[str] = []
     for _ in range(300):
