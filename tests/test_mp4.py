@@ -1117,6 +1117,20 @@ def turned(data: bytes) -> bytes:
     return data[: moov.start] + rewrite(data, moov, change)
 
 
+def test_a_display_size_its_pictures_cannot_have_is_theirs(tmp_path: Path) -> None:
+    """A picture track's width and height (eight bytes of 'tkhd') kept any code planted in
+    them; a size its pictures cannot be shown at is now theirs. An anamorphic one stays."""
+    data = make_clip(tmp_path, "mp4", "-vf", "setsar=4/3")
+    tkhd = found_box(data, b"tkhd")
+    assert tkhd[-8:] == struct.pack(">II", round(64 * 4 / 3 * 65536), 64 << 16)
+    assert tkhd[-8:] in scrub(data).data
+    rng = random.Random(48)
+    planted = struct.pack(">4H", 200, rng.randrange(1 << 16), 150, rng.randrange(1 << 16))
+    cleaned = assert_clean(data.replace(tkhd, tkhd[:-8] + planted), tmp_path, "size.mp4", [])
+    assert planted not in cleaned
+    assert struct.pack(">II", 64 << 16, 64 << 16) in cleaned
+
+
 def test_rotation_is_kept_and_other_matrices_are_not(tmp_path: Path) -> None:
     data = turned(make_clip(tmp_path, "mp4"))
     source = tmp_path / "turned.mp4"

@@ -18,7 +18,8 @@ How we remove it, losslessly: the output is a new file written from parsed field
 - 'ftyp': the major brand and the known compatible brands, minor version 0;
 - 'mvhd', 'tkhd', 'mdhd': zero creation/modification times (version 1 only when a duration needs
   64 bits), timescales, durations, rate, volume, layer, alternate group and language as they
-  were, a sound track's size 0, a track matrix only as a quarter turn or mirror (else the
+  were, a sound track's size 0, a picture track's only as its pictures can be shown (else
+  their size, `_display_size`), a track matrix only as a quarter turn or mirror (else the
   identity); empty handler names; one self-contained data reference; no 'udta', 'meta', 'tref'
   (but between kept tracks), 'iods';
 - only 'vide' and 'soun' tracks in a known codec are kept; every table of their sample tables
@@ -594,6 +595,10 @@ def _read_track(
     reader.take(2)
     matrix = reader.take(36)
     width, height = (reader.uint(4), reader.uint(4)) if handler == b"vide" else (0, 0)
+    if handler == b"vide":
+        first = entries[0]
+        coded = data[first.body + 24 : min(first.body + 28, first.end)]
+        width, height = _display_size(width, height, coded)
     version, _, reader = _full(data, mdhd)
     stamps.append(_stamp(reader, version))
     timescale = reader.uint(4)
@@ -641,6 +646,19 @@ def _read_track(
             reader = _reader(data, ref)
             track.refs.append((ref.type, tuple(reader.uint(4) for _ in range(reader.left() // 4))))
     return track
+
+
+def _display_size(width: int, height: int, coded: bytes) -> tuple[int, int]:
+    """A picture track's display size (16.16) as it was when it can be that of its pictures
+    (`coded`: the first sample description's width and height): its height theirs give or
+    take a crop, its width within a factor of four (an anamorphic picture's); else theirs.
+    Any other pair of numbers could be a planted code."""
+    if len(coded) < 4 or not (pictures := struct.unpack(">HH", coded))[0]:
+        return width, height
+    wide, high = pictures
+    if abs((height >> 16) - high) <= high // 8 + 8 and wide // 4 <= width >> 16 <= wide * 4:
+        return width, height
+    return wide << 16, high << 16
 
 
 def _removed_track(
