@@ -934,6 +934,10 @@ def test_hdr_and_channel_fields_keep_only_what_they_describe(tmp_path: Path) -> 
     assert b"mdcv" not in cleaned
     real = box(b"mdcv", struct.pack(">8HII", *[10_000] * 8, 10_000_000, 50))
     assert real in scrub(replaced(hevc, b"hvcC", hvcc + real)).data
+    stamp = struct.pack(">Q", random.Random(36).randrange(2**31, 2**32))  # no illuminance
+    cleaned = scrub(replaced(hevc, b"hvcC", hvcc + box(b"amve", stamp))).data
+    assert stamp not in cleaned
+    assert b"amve" not in cleaned
     vp9 = make_clip(tmp_path, "mp4", "-c:v", "libvpx-vp9", "-deadline", "realtime")
     start = vp9.index(b"vpcC") - 4
     config = vp9[start + 8 : start + 18]

@@ -31,7 +31,7 @@ How we remove it, losslessly: the output is a new file written from parsed field
 - sample entries: the fixed fields without compressor name or vendor, and only the children a
   decoder needs: 'avcC' (SPS/PPS only, each cut at its stop bit), 'hvcC' and 'lhvC' (VPS/SPS/PPS
   only), 'av1C', 'colr', 'pasp' (reduced, 16-bit), 'clap', 'clli', 'mdcv' (in the ranges of
-  SMPTE ST 2086), 'fiel', 'gama', 'amve', 'hfov',
+  SMPTE ST 2086), 'fiel', 'gama', 'amve' (in the ranges of H.274), 'hfov',
   Dolby Vision 'dvcC'/'dvvC'/'dvwC' (their fields only), 'damr' (without the vendor), 'esds'
   (its fields and the decoder's configuration, `_esds`; MPEG-4 Visual's without its user
   data), 'dfLa' (STREAMINFO only), the sound
@@ -1382,8 +1382,8 @@ def _entry_child(data: bytes, child: Box, budget: Budget, blocks: list[Block]) -
         return isobmff.box(kind, reader.take(2))
     if kind in (b"gama", b"hfov"):  # gamma; Apple's horizontal field of view (spatial video)
         return isobmff.box(kind, reader.take(4))
-    if kind == b"amve":  # ambient viewing environment (HDR): illuminance, light x and y
-        return isobmff.box(kind, reader.take(8))
+    if kind == b"amve":
+        return _amve(reader)
     if kind in (b"dvcC", b"dvvC", b"dvwC"):
         head = reader.take(5)
         return isobmff.box(kind, head[:4] + bytes([head[4] & 0xF0]) + bytes(19))
@@ -1510,6 +1510,15 @@ def _mdcv(reader: Reader) -> bytes | None:
     if max(points) > _MAX_CHROMATICITY or not darkest < brightest <= _MAX_LUMINANCE:
         return None
     return isobmff.box(b"mdcv", struct.pack(">8HII", *points, brightest, darkest))
+
+
+def _amve(reader: Reader) -> bytes | None:
+    """The ambient viewing environment (HDR): illuminance (not 0) and the light's
+    chromaticity (H.274); numbers outside those ranges are no environment and go."""
+    illuminance, x, y = struct.unpack(">IHH", reader.take(8))
+    if not illuminance or max(x, y) > _MAX_CHROMATICITY:
+        return None
+    return isobmff.box(b"amve", struct.pack(">IHH", illuminance, x, y))
 
 
 def _dops(reader: Reader) -> bytes:
