@@ -4,7 +4,8 @@ A video's 'avcC' carries its sequence and picture parameter sets (SPS, PPS) as N
 decoder reads their fields (7.3.2.1, 7.3.2.2, the VUI of E.1.1) up to the stop bit and ignores
 whatever follows it, so bytes after it could carry anything through a scrub. `trimmed_sps` and
 `trimmed_pps` read every field and return the unit up to its stop bit; a unit whose fields do
-not end in a stop bit is no parameter set a decoder reads alike, and is damage.
+not end in a stop bit, or that names no profile and level of Annex A, is no parameter set a
+decoder reads alike, and is damage. `Bits` (u(n), ue(v), se(v)) is also `bot.formats.aac`'s.
 """
 
 from bot.errors import DamagedImage
