@@ -13,10 +13,12 @@ from collections.abc import Callable, Set
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.errors import DamagedImage, ScrubError, UnsupportedFormat
 from bot.findings import Kind
-from bot.formats import aac, isobmff, mp4
+from bot.formats import aac, avc, isobmff, mp4
 from bot.formats.base import SNIFF_BYTES
 from bot.formats.isobmff import Budget, box, full
 from bot.scrub import FORMATS, inspect, scrub, sniff
@@ -810,6 +812,41 @@ def test_mpeg4_visual_headers_lose_their_user_data(tmp_path: Path) -> None:
     assert cleaned == scrub(data).data
     esds = cleaned.index(b"esds")
     assert b"\x00\x00\x01\xb2" not in cleaned[esds : esds + cleaned[esds - 1]]
+
+
+# Real configurations to mutate: x264's high-profile SPS and PPS, AAC-LC, HE-AAC with PS.
+_SPS = bytes.fromhex("6764000aacd94426c044000003000400000300503c489658")
+_PPS = bytes.fromhex("68ebe3cb22c0")
+_AAC = (bytes.fromhex("1210"), bytes.fromhex("119056e5b54880"))
+
+
+def _pps_of_sps_0(unit: bytes) -> bytes:
+    return avc.trimmed_pps(unit, {0: 1})
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(
+    st.sampled_from([_SPS, _PPS, *_AAC]),
+    st.lists(st.tuples(st.integers(0, 63), st.integers(0, 255)), max_size=4),
+    st.binary(max_size=24),
+)
+def test_configuration_readers_refuse_or_cut(
+    unit: bytes, changes: list[tuple[int, int]], tail: bytes
+) -> None:
+    """Mutated parameter sets and AAC configurations: refused as damage, or cut to a prefix
+    of themselves that reads as itself again (a second scrub changes nothing)."""
+    mutated = bytearray(unit + tail)
+    for at, value in changes:
+        mutated[at % len(mutated)] = value
+    read: Callable[[bytes], bytes] = aac.trimmed if unit in _AAC else avc.trimmed_sps
+    if unit == _PPS:
+        read = _pps_of_sps_0
+    try:
+        cut = read(bytes(mutated))
+    except DamagedImage:
+        return
+    assert cut[:-1] == bytes(mutated[: len(cut) - 1])
+    assert read(cut) == cut
 
 
 def test_aac_kept_in_another_file_is_refused(tmp_path: Path) -> None:
