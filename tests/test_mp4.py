@@ -14,10 +14,12 @@ from collections.abc import Callable, Set
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.errors import DamagedImage, ScrubError, UnsupportedFormat
 from bot.findings import Kind
-from bot.formats import isobmff, mp4
+from bot.formats import aac, avc, isobmff, mp4
 from bot.formats.base import SNIFF_BYTES
 from bot.formats.isobmff import Budget, box, full
 from bot.scrub import FORMATS, inspect, scrub, sniff
@@ -167,6 +169,7 @@ _STRUCTURE = {
     "SyncSampleTable",
     "TimeToSampleTable",
     "SampleToChunk",
+    "CompositionToDecodeTimelineMapping",  # 'cslg'
     "SampleSizes",
     "ChunkOffset",
     "ChunkOffset64",
@@ -656,8 +659,102 @@ def test_kept_sample_groups_are_written_anew_without_what_rides_along(tmp_path: 
     assert cleaned == scrub(apple_like(clip)).data
 
 
+def test_sample_groups_naming_what_is_not_there_are_refused(tmp_path: Path) -> None:
+    """A code planted in a group's run (as a count of samples or a description index) went
+    through; the runs must hold the track's samples and name its descriptions."""
+    data = apple_like(make_clip(tmp_path, "mp4"))
+    row = data.index(b"sbgp") + 16  # the first run: sample count, description index
+    stamp = struct.pack(">Q", random.Random(37).randrange(2**32, 2**40))
+    text = codes(37)["title"][:8].encode()
+    default = full(b"sgpd", 2, 0, b"roll" + struct.pack(">IIIh", 2, 7, 1, -1))
+    for lying in (
+        data[:row] + stamp + data[row + 8 :],
+        data[:row] + text + data[row + 8 :],
+        replaced(data, b"sgpd", default),
+    ):
+        with pytest.raises(DamagedImage, match="sample group"):
+            scrub(lying)
+
+
+def test_the_composition_shift_box_is_worked_out_from_the_offsets(tmp_path: Path) -> None:
+    """'cslg' (iPhones write it) was copied as it was, so any 20 bytes went through; now its
+    fields come from 'stts' and 'ctts', as Apple's and androidx/media's clips have them."""
+    planted = codes(39)["title"].encode()[:20]
+    data = make_clip(tmp_path, "mp4")
+    start = data.index(b"ctts") - 4
+    ctts = data[start : start + int.from_bytes(data[start : start + 4], "big")]
+    lying = replaced(data, b"ctts", ctts + full(b"cslg", 0, 0, planted))
+    cleaned = assert_clean(lying, tmp_path, "cslg.mp4", [planted.decode()])
+    assert cleaned == scrub(replaced(data, b"ctts", ctts + full(b"cslg", 0, 0, bytes(20)))).data
+    count = int.from_bytes(ctts[12:16], "big")
+    rows = struct.unpack_from(f">{2 * count}I", ctts, 16)
+    least, greatest = min(rows[1::2]), max(rows[1::2])
+    fields = cleaned[cleaned.index(b"cslg") + 8 :][:12]
+    assert struct.unpack(">3i", fields) == (max(0, -least), least, greatest)
+
+
+def test_sample_dependencies_keep_only_what_their_fields_mean(tmp_path: Path) -> None:
+    """'sdtp' has a byte per sample: a code planted in them went through; the reserved value
+    of each field is now 0 (unknown), so only dependencies stay."""
+    planted = codes(42)["title"].encode()[:10]
+    data = make_clip(tmp_path, "mp4")  # ten pictures
+    start = data.index(b"stss") - 4
+    stss = data[start : start + int.from_bytes(data[start : start + 4], "big")]
+    real = bytes([0x20, 0x10, 0x18, 0x08, 0x10, 0x18, 0x08, 0x10, 0x18, 0x08])
+    cleaned = scrub(replaced(data, b"stss", stss + full(b"sdtp", 0, 0, real))).data
+    assert full(b"sdtp", 0, 0, real) in cleaned
+    lying = replaced(data, b"stss", stss + full(b"sdtp", 0, 0, planted))
+    assert_clean(lying, tmp_path, "sdtp.mp4", [planted.decode()])
+
+
+def found_box(data: bytes, kind: bytes, nth: int = 0) -> bytes:
+    """The `nth` (from 0) `kind` box of `data`, whole."""
+    at = -1
+    for _ in range(nth + 1):
+        at = data.index(kind, at + 1)
+    return data[at - 4 : at - 4 + int.from_bytes(data[at - 4 : at], "big")]
+
+
+def test_rows_of_no_samples_and_a_sound_tracks_size_go(tmp_path: Path) -> None:
+    """A 64-bit date planted as a time row of no samples ('stts', 'ctts': count 0, then the
+    value) or as a sound track's width and height went through; a composition table of more
+    samples than there are is refused."""
+    stamp = struct.pack(">Q", random.Random(46).randrange(2**31, 2**32))  # seconds since 1904
+    data = make_clip(tmp_path, "mp4")
+    lying = data
+    for kind in (b"stts", b"ctts"):
+        table = found_box(data, kind)
+        count = int.from_bytes(table[12:16], "big")
+        rows = struct.pack(">I", count + 1) + table[16:] + stamp
+        lying = replaced(lying, kind, full(kind, table[8], 0, rows))
+    sound = found_box(lying, b"tkhd", 1)
+    lying = lying.replace(sound, sound[:-8] + stamp)
+    cleaned = assert_clean(lying, tmp_path, "rows.mp4", [])
+    assert stamp not in cleaned
+    assert cleaned == scrub(data).data
+    ctts = found_box(data, b"ctts")
+    more = ctts[:16] + struct.pack(">I", 99) + ctts[20:]
+    with pytest.raises(DamagedImage, match="composition"):
+        scrub(data.replace(ctts, more))
+
+
+def test_sample_group_descriptions_no_run_names_are_zeros(tmp_path: Path) -> None:
+    """Entries of a 'sgpd' that no 'sbgp' run names held a planted code (four 'roll'
+    distances are a 64-bit date); they are written as zeros, the one the runs name stays."""
+    stamp = struct.pack(">Q", random.Random(47).randrange(2**31, 2**32))
+    data = apple_like(make_clip(tmp_path, "mp4"))
+    roll = found_box(data, b"sgpd")  # one entry, -1, named by the runs
+    lying = full(b"sgpd", 1, 0, b"roll" + struct.pack(">IIh", 2, 5, -1) + stamp)
+    cleaned = scrub(replaced(data, b"sgpd", lying)).data
+    assert stamp not in cleaned
+    assert full(b"sgpd", 1, 0, b"roll" + struct.pack(">IIh", 2, 5, -1) + bytes(8)) in cleaned
+    assert roll in scrub(data).data
+
+
 _ENTRIES = (
     *(b"mp4a", b"fLaC", b"ac-3", b"ec-3", b"Opus", b"alac", b"sowt", b"lpcm", b"wave", b"hvc1"),
+    b"vp09",
+    b"avc1",
 )
 
 
@@ -683,7 +780,9 @@ def descriptor(tag: int, payload: bytes) -> bytes:
     return bytes([tag, 0x80, 0x80, 0x80, len(payload)]) + payload
 
 
-@pytest.mark.parametrize("where", ["after the descriptors", "in the ES", "in the decoder"])
+@pytest.mark.parametrize(
+    "where", ["after the descriptors", "in the ES", "in the decoder", "in the configuration"]
+)
 def test_the_aac_configuration_is_written_anew(where: str, tmp_path: Path) -> None:
     """'esds' (in every AAC clip): its fields and the AudioSpecificConfig, nothing else."""
     planted = codes(31)["title"].encode()
@@ -691,6 +790,8 @@ def test_the_aac_configuration_is_written_anew(where: str, tmp_path: Path) -> No
     start = data.index(b"esds") - 4
     esds = data[start : start + int.from_bytes(data[start : start + 4], "big")]
     specific = esds[esds.index(b"\x05\x80\x80\x80") :][: 5 + esds[esds.index(b"\x05\x80") + 4]]
+    if where == "in the configuration":  # after the AudioSpecificConfig's last field
+        specific = descriptor(5, specific[5:] + planted)
     decoder = esds[esds.index(b"\x04\x80\x80\x80") + 5 :][:13] + specific
     extra = {"in the decoder": descriptor(0x14, planted)}.get(where, b"")
     es = b"\x00\x02\x00" + descriptor(4, decoder + extra) + descriptor(6, b"\x02")
@@ -699,6 +800,64 @@ def test_the_aac_configuration_is_written_anew(where: str, tmp_path: Path) -> No
     lying = replaced(data, b"esds", full(b"esds", 0, 0, descriptor(3, es) + tail))
     cleaned = assert_clean(lying, tmp_path, f"esds-{where}.mp4", [planted.decode()])
     assert cleaned == scrub(data).data  # exactly what ffmpeg's own 'esds' gives
+
+
+def test_he_aac_signalling_stays_and_what_follows_it_goes() -> None:
+    """AAC-LC at 48 kHz with SBR (24 -> 48 kHz output) and PS signalled after its fields."""
+    fields = "00010 0011 0010 000" + "01010110111 00101 1 0110" + "10101001000 1"
+    fields += "0" * (-len(fields.replace(" ", "")) % 8)
+    config = int(fields.replace(" ", ""), 2).to_bytes(7, "big")
+    assert aac.trimmed(config + codes(40)["title"].encode()) == config
+    assert aac.trimmed(bytes.fromhex("1210") + bytes(14)) == bytes.fromhex("1210")
+
+
+def test_mpeg4_visual_headers_lose_their_user_data(tmp_path: Path) -> None:
+    """The 'esds' of MPEG-4 Visual ('mp4v': old cameras, ffmpeg's mpeg4) kept the user data
+    of its headers: the encoder's name and version, or a code planted there."""
+    data = make_clip(tmp_path, "mp4", "-c:v", "mpeg4")
+    user = data.index(b"\x00\x00\x01\xb2", data.index(b"esds")) + 4
+    assert data[user : user + 4] == b"Lavc"
+    planted = codes(44)["title"][:13]
+    lying = data[:user] + planted.encode() + data[user + 13 :]
+    cleaned = assert_clean(lying, tmp_path, "mp4v.mp4", [planted])
+    assert cleaned == scrub(data).data
+    esds = cleaned.index(b"esds")
+    assert b"\x00\x00\x01\xb2" not in cleaned[esds : esds + cleaned[esds - 1]]
+
+
+# Real configurations to mutate: x264's high-profile SPS and PPS, AAC-LC, HE-AAC with PS.
+_SPS = bytes.fromhex("6764000aacd94426c044000003000400000300503c489658")
+_PPS = bytes.fromhex("68ebe3cb22c0")
+_AAC = (bytes.fromhex("1210"), bytes.fromhex("119056e5b54880"))
+
+
+def _pps_of_sps_0(unit: bytes) -> bytes:
+    return avc.trimmed_pps(unit, {0: 1})
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(
+    st.sampled_from([_SPS, _PPS, *_AAC]),
+    st.lists(st.tuples(st.integers(0, 63), st.integers(0, 255)), max_size=4),
+    st.binary(max_size=24),
+)
+def test_configuration_readers_refuse_or_cut(
+    unit: bytes, changes: list[tuple[int, int]], tail: bytes
+) -> None:
+    """Mutated parameter sets and AAC configurations: refused as damage, or cut to a prefix
+    of themselves that reads as itself again (a second scrub changes nothing)."""
+    mutated = bytearray(unit + tail)
+    for at, value in changes:
+        mutated[at % len(mutated)] = value
+    read: Callable[[bytes], bytes] = aac.trimmed if unit in _AAC else avc.trimmed_sps
+    if unit == _PPS:
+        read = _pps_of_sps_0
+    try:
+        cut = read(bytes(mutated))
+    except DamagedImage:
+        return
+    assert cut[:-1] == bytes(mutated[: len(cut) - 1])
+    assert read(cut) == cut
 
 
 def test_aac_kept_in_another_file_is_refused(tmp_path: Path) -> None:
@@ -769,10 +928,121 @@ def test_sound_configurations_keep_their_fields_only(
     assert cleaned == scrub(expected).data
 
 
-def test_the_spatial_video_configuration_keeps_parameter_sets_only(tmp_path: Path) -> None:
-    """'lhvC' (an iPhone's spatial video) as 'hvcC': an SEI array planted in it goes."""
-    planted = codes(34)["title"].encode()
-    data = make_clip(tmp_path, "mp4-hevc")
+def overwritten(data: bytes, kind: bytes, nth: int, at: bytes, skip: int, code: bytes) -> bytes:
+    """`code` written over the bytes `skip` after `at` (b"": the start) in the `nth` `kind` box."""
+    start = -1
+    for _ in range(nth + 1):
+        start = data.index(kind, start + 1)
+    start -= 4
+    pos = data.index(at, start) + skip if at else start + skip
+    return data[:pos] + code + data[pos + len(code) :]
+
+
+@pytest.mark.parametrize(
+    ("args", "kind", "nth", "at", "skip", "size"),
+    [
+        (("mp4",), b"btrt", 0, b"", 12, 8),  # maximum and average bitrate
+        (("mp4",), b"esds", 0, b"\x04\x80\x80\x80", 10, 8),  # the same in the AAC decoder's
+        (("mp4",), b"mp4a", 0, b"", 28, 4),  # compression id, packet size (reserved in ISO)
+        (("mov", "-c:a", "pcm_s16le", "-ar", "96000"), b"lpcm", 0, b"", 36, 4),  # v2: always 72
+        (("mov", "-c:a", "pcm_s16le"), b"chan", 0, b"", 16, 4),  # a bitmap its tag does not use
+        (("mp4", "-c:a", "alac"), b"alac", 1, b"", 26, 10),  # run limit, frame size, bitrate
+        (("mp4", "-vf", "setsar=4/3"), b"pasp", 0, b"", 8, 8),  # no 16-bit aspect ratio
+    ],
+)
+def test_fields_no_decoder_reads_are_written_as_their_standards_give(
+    args: tuple[str, ...], kind: bytes, nth: int, at: bytes, skip: int, size: int, tmp_path: Path
+) -> None:
+    """Numbers no decoder reads (bitrate hints, reserved and constant fields) held a planted
+    code through the scrub; now they are written as their standards give them."""
+    planted = codes(35)["title"][-size:]
+    data = make_clip(tmp_path, *args)
+    lying = overwritten(data, kind, nth, at, skip, planted.encode())
+    shown = {"Unknown_alac"}  # ExifTool (-u) names ALAC's configuration
+    assert_clean(lying, tmp_path, f"fields-{kind.decode()}.{args[0]}", [planted], shown)
+
+
+def test_a_pixel_aspect_ratio_is_kept_reduced(tmp_path: Path) -> None:
+    data = make_clip(tmp_path, "mp4", "-vf", "setsar=4/3")
+    assert box(b"pasp", struct.pack(">II", 4, 3)) in scrub(data).data
+    doubled = overwritten(data, b"pasp", 0, b"", 8, struct.pack(">II", 8, 6))
+    assert box(b"pasp", struct.pack(">II", 4, 3)) in scrub(doubled).data
+
+
+def test_hdr_and_channel_fields_keep_only_what_they_describe(tmp_path: Path) -> None:
+    """A mastering display outside SMPTE ST 2086 goes; VP9 has no initialization data; a
+    channel description without coordinates has none."""
+    planted = codes(36)["title"].encode()
+    hevc = make_clip(tmp_path, "mp4-hevc")
+    start = hevc.index(b"hvcC") - 4
+    hvcc = hevc[start : start + int.from_bytes(hevc[start : start + 4], "big")]
+    display = box(b"mdcv", struct.pack(">8H", *[10_000] * 8) + planted[:8])
+    cleaned = scrub(replaced(hevc, b"hvcC", hvcc + display)).data
+    assert planted[:8] not in cleaned
+    assert b"mdcv" not in cleaned
+    real = box(b"mdcv", struct.pack(">8HII", *[10_000] * 8, 10_000_000, 50))
+    assert real in scrub(replaced(hevc, b"hvcC", hvcc + real)).data
+    stamp = struct.pack(">Q", random.Random(36).randrange(2**31, 2**32))  # no illuminance
+    cleaned = scrub(replaced(hevc, b"hvcC", hvcc + box(b"amve", stamp))).data
+    assert stamp not in cleaned
+    assert b"amve" not in cleaned
+    vp9 = make_clip(tmp_path, "mp4", "-c:v", "libvpx-vp9", "-deadline", "realtime")
+    start = vp9.index(b"vpcC") - 4
+    config = vp9[start + 8 : start + 18]
+    lying = replaced(vp9, b"vpcC", box(b"vpcC", config + struct.pack(">H", 14) + planted[:14]))
+    cleaned = scrub(lying).data  # (ffmpeg refuses to read it; a player may not)
+    assert planted[:14] not in cleaned
+    assert cleaned == scrub(vp9).data
+    pcm = make_clip(tmp_path, "mov", "-c:a", "pcm_s16le")
+    row = struct.pack(">II", 1, 0) + planted[:12]  # left, no coordinates flagged
+    chan = box(b"chan", struct.pack(">IIII", 0, 0, 0, 1) + row)
+    cleaned = scrub(replaced(pcm, b"chan", chan)).data
+    assert planted[:12] not in cleaned
+    assert box(b"chan", struct.pack(">IIIIII", 0, 0, 0, 1, 1, 0) + bytes(12)) in cleaned
+
+
+def avc_units(data: bytes) -> tuple[bytes, list[bytes], list[bytes]]:
+    """The head of the first 'avcC' record (five bytes), its SPS and its PPS units."""
+    at = data.index(b"avcC") + 4
+    head, pos, found = data[at : at + 5], at + 5, []
+    for mask in (0x1F, 0xFF):
+        units = []
+        for _ in range(data[pos] & mask):
+            size = int.from_bytes(data[pos + 1 : pos + 3], "big")
+            units.append(data[pos + 3 : pos + 3 + size])
+            pos += 2 + size
+        found.append(units)
+        pos += 1
+    return head, found[0], found[1]
+
+
+def avc_record(head: bytes, sps: list[bytes], pps: list[bytes]) -> bytes:
+    lists = [bytes([0xE0 | len(sps)]), *(struct.pack(">H", len(u)) + u for u in sps)]
+    lists += [bytes([len(pps)]), *(struct.pack(">H", len(u)) + u for u in pps)]
+    return box(b"avcC", head + b"".join(lists) + bytes([0xFC | 1, 0xF8, 0xF8, 0]))
+
+
+@pytest.mark.parametrize("profile", ["baseline", "high"])
+def test_h264_parameter_sets_are_cut_at_their_stop_bit(profile: str, tmp_path: Path) -> None:
+    """Bytes after an SPS's stop bit (a decoder ignores them) went through in 'avcC'; now each
+    parameter set ends at its stop bit, and a unit that is no parameter set is refused."""
+    planted = codes(38)["title"].encode()
+    data = make_clip(tmp_path, "mp4", "-profile:v", profile, "-x264-params", "nal-hrd=vbr")
+    head, sps, pps = avc_units(data)
+    original = replaced(data, b"avcC", avc_record(head, sps, pps))
+    lying = replaced(data, b"avcC", avc_record(head, [sps[0] + planted], pps))
+    cleaned = scrub(lying).data
+    assert planted not in cleaned
+    assert cleaned == scrub(original).data
+    assert avc_units(cleaned)[1:] == (sps, pps)  # ffmpeg's own come out byte for byte
+    named = b"\x68\x8d" + planted  # PPS 0 of SPS 12, which is not there
+    for fake_sps, fake_pps in (([*sps, b"\x67" + planted], pps), (sps, [*pps, named])):
+        with pytest.raises(DamagedImage, match="parameter set"):
+            scrub(replaced(data, b"avcC", avc_record(head, fake_sps, fake_pps)))
+
+
+def hvcc_arrays(data: bytes) -> tuple[bytes, list[bytes]]:
+    """The first 'hvcC' box and each of its NAL unit arrays (head, count, units)."""
     start = data.index(b"hvcC") - 4
     hvcc = data[start : start + int.from_bytes(data[start : start + 4], "big")]
     arrays, pos = [], 8 + 23
@@ -783,6 +1053,28 @@ def test_the_spatial_video_configuration_keeps_parameter_sets_only(tmp_path: Pat
             end += 2 + int.from_bytes(hvcc[end : end + 2], "big")
         arrays.append(hvcc[pos:end])
         pos = end
+    return hvcc, arrays
+
+
+def test_an_sei_in_a_parameter_set_array_goes(tmp_path: Path) -> None:
+    """A unit whose own header says SEI, put in the PPS array of 'hvcC', went through."""
+    planted = codes(41)["title"].encode()
+    data = make_clip(tmp_path, "mp4-hevc")
+    hvcc, arrays = hvcc_arrays(data)
+    pps = next(array for array in arrays if array[0] & 0x3F == 34)
+    sei = b"\x4e\x01" + planted
+    count = int.from_bytes(pps[1:3], "big") + 1
+    lying_pps = pps[:1] + struct.pack(">HH", count, len(sei)) + sei + pps[3:]
+    lying = replaced(data, b"hvcC", box(b"hvcC", hvcc[8:].replace(pps, lying_pps)))
+    cleaned = assert_clean(lying, tmp_path, "sei.mp4", [planted.decode()])
+    assert cleaned == scrub(data).data
+
+
+def test_the_spatial_video_configuration_keeps_parameter_sets_only(tmp_path: Path) -> None:
+    """'lhvC' (an iPhone's spatial video) as 'hvcC': an SEI array planted in it goes."""
+    planted = codes(34)["title"].encode()
+    data = make_clip(tmp_path, "mp4-hevc")
+    hvcc, arrays = hvcc_arrays(data)
     sets = [array for array in arrays if array[0] & 0x3F in (32, 33, 34)]  # VPS, SPS, PPS
     sei = bytes([39]) + struct.pack(">HH", 1, len(planted) + 2) + b"\x4e\x01" + planted
     head = b"\x01\xf0\x00\xfc\xcb"
@@ -792,6 +1084,74 @@ def test_the_spatial_video_configuration_keeps_parameter_sets_only(tmp_path: Pat
     cleaned = scrub(lying).data
     assert planted not in cleaned
     assert box(b"lhvC", head + bytes([len(sets)]) + b"".join(sets)) in cleaned
+
+
+def test_a_spatial_videos_views_keep_their_known_boxes_only(tmp_path: Path) -> None:
+    """'vexu' was copied whole, so a box planted in it went through; it is written anew from
+    its known boxes (as in androidx/media's MV-HEVC clip, which comes out byte for byte)."""
+    planted = codes(43)["title"].encode()
+    cams = box(b"cams", full(b"blin", 0, 0, struct.pack(">I", 19240)))
+    cmfy = box(b"cmfy", full(b"dadj", 0, 0, struct.pack(">i", 200)))
+    eyes = box(b"eyes", full(b"stri", 0, 0, b"\x03") + cams + cmfy)
+    vexu = box(b"vexu", eyes + box(b"proj", full(b"prji", 0, 0, b"rect")))
+    free = box(b"free", planted)
+    lying_eyes = box(b"eyes", eyes[8:] + free)
+    lying = box(b"vexu", lying_eyes + box(b"proj", full(b"prji", 0, 0, b"rect" + planted)) + free)
+    data = make_clip(tmp_path, "mp4-hevc")
+    hvcc, _ = hvcc_arrays(data)
+    cleaned = scrub(replaced(data, b"hvcC", hvcc + lying)).data
+    assert planted not in cleaned
+    assert vexu in cleaned
+    assert cleaned == scrub(replaced(data, b"hvcC", hvcc + vexu)).data
+
+
+def side_data(path: Path) -> list[str]:
+    """The side data types ffprobe reports for each stream."""
+    result = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_streams", "-of", "json", str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    streams = json.loads(result.stdout)["streams"]
+    return [d["side_data_type"] for s in streams for d in s.get("side_data_list", [])]
+
+
+def test_a_spherical_video_keeps_its_projection_without_the_tools_name(tmp_path: Path) -> None:
+    """'st3d', 'sv3d' and 'SA3D' (360-degree cameras) were dropped, so the video played flat;
+    they are written anew, without the name of the tool in 'svhd' and what rides after."""
+    planted = codes(45)["title"].encode()
+    st3d = full(b"st3d", 0, 0, b"\x00")
+    pose = full(b"prhd", 0, 0, struct.pack(">3i", 0, 0, 0))
+    equi = full(b"equi", 0, 0, bytes(16))
+    sv3d = box(b"sv3d", full(b"svhd", 0, 0, b"\0") + box(b"proj", pose + equi))
+    lying_sv3d = box(
+        b"sv3d",
+        full(b"svhd", 0, 0, b"Camera " + planted + b"\0")
+        + box(b"proj", pose + full(b"equi", 0, 0, bytes(16) + planted) + box(b"free", planted)),
+    )
+    sa3d = box(b"SA3D", struct.pack(">BBIBBI4I", 0, 0, 1, 0, 0, 4, 0, 1, 2, 3))
+    lying_sa3d = box(b"SA3D", sa3d[8:] + planted)
+    data = make_clip(tmp_path, "mp4")
+    start = data.index(b"avcC") - 4
+    avcc = data[start : start + int.from_bytes(data[start : start + 4], "big")]
+    esds_at = data.index(b"esds") - 4
+    esds = data[esds_at : esds_at + int.from_bytes(data[esds_at : esds_at + 4], "big")]
+
+    def spherical(sv3d: bytes, sa3d: bytes) -> bytes:
+        video = replaced(data, b"avcC", avcc + st3d + sv3d)
+        return replaced(video, b"esds", esds + sa3d)
+
+    cleaned = scrub(spherical(lying_sv3d, lying_sa3d)).data
+    assert planted not in cleaned
+    for kept in (st3d, sv3d, sa3d):
+        assert kept in cleaned
+    assert cleaned == scrub(spherical(sv3d, sa3d)).data
+    source, out = tmp_path / "sphere-in.mp4", tmp_path / "sphere-out.mp4"
+    source.write_bytes(spherical(sv3d, sa3d))
+    out.write_bytes(scrub(source.read_bytes()).data)
+    assert "Spherical Mapping" in side_data(out)
+    assert side_data(out) == side_data(source)
 
 
 def turned(data: bytes) -> bytes:
@@ -807,6 +1167,20 @@ def turned(data: bytes) -> bytes:
         return d[b.start : b.end]
 
     return data[: moov.start] + rewrite(data, moov, change)
+
+
+def test_a_display_size_its_pictures_cannot_have_is_theirs(tmp_path: Path) -> None:
+    """A picture track's width and height (eight bytes of 'tkhd') kept any code planted in
+    them; a size its pictures cannot be shown at is now theirs. An anamorphic one stays."""
+    data = make_clip(tmp_path, "mp4", "-vf", "setsar=4/3")
+    tkhd = found_box(data, b"tkhd")
+    assert tkhd[-8:] == struct.pack(">II", round(64 * 4 / 3 * 65536), 64 << 16)
+    assert tkhd[-8:] in scrub(data).data
+    rng = random.Random(48)
+    planted = struct.pack(">4H", 200, rng.randrange(1 << 16), 150, rng.randrange(1 << 16))
+    cleaned = assert_clean(data.replace(tkhd, tkhd[:-8] + planted), tmp_path, "size.mp4", [])
+    assert planted not in cleaned
+    assert struct.pack(">II", 64 << 16, 64 << 16) in cleaned
 
 
 def test_rotation_is_kept_and_other_matrices_are_not(tmp_path: Path) -> None:
@@ -1081,15 +1455,44 @@ def test_lying_tables_are_refused(tmp_path: Path) -> None:
             scrub(bytes(lying))
 
 
-@pytest.mark.parametrize("layout", ["plain", "fragmented"])
+def configured_clip(tmp_path: Path) -> bytes:
+    """A clip whose picture track has what we read field by field: sample groups, 'sdtp',
+    'cslg', and in its sample entry a spatial and a spherical video's boxes."""
+    data = apple_like(make_clip(tmp_path, "mp4"))
+    ctts = found_box(data, b"ctts")
+    timing = full(b"cslg", 0, 0, bytes(20)) + full(b"sdtp", 0, 0, bytes([0x20, *[0x18] * 9]))
+    data = replaced(data, b"ctts", ctts + timing)
+    eyes = box(b"eyes", full(b"stri", 0, 0, b"\x03") + box(b"cams", full(b"blin", 0, 0, bytes(4))))
+    views = box(b"vexu", eyes + box(b"proj", full(b"prji", 0, 0, b"rect")))
+    projection = box(b"proj", full(b"prhd", 0, 0, bytes(12)) + full(b"equi", 0, 0, bytes(16)))
+    sphere = full(b"st3d", 0, 0, b"\0") + box(b"sv3d", full(b"svhd", 0, 0, b"\0") + projection)
+    return replaced(data, b"avcC", found_box(data, b"avcC") + views + sphere)
+
+
+# What ExifTool (-u) shows of the display fields a spatial, spherical or HDR clip keeps.
+_DISPLAY = {"Unknown_vexu", "Unknown_amve", "Unknown_hfov", "Stereoscopic3D", "MetadataSource"}
+_DISPLAY |= {f"Pose{axis}Degrees" for axis in ("Yaw", "Pitch", "Roll")}
+_DISPLAY |= {f"ProjectionBounds{side}" for side in ("Top", "Bottom", "Left", "Right")}
+
+
+def test_a_clip_with_every_configuration_is_cleaned_losslessly(tmp_path: Path) -> None:
+    assert_clean(configured_clip(tmp_path), tmp_path, "configured.mp4", [], _DISPLAY)
+
+
+@pytest.mark.parametrize("layout", ["plain", "fragmented", "configurations"])
 def test_fuzzing_the_box_parser_refuses_or_cleans(layout: str, tmp_path: Path) -> None:
     """Random damage: every result is a refusal or a verified clean file, never another error.
-    In a fragmented file, the fragments' boxes ('moof') are damaged as well as the movie."""
+    In a fragmented file, the fragments' boxes ('moof') are damaged as well as the movie; in
+    "configurations", the picture track's sample table."""
     if layout == "plain":
         data = phone_clip(tmp_path, "mp4", codes(5))
-    else:
+    elif layout == "fragmented":
         data = timed_fragmented_clip(tmp_path, codes(5))
+    else:
+        data = configured_clip(tmp_path)
     regions = [(b.start, b.end) for b in top_boxes(data) if b.type in (b"moov", b"moof")]
+    if layout == "configurations":
+        regions = [(data.index(b"stsd"), data.index(b"stco"))]
     rng = random.Random(18)
     messages: list[str] = []
     for _ in range(300):

@@ -1029,12 +1029,14 @@ def _hvcc_arrays(data: bytes, box: Box) -> tuple[int, list[tuple[int, list[bytes
 
 def parameter_set_arrays(reader: Reader) -> list[tuple[int, list[bytes]]]:
     """The NAL unit arrays of an HEVC or L-HEVC configuration from its array count on, only
-    those of parameter sets (VPS, SPS, PPS): (array head with its reserved bit 0, NAL units)."""
+    those of parameter sets (VPS, SPS, PPS), each with only the units whose own header names
+    its type (an SEI in the SPS array is no SPS): (array head, reserved bit 0; NAL units)."""
     found: list[tuple[int, list[bytes]]] = []
     for _ in range(reader.uint(1)):
         head = reader.uint(1)
         units = [reader.take(reader.uint(2)) for _ in range(reader.uint(2))]
-        if head & 0x3F in _HEVC_PARAMETER_SETS:
+        units = [unit for unit in units if unit and unit[0] >> 1 & 0x3F == head & 0x3F]
+        if head & 0x3F in _HEVC_PARAMETER_SETS and units:
             found.append((head & 0xBF, units))
     return found
 

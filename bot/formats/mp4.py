@@ -18,20 +18,30 @@ How we remove it, losslessly: the output is a new file written from parsed field
 - 'ftyp': the major brand and the known compatible brands, minor version 0;
 - 'mvhd', 'tkhd', 'mdhd': zero creation/modification times (version 1 only when a duration needs
   64 bits), timescales, durations, rate, volume, layer, alternate group and language as they
-  were, a track matrix only as a quarter turn or mirror (else the identity); empty handler names;
-  one self-contained data reference; no 'udta', 'meta', 'tref' (but between kept tracks), 'iods';
+  were, a sound track's size 0, a picture track's only as its pictures can be shown (else
+  their size, `_display_size`), a track matrix only as a quarter turn or mirror (else the
+  identity); empty handler names; one self-contained data reference; no 'udta', 'meta', 'tref'
+  (but between kept tracks), 'iods';
 - only 'vide' and 'soun' tracks in a known codec are kept; every table of their sample tables
-  is rewritten from its entries ('stts', 'ctts', 'cslg', 'stss', 'stps', 'sdtp', 'stsc',
-  'stsz'), sample groups 'roll'/'prol'/'sync'/'rap '/'tele' are kept, written from their
-  fields (`_sample_group`);
+  is rewritten from its entries ('stts' and 'ctts' without rows of no samples, 'stss', 'stps',
+  'sdtp' (reserved values as unknown), 'stsc', 'stsz'; 'cslg' worked out from 'stts' and
+  'ctts'), sample groups
+  'roll'/'prol'/'sync'/'rap '/'tele' are kept, written from their fields, their runs checked
+  against the samples and descriptions (`_sample_group`);
 - sample entries: the fixed fields without compressor name or vendor, and only the children a
-  decoder needs: 'avcC' (SPS/PPS and their extensions only), 'hvcC' and 'lhvC' (VPS/SPS/PPS
-  only), 'av1C', 'colr', 'pasp', 'clap', 'clli', 'mdcv', 'btrt', 'fiel', 'gama', 'amve', 'hfov',
+  decoder needs: 'avcC' (SPS/PPS only, each cut at its stop bit), 'hvcC' and 'lhvC' (VPS/SPS/PPS
+  only), 'av1C', 'colr', 'pasp' (reduced, 16-bit), 'clap', 'clli', 'mdcv' (in the ranges of
+  SMPTE ST 2086), 'fiel', 'gama', 'amve' (in the ranges of H.274), 'hfov',
   Dolby Vision 'dvcC'/'dvvC'/'dvwC' (their fields only), 'damr' (without the vendor), 'esds'
-  (its fields and the decoder's configuration, `_esds`), 'dfLa' (STREAMINFO only), the sound
+  (its fields and the decoder's configuration, `_esds`; MPEG-4 Visual's without its user
+  data), 'dfLa' (STREAMINFO only), the sound
   configurations 'dac3', 'dec3', 'dOps', 'alac', 'chan', 'pcmC', 'srat', VP9's 'vpcC', 'SmDm',
-  'CoLL' and QuickTime's 'wave' children at the length their fields give; the QuickTime
-  terminator (four zero bytes after the last child) is dropped;
+  'CoLL', QuickTime's 'wave' children, Apple's 'vexu' (the boxes of a spatial video's views,
+  `_vexu`), a spherical video's 'st3d', 'sv3d' (`_sv3d`: without the name of the tool that
+  wrote it) and 'SA3D' at the length their fields give, their fields no
+  decoder reads set as their standards give them (`_alac`, `_chan`, `_vpcc`, `_sound_fields`);
+  the QuickTime terminator (four zero bytes after the last child) and 'btrt' (bitrate hints)
+  are dropped;
 - 'mdat' holds exactly the chunks the kept tracks reference, in file order with no gaps but
   one: a run of 64 KB or more starts an 'mdat' of its own after a zero-filled 'free' box, at
   its offset modulo 4096 (see `_media`: XFS and btrfs then share its blocks); 'stco'
@@ -79,14 +89,16 @@ Dropped without a finding (display hints, no user data): 'tapt', 'clip', 'matt',
 QuickTime data handler in 'minf', the component type of 'hdlr'.
 
 Residual (documented, copied as they are): the configuration boxes 'dac4' (AC-4) and 'glbl',
-the parameter sets of 'lhvC' (as of 'hvcC'), the decoder's own configuration bytes inside 'esds'
-(AAC's AudioSpecificConfig) and 'vpcC', two bytes after E-AC-3's substreams (read as the Atmos
-extension), Apple's
-'vexu' (how a spatial video's two views are shown: without it, it plays flat), and the
+the VPS/SPS/PPS units of 'hvcC' and 'lhvC' (whole: their extension data and bytes after their
+stop bits too; H.264's are cut, `bot.formats.avc`), the decoder's own configuration inside
+'esds' when it is no general-audio AAC configuration `bot.formats.aac` can cut at its last
+field (other codecs, a program config element with its comment, error protection), two bytes
+after E-AC-3's substreams (read as the Atmos extension), and the
 sample data itself (the x264/x265 settings SEI in the first frame, ffmpeg's "Lavc" string in the
 first AAC packet): the samples must stay byte for byte.
 """
 
+import math
 import mmap
 import re
 import struct
@@ -99,7 +111,7 @@ from itertools import accumulate, chain, compress, islice, pairwise, repeat
 from operator import add, le, lt, mul, ne, sub
 
 from bot.errors import DamagedImage, UnsupportedFormat
-from bot.formats import isobmff
+from bot.formats import aac, avc, isobmff
 from bot.formats.base import ALIGN, Block, BlockKind, Format, Parsed
 from bot.formats.heif import (
     _new_property,  # the photo properties, rebuilt from their fields
@@ -191,10 +203,9 @@ _COPIED_CHILDREN = frozenset(
     {
         b"dac4",
         b"glbl",
-        b"vexu",  # Apple's video extended usage: the eyes and projection of a spatial video
     }
 )
-_PROPERTY_CHILDREN = frozenset({b"hvcC", b"av1C", b"pasp", b"clap", b"clli", b"mdcv"})
+_PROPERTY_CHILDREN = frozenset({b"hvcC", b"av1C", b"clap", b"clli"})
 _WAVE_CHILDREN = frozenset({b"frma", b"mp4a", b"esds", b"enda", b"chan", b"alac", b"\0\0\0\0"})
 # Children of a track that only say how to show it (rewritten or dropped without a finding).
 _TRACK_STRUCTURE = frozenset(
@@ -683,7 +694,11 @@ def _read_track(
     layer_group_volume = reader.take(6)
     reader.take(2)
     matrix = reader.take(36)
-    width, height = reader.uint(4), reader.uint(4)
+    width, height = (reader.uint(4), reader.uint(4)) if handler == b"vide" else (0, 0)
+    if handler == b"vide":
+        first = entries[0]
+        coded = data[first.body + 24 : min(first.body + 28, first.end)]
+        width, height = _display_size(width, height, coded)
     version, _, reader = _full(data, mdhd)
     stamps.append(_stamp(reader, version))
     timescale = reader.uint(4)
@@ -724,6 +739,19 @@ def _read_track(
             reader = _reader(data, ref)
             track.refs.append((ref.type, tuple(reader.uint(4) for _ in range(reader.left() // 4))))
     return track
+
+
+def _display_size(width: int, height: int, coded: bytes) -> tuple[int, int]:
+    """A picture track's display size (16.16) as it was when it can be that of its pictures
+    (`coded`: the first sample description's width and height): its height theirs give or
+    take a crop, its width within a factor of four (an anamorphic picture's); else theirs.
+    Any other pair of numbers could be a planted code."""
+    if len(coded) < 4 or not (pictures := struct.unpack(">HH", coded))[0]:
+        return width, height
+    wide, high = pictures
+    if abs((height >> 16) - high) <= high // 8 + 8 and wide // 4 <= width >> 16 <= wide * 4:
+        return width, height
+    return wide << 16, high << 16
 
 
 def _removed_track(
@@ -1133,15 +1161,14 @@ def _read_traf(
         elif child.type in _REFUSED_IN_FRAGMENTS:
             raise UnsupportedFormat(_REFUSED_IN_FRAGMENTS[child.type])
         elif child.type in (b"sbgp", b"sgpd"):
-            if (rebuilt := _sample_group(data, child)) is not None:
-                extra.append(rebuilt)
+            pass  # after the runs: how many samples there are
         elif child.type == b"uuid" and isobmff.uuid_of(data, child) in _SMOOTH_TIMING:
             pass  # Smooth Streaming's fragment times ('tfxd', 'tfrf'): timing, rebuilt by players
         elif child.type not in (b"tfhd", b"tfdt", b"sdtp"):
             noted.setdefault(child.type, child)
+    extra.extend(_sample_groups(data, children, count, fragment=True))
     if sdtp := _one(children, b"sdtp"):
-        reader = _full(data, sdtp)[2]
-        extra.insert(0, _table(b"sdtp", 0, reader.take(min(reader.left(), count))))
+        extra.insert(0, _sdtp(data, sdtp, count))
     return _Traf(track, flags & _KEPT_TFHD_FLAGS, fields, decode_time, runs, extra), pos
 
 
@@ -1184,33 +1211,104 @@ def _words(reader: Reader, count: int, size: int = 4) -> tuple[int, ...]:
     return values
 
 
-def _sample_group(data: bytes, box: Box) -> bytes | None:
+def _sample_groups(
+    data: bytes, boxes: list[Box], samples: int, fragment: bool = False, whole: bool = False
+) -> list[bytes]:
+    """The kept groupings of a sample table or a track fragment (of `samples` samples), each
+    box written anew (`_sample_group`). `whole`: every reference to these descriptions is
+    here (the movie has no fragments), so those no sample uses are written as zeros."""
+    described = _descriptions(data, boxes)
+    used = _used_descriptions(data, boxes) if whole else None
+    return [
+        rebuilt
+        for box in boxes
+        if box.type in (b"sgpd", b"sbgp")
+        and (rebuilt := _sample_group(data, box, samples, described, fragment, used)) is not None
+    ]
+
+
+def _used_descriptions(data: bytes, boxes: list[Box]) -> dict[bytes, set[int]]:
+    """The description indices the 'sbgp' of each grouping type among `boxes` names."""
+    used: dict[bytes, set[int]] = {}
+    for box in boxes:
+        if box.type == b"sbgp":
+            version, _, reader = _full(data, box)
+            kind = reader.take(4)
+            reader.take(4 if version == 1 else 0)
+            used.setdefault(kind, set()).update(_words(reader, 2 * reader.uint(4))[1::2])
+    return used
+
+
+def _descriptions(data: bytes, boxes: list[Box]) -> dict[bytes, int]:
+    """How many entries the 'sgpd' of each grouping type among `boxes` has."""
+    found = {}
+    for box in boxes:
+        if box.type == b"sgpd":
+            version, _, reader = _full(data, box)
+            kind = reader.take(4)
+            reader.take((4 if version >= 1 else 0) + (4 if version >= 2 else 0))
+            found[kind] = reader.uint(4)
+    return found
+
+
+_LOCAL_GROUPS = 0x10000  # a fragment's own descriptions are numbered from 0x10001
+
+
+def _described(index: int, entries: int, fragment: bool) -> bool:
+    """Whether a group description index names one there is (0: no group). A fragment's
+    indices below 0x10000 name the movie's descriptions (not checked here)."""
+    if fragment and index > _LOCAL_GROUPS:
+        return index - _LOCAL_GROUPS <= entries
+    return index <= (_LOCAL_GROUPS - 1 if fragment else entries)
+
+
+def _sample_group(
+    data: bytes,
+    box: Box,
+    samples: int,
+    described: dict[bytes, int],
+    fragment: bool,
+    used: dict[bytes, set[int]] | None = None,
+) -> bytes | None:
     """A kept grouping's 'sgpd' or 'sbgp' written anew from its fields (None for the other
     groupings, and for a description whose entries are not the size its grouping gives): the
     type, parameter, default index and entries as they were, reserved bits zero, nothing after
-    the last entry."""
+    the last entry; with `used`, the entries no run and no default names as zeros. Runs of
+    more samples than there are, or an index of a description that is not there, are damage
+    (or a code planted in them)."""
     version, _, reader = _full(data, box)
     kind = reader.take(4)
     if kind not in _KEPT_GROUPS or version > 2:
         return None
+    known = described.get(kind, 0)
     if box.type == b"sbgp":
         head = kind + (reader.take(4) if version == 1 else b"")
         count = reader.uint(4)
         rows = _words(reader, 2 * count)
+        if sum(rows[0::2]) > samples or not all(
+            _described(index, known, fragment) for index in rows[1::2]
+        ):
+            raise _damaged("a sample group names samples or descriptions that are not there")
         return isobmff.full(
             b"sbgp", version, 0, head + struct.pack(f">I{2 * count}I", count, *rows)
         )
     size, mask = _GROUP_ENTRIES[kind]
     length = reader.uint(4) if version >= 1 else size
     default = reader.take(4) if version >= 2 else b""
+    if default and not _described(int.from_bytes(default, "big"), known, fragment):
+        raise _damaged("a sample group's default names a description that is not there")
     count = reader.uint(4)
     if count > reader.left():
         raise _damaged("a sample group is longer than its box")
+    named = None
+    if used is not None:  # the descriptions the runs name, and the default
+        named = used.get(kind, set()) | {int.from_bytes(default or bytes(4), "big")}
     entries = []
-    for _ in range(count):
+    for index in range(1, count + 1):
         if (reader.uint(4) if length == 0 else length) != size:
             return None
-        entries.append(bytes(a & b for a, b in zip(reader.take(size), mask, strict=True)))
+        entry = bytes(a & b for a, b in zip(reader.take(size), mask, strict=True))
+        entries.append(entry if named is None or index in named else bytes(size))
     body = kind + (struct.pack(">I", size) if version >= 1 else b"") + default
     return isobmff.full(b"sgpd", version, 0, body + struct.pack(">I", count) + b"".join(entries))
 
@@ -1223,6 +1321,25 @@ _GROUP_ENTRIES = {
     b"rap ": (1, b"\xff"),  # leading samples known, how many
     b"tele": (1, b"\x80"),  # level independently decodable
 }
+
+
+def _reserved_to_unknown(flags: int) -> int:
+    """One 'sdtp' entry with each of its three last fields that holds the reserved value 3
+    (depends on, is depended on, redundancy) as 0, unknown; leading samples as they were."""
+    for shift in (4, 2, 0):
+        if flags >> shift & 3 == 3:
+            flags &= ~(3 << shift)
+    return flags
+
+
+_SDTP_ENTRIES = bytes(map(_reserved_to_unknown, range(256)))
+
+
+def _sdtp(data: bytes, box: Box, samples: int) -> bytes:
+    """'sdtp': an entry for each of the `samples` at most, reserved values as unknown (a
+    code planted in the entries keeps only what the fields mean)."""
+    reader = _full(data, box)[2]
+    return _table(b"sdtp", 0, reader.take(min(reader.left(), samples)).translate(_SDTP_ENTRIES))
 
 
 def _table(kind: bytes, version: int, body: bytes) -> bytes:
@@ -1256,16 +1373,18 @@ def _sample_table(
     count = len(sizes)
     out = []
     _, _, reader = _full(data, stts)
-    times = _words(reader, 2 * reader.uint(4))
+    times = _counted_rows(_words(reader, 2 * reader.uint(4)))
     if sum(times[0::2]) != count:
         raise _damaged("the sample times do not match the samples")
     out.append(_counted(b"stts", 0, times))
     if ctts := found.get(b"ctts"):
         version, _, reader = _full(data, ctts)
-        out.append(_counted(b"ctts", 1 if version == 1 else 0, _words(reader, 2 * reader.uint(4))))
-    if cslg := found.get(b"cslg"):
-        version, _, reader = _full(data, cslg)
-        out.append(_table(b"cslg", version & 1, reader.take(40 if version & 1 else 20)))
+        offsets = _counted_rows(_words(reader, 2 * reader.uint(4)))
+        if sum(offsets[0::2]) > count:
+            raise _damaged("the composition offsets cover more samples than there are")
+        out.append(_counted(b"ctts", 1 if version == 1 else 0, offsets))
+        if b"cslg" in found and offsets:
+            out.append(_cslg(times, offsets))
     for kind in (b"stss", b"stps"):
         if box := found.get(kind):
             _, _, reader = _full(data, box)
@@ -1274,8 +1393,7 @@ def _sample_table(
                 raise _damaged("a sample table names a sample that is not there")
             out.append(_counted(kind, 0, numbers))
     if sdtp := found.get(b"sdtp"):
-        _, _, reader = _full(data, sdtp)
-        out.append(_table(b"sdtp", 0, reader.take(min(reader.left(), count))))
+        out.append(_sdtp(data, sdtp, count))
     _, _, reader = _full(data, stsc)
     runs = _words(reader, 3 * reader.uint(4))
     out.append(_counted(b"stsc", 0, runs))
@@ -1290,11 +1408,7 @@ def _sample_table(
     wide = offsets_box.type == b"co64"
     _, _, reader = _full(data, offsets_box)
     offsets = _words(reader, reader.uint(4), 8 if wide else 4)
-    groups = [
-        rebuilt
-        for box in table
-        if box.type in (b"sgpd", b"sbgp") and (rebuilt := _sample_group(data, box)) is not None
-    ]
+    groups = _sample_groups(data, table, count, whole=not fragmented)
     empty = fragmented and not sizes and not runs and not offsets
     return out, groups, _chunks(sizes, runs, offsets, descriptions, empty), wide
 
@@ -1346,6 +1460,50 @@ def _removed_chunks(data: bytes, table: list[Box], descriptions: int) -> list[tu
     offsets = _words(reader, reader.uint(4), 8 if offsets_box.type == b"co64" else 4)
     empty = not sizes and not runs and not offsets
     return _chunks(sizes, runs, offsets, descriptions, empty)
+
+
+def _counted_rows(values: tuple[int, ...]) -> tuple[int, ...]:
+    """The (count, value) rows of 'stts' or 'ctts' without those of no samples: they describe
+    nothing, so their value could be anything (a planted 64-bit date is a row of count 0)."""
+    if all(values[0::2]):
+        return values
+    rows = zip(values[0::2], values[1::2], strict=True)
+    return tuple(chain.from_iterable(row for row in rows if row[0]))
+
+
+def _cslg(times: tuple[int, ...], offsets: tuple[int, ...]) -> bytes:
+    """'cslg' (ISO/IEC 14496-12 8.6.1.4) worked out from the decoding times and composition
+    offsets (as signed 32-bit numbers, as players read them), not copied: any 20 or 40 bytes
+    could stand in it. Version 1 when a time needs 64 bits."""
+    shifts = [value - (value >> 31 << 32) for value in offsets[1::2]]
+    least, greatest = min(shifts), max(shifts)
+    start, end = _composition_span(times, offsets[0::2], shifts)
+    fields = (max(0, -least), least, greatest, start, end)
+    if all(-(2**31) <= value < 2**31 for value in fields):
+        return _table(b"cslg", 0, struct.pack(">5i", *fields))
+    return _table(b"cslg", 1, struct.pack(">5q", *fields))
+
+
+def _composition_span(
+    times: tuple[int, ...], counts: tuple[int, ...], shifts: list[int]
+) -> tuple[int, int]:
+    """The earliest composition time and the latest composition end of the samples the
+    composition offsets cover, a run of samples alike in both tables at a time."""
+    decoding = iter(zip(times[0::2], times[1::2], strict=True))
+    clock, left, delta = 0, 0, 0
+    start, end = None, None
+    for count, shift in zip(counts, shifts, strict=True):
+        while count:
+            while not left:
+                left, delta = next(decoding, (-1, 0))
+                if left < 0:
+                    raise _damaged("the composition offsets cover more samples than there are")
+            run = min(count, left)
+            first, last = clock + shift, clock + shift + run * delta
+            start = first if start is None else min(start, first)
+            end = last if end is None else max(end, last)
+            clock, count, left = clock + run * delta, count - run, left - run
+    return start or 0, end or 0
 
 
 def _layout(
@@ -1407,9 +1565,7 @@ def _sample_entry(
     else:
         version = reader.uint(2)
         reader.take(6)  # revision, vendor
-        fields = reader.take(12)  # channels, sample size, compression id, packet size, rate
-        extra = reader.take({0: 0, 1: 16, 2: 36}.get(version, -1))
-        fixed = struct.pack(">H", version) + bytes(6) + fields + extra
+        fixed = struct.pack(">H", version) + bytes(6) + _sound_fields(reader, version)
     end = _unterminated(data, reader.pos, entry.end)
     children = [
         rebuilt
@@ -1425,6 +1581,29 @@ def _unterminated(data: bytes, start: int, end: int) -> int:
     if end - start >= 4 and data[end - 4 : end] == bytes(4) and not _boxes_to(data, start, end):
         return end - 4
     return end
+
+
+def _sound_fields(reader: Reader, version: int) -> bytes:
+    """A sound description's fields after its vendor: channels, sample size and rate as they
+    were, the compression id only as QuickTime defines it (0, -1, -2), the packet size 0; a
+    version 1 description's packet sizes, a version 2's fields with their constants written
+    as QuickTime gives them (3, 16, -2, 0, 65536; 72 and 0x7F000000)."""
+    channels_size, compression = reader.take(4), int.from_bytes(reader.take(2), "big", signed=True)
+    reader.take(2)  # packet size
+    rate = reader.take(4)
+    fields = channels_size + struct.pack(">hH", compression * (compression in (-1, -2)), 0) + rate
+    if version == 0:
+        return fields
+    if version == 1:
+        return fields + reader.take(16)  # samples per packet, bytes per packet, frame, sample
+    if version != 2:
+        raise _damaged("a sound description of an unknown version")
+    reader.take(4)  # the size of the version 2 fields: 72
+    rate_channels = reader.take(12)
+    reader.take(4)  # 0x7F000000
+    layout = reader.take(16)  # bits per channel, format flags, bytes and frames per packet
+    head = struct.pack(">HHhHI", 3, 16, -2, 0, 0x10000)
+    return head + struct.pack(">I", 72) + rate_channels + struct.pack(">I", 0x7F000000) + layout
 
 
 def _boxes_to(data: bytes, pos: int, end: int) -> bool:
@@ -1452,14 +1631,18 @@ def _entry_child(data: bytes, child: Box, budget: Budget, blocks: list[Block]) -
         return _new_property(data, child)
     if kind in _PROPERTY_CHILDREN:
         return _new_property(data, child)
-    if kind == b"btrt":
-        return isobmff.box(kind, reader.take(12))
+    if kind == b"btrt":  # buffer size and bitrates: a hint no decoder needs, any 12 bytes
+        return None
+    if kind == b"pasp":
+        return _pasp(reader)
+    if kind == b"mdcv":
+        return _mdcv(reader)
     if kind == b"fiel":
         return isobmff.box(kind, reader.take(2))
     if kind in (b"gama", b"hfov"):  # gamma; Apple's horizontal field of view (spatial video)
         return isobmff.box(kind, reader.take(4))
-    if kind == b"amve":  # ambient viewing environment (HDR): illuminance, light x and y
-        return isobmff.box(kind, reader.take(8))
+    if kind == b"amve":
+        return _amve(reader)
     if kind in (b"dvcC", b"dvvC", b"dvwC"):
         head = reader.take(5)
         return isobmff.box(kind, head[:4] + bytes([head[4] & 0xF0]) + bytes(19))
@@ -1482,10 +1665,74 @@ def _entry_child(data: bytes, child: Box, budget: Budget, blocks: list[Block]) -
             if box.type in _WAVE_CHILDREN
         ]
         return isobmff.box(kind, b"".join(kept))
+    if kind == b"vexu":
+        return _vexu(data, child, budget)
+    if kind == b"st3d":  # a stereoscopic video's layout (Google's Spherical Video V2)
+        return isobmff.full(kind, 0, 0, _full(data, child)[2].take(1))
+    if kind == b"sv3d":
+        return _sv3d(data, child, budget, blocks)
+    if kind == b"SA3D":
+        return _sa3d(reader)
     if kind in _COPIED_CHILDREN:
         return data[child.start : child.end]
     blocks.append(Block(BlockKind.OTHER, f"MP4 '{_name(kind)}' box in a sample description"))
     return None
+
+
+# Apple's video extended usage ('vexu': how a spatial video's two views are shown): the boxes
+# each of its containers may hold, and the fields of its full boxes (stereo flags, hero eye,
+# baseline, disparity adjustment, projection and view packing kinds).
+_VEXU_BOXES = {
+    b"vexu": frozenset({b"eyes", b"proj", b"pack"}),
+    b"eyes": frozenset({b"stri", b"hero", b"cams", b"cmfy"}),
+    b"cams": frozenset({b"blin"}),
+    b"cmfy": frozenset({b"dadj"}),
+    b"proj": frozenset({b"prji"}),
+    b"pack": frozenset({b"pkin"}),
+}
+_VEXU_FIELDS = {b"stri": 1, b"hero": 1, b"blin": 4, b"dadj": 4, b"prji": 4, b"pkin": 4}
+
+
+def _vexu(data: bytes, box: Box, budget: Budget) -> bytes:
+    """'vexu' written anew from its known boxes, their fields only (version 0)."""
+    if box.type in _VEXU_FIELDS:
+        return isobmff.full(box.type, 0, 0, _full(data, box)[2].take(_VEXU_FIELDS[box.type]))
+    known = _VEXU_BOXES[box.type]
+    kept = [child for child in _children(data, box, budget) if child.type in known]
+    return isobmff.box(box.type, b"".join(_vexu(data, child, budget) for child in kept))
+
+
+# Projections of a spherical video and the fields of each: pose (yaw, pitch, roll),
+# equirectangular bounds, cube map layout and padding. A mesh ('mshp') is not rebuilt.
+_PROJECTIONS = {b"equi": 16, b"cbmp": 8}
+
+
+def _sv3d(data: bytes, box: Box, budget: Budget, blocks: list[Block]) -> bytes | None:
+    """'sv3d' (Spherical Video V2): its projection written anew, its header without the name
+    of the tool that wrote it ('svhd' metadata source); with a mesh projection or none, it goes
+    (the video then plays flat)."""
+    proj = _one(_children(data, box, budget), b"proj")
+    found = _children(data, proj, budget) if proj else []
+    kinds = [child for child in found if child.type in _PROJECTIONS]
+    if len(kinds) != 1:
+        blocks.append(Block(BlockKind.OTHER, "MP4 'sv3d' box in a sample description"))
+        return None
+    body = b""
+    if prhd := _one(found, b"prhd"):
+        body += isobmff.full(b"prhd", 0, 0, _full(data, prhd)[2].take(12))
+    projection = kinds[0]
+    fields = _full(data, projection)[2].take(_PROJECTIONS[projection.type])
+    body += isobmff.full(projection.type, 0, 0, fields)
+    header = isobmff.full(b"svhd", 0, 0, b"\0")
+    return isobmff.box(b"sv3d", header + isobmff.box(b"proj", body))
+
+
+def _sa3d(reader: Reader) -> bytes:
+    """Spatial audio (ambisonics, 'SA3D'): version, type, order, channel ordering and
+    normalization, and the channel map."""
+    head = reader.take(8)  # version, type, order (4), ordering, normalization
+    count = reader.uint(4)
+    return isobmff.box(b"SA3D", head + struct.pack(">I", count) + reader.take(4 * count))
 
 
 def _wave_child(data: bytes, box: Box, budget: Budget, blocks: list[Block]) -> bytes:
@@ -1499,23 +1746,83 @@ def _wave_child(data: bytes, box: Box, budget: Budget, blocks: list[Block]) -> b
     return rebuilt if rebuilt is not None else b""
 
 
+def _pasp(reader: Reader) -> bytes | None:
+    """The pixel aspect ratio reduced; a pair H.264 and H.265 could not give (16 bits each)
+    is no aspect ratio and goes (the parameter sets carry the decoder's own)."""
+    wide, high = reader.uint(4), reader.uint(4)
+    divisor = math.gcd(wide, high)
+    if not wide or not high or max(wide, high) // divisor > 0xFFFF:
+        return None
+    return isobmff.box(b"pasp", struct.pack(">II", wide // divisor, high // divisor))
+
+
+_MAX_CHROMATICITY = 50_000  # 1.0 in units of 0.00002 (SMPTE ST 2086)
+_MAX_LUMINANCE = 100_000_000  # 10 000 cd/m2 in units of 0.0001
+
+
+def _mdcv(reader: Reader) -> bytes | None:
+    """The mastering display (SMPTE ST 2086): primaries and white point, maximum and minimum
+    luminance; numbers outside what the standard allows are no display and go (the HDR
+    stream carries its own in its SEI)."""
+    points = struct.unpack(">8H", reader.take(16))
+    brightest, darkest = reader.uint(4), reader.uint(4)
+    if max(points) > _MAX_CHROMATICITY or not darkest < brightest <= _MAX_LUMINANCE:
+        return None
+    return isobmff.box(b"mdcv", struct.pack(">8HII", *points, brightest, darkest))
+
+
+def _amve(reader: Reader) -> bytes | None:
+    """The ambient viewing environment (HDR): illuminance (not 0) and the light's
+    chromaticity (H.274); numbers outside those ranges are no environment and go."""
+    illuminance, x, y = struct.unpack(">IHH", reader.take(8))
+    if not illuminance or max(x, y) > _MAX_CHROMATICITY:
+        return None
+    return isobmff.box(b"amve", struct.pack(">IHH", illuminance, x, y))
+
+
 def _dops(reader: Reader) -> bytes:
     """Opus: version, channels, pre-skip, rate, gain, mapping family; its table if not 0."""
     head = reader.take(11)
     return head + (reader.take(2 + head[1]) if head[10] else b"")
 
 
+_BY_DESCRIPTIONS, _BY_BITMAP = 0, 0x10000  # the two layout tags that use the fields after them
+
+
 def _chan(reader: Reader) -> bytes:
-    """QuickTime's channel layout: version, tag, bitmap and its channel descriptions."""
-    head = reader.take(12)
-    count = reader.uint(4)
-    return head + struct.pack(">I", count) + reader.take(20 * count)
+    """QuickTime's channel layout (version 0): its tag, the bitmap only for a bitmap layout,
+    the channel descriptions only for a layout of descriptions, each with its label, its flags
+    and its coordinates only when those flags say it has them."""
+    reader.take(4)  # version and flags
+    tag, bitmap, count = reader.uint(4), reader.uint(4), reader.uint(4)
+    rows = [reader.take(20) for _ in range(count)]
+    rows = rows if tag == _BY_DESCRIPTIONS else []
+    kept = []
+    for row in rows:
+        flags = int.from_bytes(row[4:8], "big") & 7  # rectangular, spherical, meters
+        kept.append(row[:4] + struct.pack(">I", flags) + (row[8:] if flags & 3 else bytes(12)))
+    bitmap = bitmap if tag == _BY_BITMAP else 0
+    return struct.pack(">IIII", 0, tag, bitmap, len(kept)) + b"".join(kept)
 
 
 def _vpcc(reader: Reader) -> bytes:
-    """VP9's configuration: its fields and codec initialization data (empty for VP9)."""
-    head = reader.take(12)
-    return head + reader.take(int.from_bytes(head[10:12], "big"))
+    """VP8's and VP9's configuration: its fields; their codecs have no initialization data,
+    so whatever its size names goes."""
+    return reader.take(10) + bytes(2)
+
+
+def _alac(reader: Reader) -> bytes:
+    """ALACSpecificConfig: what the decoder reads as it was; the compatible version 0, the
+    unused run limit 255 (as Apple's encoder writes it) and the average bitrate 0 (unknown)."""
+    reader.take(4)  # version and flags
+    frames = reader.take(4)
+    reader.take(1)  # compatible version
+    decoding = reader.take(5)  # bit depth, the three rice parameters, channels
+    reader.take(2)  # run limit
+    largest = reader.take(4)  # the largest frame
+    reader.take(4)  # average bitrate
+    rate = reader.take(4)
+    return bytes(4) + frames + b"\0" + decoding + b"\x00\xff" + largest + bytes(4) + rate
 
 
 def _dec3(reader: Reader) -> bytes:
@@ -1544,13 +1851,14 @@ def _lhvc(reader: Reader) -> bytes:
 
 
 # Sample entry children of a fixed length (after their header): dac3 AC-3, pcmC and srat (ISO
-# PCM), alac (version, flags and ALACSpecificConfig), SmDm and CoLL (VP9 HDR).
-_FIXED_CHILDREN = {b"dac3": 3, b"pcmC": 6, b"srat": 8, b"alac": 28, b"SmDm": 28, b"CoLL": 8}
+# PCM), SmDm and CoLL (VP9 HDR).
+_FIXED_CHILDREN = {b"dac3": 3, b"pcmC": 6, b"srat": 8, b"SmDm": 28, b"CoLL": 8}
 # Those whose fields give their length.
 _SIZED_CHILDREN: dict[bytes, Callable[[Reader], bytes]] = {
     b"dOps": _dops,
     b"chan": _chan,
     b"vpcC": _vpcc,
+    b"alac": _alac,
     b"dec3": _dec3,
     b"lhvC": _lhvc,
 }
@@ -1559,8 +1867,9 @@ _SIZED_CHILDREN: dict[bytes, Callable[[Reader], bytes]] = {
 def _esds(reader: Reader) -> bytes:
     """An MPEG-4 elementary stream description (ISO/IEC 14496-1 7.2.6.5, as ISO/IEC 14496-14
     puts it in 'esds') written from its fields: ES_ID and priority, the decoder configuration
-    (object type, stream type, buffer size, bitrates) with the decoder's own configuration bytes
-    (for AAC the AudioSpecificConfig), and the SL configuration MP4 files use (predefined 2).
+    (object type, stream type, buffer size; the bitrates 0: any eight bytes, no decoder reads
+    them) with the decoder's own configuration bytes (for AAC the AudioSpecificConfig, cut at
+    its last field), and the SL configuration MP4 files use (predefined 2).
     Dependencies and clock references (ignored in a file) go, and so does whatever follows the
     descriptors; a stream kept at a URL is data in another file: refused."""
     reader.take(4)  # version and flags
@@ -1574,11 +1883,34 @@ def _esds(reader: Reader) -> bytes:
     following = config.data[config.pos : config.pos + 1] if config.left() else b""
     specific = _descriptor(config, 0x05).rest() if following == b"\x05" else b""
     body = struct.pack(">HB", es_id, flags & 0x1F)
-    decoder = fields[:1] + bytes([fields[1] | 0x01]) + fields[2:]
+    decoder = fields[:1] + bytes([fields[1] | 0x01]) + fields[2:5] + bytes(8)  # bitrates 0
+    if specific and fields[0] in _AAC_OBJECT_TYPES:
+        specific = aac.trimmed(specific)
+    if specific and fields[0] == _MPEG4_VISUAL:
+        specific = _without_user_data(specific)
     if specific:
         decoder += _wrapped(0x05, specific)
     body += _wrapped(0x04, decoder) + _wrapped(0x06, b"\x02")
     return isobmff.full(b"esds", 0, 0, _wrapped(0x03, body))
+
+
+_AAC_OBJECT_TYPES = frozenset({0x40, 0x66, 0x67, 0x68})  # MPEG-4 audio; MPEG-2 AAC profiles
+_MPEG4_VISUAL, _USER_DATA = 0x20, 0xB2
+_START_CODE = b"\0\0\1"
+
+
+def _without_user_data(config: bytes) -> bytes:
+    """MPEG-4 Visual headers (ISO/IEC 14496-2 6.2.2) without their user data (start code
+    0xB2: the encoder's name and version, ffmpeg's "Lavc59.37.100", a camera's), which a
+    decoder does not need. The headers' fields cannot contain a start code."""
+    starts = []
+    at = config.find(_START_CODE)
+    while at >= 0:
+        starts.append(at)
+        at = config.find(_START_CODE, at + 3)
+    bounds = zip([0, *starts], [*starts, len(config)], strict=True)
+    parts = (config[start:end] for start, end in bounds)
+    return b"".join(part for part in parts if part[3:4] != bytes([_USER_DATA]))
 
 
 def _descriptor(reader: Reader, tag: int) -> Reader:
@@ -1621,25 +1953,30 @@ _AVC_HIGH_PROFILES = frozenset({100, 110, 122, 144})
 
 
 def _avcc(reader: Reader) -> bytes:
-    """AVCDecoderConfigurationRecord (ISO/IEC 14496-15 5.3.3) with only its SPS, PPS and SPS
-    extensions, each checked to be the NAL type its list says, reserved bits as specified."""
+    """AVCDecoderConfigurationRecord (ISO/IEC 14496-15 5.3.3) with only its SPS and PPS, each
+    checked to be the NAL type its list says and cut at its stop bit (`bot.formats.avc`),
+    reserved bits as specified. SPS extensions (the alpha planes of auxiliary pictures, which
+    players do not show) go: a decoder of the main picture skips them."""
     if reader.uint(1) != 1:
         raise _damaged("unknown H.264 configuration version")
     profile, compatibility, level = reader.take(3)
     length_size = reader.uint(1) & 3
     parts = [bytes([1, profile, compatibility, level, 0xFC | length_size])]
+    chroma: dict[int, int] = {}
     for mask, nal_type in ((0x1F, 7), (0xFF, 8)):
         count = reader.uint(1) & mask
         units = [reader.take(reader.uint(2)) for _ in range(count)]
         units = [unit for unit in units if unit and unit[0] & 0x1F == nal_type]
+        if nal_type == 7:
+            chroma.update(map(avc.sps_chroma, units))
+            units = [avc.trimmed_sps(unit) for unit in units]
+        else:
+            units = [avc.trimmed_pps(unit, chroma) for unit in units]
         parts.append(bytes([(0xE0 if nal_type == 7 else 0) | len(units)]))
         parts.extend(struct.pack(">H", len(unit)) + unit for unit in units)
     if profile in _AVC_HIGH_PROFILES and reader.left() >= 4:
-        chroma, luma, chroma_depth = (reader.uint(1) & m for m in (3, 7, 7))
-        units = [reader.take(reader.uint(2)) for _ in range(reader.uint(1))]
-        units = [unit for unit in units if unit and unit[0] & 0x1F == 13]
-        parts.append(bytes([0xFC | chroma, 0xF8 | luma, 0xF8 | chroma_depth, len(units)]))
-        parts.extend(struct.pack(">H", len(unit)) + unit for unit in units)
+        chroma_format, luma, chroma_depth = (reader.uint(1) & m for m in (3, 7, 7))
+        parts.append(bytes([0xFC | chroma_format, 0xF8 | luma, 0xF8 | chroma_depth, 0]))
     return isobmff.box(b"avcC", b"".join(parts))
 
 
