@@ -312,13 +312,16 @@ def _size(path: str) -> int:
 
 
 def _starts_as_jpeg(path: str) -> bool:
-    from bot.formats import jpeg  # a batch of 128 MB or more: its JPEGs load it anyway
-
     try:
         with open(path, "rb") as file:
-            return jpeg.accepts(file.read(SNIFF_BYTES))
+            head = file.read(SNIFF_BYTES)
     except (OSError, ValueError):
         return False
+    if not head.startswith(b"\xff\xd8"):  # no JPEG: no need to load its module (a video)
+        return False
+    from bot.formats import jpeg  # a batch of 128 MB or more: its JPEGs load it anyway
+
+    return jpeg.accepts(head)
 
 
 def _clean_one(job: Job, messages: Messages, limits: Limits) -> tuple[bool, str]:

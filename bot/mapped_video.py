@@ -33,7 +33,6 @@ import gc
 import io
 import mmap
 import os
-import platform
 import stat
 import sys
 from collections.abc import Callable
@@ -56,7 +55,7 @@ PIECE = 1 << 20  # at most this many bytes of the file read at a time
 # refuses one larger than memory. Python 3.11 has no name for the flag; on Linux on these
 # machines it is 0x4000 (elsewhere: nothing, and a skeleton is reserved like any memory).
 _NORESERVE_ON = frozenset({"x86_64", "i686", "aarch64", "armv7l", "riscv64", "s390x"})
-_LINUX_NORESERVE = 0x4000 if sys.platform == "linux" and platform.machine() in _NORESERVE_ON else 0
+_LINUX_NORESERVE = 0x4000 if sys.platform == "linux" and os.uname().machine in _NORESERVE_ON else 0
 _NORESERVE: int = getattr(mmap, "MAP_NORESERVE", _LINUX_NORESERVE)
 
 

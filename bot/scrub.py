@@ -31,6 +31,7 @@ _REGISTRY: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 # A hint only (the module's `accepts` decides): which module a file starting so is likely in.
 _LIKELY = ((b"\xff\xd8", "jpeg"), (b"\x89PNG", "png"), (b"RIFF", "webp"), (b"GIF8", "gif"))
+_ISO_MEDIA = ("heif", "mp4")  # a file with an 'ftyp' first (a video needs no photo module)
 
 
 @cache
@@ -140,6 +141,11 @@ def sniff(data: bytes) -> Format:
     head = data[:SNIFF_BYTES]
     for prefix, module in _LIKELY:
         if head.startswith(prefix):
+            for fmt in _module_formats(module):
+                if fmt.accepts(head):
+                    return fmt
+    if head[4:8] == b"ftyp" and not head.startswith((b"II*\0", b"MM\0*")):  # no TIFF's either
+        for module in _ISO_MEDIA:
             for fmt in _module_formats(module):
                 if fmt.accepts(head):
                     return fmt

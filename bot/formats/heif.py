@@ -62,7 +62,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 from bot.errors import DamagedImage, NotClean, UnsupportedFormat
-from bot.formats import icc, isobmff, jpeg
+from bot.formats import icc, isobmff
 from bot.formats.base import Block, BlockKind, Format, Parsed
 from bot.formats.isobmff import Box, Budget, Reader, boxes
 from bot.formats.isobmff import name as _name
@@ -1451,6 +1451,8 @@ def _tone_map(payload: bytes) -> bytes:
 def _jpeg_item(payload: bytes) -> tuple[bytes, tuple[Block, ...]]:
     """A JPEG-coded item, cleaned as a JPEG file is (its own segments rebuilt or dropped), and
     what that JPEG held."""
+    from bot.formats import jpeg  # here: the videos that share this module never need it
+
     if not payload.startswith(b"\xff\xd8"):
         raise UnsupportedFormat("A HEIF image whose JPEG data is split from its tables")
     parsed = jpeg.FORMAT.parse(payload)
