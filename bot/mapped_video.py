@@ -299,6 +299,8 @@ def same_layout(parts: "list[mp4.Part]", again: "list[mp4.Part]", output: bytes)
     """Whether `again` (the output's own parts) gives the output `parts` describe: each of its
     bytes equal to the output's at its place and outside every range of `parts`, each of its
     ranges in place (offset = position) and inside the ranges of `parts`, the same size."""
+    if _mirrors(parts, again):
+        return True
     if size_of(again) != size_of(parts):
         return False
     spans: list[tuple[int, int]] = []  # the ranges' places in the output, neighbours merged
@@ -326,6 +328,25 @@ def same_layout(parts: "list[mp4.Part]", again: "list[mp4.Part]", output: bytes)
         elif length and (part[0] != pos or not inside or pos + length > spans[index][1]):
             return False
         pos += length
+    return True
+
+
+def _mirrors(parts: "list[mp4.Part]", again: "list[mp4.Part]") -> bool:
+    """The usual case of `same_layout`, a part at a time: `again` has our bytes where `parts`
+    has them (which is what the output holds there) and, where `parts` has a range, the same
+    length of the output in place. Anything else is left to the whole check."""
+    if len(again) != len(parts):
+        return False
+    pos = 0
+    for part, other in zip(parts, again, strict=True):
+        if isinstance(part, bytes):
+            if other != part:  # a range is never equal to bytes
+                return False
+            pos += len(part)
+        elif isinstance(other, bytes) or other != (pos, part[1]):
+            return False
+        else:
+            pos += part[1]
     return True
 
 
