@@ -12,6 +12,7 @@ import struct
 import subprocess
 from collections.abc import Callable, Set
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -243,16 +244,22 @@ def stream_hashes(path: Path, *maps: str) -> str:
     return result.stdout
 
 
-def probe(path: Path) -> list[tuple[str, str, str]]:
-    """(codec, duration, rotation) of every picture and sound stream ffprobe reports (not a
-    cover picture, not data tracks)."""
+def ffprobe_streams(path: Path) -> list[dict[str, Any]]:
+    """The streams ffprobe reports, as its JSON gives them."""
     result = subprocess.run(
         ["ffprobe", "-v", "error", "-show_streams", "-of", "json", str(path)],
         check=True,
         capture_output=True,
         text=True,
     )
-    streams = json.loads(result.stdout)["streams"]
+    streams: list[dict[str, Any]] = json.loads(result.stdout)["streams"]
+    return streams
+
+
+def probe(path: Path) -> list[tuple[str, str, str]]:
+    """(codec, duration, rotation) of every picture and sound stream ffprobe reports (not a
+    cover picture, not data tracks)."""
+    streams = ffprobe_streams(path)
     return [
         (
             s["codec_name"],
@@ -1111,13 +1118,7 @@ def test_a_spatial_videos_views_keep_their_known_boxes_only(tmp_path: Path) -> N
 
 def side_data(path: Path) -> list[str]:
     """The side data types ffprobe reports for each stream."""
-    result = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_streams", "-of", "json", str(path)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    streams = json.loads(result.stdout)["streams"]
+    streams = ffprobe_streams(path)
     return [d["side_data_type"] for s in streams for d in s.get("side_data_list", [])]
 
 
