@@ -139,16 +139,12 @@ def sniff(data: bytes) -> Format:
     the file is when we recognise it.
     """
     head = data[:SNIFF_BYTES]
-    for prefix, module in _LIKELY:
-        if head.startswith(prefix):
-            for fmt in _module_formats(module):
-                if fmt.accepts(head):
-                    return fmt
+    likely = [module for prefix, module in _LIKELY if head.startswith(prefix)]
     if head[4:8] == b"ftyp" and not head.startswith((b"II*\0", b"MM\0*")):  # no TIFF's either
-        for module in _ISO_MEDIA:
-            for fmt in _module_formats(module):
-                if fmt.accepts(head):
-                    return fmt
+        likely.extend(_ISO_MEDIA)
+    for fmt in (fmt for module in likely for fmt in _module_formats(module)):
+        if fmt.accepts(head):
+            return fmt
     for fmt in _formats().values():
         if fmt.accepts(head):
             return fmt
